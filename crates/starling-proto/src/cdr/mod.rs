@@ -1,0 +1,1 @@
+//! CDR, XCDR1 and XCDR2 encoding.

@@ -1,0 +1,84 @@
+//! Participant configuration: identity, locators and protocol timing.
+
+use crate::wire::types::{GuidPrefix, Locator};
+use std::time::Duration;
+
+/// Everything a [`super::Participant`] needs to know that it cannot learn
+/// from the network. The runtime fills in the locators of the sockets it bound.
+#[derive(Clone, Debug)]
+pub struct ParticipantConfig {
+    /// DDS domain id (0..=232).
+    pub domain_id: u32,
+    /// Participant index used for the well-known unicast ports.
+    pub participant_id: u32,
+    /// This participant's GUID prefix (unique per participant).
+    pub guid_prefix: GuidPrefix,
+    /// DOMAIN_TAG; empty by default.
+    pub domain_tag: String,
+    /// ENTITY_NAME announced in SPDP.
+    pub entity_name: Option<String>,
+    /// PROPERTY_LIST announced in SPDP.
+    pub properties: Vec<(String, String)>,
+    /// USER_DATA announced in SPDP.
+    pub user_data: Vec<u8>,
+    /// Lease duration announced in SPDP.
+    pub lease_duration: Duration,
+    /// Period of SPDP announcements (after the initial burst).
+    pub spdp_period: Duration,
+    /// Number of quick announcements at start-up.
+    pub spdp_initial_burst: u32,
+    /// Interval of the quick start-up announcements.
+    pub spdp_initial_interval: Duration,
+    /// Metatraffic unicast locators of this participant (SEDP, SPDP replies).
+    pub metatraffic_unicast: Vec<Locator>,
+    /// Metatraffic multicast locators this participant listens on.
+    pub metatraffic_multicast: Vec<Locator>,
+    /// Default unicast locators for user data.
+    pub default_unicast: Vec<Locator>,
+    /// Default multicast locators for user data.
+    pub default_multicast: Vec<Locator>,
+    /// Where SPDP announcements go: the multicast group, initial peers, localhost ports.
+    pub spdp_destinations: Vec<Locator>,
+    /// Whether to send user data to remote multicast locators (else unicast only).
+    pub use_multicast_for_data: bool,
+    /// Reliable writer heartbeat period.
+    pub heartbeat_period: Duration,
+    /// Delay before a writer answers a NACK.
+    pub nack_response_delay: Duration,
+    /// Delay before a reader answers a HEARTBEAT.
+    pub heartbeat_response_delay: Duration,
+    /// Largest datagram the participant builds.
+    pub max_message_size: usize,
+    /// DATA_FRAG fragment size for samples that do not fit one datagram.
+    pub fragment_size: usize,
+}
+
+impl ParticipantConfig {
+    /// Defaults for a participant; locators are left empty for the runtime to fill.
+    pub fn new(domain_id: u32, participant_id: u32, guid_prefix: GuidPrefix) -> Self {
+        ParticipantConfig {
+            domain_id,
+            participant_id,
+            guid_prefix,
+            domain_tag: String::new(),
+            entity_name: None,
+            properties: Vec::new(),
+            user_data: Vec::new(),
+            lease_duration: Duration::from_secs(10),
+            spdp_period: Duration::from_secs(3),
+            spdp_initial_burst: 5,
+            spdp_initial_interval: Duration::from_millis(100),
+            metatraffic_unicast: Vec::new(),
+            metatraffic_multicast: Vec::new(),
+            default_unicast: Vec::new(),
+            default_multicast: Vec::new(),
+            spdp_destinations: Vec::new(),
+            use_multicast_for_data: false,
+            heartbeat_period: Duration::from_millis(100),
+            nack_response_delay: Duration::from_millis(0),
+            heartbeat_response_delay: Duration::from_millis(0),
+            max_message_size: 65000,
+            fragment_size: 16384,
+        }
+    }
+}

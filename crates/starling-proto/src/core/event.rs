@@ -1,0 +1,203 @@
+//! What the core hands out (datagrams, events) and takes in (writes).
+
+use crate::qos::{EndpointQos, QosPolicyId};
+use crate::wire::types::{Guid, GuidPrefix, KeyHash, Locator, SequenceNumber, Time};
+use bytes::Bytes;
+
+/// A datagram to send to each of `destinations`.
+#[derive(Clone, Debug)]
+pub struct Transmit {
+    /// Where to send it (UDP locators).
+    pub destinations: Vec<Locator>,
+    /// The RTPS message.
+    pub payload: Vec<u8>,
+}
+
+/// The lifecycle state a change carries.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum ChangeKind {
+    /// A new value.
+    Alive,
+    /// The instance was disposed.
+    Disposed,
+    /// The writer unregistered the instance.
+    Unregistered,
+    /// Disposed and unregistered at once.
+    DisposedUnregistered,
+}
+
+impl ChangeKind {
+    /// STATUS_INFO flags for this kind (0 for Alive).
+    pub fn status_info(self) -> u32 {
+        match self {
+            ChangeKind::Alive => 0,
+            ChangeKind::Disposed => 1,
+            ChangeKind::Unregistered => 2,
+            ChangeKind::DisposedUnregistered => 3,
+        }
+    }
+
+    /// The kind for STATUS_INFO flags.
+    pub fn from_status_info(flags: u32) -> Self {
+        match flags & 3 {
+            0 => ChangeKind::Alive,
+            1 => ChangeKind::Disposed,
+            2 => ChangeKind::Unregistered,
+            _ => ChangeKind::DisposedUnregistered,
+        }
+    }
+}
+
+/// A change handed to [`super::Participant::write`].
+#[derive(Clone, Debug)]
+pub struct WriteChange {
+    /// Alive, dispose or unregister.
+    pub kind: ChangeKind,
+    /// The instance's key hash (zero for unkeyed topics).
+    pub key_hash: KeyHash,
+    /// Encapsulated payload: the whole sample for `Alive`, the serialized key otherwise.
+    pub payload: Bytes,
+    /// Source timestamp (wall clock, from the caller).
+    pub source_timestamp: Option<Time>,
+}
+
+/// Why a write failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteErrorKind {
+    /// No such local writer.
+    #[error("no such writer")]
+    UnknownWriter,
+    /// History is full (KEEP_ALL with resource limits reached).
+    #[error("writer history is full")]
+    HistoryFull,
+}
+
+/// A failed write, handing the change back.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("write failed: {kind}")]
+pub struct WriteError {
+    /// What went wrong.
+    pub kind: WriteErrorKind,
+    /// The change that was not written.
+    pub change: WriteChange,
+}
+
+/// Describes a local writer or reader to create.
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    /// Topic name.
+    pub topic_name: String,
+    /// Registered type name.
+    pub type_name: String,
+    /// Whether the type has key members.
+    pub keyed: bool,
+    /// Endpoint QoS (topic and group policies merged in).
+    pub qos: EndpointQos,
+    /// TYPE_INFORMATION to announce, if any (raw XCDR2).
+    pub type_information: Option<Vec<u8>>,
+}
+
+/// A sample delivered to a local reader.
+#[derive(Clone, Debug)]
+pub struct ReceivedSample {
+    /// The remote writer.
+    pub writer: Guid,
+    /// Its sequence number.
+    pub sequence_number: SequenceNumber,
+    /// Alive, disposed or unregistered.
+    pub kind: ChangeKind,
+    /// KEY_HASH if the writer sent one.
+    pub key_hash: Option<KeyHash>,
+    /// The encapsulated payload: data for `Alive`, data or key otherwise; may be absent
+    /// for a dispose that carries only a key hash.
+    pub payload: Option<Bytes>,
+    /// True when `payload` holds only the serialized key.
+    pub payload_is_key: bool,
+    /// Source timestamp from INFO_TS.
+    pub source_timestamp: Option<Time>,
+}
+
+/// Something that happened, drained with [`super::Participant::poll_event`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// A remote participant was discovered.
+    ParticipantDiscovered(GuidPrefix),
+    /// A remote participant left or its lease expired.
+    ParticipantLost(GuidPrefix),
+    /// A remote writer was discovered through SEDP.
+    WriterDiscovered(Guid),
+    /// A remote writer went away.
+    WriterLost(Guid),
+    /// A remote reader was discovered through SEDP.
+    ReaderDiscovered(Guid),
+    /// A remote reader went away.
+    ReaderLost(Guid),
+    /// A local writer matched (or unmatched) a reader.
+    PublicationMatched {
+        /// Local writer.
+        writer: Guid,
+        /// Remote (or local) reader.
+        reader: Guid,
+        /// True when matched, false when the match ended.
+        matched: bool,
+        /// Readers currently matched.
+        current_count: u32,
+    },
+    /// A local reader matched (or unmatched) a writer.
+    SubscriptionMatched {
+        /// Local reader.
+        reader: Guid,
+        /// Remote writer.
+        writer: Guid,
+        /// True when matched, false when the match ended.
+        matched: bool,
+        /// Writers currently matched.
+        current_count: u32,
+    },
+    /// A local writer found a reader on its topic with incompatible QoS.
+    OfferedIncompatibleQos {
+        /// Local writer.
+        writer: Guid,
+        /// The reader.
+        reader: Guid,
+        /// The first incompatible policy.
+        policy: QosPolicyId,
+    },
+    /// A local reader found a writer on its topic with incompatible QoS.
+    RequestedIncompatibleQos {
+        /// Local reader.
+        reader: Guid,
+        /// The writer.
+        writer: Guid,
+        /// The first incompatible policy.
+        policy: QosPolicyId,
+    },
+    /// A sample for a local reader.
+    Sample {
+        /// Local reader.
+        reader: Guid,
+        /// The sample.
+        sample: ReceivedSample,
+    },
+}
+
+/// Counters of what the participant received and dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handed to `handle_datagram`.
+    pub datagrams_received: u64,
+    /// Datagrams dropped as malformed (bad header or a bad submessage).
+    pub datagrams_malformed: u64,
+    /// Datagrams that were not RTPS at all (e.g. RTI's RTPX) and were ignored.
+    pub datagrams_ignored: u64,
+    /// Submessages skipped for being unknown or not for us.
+    pub submessages_skipped: u64,
+    /// Discovery payloads that failed to decode.
+    pub discovery_malformed: u64,
+    /// Datagrams produced by `poll_transmit`.
+    pub datagrams_sent: u64,
+    /// Samples delivered to local readers.
+    pub samples_delivered: u64,
+}

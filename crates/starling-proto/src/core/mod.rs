@@ -1,0 +1,24 @@
+//! The sans-IO protocol core: a participant with its built-in discovery
+//! endpoints (SPDP, SEDP), user writers and readers, matching and lease expiry.
+//!
+//! Nothing here owns a socket, spawns a task or reads a clock. The caller
+//! passes the current time into every call and drains output:
+//!
+//! 1. feed input: [`Participant::handle_datagram`] for each received datagram,
+//!    [`Participant::handle_timeout`] when the deadline from
+//!    [`Participant::poll_timeout`] has passed, and API calls such as
+//!    [`Participant::write`];
+//! 2. then drain [`Participant::poll_transmit`] until `None` and send each
+//!    datagram to its destinations, and [`Participant::poll_event`] until
+//!    `None` and deliver each event;
+//! 3. sleep until [`Participant::poll_timeout`] or the next datagram.
+
+mod config;
+mod event;
+mod participant;
+
+pub use config::ParticipantConfig;
+pub use event::{
+    ChangeKind, EndpointConfig, Event, ReceivedSample, Stats, Transmit, WriteChange, WriteError, WriteErrorKind,
+};
+pub use participant::Participant;

@@ -1,0 +1,12 @@
+//! The RTPS 2.5 wire codec.
+//!
+//! Decoding never panics and never allocates in proportion to an unchecked
+//! length field: decoded submessages borrow from the datagram.
+
+pub mod cursor;
+pub mod error;
+pub mod types;
+
+pub use cursor::{ByteReader, ByteWriter, Endian};
+pub use error::DecodeError;
+pub use types::*;

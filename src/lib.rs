@@ -1,0 +1,4 @@
+//! Starling: brokerless DDS/RTPS publish-subscribe.
+#![warn(missing_docs)]
+
+pub use starling_proto as proto;
