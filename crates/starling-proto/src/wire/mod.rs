@@ -5,8 +5,10 @@
 
 pub mod cursor;
 pub mod error;
+pub mod parameter;
 pub mod types;
 
 pub use cursor::{ByteReader, ByteWriter, Endian};
 pub use error::DecodeError;
+pub use parameter::{pid, ParameterList, ParameterListWriter};
 pub use types::*;
