@@ -43,6 +43,7 @@ impl WriterHistory {
     }
 
     /// Number of changes held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.changes.len()
     }

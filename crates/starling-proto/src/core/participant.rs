@@ -91,7 +91,7 @@ impl Participant {
             self.writers.insert(id, Writer::new(params));
         }
         for id in [EntityId::SEDP_PUBLICATIONS_READER, EntityId::SEDP_SUBSCRIPTIONS_READER] {
-            self.readers.insert(id, Reader::new(Guid::new(prefix, id), true));
+            self.readers.insert(id, Reader::new(Guid::new(prefix, id)));
         }
     }
 
@@ -172,8 +172,7 @@ impl Participant {
         let kind = if desc.keyed { EntityId::KIND_READER_WITH_KEY } else { EntityId::KIND_READER_NO_KEY };
         let id = self.next_entity(kind);
         let guid = Guid::new(self.config.guid_prefix, id);
-        let reliable = desc.qos.reliability.kind == ReliabilityKind::Reliable;
-        self.readers.insert(id, Reader::new(guid, reliable));
+        self.readers.insert(id, Reader::new(guid));
         let mut data = EndpointData::new(guid, &desc.topic_name, &desc.type_name, desc.qos);
         data.unicast_locators = self.config.default_unicast.clone();
         data.type_information = desc.type_information;

@@ -135,13 +135,12 @@ impl WriterProxy {
 #[derive(Debug)]
 pub(crate) struct Reader {
     pub guid: Guid,
-    pub reliable: bool,
     pub writers: HashMap<Guid, WriterProxy>,
 }
 
 impl Reader {
-    pub fn new(guid: Guid, reliable: bool) -> Self {
-        Reader { guid, reliable, writers: HashMap::new() }
+    pub fn new(guid: Guid) -> Self {
+        Reader { guid, writers: HashMap::new() }
     }
 
     /// Adds a matched writer; a reliable proxy sends a pre-emptive ACKNACK so
@@ -316,11 +315,5 @@ impl Reader {
         if !all_received || !hb.final_flag {
             Self::send_acknack(me, p, all_received, out);
         }
-    }
-
-    /// True when every matched reliable writer's announced data was delivered.
-    #[cfg(test)]
-    pub fn caught_up(&self) -> bool {
-        self.writers.values().all(|p| !p.reliable || p.next > p.available)
     }
 }

@@ -202,11 +202,6 @@ impl Writer {
         self.history.remove_up_to(upto);
     }
 
-    /// The change with `sn` from history, for local delivery.
-    pub fn change(&self, sn: i64) -> Option<&CacheChange> {
-        self.history.get(sn)
-    }
-
     fn build_inline_qos(buf: &mut Vec<u8>, keyed: bool, change: &CacheChange) -> bool {
         buf.clear();
         let status = change.kind.status_info();
@@ -436,11 +431,5 @@ impl Writer {
             self.send_fragment(&dests, Some(reader.prefix), reader.entity_id, sn, f, out);
         }
         self.nack_frag_hb_count = self.nack_frag_hb_count.wrapping_add(1);
-    }
-
-    /// Number of changes in the history (for tests and statistics).
-    #[cfg(test)]
-    pub fn history_len(&self) -> usize {
-        self.history.len()
     }
 }

@@ -138,7 +138,7 @@ impl EndpointData {
                 pid::PROTOCOL_VERSION | pid::VENDORID | pid::GROUP_GUID => {}
                 CYCLONE_ENDPOINT_GUID if is_cyclone => cyclone_guid = Some(plist::guid(v)?),
                 pid::CYCLONE_REQUESTS_KEYHASH if is_cyclone => {
-                    d.requests_keyhash = v.first().map_or(true, |b| *b != 0);
+                    d.requests_keyhash = v.first().is_none_or(|b| *b != 0);
                 }
                 _ => plist::unknown(p)?,
             }
