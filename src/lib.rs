@@ -2,3 +2,5 @@
 #![warn(missing_docs)]
 
 pub use starling_proto as proto;
+
+pub mod types;
