@@ -3,4 +3,5 @@
 
 pub use starling_proto as proto;
 
+pub mod runtime;
 pub mod types;
