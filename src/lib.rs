@@ -3,5 +3,11 @@
 
 pub use starling_proto as proto;
 
+pub mod dds;
 pub mod runtime;
 pub mod types;
+
+/// QoS policies (re-exported from the core).
+pub mod qos {
+    pub use starling_proto::qos::*;
+}
