@@ -11,3 +11,4 @@ pub mod types;
 pub mod qos {
     pub use starling_proto::qos::*;
 }
+pub mod cli;
