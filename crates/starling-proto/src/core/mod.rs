@@ -14,8 +14,13 @@
 //! 3. sleep until [`Participant::poll_timeout`] or the next datagram.
 
 mod config;
+mod discovery;
 mod event;
+mod history;
+mod outbox;
 mod participant;
+mod reader;
+mod writer;
 
 pub use config::ParticipantConfig;
 pub use event::{

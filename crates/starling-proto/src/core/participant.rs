@@ -1,9 +1,24 @@
-//! The participant state machine.
+//! The participant state machine: receives datagrams, runs SPDP and SEDP,
+//! matches local and remote endpoints, and drives writers and readers.
 
 use super::config::ParticipantConfig;
-use super::event::{EndpointConfig, Event, Stats, Transmit, WriteChange, WriteError};
-use crate::discovery::{EndpointData, ParticipantData};
-use crate::wire::types::{Guid, GuidPrefix, SequenceNumber};
+use super::discovery::{usable, DiscoveryDb};
+use super::event::{
+    ChangeKind, EndpointConfig, Event, ReceivedSample, Stats, Transmit, WriteChange, WriteError, WriteErrorKind,
+};
+use super::history::CacheChange;
+use super::outbox::Outbox;
+use super::reader::{Reader, WriterProxy, MAX_SAMPLE_SIZE};
+use super::writer::{ReaderProxy, Writer, WriterParams};
+use crate::discovery::{builtin_endpoints as be, key_guid, EndpointData, ParticipantData};
+use crate::qos::{check_compatible, partitions_match, DurabilityKind, History, ReliabilityKind};
+use crate::wire::header::Header;
+use crate::wire::parameter::{pid, ParameterList, ParameterListWriter};
+use crate::wire::submessage::{Data, Submessage};
+use crate::wire::types::{EntityId, Guid, GuidPrefix, KeyHash, Locator, ProtocolVersion, SequenceNumber, VendorId};
+use crate::wire::{DecodeError, Endian};
+use bytes::Bytes;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 /// A DDS domain participant's protocol state (see the module docs for the call order).
@@ -11,13 +26,97 @@ use std::time::Instant;
 pub struct Participant {
     config: ParticipantConfig,
     stats: Stats,
+    outbox: Outbox,
+    events: VecDeque<Event>,
+    db: DiscoveryDb,
+    spdp_payload: Bytes,
+    spdp_sn: i64,
+    next_spdp: Instant,
+    spdp_burst_left: u32,
+    writers: BTreeMap<EntityId, Writer>,
+    readers: BTreeMap<EntityId, Reader>,
+    local_writers: BTreeMap<EntityId, EndpointData>,
+    local_readers: BTreeMap<EntityId, EndpointData>,
+    next_key: u32,
+    deliver: Vec<ReceivedSample>,
 }
 
-#[allow(unused_variables)]
+/// The fields of a DATA that the receive path needs, after INFO_* processing.
+struct Incoming {
+    writer: Guid,
+    vendor: VendorId,
+}
+
 impl Participant {
     /// Creates the participant and schedules its first SPDP announcement at `now`.
     pub fn new(config: ParticipantConfig, now: Instant) -> Self {
-        Participant { config, stats: Stats::default() }
+        let header =
+            Header { version: ProtocolVersion::V2_5, vendor_id: VendorId::STARLING, guid_prefix: config.guid_prefix };
+        let outbox = Outbox::new(header, config.max_message_size);
+        let mut p = Participant {
+            spdp_burst_left: config.spdp_initial_burst,
+            config,
+            stats: Stats::default(),
+            outbox,
+            events: VecDeque::new(),
+            db: DiscoveryDb::default(),
+            spdp_payload: Bytes::new(),
+            spdp_sn: 0,
+            next_spdp: now,
+            writers: BTreeMap::new(),
+            readers: BTreeMap::new(),
+            local_writers: BTreeMap::new(),
+            local_readers: BTreeMap::new(),
+            next_key: 1,
+            deliver: Vec::new(),
+        };
+        p.spdp_payload = p.encode_spdp();
+        p.create_builtin_endpoints(now);
+        p
+    }
+
+    fn create_builtin_endpoints(&mut self, _now: Instant) {
+        let prefix = self.config.guid_prefix;
+        for id in [EntityId::SEDP_PUBLICATIONS_WRITER, EntityId::SEDP_SUBSCRIPTIONS_WRITER] {
+            let params = WriterParams {
+                guid: Guid::new(prefix, id),
+                reliable: true,
+                keyed: true,
+                durability: DurabilityKind::TransientLocal,
+                history: History::KeepLast(1),
+                heartbeat_period: self.config.heartbeat_period,
+                max_message_size: self.config.max_message_size,
+                fragment_size: self.config.fragment_size,
+            };
+            self.writers.insert(id, Writer::new(params));
+        }
+        for id in [EntityId::SEDP_PUBLICATIONS_READER, EntityId::SEDP_SUBSCRIPTIONS_READER] {
+            self.readers.insert(id, Reader::new(Guid::new(prefix, id)));
+        }
+    }
+
+    fn encode_spdp(&self) -> Bytes {
+        let c = &self.config;
+        let mut d = ParticipantData::new(c.guid_prefix);
+        d.domain_id = Some(c.domain_id);
+        d.domain_tag = c.domain_tag.clone();
+        d.builtin_endpoints = be::PARTICIPANT_ANNOUNCER
+            | be::PARTICIPANT_DETECTOR
+            | be::PUBLICATIONS_ANNOUNCER
+            | be::PUBLICATIONS_DETECTOR
+            | be::SUBSCRIPTIONS_ANNOUNCER
+            | be::SUBSCRIPTIONS_DETECTOR;
+        d.metatraffic_unicast_locators = c.metatraffic_unicast.clone();
+        d.metatraffic_multicast_locators = c.metatraffic_multicast.clone();
+        d.default_unicast_locators = c.default_unicast.clone();
+        d.default_multicast_locators = c.default_multicast.clone();
+        d.lease_duration = crate::wire::types::Duration::from_std(c.lease_duration);
+        d.entity_name = c.entity_name.clone();
+        d.user_data = c.user_data.clone();
+        d.properties = c.properties.clone();
+        let mut buf = Vec::with_capacity(512);
+        d.encode(&mut buf);
+        Bytes::from(buf)
     }
 
     /// This participant's GUID prefix.
@@ -30,83 +129,802 @@ impl Participant {
         &self.config
     }
 
+    fn next_entity(&mut self, kind: u8) -> EntityId {
+        let key = self.next_key;
+        self.next_key += 1;
+        EntityId::new(key, kind)
+    }
+
     /// Creates a user writer and announces it through SEDP.
     pub fn create_writer(&mut self, now: Instant, desc: EndpointConfig) -> Guid {
-        unimplemented!()
+        let kind = if desc.keyed { EntityId::KIND_WRITER_WITH_KEY } else { EntityId::KIND_WRITER_NO_KEY };
+        let id = self.next_entity(kind);
+        let guid = Guid::new(self.config.guid_prefix, id);
+        let params = WriterParams {
+            guid,
+            reliable: desc.qos.reliability.kind == ReliabilityKind::Reliable,
+            keyed: desc.keyed,
+            durability: desc.qos.durability,
+            history: desc.qos.history,
+            heartbeat_period: self.config.heartbeat_period,
+            max_message_size: self.config.max_message_size,
+            fragment_size: self.config.fragment_size,
+        };
+        self.writers.insert(id, Writer::new(params));
+        let mut data = EndpointData::new(guid, &desc.topic_name, &desc.type_name, desc.qos);
+        data.unicast_locators = self.config.default_unicast.clone();
+        data.type_information = desc.type_information;
+        self.announce(now, EntityId::SEDP_PUBLICATIONS_WRITER, &data);
+        self.local_writers.insert(id, data);
+        let remote: Vec<Guid> = self.db.readers.keys().copied().collect();
+        for r in remote {
+            self.try_match_remote_reader(now, id, r);
+        }
+        let locals: Vec<EntityId> = self.local_readers.keys().copied().collect();
+        for r in locals {
+            self.try_match_local(id, r);
+        }
+        guid
     }
 
     /// Creates a user reader and announces it through SEDP.
     pub fn create_reader(&mut self, now: Instant, desc: EndpointConfig) -> Guid {
-        unimplemented!()
+        let kind = if desc.keyed { EntityId::KIND_READER_WITH_KEY } else { EntityId::KIND_READER_NO_KEY };
+        let id = self.next_entity(kind);
+        let guid = Guid::new(self.config.guid_prefix, id);
+        self.readers.insert(id, Reader::new(guid));
+        let mut data = EndpointData::new(guid, &desc.topic_name, &desc.type_name, desc.qos);
+        data.unicast_locators = self.config.default_unicast.clone();
+        data.type_information = desc.type_information;
+        self.announce(now, EntityId::SEDP_SUBSCRIPTIONS_WRITER, &data);
+        self.local_readers.insert(id, data);
+        let remote: Vec<Guid> = self.db.writers.keys().copied().collect();
+        for w in remote {
+            self.try_match_remote_writer(id, w);
+        }
+        let locals: Vec<EntityId> = self.local_writers.keys().copied().collect();
+        for w in locals {
+            self.try_match_local(w, id);
+        }
+        guid
+    }
+
+    fn announce(&mut self, now: Instant, sedp_writer: EntityId, data: &EndpointData) {
+        let mut buf = Vec::with_capacity(512);
+        data.encode(&mut buf);
+        let change = CacheChange {
+            kind: ChangeKind::Alive,
+            key_hash: KeyHash(data.guid.to_bytes()),
+            payload: Bytes::from(buf),
+            source_timestamp: None,
+        };
+        if let Some(w) = self.writers.get_mut(&sedp_writer) {
+            w.write(now, change, &mut self.outbox);
+        }
+    }
+
+    fn announce_removal(&mut self, now: Instant, sedp_writer: EntityId, guid: Guid) {
+        let mut buf = vec![0x00, 0x03, 0x00, 0x00];
+        let mut pl = ParameterListWriter::new(&mut buf, Endian::Little);
+        pl.raw(pid::ENDPOINT_GUID, &guid.to_bytes());
+        pl.finish();
+        let change = CacheChange {
+            kind: ChangeKind::DisposedUnregistered,
+            key_hash: KeyHash(guid.to_bytes()),
+            payload: Bytes::from(buf),
+            source_timestamp: None,
+        };
+        if let Some(w) = self.writers.get_mut(&sedp_writer) {
+            w.write(now, change, &mut self.outbox);
+        }
     }
 
     /// Deletes a local writer, announcing its removal.
     pub fn delete_writer(&mut self, now: Instant, writer: Guid) {
-        unimplemented!()
+        let id = writer.entity_id;
+        if writer.prefix != self.config.guid_prefix || self.local_writers.remove(&id).is_none() {
+            return;
+        }
+        if let Some(w) = self.writers.remove(&id) {
+            for r in w.readers.keys() {
+                self.events.push_back(Event::PublicationMatched {
+                    writer,
+                    reader: *r,
+                    matched: false,
+                    current_count: 0,
+                });
+            }
+            for r in &w.local_readers {
+                if let Some(reader) = self.readers.get(&r.entity_id) {
+                    let count = self.local_match_count(&r.entity_id, Some(id)) + reader.writers.len() as u32;
+                    self.events.push_back(Event::SubscriptionMatched {
+                        reader: *r,
+                        writer,
+                        matched: false,
+                        current_count: count,
+                    });
+                }
+            }
+        }
+        self.announce_removal(now, EntityId::SEDP_PUBLICATIONS_WRITER, writer);
     }
 
     /// Deletes a local reader, announcing its removal.
     pub fn delete_reader(&mut self, now: Instant, reader: Guid) {
-        unimplemented!()
+        let id = reader.entity_id;
+        if reader.prefix != self.config.guid_prefix || self.local_readers.remove(&id).is_none() {
+            return;
+        }
+        self.readers.remove(&id);
+        for w in self.writers.values_mut() {
+            if let Some(pos) = w.local_readers.iter().position(|g| *g == reader) {
+                w.local_readers.remove(pos);
+                let count = (w.readers.len() + w.local_readers.len()) as u32;
+                self.events.push_back(Event::PublicationMatched {
+                    writer: w.guid(),
+                    reader,
+                    matched: false,
+                    current_count: count,
+                });
+            }
+        }
+        self.announce_removal(now, EntityId::SEDP_SUBSCRIPTIONS_WRITER, reader);
+    }
+
+    fn local_match_count(&self, reader: &EntityId, excluding: Option<EntityId>) -> u32 {
+        let guid = Guid::new(self.config.guid_prefix, *reader);
+        self.writers.iter().filter(|(id, w)| Some(**id) != excluding && w.local_readers.contains(&guid)).count() as u32
     }
 
     /// Writes a change on a local writer; returns its sequence number.
     pub fn write(&mut self, now: Instant, writer: Guid, change: WriteChange) -> Result<SequenceNumber, WriteError> {
-        unimplemented!()
+        let id = writer.entity_id;
+        if writer.prefix != self.config.guid_prefix || !self.local_writers.contains_key(&id) {
+            return Err(WriteError { kind: WriteErrorKind::UnknownWriter, change });
+        }
+        let Some(w) = self.writers.get_mut(&id) else {
+            return Err(WriteError { kind: WriteErrorKind::UnknownWriter, change });
+        };
+        let cc = CacheChange {
+            kind: change.kind,
+            key_hash: change.key_hash,
+            payload: change.payload.clone(),
+            source_timestamp: change.source_timestamp,
+        };
+        let sn = w.write(now, cc, &mut self.outbox);
+        for r in &w.local_readers {
+            self.events.push_back(Event::Sample {
+                reader: *r,
+                sample: ReceivedSample {
+                    writer,
+                    sequence_number: sn,
+                    kind: change.kind,
+                    key_hash: Some(change.key_hash),
+                    payload: Some(change.payload.clone()),
+                    payload_is_key: change.kind != ChangeKind::Alive,
+                    source_timestamp: change.source_timestamp,
+                },
+            });
+            self.stats.samples_delivered += 1;
+        }
+        Ok(sn)
     }
 
     /// True when every matched reliable reader has acknowledged everything `writer` wrote.
     pub fn is_acked_by_all(&self, writer: Guid) -> bool {
-        unimplemented!()
+        self.writers.get(&writer.entity_id).is_none_or(|w| w.is_acked_by_all())
     }
+
+    // ----- matching -------------------------------------------------------------------------
+
+    fn try_match_local(&mut self, w: EntityId, r: EntityId) {
+        let (Some(wd), Some(rd)) = (self.local_writers.get(&w), self.local_readers.get(&r)) else { return };
+        if wd.topic_name != rd.topic_name || wd.type_name != rd.type_name {
+            return;
+        }
+        if !partitions_match(&wd.qos.partition, &rd.qos.partition) {
+            return;
+        }
+        let (wg, rg) = (wd.guid, rd.guid);
+        if let Err(policy) = check_compatible(&wd.qos, &rd.qos) {
+            self.events.push_back(Event::OfferedIncompatibleQos { writer: wg, reader: rg, policy });
+            self.events.push_back(Event::RequestedIncompatibleQos { reader: rg, writer: wg, policy });
+            return;
+        }
+        let Some(writer) = self.writers.get_mut(&w) else { return };
+        if writer.local_readers.contains(&rg) {
+            return;
+        }
+        writer.local_readers.push(rg);
+        let wc = (writer.readers.len() + writer.local_readers.len()) as u32;
+        self.events.push_back(Event::PublicationMatched { writer: wg, reader: rg, matched: true, current_count: wc });
+        let rc = self.readers.get(&r).map_or(0, |x| x.writers.len() as u32) + self.local_match_count(&r, None);
+        self.events.push_back(Event::SubscriptionMatched { reader: rg, writer: wg, matched: true, current_count: rc });
+    }
+
+    fn try_match_remote_reader(&mut self, now: Instant, w: EntityId, remote: Guid) {
+        let (Some(wd), Some(rd)) = (self.local_writers.get(&w), self.db.readers.get(&remote)) else { return };
+        if wd.topic_name != rd.topic_name || wd.type_name != rd.type_name {
+            return;
+        }
+        if !partitions_match(&wd.qos.partition, &rd.qos.partition) {
+            return;
+        }
+        let wg = wd.guid;
+        if let Err(policy) = check_compatible(&wd.qos, &rd.qos) {
+            self.events.push_back(Event::OfferedIncompatibleQos { writer: wg, reader: remote, policy });
+            return;
+        }
+        let reliable = rd.qos.reliability.kind == ReliabilityKind::Reliable
+            && wd.qos.reliability.kind == ReliabilityKind::Reliable;
+        let wants_history = rd.qos.durability >= DurabilityKind::TransientLocal;
+        let locators = self.db.endpoint_locators(rd);
+        let Some(writer) = self.writers.get_mut(&w) else { return };
+        if writer.readers.contains_key(&remote) {
+            return;
+        }
+        writer.add_reader(now, ReaderProxy::new(remote, locators, reliable), wants_history, &mut self.outbox);
+        let count = (writer.readers.len() + writer.local_readers.len()) as u32;
+        self.events.push_back(Event::PublicationMatched {
+            writer: wg,
+            reader: remote,
+            matched: true,
+            current_count: count,
+        });
+    }
+
+    fn try_match_remote_writer(&mut self, r: EntityId, remote: Guid) {
+        let (Some(rd), Some(wd)) = (self.local_readers.get(&r), self.db.writers.get(&remote)) else { return };
+        if wd.topic_name != rd.topic_name || wd.type_name != rd.type_name {
+            return;
+        }
+        if !partitions_match(&wd.qos.partition, &rd.qos.partition) {
+            return;
+        }
+        let rg = rd.guid;
+        if let Err(policy) = check_compatible(&wd.qos, &rd.qos) {
+            self.events.push_back(Event::RequestedIncompatibleQos { reader: rg, writer: remote, policy });
+            return;
+        }
+        let reliable = rd.qos.reliability.kind == ReliabilityKind::Reliable
+            && wd.qos.reliability.kind == ReliabilityKind::Reliable;
+        let locators = self.db.endpoint_locators(wd);
+        let local_count = self.local_match_count(&r, None);
+        let Some(reader) = self.readers.get_mut(&r) else { return };
+        if reader.writers.contains_key(&remote) {
+            return;
+        }
+        reader.add_writer(WriterProxy::new(remote, locators, reliable), &mut self.outbox);
+        let count = reader.writers.len() as u32 + local_count;
+        self.events.push_back(Event::SubscriptionMatched {
+            reader: rg,
+            writer: remote,
+            matched: true,
+            current_count: count,
+        });
+    }
+
+    fn unmatch_remote_writer(&mut self, remote: Guid) {
+        let ids: Vec<EntityId> = self.local_readers.keys().copied().collect();
+        for id in ids {
+            let local_count = self.local_match_count(&id, None);
+            if let Some(reader) = self.readers.get_mut(&id) {
+                if reader.remove_writer(&remote) {
+                    let count = reader.writers.len() as u32 + local_count;
+                    self.events.push_back(Event::SubscriptionMatched {
+                        reader: reader.guid,
+                        writer: remote,
+                        matched: false,
+                        current_count: count,
+                    });
+                }
+            }
+        }
+    }
+
+    fn unmatch_remote_reader(&mut self, remote: Guid) {
+        let ids: Vec<EntityId> = self.local_writers.keys().copied().collect();
+        for id in ids {
+            if let Some(writer) = self.writers.get_mut(&id) {
+                if writer.remove_reader(&remote) {
+                    let count = (writer.readers.len() + writer.local_readers.len()) as u32;
+                    self.events.push_back(Event::PublicationMatched {
+                        writer: writer.guid(),
+                        reader: remote,
+                        matched: false,
+                        current_count: count,
+                    });
+                }
+            }
+        }
+    }
+
+    // ----- receive path ---------------------------------------------------------------------
 
     /// Processes one received datagram. Malformed input is dropped and counted.
     pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
-        unimplemented!()
+        self.stats.datagrams_received += 1;
+        let (header, iter) = match crate::wire::message::parse(datagram) {
+            Ok(x) => x,
+            Err(DecodeError::NotRtps) => {
+                self.stats.datagrams_ignored += 1;
+                return;
+            }
+            Err(e) => {
+                self.stats.datagrams_malformed += 1;
+                tracing::debug!(error = %e, "dropped malformed datagram");
+                return;
+            }
+        };
+        if header.guid_prefix == self.config.guid_prefix {
+            return;
+        }
+        self.db.renew(&header.guid_prefix, now);
+        let mut src = header.guid_prefix;
+        let mut vendor = header.vendor_id;
+        let mut for_us = true;
+        let mut ts = None;
+        for sm in iter {
+            let sm = match sm {
+                Ok(sm) => sm,
+                Err(e) => {
+                    self.stats.datagrams_malformed += 1;
+                    tracing::debug!(error = %e, from = %src, "dropped malformed submessage");
+                    break;
+                }
+            };
+            match sm {
+                Submessage::InfoTs(t) => ts = t.timestamp,
+                Submessage::InfoDst(d) => {
+                    for_us = d.guid_prefix == GuidPrefix::UNKNOWN || d.guid_prefix == self.config.guid_prefix
+                }
+                Submessage::InfoSrc(s) => {
+                    src = s.guid_prefix;
+                    vendor = s.vendor_id;
+                    ts = None;
+                    for_us = true;
+                }
+                _ if !for_us => self.stats.submessages_skipped += 1,
+                Submessage::Data(d) => {
+                    self.on_data(now, Incoming { writer: Guid::new(src, d.writer_id), vendor }, ts, &d)
+                }
+                Submessage::DataFrag(df) => {
+                    let writer = Guid::new(src, df.writer_id);
+                    let (kind, key_hash) = parse_inline_qos(df.inline_qos.as_ref());
+                    let template = ReceivedSample {
+                        writer,
+                        sequence_number: df.writer_sn,
+                        kind,
+                        key_hash,
+                        payload: None,
+                        payload_is_key: df.key_flag,
+                        source_timestamp: ts,
+                    };
+                    let mut deliver = std::mem::take(&mut self.deliver);
+                    let ids: Vec<EntityId> = self
+                        .readers
+                        .iter()
+                        .filter(|(id, r)| {
+                            (df.reader_id == EntityId::UNKNOWN || df.reader_id == **id)
+                                && r.writers.contains_key(&writer)
+                        })
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for id in ids {
+                        if let Some(reader) = self.readers.get_mut(&id) {
+                            reader.handle_data_frag(&df, template.clone(), MAX_SAMPLE_SIZE, &mut deliver);
+                        }
+                        self.dispatch(now, id, vendor, &mut deliver);
+                    }
+                    self.deliver = deliver;
+                }
+                Submessage::Heartbeat(hb) => {
+                    let writer = Guid::new(src, hb.writer_id);
+                    let mut deliver = std::mem::take(&mut self.deliver);
+                    let ids: Vec<EntityId> = self.readers.keys().copied().collect();
+                    for id in ids {
+                        if hb.reader_id != EntityId::UNKNOWN && hb.reader_id != id {
+                            continue;
+                        }
+                        if let Some(reader) = self.readers.get_mut(&id) {
+                            reader.handle_heartbeat(writer, &hb, &mut deliver, &mut self.outbox);
+                        }
+                        self.dispatch(now, id, vendor, &mut deliver);
+                    }
+                    self.deliver = deliver;
+                }
+                Submessage::Gap(gap) => {
+                    let writer = Guid::new(src, gap.writer_id);
+                    let mut deliver = std::mem::take(&mut self.deliver);
+                    let ids: Vec<EntityId> = self.readers.keys().copied().collect();
+                    for id in ids {
+                        if gap.reader_id != EntityId::UNKNOWN && gap.reader_id != id {
+                            continue;
+                        }
+                        if let Some(reader) = self.readers.get_mut(&id) {
+                            reader.handle_gap(writer, &gap, &mut deliver);
+                        }
+                        self.dispatch(now, id, vendor, &mut deliver);
+                    }
+                    self.deliver = deliver;
+                }
+                Submessage::AckNack(ack) => {
+                    if let Some(w) = self.writers.get_mut(&ack.writer_id) {
+                        w.handle_acknack(now, Guid::new(src, ack.reader_id), &ack, &mut self.outbox);
+                    }
+                }
+                Submessage::NackFrag(nf) => {
+                    if let Some(w) = self.writers.get_mut(&nf.writer_id) {
+                        w.handle_nack_frag(Guid::new(src, nf.reader_id), &nf, &mut self.outbox);
+                    }
+                }
+                _ => self.stats.submessages_skipped += 1,
+            }
+        }
+    }
+
+    fn on_data(&mut self, now: Instant, inc: Incoming, ts: Option<crate::wire::types::Time>, d: &Data<'_>) {
+        let (kind, key_hash) = parse_inline_qos(d.inline_qos.as_ref());
+        if d.writer_id == EntityId::SPDP_WRITER {
+            self.on_spdp(now, inc.writer.prefix, kind, key_hash, d.serialized_payload);
+            return;
+        }
+        let sample = ReceivedSample {
+            writer: inc.writer,
+            sequence_number: d.writer_sn,
+            kind,
+            key_hash,
+            payload: d.serialized_payload.map(Bytes::copy_from_slice),
+            payload_is_key: d.key_flag,
+            source_timestamp: ts,
+        };
+        let mut deliver = std::mem::take(&mut self.deliver);
+        let ids: Vec<EntityId> = self
+            .readers
+            .iter()
+            .filter(|(id, r)| {
+                (d.reader_id == EntityId::UNKNOWN || d.reader_id == **id) && r.writers.contains_key(&inc.writer)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(reader) = self.readers.get_mut(&id) {
+                reader.handle_data(sample.clone(), &mut deliver);
+            }
+            self.dispatch(now, id, inc.vendor, &mut deliver);
+        }
+        self.deliver = deliver;
+    }
+
+    /// Hands samples delivered by reader `id` to discovery or to the application.
+    fn dispatch(&mut self, now: Instant, id: EntityId, vendor: VendorId, deliver: &mut Vec<ReceivedSample>) {
+        if deliver.is_empty() {
+            return;
+        }
+        if id == EntityId::SEDP_PUBLICATIONS_READER || id == EntityId::SEDP_SUBSCRIPTIONS_READER {
+            let is_writer = id == EntityId::SEDP_PUBLICATIONS_READER;
+            for s in std::mem::take(deliver) {
+                self.on_sedp(now, vendor, is_writer, s);
+            }
+            return;
+        }
+        let reader = Guid::new(self.config.guid_prefix, id);
+        for sample in deliver.drain(..) {
+            self.stats.samples_delivered += 1;
+            self.events.push_back(Event::Sample { reader, sample });
+        }
+    }
+
+    fn on_spdp(
+        &mut self,
+        now: Instant,
+        src: GuidPrefix,
+        kind: ChangeKind,
+        key_hash: Option<KeyHash>,
+        payload: Option<&[u8]>,
+    ) {
+        if kind != ChangeKind::Alive {
+            let prefix = key_hash
+                .map(|k| Guid::from_bytes(k.0).prefix)
+                .or_else(|| payload.and_then(key_guid).map(|g| g.prefix))
+                .unwrap_or(src);
+            self.remove_participant(prefix);
+            return;
+        }
+        let Some(payload) = payload else { return };
+        let data = match ParticipantData::decode(payload) {
+            Ok(d) => d,
+            Err(e) => {
+                self.stats.discovery_malformed += 1;
+                tracing::debug!(error = %e, from = %src, "undecodable SPDP data");
+                return;
+            }
+        };
+        if data.guid_prefix == self.config.guid_prefix {
+            return;
+        }
+        if data.domain_id.is_some_and(|d| d != self.config.domain_id) || data.domain_tag != self.config.domain_tag {
+            return;
+        }
+        let prefix = data.guid_prefix;
+        let endpoints = data.builtin_endpoints;
+        if !self.db.upsert_participant(now, data) {
+            return;
+        }
+        tracing::debug!(participant = %prefix, "discovered participant");
+        self.events.push_back(Event::ParticipantDiscovered(prefix));
+        let meta = self.db.metatraffic_locators(&prefix);
+        let pairs = [
+            (EntityId::SEDP_PUBLICATIONS_WRITER, EntityId::SEDP_PUBLICATIONS_READER, be::PUBLICATIONS_DETECTOR),
+            (EntityId::SEDP_SUBSCRIPTIONS_WRITER, EntityId::SEDP_SUBSCRIPTIONS_READER, be::SUBSCRIPTIONS_DETECTOR),
+        ];
+        for (ours, theirs, bit) in pairs {
+            if endpoints & bit != 0 {
+                if let Some(w) = self.writers.get_mut(&ours) {
+                    let proxy = ReaderProxy::new(Guid::new(prefix, theirs), meta.clone(), true);
+                    w.add_reader(now, proxy, true, &mut self.outbox);
+                }
+            }
+        }
+        let pairs = [
+            (EntityId::SEDP_PUBLICATIONS_READER, EntityId::SEDP_PUBLICATIONS_WRITER, be::PUBLICATIONS_ANNOUNCER),
+            (EntityId::SEDP_SUBSCRIPTIONS_READER, EntityId::SEDP_SUBSCRIPTIONS_WRITER, be::SUBSCRIPTIONS_ANNOUNCER),
+        ];
+        for (ours, theirs, bit) in pairs {
+            if endpoints & bit != 0 {
+                if let Some(r) = self.readers.get_mut(&ours) {
+                    r.add_writer(WriterProxy::new(Guid::new(prefix, theirs), meta.clone(), true), &mut self.outbox);
+                }
+            }
+        }
+        // Answer directly so the newcomer learns of us without waiting for our next announcement.
+        self.send_spdp(&meta);
+    }
+
+    fn on_sedp(&mut self, now: Instant, vendor: VendorId, is_writer: bool, s: ReceivedSample) {
+        let key = s.key_hash.map(|k| Guid::from_bytes(k.0));
+        if s.kind != ChangeKind::Alive {
+            let guid = key.or_else(|| s.payload.as_deref().and_then(key_guid));
+            if let Some(g) = guid {
+                if is_writer {
+                    self.remove_remote_writer(g);
+                } else {
+                    self.remove_remote_reader(g);
+                }
+            }
+            return;
+        }
+        let Some(payload) = s.payload.as_deref() else { return };
+        let vendor = self.db.participants.get(&s.writer.prefix).map_or(vendor, |p| p.data.vendor_id);
+        let data = match EndpointData::decode(payload, vendor, is_writer, key) {
+            Ok(d) => d,
+            Err(e) => {
+                self.stats.discovery_malformed += 1;
+                tracing::debug!(error = %e, from = %s.writer, "undecodable SEDP data");
+                return;
+            }
+        };
+        let guid = data.guid;
+        if guid.prefix == self.config.guid_prefix {
+            return;
+        }
+        if is_writer {
+            if self.db.writers.insert(guid, data).is_none() {
+                self.events.push_back(Event::WriterDiscovered(guid));
+                let ids: Vec<EntityId> = self.local_readers.keys().copied().collect();
+                for id in ids {
+                    self.try_match_remote_writer(id, guid);
+                }
+            }
+        } else if self.db.readers.insert(guid, data).is_none() {
+            self.events.push_back(Event::ReaderDiscovered(guid));
+            let ids: Vec<EntityId> = self.local_writers.keys().copied().collect();
+            for id in ids {
+                self.try_match_remote_reader(now, id, guid);
+            }
+        }
+    }
+
+    fn remove_remote_writer(&mut self, guid: Guid) {
+        if self.db.writers.remove(&guid).is_some() {
+            self.unmatch_remote_writer(guid);
+            self.events.push_back(Event::WriterLost(guid));
+        }
+    }
+
+    fn remove_remote_reader(&mut self, guid: Guid) {
+        if self.db.readers.remove(&guid).is_some() {
+            self.unmatch_remote_reader(guid);
+            self.events.push_back(Event::ReaderLost(guid));
+        }
+    }
+
+    fn remove_participant(&mut self, prefix: GuidPrefix) {
+        if !self.db.participants.contains_key(&prefix) {
+            return;
+        }
+        let (writers, readers) = self.db.remove_participant(&prefix);
+        for g in writers {
+            self.unmatch_remote_writer(g);
+            self.events.push_back(Event::WriterLost(g));
+        }
+        for g in readers {
+            self.unmatch_remote_reader(g);
+            self.events.push_back(Event::ReaderLost(g));
+        }
+        for w in self.writers.values_mut() {
+            let gone: Vec<Guid> = w.readers.keys().filter(|g| g.prefix == prefix).copied().collect();
+            for g in gone {
+                w.remove_reader(&g);
+            }
+        }
+        for r in self.readers.values_mut() {
+            let gone: Vec<Guid> = r.writers.keys().filter(|g| g.prefix == prefix).copied().collect();
+            for g in gone {
+                r.remove_writer(&g);
+            }
+        }
+        tracing::debug!(participant = %prefix, "participant gone");
+        self.events.push_back(Event::ParticipantLost(prefix));
+    }
+
+    // ----- time -----------------------------------------------------------------------------
+
+    fn send_spdp(&mut self, dests: &[Locator]) {
+        if dests.is_empty() {
+            return;
+        }
+        self.spdp_sn += 1;
+        let mut qos = Vec::with_capacity(32);
+        let mut pl = ParameterListWriter::new(&mut qos, Endian::Little);
+        pl.raw(pid::KEY_HASH, &Guid::new(self.config.guid_prefix, EntityId::PARTICIPANT).to_bytes());
+        pl.finish();
+        let data = Data {
+            reader_id: EntityId::SPDP_READER,
+            writer_id: EntityId::SPDP_WRITER,
+            writer_sn: SequenceNumber(self.spdp_sn),
+            inline_qos: Some(ParameterList::new(&qos, Endian::Little)),
+            serialized_payload: Some(&self.spdp_payload),
+            key_flag: false,
+            non_standard_payload: false,
+        };
+        let need = 64 + self.spdp_payload.len();
+        data.encode(self.outbox.message(dests, None, None, need).buf_mut());
     }
 
     /// Runs every timer due at or before `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        unimplemented!()
+        if self.next_spdp <= now {
+            let dests = self.config.spdp_destinations.clone();
+            self.send_spdp(&dests);
+            let interval = if self.spdp_burst_left > 0 {
+                self.spdp_burst_left -= 1;
+                self.config.spdp_initial_interval
+            } else {
+                self.config.spdp_period
+            };
+            self.next_spdp = now + interval;
+        }
+        for prefix in self.db.expired(now) {
+            tracing::debug!(participant = %prefix, "lease expired");
+            self.remove_participant(prefix);
+        }
+        for w in self.writers.values_mut() {
+            w.on_timer(now, &mut self.outbox);
+        }
     }
 
     /// The earliest time at which `handle_timeout` should be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        unimplemented!()
+        let mut t = self.next_spdp;
+        if let Some(e) = self.db.next_expiry() {
+            t = t.min(e);
+        }
+        for w in self.writers.values() {
+            if let Some(d) = w.next_deadline() {
+                t = t.min(d);
+            }
+        }
+        Some(t)
     }
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        unimplemented!()
+        let t = self.outbox.poll();
+        if t.is_some() {
+            self.stats.datagrams_sent += 1;
+        }
+        t
+    }
+
+    /// Gives a sent datagram's buffer back for reuse.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        self.outbox.recycle(buf);
     }
 
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
-        unimplemented!()
+        self.events.pop_front()
     }
 
-    /// Announces this participant's departure (disposes its SPDP and SEDP data).
+    /// Announces this participant's departure: disposes its endpoints and its
+    /// SPDP data, so that peers drop it at once rather than at lease expiry.
     pub fn shutdown(&mut self, now: Instant) {
-        unimplemented!()
+        let writers: Vec<Guid> = self.local_writers.values().map(|d| d.guid).collect();
+        for g in writers {
+            self.delete_writer(now, g);
+        }
+        let readers: Vec<Guid> = self.local_readers.values().map(|d| d.guid).collect();
+        for g in readers {
+            self.delete_reader(now, g);
+        }
+        let mut dests = self.config.spdp_destinations.clone();
+        for prefix in self.db.participants.keys() {
+            dests.extend(self.db.metatraffic_locators(prefix));
+        }
+        dests.sort();
+        dests.dedup();
+        self.spdp_sn += 1;
+        let mut qos = Vec::with_capacity(48);
+        let mut pl = ParameterListWriter::new(&mut qos, Endian::Little);
+        pl.raw(pid::KEY_HASH, &Guid::new(self.config.guid_prefix, EntityId::PARTICIPANT).to_bytes());
+        pl.raw(pid::STATUS_INFO, &3u32.to_be_bytes());
+        pl.finish();
+        let mut key = vec![0x00, 0x03, 0x00, 0x00];
+        let mut kp = ParameterListWriter::new(&mut key, Endian::Little);
+        kp.raw(pid::PARTICIPANT_GUID, &Guid::new(self.config.guid_prefix, EntityId::PARTICIPANT).to_bytes());
+        kp.finish();
+        let data = Data {
+            reader_id: EntityId::SPDP_READER,
+            writer_id: EntityId::SPDP_WRITER,
+            writer_sn: SequenceNumber(self.spdp_sn),
+            inline_qos: Some(ParameterList::new(&qos, Endian::Little)),
+            serialized_payload: Some(&key),
+            key_flag: true,
+            non_standard_payload: false,
+        };
+        data.encode(self.outbox.message(&usable(&dests), None, None, 128).buf_mut());
+        self.outbox.flush();
     }
 
     /// Remote participants currently alive.
     pub fn discovered_participants(&self) -> impl Iterator<Item = &ParticipantData> + '_ {
-        std::iter::empty()
+        self.db.participants.values().map(|p| &p.data)
     }
 
     /// Remote writers currently known.
     pub fn discovered_writers(&self) -> impl Iterator<Item = &EndpointData> + '_ {
-        std::iter::empty()
+        self.db.writers.values()
     }
 
     /// Remote readers currently known.
     pub fn discovered_readers(&self) -> impl Iterator<Item = &EndpointData> + '_ {
-        std::iter::empty()
+        self.db.readers.values()
     }
 
     /// Receive and send counters.
     pub fn stats(&self) -> Stats {
         self.stats
     }
+}
+
+/// Extracts STATUS_INFO (as a change kind) and KEY_HASH from inline QoS.
+fn parse_inline_qos(qos: Option<&ParameterList<'_>>) -> (ChangeKind, Option<KeyHash>) {
+    let Some(qos) = qos else { return (ChangeKind::Alive, None) };
+    let mut kind = ChangeKind::Alive;
+    let mut key_hash = None;
+    for (p, v) in qos.iter().map_while(Result::ok) {
+        match p {
+            pid::KEY_HASH if v.len() >= 16 => {
+                let mut k = [0u8; 16];
+                k.copy_from_slice(&v[..16]);
+                key_hash = Some(KeyHash(k));
+            }
+            pid::STATUS_INFO if v.len() >= 4 => {
+                kind = ChangeKind::from_status_info(u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
+            }
+            _ => {}
+        }
+    }
+    (kind, key_hash)
 }

@@ -4,7 +4,6 @@
 //! Absent parameters decode as the spec defaults (Cyclone omits defaults).
 
 use crate::qos::EndpointQos;
-use crate::wire::error::DecodeError;
 use crate::wire::types::{Duration, Guid, GuidPrefix, Locator, ProtocolVersion, VendorId};
 
 /// BUILTIN_ENDPOINT_SET bits.

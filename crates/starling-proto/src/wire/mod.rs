@@ -5,10 +5,16 @@
 
 pub mod cursor;
 pub mod error;
+pub mod header;
+pub mod message;
 pub mod parameter;
+pub mod submessage;
 pub mod types;
 
 pub use cursor::{ByteReader, ByteWriter, Endian};
 pub use error::DecodeError;
+pub use header::Header;
+pub use message::{parse, MessageBuilder, SubmessageIter};
 pub use parameter::{pid, ParameterList, ParameterListWriter};
+pub use submessage::*;
 pub use types::*;

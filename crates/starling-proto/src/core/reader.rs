@@ -1,0 +1,319 @@
+//! Stateful readers (RTPS §8.4.10): one proxy per matched writer, in-order
+//! delivery, GAP and HEARTBEAT processing, ACKNACKs, fragment reassembly.
+//!
+//! Reliable proxies deliver every sample exactly once and in order; best-effort
+//! proxies deliver only samples newer than the last one delivered, so nothing
+//! is delivered twice or out of order.
+
+use super::event::ReceivedSample;
+use super::outbox::Outbox;
+use crate::wire::submessage::{AckNack, DataFrag, Gap, Heartbeat};
+use crate::wire::types::{Guid, Locator, SequenceNumber, SequenceNumberSet, MAX_SET_BITS};
+use std::collections::{BTreeMap, HashMap};
+
+/// Out-of-order samples a proxy buffers before it drops newer ones.
+const MAX_PENDING: usize = 65_536;
+/// Samples being reassembled per writer.
+const MAX_REASSEMBLIES: usize = 64;
+/// The largest sample Starling reassembles.
+pub(crate) const MAX_SAMPLE_SIZE: usize = 256 * 1024 * 1024;
+
+/// A partially received fragmented sample.
+#[derive(Debug)]
+struct Reassembly {
+    data: Vec<u8>,
+    fragment_size: usize,
+    total: u32,
+    have: Vec<u64>,
+    received: u32,
+    template: Option<ReceivedSample>,
+}
+
+impl Reassembly {
+    fn has(&self, n: u32) -> bool {
+        let i = (n - 1) as usize;
+        self.have[i / 64] & (1 << (i % 64)) != 0
+    }
+}
+
+/// What a reader knows about one matched writer.
+#[derive(Debug)]
+pub(crate) struct WriterProxy {
+    pub guid: Guid,
+    pub locators: Vec<Locator>,
+    pub reliable: bool,
+    /// Reliable: the next sequence number to deliver.
+    next: i64,
+    /// Best-effort: the last sequence number delivered.
+    last_delivered: i64,
+    pending: BTreeMap<i64, Option<ReceivedSample>>,
+    /// Highest sequence number the writer said it has.
+    available: i64,
+    last_hb_count: Option<u32>,
+    acknack_count: u32,
+    reassembly: HashMap<i64, Reassembly>,
+}
+
+impl WriterProxy {
+    pub fn new(guid: Guid, locators: Vec<Locator>, reliable: bool) -> Self {
+        WriterProxy {
+            guid,
+            locators,
+            reliable,
+            next: 1,
+            last_delivered: 0,
+            pending: BTreeMap::new(),
+            available: 0,
+            last_hb_count: None,
+            acknack_count: 0,
+            reassembly: HashMap::new(),
+        }
+    }
+
+    fn drain(&mut self, deliver: &mut Vec<ReceivedSample>) {
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() < self.next {
+                entry.remove();
+                continue;
+            }
+            if *entry.key() != self.next {
+                break;
+            }
+            if let Some(s) = entry.remove() {
+                deliver.push(s);
+            }
+            self.next += 1;
+        }
+    }
+
+    fn skip_to(&mut self, sn: i64, deliver: &mut Vec<ReceivedSample>) {
+        if sn > self.next {
+            self.next = sn;
+            self.reassembly.retain(|k, _| *k >= sn);
+        }
+        self.drain(deliver);
+    }
+
+    /// A complete sample arrived.
+    fn on_sample(&mut self, sample: ReceivedSample, deliver: &mut Vec<ReceivedSample>) {
+        let sn = sample.sequence_number.0;
+        self.reassembly.remove(&sn);
+        if !self.reliable {
+            if sn > self.last_delivered {
+                self.last_delivered = sn;
+                deliver.push(sample);
+            }
+            return;
+        }
+        if sn < self.next {
+            return;
+        }
+        if sn == self.next {
+            deliver.push(sample);
+            self.next += 1;
+            self.drain(deliver);
+        } else if self.pending.len() < MAX_PENDING || self.pending.contains_key(&sn) {
+            self.pending.insert(sn, Some(sample));
+        }
+    }
+
+    fn missing(&self) -> SequenceNumberSet {
+        let mut set = SequenceNumberSet::new(SequenceNumber(self.next));
+        let end = self.available.min(self.next + MAX_SET_BITS as i64 - 1);
+        let mut sn = self.next;
+        while sn <= end {
+            if !self.pending.contains_key(&sn) {
+                set.insert(SequenceNumber(sn));
+            }
+            sn += 1;
+        }
+        set
+    }
+}
+
+/// A stateful RTPS reader.
+#[derive(Debug)]
+pub(crate) struct Reader {
+    pub guid: Guid,
+    pub writers: HashMap<Guid, WriterProxy>,
+}
+
+impl Reader {
+    pub fn new(guid: Guid) -> Self {
+        Reader { guid, writers: HashMap::new() }
+    }
+
+    /// Adds a matched writer; a reliable proxy sends a pre-emptive ACKNACK so
+    /// the writer answers with a HEARTBEAT.
+    pub fn add_writer(&mut self, proxy: WriterProxy, out: &mut Outbox) {
+        let guid = proxy.guid;
+        self.writers.insert(guid, proxy);
+        if let Some(p) = self.writers.get_mut(&guid) {
+            if p.reliable {
+                Self::send_acknack(self.guid, p, false, out);
+            }
+        }
+    }
+
+    /// Removes a matched writer.
+    pub fn remove_writer(&mut self, guid: &Guid) -> bool {
+        self.writers.remove(guid).is_some()
+    }
+
+    fn send_acknack(me: Guid, p: &mut WriterProxy, final_flag: bool, out: &mut Outbox) {
+        p.acknack_count = p.acknack_count.wrapping_add(1);
+        let ack = AckNack {
+            reader_id: me.entity_id,
+            writer_id: p.guid.entity_id,
+            reader_sn_state: p.missing(),
+            count: p.acknack_count,
+            final_flag,
+        };
+        ack.encode(out.message(&p.locators, Some(p.guid.prefix), None, 64).buf_mut());
+    }
+
+    /// A DATA from `writer`; delivered samples are appended to `deliver`.
+    pub fn handle_data(&mut self, sample: ReceivedSample, deliver: &mut Vec<ReceivedSample>) {
+        if let Some(p) = self.writers.get_mut(&sample.writer) {
+            p.on_sample(sample, deliver);
+        }
+    }
+
+    /// A DATA_FRAG; `template` carries everything but the payload.
+    pub fn handle_data_frag(
+        &mut self,
+        df: &DataFrag<'_>,
+        template: ReceivedSample,
+        max_sample_size: usize,
+        deliver: &mut Vec<ReceivedSample>,
+    ) {
+        let Some(p) = self.writers.get_mut(&template.writer) else { return };
+        let sn = df.writer_sn.0;
+        if (p.reliable && sn < p.next) || (!p.reliable && sn <= p.last_delivered) {
+            return;
+        }
+        let sample_size = df.sample_size as usize;
+        let fsize = df.fragment_size as usize;
+        if sample_size == 0 || sample_size > max_sample_size || fsize == 0 {
+            return;
+        }
+        if !p.reassembly.contains_key(&sn) {
+            if p.reassembly.len() >= MAX_REASSEMBLIES {
+                // Drop the oldest partial sample to make room.
+                if let Some(oldest) = p.reassembly.keys().min().copied() {
+                    p.reassembly.remove(&oldest);
+                }
+            }
+            let total = sample_size.div_ceil(fsize) as u32;
+            p.reassembly.insert(
+                sn,
+                Reassembly {
+                    data: vec![0; sample_size],
+                    fragment_size: fsize,
+                    total,
+                    have: vec![0; (total as usize).div_ceil(64)],
+                    received: 0,
+                    template: None,
+                },
+            );
+        }
+        let Some(r) = p.reassembly.get_mut(&sn) else { return };
+        if r.fragment_size != fsize || r.data.len() != sample_size {
+            return;
+        }
+        let mut offset = 0usize;
+        for i in 0..df.fragments_in_submessage as u32 {
+            let n = df.fragment_starting_num.saturating_add(i);
+            if n == 0 || n > r.total {
+                break;
+            }
+            let start = (n as usize - 1) * fsize;
+            let len = fsize.min(sample_size - start);
+            if offset + len > df.data.len() {
+                break;
+            }
+            if !r.has(n) {
+                r.data[start..start + len].copy_from_slice(&df.data[offset..offset + len]);
+                let idx = (n - 1) as usize;
+                r.have[idx / 64] |= 1 << (idx % 64);
+                r.received += 1;
+            }
+            offset += len;
+        }
+        if r.template.is_none() || df.fragment_starting_num == 1 {
+            r.template = Some(template);
+        }
+        if r.received == r.total {
+            if let Some(r) = p.reassembly.remove(&sn) {
+                if let Some(mut s) = r.template {
+                    s.payload = Some(bytes::Bytes::from(r.data));
+                    p.on_sample(s, deliver);
+                }
+            }
+        }
+    }
+
+    /// A GAP from `writer`: the named sequence numbers will never come.
+    pub fn handle_gap(&mut self, writer: Guid, gap: &Gap, deliver: &mut Vec<ReceivedSample>) {
+        let Some(p) = self.writers.get_mut(&writer) else { return };
+        if !p.reliable {
+            return;
+        }
+        let start = gap.gap_start.0;
+        let end = gap.gap_list.base.0; // exclusive end of the contiguous range
+        if start <= p.next && end > p.next {
+            p.skip_to(end, deliver);
+        } else if start > p.next {
+            let mut sn = start;
+            while sn < end && p.pending.len() < MAX_PENDING {
+                p.pending.entry(sn).or_insert(None);
+                sn += 1;
+            }
+        }
+        for sn in gap.gap_list.iter() {
+            let sn = sn.0;
+            if sn == p.next {
+                p.next += 1;
+                p.drain(deliver);
+            } else if sn > p.next && p.pending.len() < MAX_PENDING {
+                p.pending.entry(sn).or_insert(None);
+            }
+        }
+        p.drain(deliver);
+    }
+
+    /// A HEARTBEAT from `writer`: skip what the writer no longer has, then
+    /// acknowledge and request what is missing.
+    pub fn handle_heartbeat(
+        &mut self,
+        writer: Guid,
+        hb: &Heartbeat,
+        deliver: &mut Vec<ReceivedSample>,
+        out: &mut Outbox,
+    ) {
+        let me = self.guid;
+        let Some(p) = self.writers.get_mut(&writer) else { return };
+        if !p.reliable {
+            return;
+        }
+        if let Some(prev) = p.last_hb_count {
+            if hb.count <= prev && prev.wrapping_sub(hb.count) < u32::MAX / 2 {
+                return;
+            }
+        }
+        p.last_hb_count = Some(hb.count);
+        let (first, last) = (hb.first_sn.0, hb.last_sn.0);
+        if first < 1 || last < first - 1 {
+            return;
+        }
+        p.available = p.available.max(last);
+        if first > p.next {
+            p.skip_to(first, deliver);
+        }
+        let missing = p.missing();
+        let all_received = missing.num_bits == 0 && p.next > p.available;
+        if !all_received || !hb.final_flag {
+            Self::send_acknack(me, p, all_received, out);
+        }
+    }
+}

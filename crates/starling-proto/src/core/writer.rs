@@ -1,0 +1,435 @@
+//! Stateful writers (RTPS §8.4.9): history, one proxy per matched reader,
+//! periodic HEARTBEATs, repair on ACKNACK/NACK_FRAG, GAP for what is gone,
+//! DATA_FRAG for samples larger than one datagram.
+//!
+//! The same type serves user writers and the built-in SEDP writers.
+
+use super::event::ChangeKind;
+use super::history::{CacheChange, WriterHistory};
+use super::outbox::Outbox;
+use crate::qos::{DurabilityKind, History};
+use crate::wire::parameter::{pid, ParameterList, ParameterListWriter};
+use crate::wire::submessage::{AckNack, Data, DataFrag, Gap, Heartbeat, NackFrag};
+use crate::wire::types::{EntityId, Guid, Locator, SequenceNumber, SequenceNumberSet};
+use crate::wire::Endian;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// Bytes of submessage overhead budgeted around a DATA payload.
+const DATA_OVERHEAD: usize = 96;
+
+/// What a writer knows about one matched remote reader.
+#[derive(Debug)]
+pub(crate) struct ReaderProxy {
+    pub guid: Guid,
+    pub locators: Vec<Locator>,
+    pub reliable: bool,
+    /// Every sequence number up to and including this one is acknowledged.
+    pub acked: i64,
+    /// Sequence numbers below this are not meant for this reader.
+    pub start: i64,
+    requested: BTreeSet<i64>,
+    last_acknack_count: Option<u32>,
+    last_nackfrag_count: Option<u32>,
+}
+
+impl ReaderProxy {
+    pub fn new(guid: Guid, locators: Vec<Locator>, reliable: bool) -> Self {
+        ReaderProxy {
+            guid,
+            locators,
+            reliable,
+            acked: 0,
+            start: 1,
+            requested: BTreeSet::new(),
+            last_acknack_count: None,
+            last_nackfrag_count: None,
+        }
+    }
+}
+
+/// Parameters of a writer that do not change.
+#[derive(Debug, Clone)]
+pub(crate) struct WriterParams {
+    pub guid: Guid,
+    pub reliable: bool,
+    pub keyed: bool,
+    pub durability: DurabilityKind,
+    pub history: History,
+    pub heartbeat_period: Duration,
+    pub max_message_size: usize,
+    pub fragment_size: usize,
+}
+
+/// A stateful RTPS writer.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    pub params: WriterParams,
+    history: WriterHistory,
+    pub readers: BTreeMap<Guid, ReaderProxy>,
+    /// Readers of the same participant, served by direct delivery.
+    pub local_readers: Vec<Guid>,
+    hb_count: u32,
+    nack_frag_hb_count: u32,
+    next_heartbeat: Option<Instant>,
+    /// Union of all remote readers' locators (recomputed on match changes).
+    all_dests: Vec<Locator>,
+    inline_qos: Vec<u8>,
+}
+
+impl Writer {
+    pub fn new(params: WriterParams) -> Self {
+        Writer {
+            history: WriterHistory::new(params.history),
+            params,
+            readers: BTreeMap::new(),
+            local_readers: Vec::new(),
+            hb_count: 0,
+            nack_frag_hb_count: 0,
+            next_heartbeat: None,
+            all_dests: Vec::new(),
+            inline_qos: Vec::with_capacity(64),
+        }
+    }
+
+    pub fn guid(&self) -> Guid {
+        self.params.guid
+    }
+
+    /// The next time this writer needs `on_timer`.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.next_heartbeat
+    }
+
+    fn recompute_dests(&mut self) {
+        let mut d: Vec<Locator> = self.readers.values().flat_map(|r| r.locators.iter().copied()).collect();
+        d.sort();
+        d.dedup();
+        self.all_dests = d;
+    }
+
+    fn has_unacked(&self) -> bool {
+        let last = self.history.last_sn();
+        self.readers.values().any(|r| r.reliable && r.acked < last)
+    }
+
+    /// True when every reliable remote reader acknowledged everything written.
+    pub fn is_acked_by_all(&self) -> bool {
+        !self.has_unacked()
+    }
+
+    /// Adds a matched remote reader. `wants_history` is true when the reader's
+    /// durability asks for samples written before it matched.
+    pub fn add_reader(&mut self, now: Instant, mut proxy: ReaderProxy, wants_history: bool, out: &mut Outbox) {
+        let last = self.history.last_sn();
+        let serve_history = wants_history && self.params.durability >= DurabilityKind::TransientLocal;
+        if serve_history {
+            proxy.start = 1;
+            proxy.acked = 0;
+        } else {
+            proxy.start = last + 1;
+            proxy.acked = last;
+        }
+        let guid = proxy.guid;
+        self.readers.insert(guid, proxy);
+        self.recompute_dests();
+        if serve_history {
+            self.send_history_to(guid, out);
+        }
+        if self.params.reliable {
+            if let Some(p) = self.readers.get(&guid) {
+                if p.reliable {
+                    let (dests, dst, rid) = (p.locators.clone(), Some(guid.prefix), guid.entity_id);
+                    self.send_heartbeat(&dests, dst, rid, false, out);
+                    self.schedule_heartbeat(now);
+                }
+            }
+        }
+    }
+
+    /// Removes a matched remote reader.
+    pub fn remove_reader(&mut self, guid: &Guid) -> bool {
+        let removed = self.readers.remove(guid).is_some();
+        if removed {
+            self.recompute_dests();
+            self.trim_history();
+        }
+        removed
+    }
+
+    fn send_history_to(&mut self, guid: Guid, out: &mut Outbox) {
+        let Some(p) = self.readers.get(&guid) else { return };
+        let dests = p.locators.clone();
+        let sns: Vec<i64> = self.history.range_from(p.start).map(|(sn, _)| sn).collect();
+        for sn in sns {
+            self.send_change(&dests, Some(guid.prefix), guid.entity_id, sn, out);
+        }
+    }
+
+    fn schedule_heartbeat(&mut self, now: Instant) {
+        if self.next_heartbeat.is_none() {
+            self.next_heartbeat = Some(now + self.params.heartbeat_period);
+        }
+    }
+
+    /// Adds a change to the history and sends it to every matched remote reader.
+    pub fn write(&mut self, now: Instant, change: CacheChange, out: &mut Outbox) -> SequenceNumber {
+        let sn = self.history.add(change);
+        if !self.all_dests.is_empty() {
+            let dests = std::mem::take(&mut self.all_dests);
+            self.send_change(&dests, None, EntityId::UNKNOWN, sn.0, out);
+            self.all_dests = dests;
+            if self.params.reliable && self.readers.values().any(|r| r.reliable) {
+                self.schedule_heartbeat(now);
+            }
+        }
+        self.trim_history();
+        sn
+    }
+
+    /// Drops acknowledged changes from a volatile KEEP_ALL history.
+    fn trim_history(&mut self) {
+        if self.params.durability != DurabilityKind::Volatile || !matches!(self.params.history, History::KeepAll) {
+            return;
+        }
+        let upto = self
+            .readers
+            .values()
+            .filter(|r| r.reliable)
+            .map(|r| r.acked)
+            .min()
+            .unwrap_or_else(|| self.history.last_sn());
+        self.history.remove_up_to(upto);
+    }
+
+    fn build_inline_qos(buf: &mut Vec<u8>, keyed: bool, change: &CacheChange) -> bool {
+        buf.clear();
+        let status = change.kind.status_info();
+        if !keyed && status == 0 {
+            return false;
+        }
+        let mut pl = ParameterListWriter::new(buf, Endian::Little);
+        if keyed {
+            pl.raw(pid::KEY_HASH, &change.key_hash.0);
+        }
+        if status != 0 {
+            // STATUS_INFO is a big-endian uint32 on the wire whatever the list's order.
+            pl.raw(pid::STATUS_INFO, &status.to_be_bytes());
+        }
+        pl.finish();
+        true
+    }
+
+    /// Encodes change `sn` as DATA (or DATA_FRAGs) into the outbox.
+    fn send_change(
+        &mut self,
+        dests: &[Locator],
+        dst: Option<crate::wire::types::GuidPrefix>,
+        reader_id: EntityId,
+        sn: i64,
+        out: &mut Outbox,
+    ) {
+        let Some(change) = self.history.get(sn) else { return };
+        let has_qos = Self::build_inline_qos(&mut self.inline_qos, self.params.keyed, change);
+        let inline_qos = has_qos.then(|| ParameterList::new(&self.inline_qos, Endian::Little));
+        let key_flag = change.kind != ChangeKind::Alive;
+        let ts = Some(change.source_timestamp);
+        let payload_len = change.payload.len();
+        let max_inline = self.params.max_message_size.saturating_sub(DATA_OVERHEAD + self.inline_qos.len());
+        if payload_len <= max_inline {
+            let data = Data {
+                reader_id,
+                writer_id: self.params.guid.entity_id,
+                writer_sn: SequenceNumber(sn),
+                inline_qos,
+                serialized_payload: (!change.payload.is_empty()).then_some(&change.payload[..]),
+                key_flag,
+                non_standard_payload: false,
+            };
+            let need = 32 + self.inline_qos.len() + payload_len;
+            data.encode(out.message(dests, dst, ts, need).buf_mut());
+        } else {
+            let frag_size = self.params.fragment_size.clamp(1024, 65000);
+            let total = payload_len.div_ceil(frag_size);
+            for i in 0..total {
+                self.send_fragment(dests, dst, reader_id, sn, (i + 1) as u32, out);
+            }
+        }
+    }
+
+    /// Sends one fragment (numbered from 1) of change `sn`.
+    fn send_fragment(
+        &mut self,
+        dests: &[Locator],
+        dst: Option<crate::wire::types::GuidPrefix>,
+        reader_id: EntityId,
+        sn: i64,
+        frag: u32,
+        out: &mut Outbox,
+    ) {
+        let Some(change) = self.history.get(sn) else { return };
+        let frag_size = self.params.fragment_size.clamp(1024, 65000);
+        let start = (frag as usize - 1) * frag_size;
+        if start >= change.payload.len() {
+            return;
+        }
+        let end = (start + frag_size).min(change.payload.len());
+        let has_qos = Self::build_inline_qos(&mut self.inline_qos, self.params.keyed, change);
+        let df = DataFrag {
+            reader_id,
+            writer_id: self.params.guid.entity_id,
+            writer_sn: SequenceNumber(sn),
+            fragment_starting_num: frag,
+            fragments_in_submessage: 1,
+            fragment_size: frag_size as u16,
+            sample_size: change.payload.len() as u32,
+            inline_qos: has_qos.then(|| ParameterList::new(&self.inline_qos, Endian::Little)),
+            key_flag: change.kind != ChangeKind::Alive,
+            data: &change.payload[start..end],
+        };
+        let need = 48 + self.inline_qos.len() + (end - start);
+        df.encode(out.message(dests, dst, Some(change.source_timestamp), need).buf_mut());
+    }
+
+    fn send_heartbeat(
+        &mut self,
+        dests: &[Locator],
+        dst: Option<crate::wire::types::GuidPrefix>,
+        reader_id: EntityId,
+        final_flag: bool,
+        out: &mut Outbox,
+    ) {
+        self.hb_count = self.hb_count.wrapping_add(1);
+        let hb = Heartbeat {
+            reader_id,
+            writer_id: self.params.guid.entity_id,
+            first_sn: SequenceNumber(self.history.first_sn()),
+            last_sn: SequenceNumber(self.history.last_sn()),
+            count: self.hb_count,
+            final_flag,
+            liveliness_flag: false,
+        };
+        hb.encode(out.message(dests, dst, None, 32).buf_mut());
+    }
+
+    /// Periodic work: heartbeats while some reliable reader has unacknowledged data.
+    pub fn on_timer(&mut self, now: Instant, out: &mut Outbox) {
+        let Some(due) = self.next_heartbeat else { return };
+        if due > now {
+            return;
+        }
+        self.next_heartbeat = None;
+        if !self.has_unacked() {
+            return;
+        }
+        let last = self.history.last_sn();
+        let mut dests: Vec<Locator> = self
+            .readers
+            .values()
+            .filter(|r| r.reliable && r.acked < last)
+            .flat_map(|r| r.locators.iter().copied())
+            .collect();
+        dests.sort();
+        dests.dedup();
+        self.send_heartbeat(&dests, None, EntityId::UNKNOWN, false, out);
+        self.next_heartbeat = Some(now + self.params.heartbeat_period);
+    }
+
+    /// Handles an ACKNACK from a matched reader: records acknowledgements,
+    /// resends what was requested (DATA or GAP), answers with a HEARTBEAT.
+    pub fn handle_acknack(&mut self, now: Instant, reader: Guid, ack: &AckNack, out: &mut Outbox) {
+        let last = self.history.last_sn();
+        let Some(p) = self.readers.get_mut(&reader) else { return };
+        if !p.reliable {
+            return;
+        }
+        if let Some(prev) = p.last_acknack_count {
+            if ack.count <= prev && prev.wrapping_sub(ack.count) < u32::MAX / 2 {
+                return;
+            }
+        }
+        p.last_acknack_count = Some(ack.count);
+        let base = ack.reader_sn_state.base.0;
+        if base >= 1 {
+            p.acked = p.acked.max((base - 1).min(last));
+        }
+        p.requested.clear();
+        for sn in ack.reader_sn_state.iter() {
+            if sn.0 >= 1 && sn.0 <= last {
+                p.requested.insert(sn.0);
+            }
+        }
+        let requested: Vec<i64> = std::mem::take(&mut p.requested).into_iter().collect();
+        let (dests, start) = (p.locators.clone(), p.start);
+        let dst = Some(reader.prefix);
+        let rid = reader.entity_id;
+        let mut gaps: Vec<i64> = Vec::new();
+        for &sn in &requested {
+            if sn >= start && self.history.get(sn).is_some() {
+                self.send_change(&dests, dst, rid, sn, out);
+            } else {
+                gaps.push(sn);
+            }
+        }
+        self.send_gaps(&dests, dst, rid, &gaps, out);
+        if !requested.is_empty() || !ack.final_flag {
+            self.send_heartbeat(&dests, dst, rid, requested.is_empty(), out);
+        }
+        if self.has_unacked() {
+            self.schedule_heartbeat(now);
+        } else {
+            self.next_heartbeat = None;
+        }
+        self.trim_history();
+    }
+
+    /// Sends GAPs covering the sorted sequence numbers in `sns`, one per contiguous run.
+    fn send_gaps(
+        &mut self,
+        dests: &[Locator],
+        dst: Option<crate::wire::types::GuidPrefix>,
+        reader_id: EntityId,
+        sns: &[i64],
+        out: &mut Outbox,
+    ) {
+        let mut i = 0;
+        while i < sns.len() {
+            let first = sns[i];
+            let mut end = first;
+            while i + 1 < sns.len() && sns[i + 1] == end + 1 {
+                i += 1;
+                end = sns[i];
+            }
+            i += 1;
+            let gap = Gap {
+                reader_id,
+                writer_id: self.params.guid.entity_id,
+                gap_start: SequenceNumber(first),
+                gap_list: SequenceNumberSet::new(SequenceNumber(end + 1)),
+            };
+            gap.encode(out.message(dests, dst, None, 40).buf_mut());
+        }
+    }
+
+    /// Handles a NACK_FRAG: resends the requested fragments.
+    pub fn handle_nack_frag(&mut self, reader: Guid, nf: &NackFrag, out: &mut Outbox) {
+        let Some(p) = self.readers.get_mut(&reader) else { return };
+        if let Some(prev) = p.last_nackfrag_count {
+            if nf.count <= prev && prev.wrapping_sub(nf.count) < u32::MAX / 2 {
+                return;
+            }
+        }
+        p.last_nackfrag_count = Some(nf.count);
+        let dests = p.locators.clone();
+        let sn = nf.writer_sn.0;
+        if self.history.get(sn).is_none() {
+            self.send_gaps(&dests, Some(reader.prefix), reader.entity_id, &[sn], out);
+            return;
+        }
+        let frags: Vec<u32> = nf.fragment_number_state.iter().collect();
+        for f in frags {
+            self.send_fragment(&dests, Some(reader.prefix), reader.entity_id, sn, f, out);
+        }
+        self.nack_frag_hb_count = self.nack_frag_hb_count.wrapping_add(1);
+    }
+}

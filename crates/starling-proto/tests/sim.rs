@@ -1,0 +1,399 @@
+//! Deterministic in-memory tests of the protocol core: participants exchange
+//! datagrams through a simulated network with seeded loss, duplication and
+//! reordering, and simulated time. No sockets, no clock.
+
+use bytes::Bytes;
+use starling_proto::core::{ChangeKind, EndpointConfig, Event, Participant, ParticipantConfig, WriteChange};
+use starling_proto::qos::{DurabilityKind, EndpointQos, History, Reliability};
+use starling_proto::wire::{GuidPrefix, KeyHash, Locator};
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+/// A tiny deterministic PRNG (xorshift64*), so failures replay from the seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+struct Faults {
+    loss: u64,
+    dup: u64,
+    reorder: u64,
+}
+
+const NONE: Faults = Faults { loss: 0, dup: 0, reorder: 0 };
+
+struct Net {
+    now: Instant,
+    parts: Vec<Participant>,
+    addr: HashMap<Locator, usize>,
+    rng: Rng,
+    faults: Faults,
+    in_flight: Vec<(usize, Vec<u8>)>,
+    events: Vec<Vec<Event>>,
+}
+
+fn multicast() -> Locator {
+    Locator::udpv4(Ipv4Addr::new(239, 255, 0, 1), 7400)
+}
+
+impl Net {
+    fn new(n: usize, seed: u64, faults: Faults) -> Net {
+        let now = Instant::now();
+        let mut parts = Vec::new();
+        let mut addr = HashMap::new();
+        for i in 0..n {
+            let mut prefix = [0u8; 12];
+            prefix[0] = 0x01;
+            prefix[11] = i as u8 + 1;
+            let mut c = ParticipantConfig::new(0, i as u32, GuidPrefix(prefix));
+            let ip = Ipv4Addr::new(10, 0, 0, i as u8 + 1);
+            let meta = Locator::udpv4(ip, 7410);
+            let user = Locator::udpv4(ip, 7411);
+            c.metatraffic_unicast = vec![meta];
+            c.default_unicast = vec![user];
+            c.metatraffic_multicast = vec![multicast()];
+            c.spdp_destinations = vec![multicast()];
+            addr.insert(meta, i);
+            addr.insert(user, i);
+            parts.push(Participant::new(c, now));
+        }
+        Net { now, parts, addr, rng: Rng(seed.max(1)), faults, in_flight: Vec::new(), events: vec![Vec::new(); n] }
+    }
+
+    /// Collects what every participant wants to send, applying faults.
+    fn collect(&mut self) {
+        for i in 0..self.parts.len() {
+            while let Some(t) = self.parts[i].poll_transmit() {
+                for d in &t.destinations {
+                    let targets: Vec<usize> = if *d == multicast() {
+                        (0..self.parts.len()).collect()
+                    } else {
+                        self.addr.get(d).copied().into_iter().collect()
+                    };
+                    for to in targets {
+                        if self.rng.chance(self.faults.loss) {
+                            continue;
+                        }
+                        self.in_flight.push((to, t.payload.clone()));
+                        if self.rng.chance(self.faults.dup) {
+                            self.in_flight.push((to, t.payload.clone()));
+                        }
+                    }
+                }
+            }
+            while let Some(e) = self.parts[i].poll_event() {
+                self.events[i].push(e);
+            }
+        }
+    }
+
+    /// Delivers everything in flight (possibly reordered), then advances time
+    /// to the next timer (at most `max_step`).
+    fn step(&mut self, max_step: Duration) {
+        self.collect();
+        let mut batch = std::mem::take(&mut self.in_flight);
+        if self.faults.reorder > 0 && batch.len() > 1 {
+            for i in 0..batch.len() {
+                if self.rng.chance(self.faults.reorder) {
+                    let j = (self.rng.next() as usize) % batch.len();
+                    batch.swap(i, j);
+                }
+            }
+        }
+        for (to, dg) in batch {
+            self.parts[to].handle_datagram(self.now, &dg);
+        }
+        self.collect();
+        if self.in_flight.is_empty() {
+            let next = self.parts.iter().filter_map(|p| p.poll_timeout()).min().unwrap_or(self.now + max_step);
+            self.now = next.max(self.now).min(self.now + max_step);
+            for p in &mut self.parts {
+                p.handle_timeout(self.now);
+            }
+        }
+    }
+
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Net) -> bool) -> bool {
+        let end = self.now + limit;
+        while self.now < end {
+            if done(self) {
+                return true;
+            }
+            self.step(Duration::from_millis(50));
+        }
+        done(self)
+    }
+}
+
+fn endpoint(topic: &str, qos: EndpointQos) -> EndpointConfig {
+    EndpointConfig { topic_name: topic.into(), type_name: "Blob".into(), keyed: true, qos, type_information: None }
+}
+
+fn reliable(mut q: EndpointQos) -> EndpointQos {
+    q.reliability = Reliability::reliable();
+    q
+}
+
+fn change(i: u32, instance: u8) -> WriteChange {
+    let mut payload = vec![0x00, 0x01, 0x00, 0x00];
+    payload.extend_from_slice(&i.to_le_bytes());
+    let mut k = [0u8; 16];
+    k[0] = instance;
+    WriteChange { kind: ChangeKind::Alive, key_hash: KeyHash(k), payload: Bytes::from(payload), source_timestamp: None }
+}
+
+fn received(net: &Net, idx: usize) -> Vec<u32> {
+    net.events[idx]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Sample { sample, .. } if sample.kind == ChangeKind::Alive => {
+                let p = sample.payload.as_ref()?;
+                Some(u32::from_le_bytes([p[4], p[5], p[6], p[7]]))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn matched(net: &Net, idx: usize) -> bool {
+    net.events[idx].iter().any(|e| matches!(e, Event::PublicationMatched { matched: true, .. }))
+}
+
+#[test]
+fn discovery_and_matching_without_loss() {
+    let mut net = Net::new(2, 1, NONE);
+    let w = net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
+    let _r = net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)), "writer never matched");
+    assert!(net.events[1].iter().any(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. })));
+    for i in 0..100 {
+        let now = net.now;
+        net.parts[0].write(now, w, change(i, (i % 4) as u8)).unwrap();
+    }
+    assert!(net.run_until(Duration::from_secs(5), |n| received(n, 1).len() == 100));
+    assert_eq!(received(&net, 1), (0..100).collect::<Vec<_>>());
+    assert!(net.run_until(Duration::from_secs(2), |n| n.parts[0].is_acked_by_all(w)));
+}
+
+/// Reliable delivery under loss, duplication and reordering, over many seeds:
+/// every sample exactly once and in order (KEEP_ALL).
+#[test]
+fn reliable_keep_all_under_faults_many_seeds() {
+    for seed in 1..=200u64 {
+        let mut net = Net::new(2, seed, Faults { loss: 20, dup: 10, reorder: 30 });
+        let mut wq = EndpointQos::writer_default();
+        wq.history = History::KeepAll;
+        let mut rq = reliable(EndpointQos::reader_default());
+        rq.history = History::KeepAll;
+        let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+        net.parts[1].create_reader(net.now, endpoint("T", rq));
+        assert!(net.run_until(Duration::from_secs(30), |n| matched(n, 0)), "seed {seed}: no match");
+        for i in 0..50 {
+            let now = net.now;
+            net.parts[0].write(now, w, change(i, (i % 3) as u8)).unwrap();
+            net.step(Duration::from_millis(1));
+        }
+        let ok = net.run_until(Duration::from_secs(60), |n| received(n, 1).len() >= 50);
+        assert!(ok, "seed {seed}: got {} of 50", received(&net, 1).len());
+        assert_eq!(received(&net, 1), (0..50).collect::<Vec<_>>(), "seed {seed}");
+        assert!(net.run_until(Duration::from_secs(30), |n| n.parts[0].is_acked_by_all(w)), "seed {seed}: not acked");
+    }
+}
+
+/// Best-effort never delivers a sample twice or out of order.
+#[test]
+fn best_effort_no_duplicates_no_reordering() {
+    for seed in 1..=50u64 {
+        let mut net = Net::new(2, seed, Faults { loss: 10, dup: 20, reorder: 40 });
+        let mut wq = EndpointQos::writer_default();
+        wq.reliability = Reliability::best_effort();
+        let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+        net.parts[1].create_reader(net.now, endpoint("T", EndpointQos::reader_default()));
+        assert!(net.run_until(Duration::from_secs(30), |n| matched(n, 0) && !n.events[1].is_empty()));
+        // Let the reader's side match as well.
+        net.run_until(Duration::from_secs(2), |_| false);
+        for i in 0..100 {
+            let now = net.now;
+            net.parts[0].write(now, w, change(i, 0)).unwrap();
+            if i % 5 == 0 {
+                net.step(Duration::from_millis(1));
+            }
+        }
+        net.run_until(Duration::from_secs(2), |_| false);
+        let got = received(&net, 1);
+        assert!(got.windows(2).all(|w| w[0] < w[1]), "seed {seed}: {got:?}");
+        assert!(!got.is_empty(), "seed {seed}: nothing arrived");
+    }
+}
+
+/// A transient-local late joiner receives the writer's history in order.
+#[test]
+fn transient_local_late_joiner() {
+    let mut net = Net::new(2, 7, Faults { loss: 10, dup: 0, reorder: 0 });
+    let mut wq = EndpointQos::writer_default();
+    wq.durability = DurabilityKind::TransientLocal;
+    wq.history = History::KeepLast(2);
+    let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+    for i in 0..10 {
+        let now = net.now;
+        net.parts[0].write(now, w, change(i, (i % 2) as u8)).unwrap();
+    }
+    let mut rq = reliable(EndpointQos::reader_default());
+    rq.durability = DurabilityKind::TransientLocal;
+    net.parts[1].create_reader(net.now, endpoint("T", rq));
+    assert!(net.run_until(Duration::from_secs(30), |n| received(n, 1).len() >= 4));
+    assert_eq!(received(&net, 1), vec![6, 7, 8, 9]);
+}
+
+/// A volatile late joiner gets only what is written after it matched.
+#[test]
+fn volatile_late_joiner_gets_only_new_data() {
+    let mut net = Net::new(2, 3, NONE);
+    let w = net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
+    for i in 0..5 {
+        let now = net.now;
+        net.parts[0].write(now, w, change(i, 0)).unwrap();
+    }
+    net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    net.run_until(Duration::from_secs(1), |_| false);
+    let now = net.now;
+    net.parts[0].write(now, w, change(100, 0)).unwrap();
+    assert!(net.run_until(Duration::from_secs(5), |n| !received(n, 1).is_empty()));
+    net.run_until(Duration::from_secs(1), |_| false);
+    assert_eq!(received(&net, 1), vec![100]);
+}
+
+/// Incompatible reliability is reported on both sides and prevents matching.
+#[test]
+fn incompatible_qos_is_reported() {
+    let mut net = Net::new(2, 5, NONE);
+    let mut wq = EndpointQos::writer_default();
+    wq.reliability = Reliability::best_effort();
+    net.parts[0].create_writer(net.now, endpoint("T", wq));
+    net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| {
+        n.events[0].iter().any(|e| matches!(e, Event::OfferedIncompatibleQos { .. }))
+            && n.events[1].iter().any(|e| matches!(e, Event::RequestedIncompatibleQos { .. }))
+    }));
+    assert!(!matched(&net, 0));
+}
+
+/// Large samples travel as DATA_FRAG and are reassembled, also under loss.
+#[test]
+fn large_samples_fragmented() {
+    let mut net = Net::new(2, 11, Faults { loss: 10, dup: 5, reorder: 10 });
+    let w = net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
+    net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(30), |n| matched(n, 0)));
+    let mut payload = vec![0x00, 0x01, 0x00, 0x00];
+    payload.extend((0..300_000u32).map(|i| (i % 251) as u8));
+    let big = Bytes::from(payload);
+    let now = net.now;
+    net.parts[0]
+        .write(
+            now,
+            w,
+            WriteChange {
+                kind: ChangeKind::Alive,
+                key_hash: KeyHash([0; 16]),
+                payload: big.clone(),
+                source_timestamp: None,
+            },
+        )
+        .unwrap();
+    assert!(net.run_until(Duration::from_secs(60), |n| n.events[1].iter().any(|e| matches!(e, Event::Sample { .. }))));
+    let got = net.events[1].iter().find_map(|e| match e {
+        Event::Sample { sample, .. } => sample.payload.clone(),
+        _ => None,
+    });
+    assert_eq!(got.as_deref(), Some(&big[..]));
+}
+
+/// Dispose reaches the reader as a NOT_ALIVE change carrying the key hash.
+#[test]
+fn dispose_is_delivered() {
+    let mut net = Net::new(2, 13, NONE);
+    let w = net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
+    net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    let mut c = change(1, 9);
+    c.kind = ChangeKind::Disposed;
+    let now = net.now;
+    net.parts[0].write(now, w, c).unwrap();
+    assert!(net.run_until(Duration::from_secs(5), |n| n.events[1]
+        .iter()
+        .any(|e| matches!(e, Event::Sample { sample, .. } if sample.kind == ChangeKind::Disposed && sample.key_hash.map(|k| k.0[0]) == Some(9)))));
+}
+
+/// When a participant stops announcing, its lease expires and its endpoints unmatch.
+#[test]
+fn lease_expiry_removes_participant() {
+    let mut net = Net::new(2, 17, NONE);
+    net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
+    net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    // Partition: everything from now on is lost.
+    net.faults.loss = 100;
+    assert!(net
+        .run_until(Duration::from_secs(30), |n| n.events[0].iter().any(|e| matches!(e, Event::ParticipantLost(_)))
+            && n.events[0].iter().any(|e| matches!(e, Event::PublicationMatched { matched: false, .. }))));
+}
+
+/// Graceful shutdown tells peers at once, without waiting for the lease.
+#[test]
+fn shutdown_is_seen_immediately() {
+    let mut net = Net::new(2, 19, NONE);
+    net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
+    net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    let start = net.now;
+    let now = net.now;
+    net.parts[0].shutdown(now);
+    assert!(
+        net.run_until(Duration::from_secs(2), |n| n.events[1].iter().any(|e| matches!(e, Event::ParticipantLost(_))))
+    );
+    assert!(net.now - start < Duration::from_secs(2));
+}
+
+/// Malformed datagrams are counted and do not disturb the participant.
+#[test]
+fn malformed_datagrams_are_counted() {
+    let mut net = Net::new(2, 23, NONE);
+    let now = net.now;
+    net.parts[1].handle_datagram(now, b"RTPS\x02\x05\x01\x0f0123456789ab\x15\x01\xff\x00");
+    net.parts[1].handle_datagram(now, b"RTPX garbage");
+    net.parts[1].handle_datagram(now, b"RTP");
+    let s = net.parts[1].stats();
+    assert!(s.datagrams_malformed >= 1, "{s:?}");
+    assert!(s.datagrams_ignored + s.datagrams_malformed >= 3, "{s:?}");
+    let w = net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
+    net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    let now = net.now;
+    net.parts[0].write(now, w, change(5, 0)).unwrap();
+    assert!(net.run_until(Duration::from_secs(5), |n| received(n, 1) == vec![5]));
+}
+
+/// A writer and a reader in the same participant match and exchange data directly.
+#[test]
+fn local_writer_and_reader() {
+    let mut net = Net::new(1, 29, NONE);
+    let w = net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
+    net.parts[0].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    let now = net.now;
+    net.parts[0].write(now, w, change(42, 0)).unwrap();
+    net.collect();
+    assert!(matched(&net, 0));
+    assert_eq!(received(&net, 0), vec![42]);
+}
