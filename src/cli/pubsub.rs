@@ -3,7 +3,7 @@
 use super::registry::JsonSample;
 use super::{seconds, CliError, PubArgs, QosArgs, SubArgs};
 use crate::dds::{DataWriter, DdsError, DomainParticipant};
-use crate::qos::{DurabilityKind, EndpointQos, Reliability, XCDR1, XCDR2};
+use crate::qos::{DurabilityKind, EndpointQos, History, Reliability, XCDR1, XCDR2};
 use serde_json::Value;
 use std::io::Write;
 use tokio::io::AsyncBufReadExt;
@@ -13,6 +13,12 @@ fn apply_qos(mut q: EndpointQos, args: &QosArgs) -> EndpointQos {
     if args.transient_local {
         q.durability = DurabilityKind::TransientLocal;
     }
+    // The CLI streams every sample, so it keeps more than the KEEP_LAST(1) default.
+    q.history = match i32::try_from(args.depth) {
+        Ok(0) => History::KeepAll,
+        Ok(d) => History::KeepLast(d),
+        Err(_) => History::KeepAll,
+    };
     q
 }
 
@@ -130,7 +136,7 @@ pub(crate) async fn publish<T: JsonSample>(p: DomainParticipant, args: &PubArgs)
     if given.is_empty() {
         let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
         let mut line_no = 0u64;
-        while limit.map_or(true, |n| written < n) {
+        while limit.is_none_or(|n| written < n) {
             let Some(line) = lines.next_line().await? else { break };
             line_no += 1;
             if line.trim().is_empty() {

@@ -5,7 +5,7 @@ use super::status::{IncompatibleQosStatus, SubscriptionMatchedStatus};
 use super::DdsError;
 use crate::runtime::driver::ReaderSink;
 use crate::runtime::wall_clock;
-use starling_proto::cdr::{decode_key_payload, decode_sample, key_hash, TopicType, XcdrVersion};
+use starling_proto::cdr::{decode_key_payload, decode_sample, key_hash, split_encapsulation, TopicType, XcdrVersion};
 use starling_proto::core::{ChangeKind, EndpointConfig, ReceivedSample};
 use starling_proto::qos::{EndpointQos, History, QosPolicyId};
 use starling_proto::wire::types::{Guid, KeyHash, Time};
@@ -215,10 +215,7 @@ impl<T> ReaderState<T> {
 
 /// XCDR version of an encapsulated payload (by its representation identifier).
 fn payload_version(payload: &[u8]) -> XcdrVersion {
-    match payload {
-        [hi, lo, ..] if u16::from_be_bytes([*hi, *lo]) >= 6 => XcdrVersion::Xcdr2,
-        _ => XcdrVersion::Xcdr1,
-    }
+    split_encapsulation(payload).map_or(XcdrVersion::V1, |(e, _, _)| e.version())
 }
 
 impl<T: TopicType + Clone> ReaderSink for ReaderState<T> {
@@ -511,9 +508,9 @@ mod tests {
 
     #[test]
     fn payload_versions() {
-        assert_eq!(payload_version(&[0, 1, 0, 0]), XcdrVersion::Xcdr1);
-        assert_eq!(payload_version(&[0, 7, 0, 0]), XcdrVersion::Xcdr2);
-        assert_eq!(payload_version(&[0, 9, 0, 0]), XcdrVersion::Xcdr2);
-        assert_eq!(payload_version(&[]), XcdrVersion::Xcdr1);
+        assert_eq!(payload_version(&[0, 1, 0, 0]), XcdrVersion::V1);
+        assert_eq!(payload_version(&[0, 7, 0, 0]), XcdrVersion::V2);
+        assert_eq!(payload_version(&[0, 9, 0, 0]), XcdrVersion::V2);
+        assert_eq!(payload_version(&[]), XcdrVersion::V1);
     }
 }

@@ -5,9 +5,11 @@ use super::status::{IncompatibleQosStatus, PublicationMatchedStatus};
 use super::DdsError;
 use crate::runtime::driver::WriterSink;
 use crate::runtime::wall_clock;
-use starling_proto::cdr::{encode_key_payload, encode_sample, key_hash, TopicType, XcdrVersion};
+use starling_proto::cdr::{
+    encode_key_payload, encode_sample, key_hash, version_for_representation, TopicType, XcdrVersion,
+};
 use starling_proto::core::{ChangeKind, EndpointConfig, WriteChange};
-use starling_proto::qos::{EndpointQos, QosPolicyId, XCDR2};
+use starling_proto::qos::{EndpointQos, QosPolicyId};
 use starling_proto::wire::types::{Guid, KeyHash, SequenceNumber, Time};
 use starling_proto::wire::Endian;
 use std::marker::PhantomData;
@@ -67,6 +69,8 @@ impl<T: TopicType> DataWriter<T> {
         if shared.inner.is_closed() {
             return Err(DdsError::Closed);
         }
+        let representation = qos.writer_representation();
+        let version = version_for_representation(representation).map_err(DdsError::Encode)?;
         let state = Arc::new(WriterState {
             matched: watch::channel(PublicationMatchedStatus::default()).0,
             incompatible: watch::channel(IncompatibleQosStatus::default()).0,
@@ -85,8 +89,6 @@ impl<T: TopicType> DataWriter<T> {
                 table.writers.insert(*guid, sink);
             },
         );
-        let representation = qos.writer_representation();
-        let version = if representation == XCDR2 { XcdrVersion::Xcdr2 } else { XcdrVersion::Xcdr1 };
         Ok(DataWriter {
             shared,
             guid,

@@ -122,8 +122,8 @@ pub fn list_interfaces() -> Result<Vec<InterfaceInfo>, TransportError> {
             std::net::IpAddr::V4(addr) => {
                 let flags = interface_flags(&i.name);
                 Some(InterfaceInfo {
-                    up: flags.map_or(true, |f| f & 0x1 != 0),
-                    multicast: flags.map_or(true, |f| f & 0x1000 != 0),
+                    up: flags.is_none_or(|f| f & 0x1 != 0),
+                    multicast: flags.is_none_or(|f| f & 0x1000 != 0),
                     iface: NetInterface { loopback: addr.is_loopback(), name: i.name, addr },
                 })
             }
