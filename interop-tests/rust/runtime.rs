@@ -183,3 +183,43 @@ fn cli_pub_rejects_bad_json_naming_the_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_over_multicast_only() {
+    if !in_netns("discovery_over_multicast_only") {
+        return;
+    }
+    // No localhost unicast announcements: SPDP must travel through 239.255.0.1 on lo.
+    let build = |name: &str| {
+        DomainParticipant::builder(7).interface("127.0.0.1").name(name).localhost_peers(0).build().expect("participant")
+    };
+    let a = build("a");
+    let b = build("b");
+    a.wait_for_participants(1, WAIT).await.expect("a finds b by multicast");
+    b.wait_for_participants(1, WAIT).await.expect("b finds a by multicast");
+    let names: Vec<Option<String>> = a.discovered_participants().into_iter().map(|p| p.entity_name).collect();
+    assert_eq!(names, [Some("b".to_string())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incompatible_qos_is_reported() {
+    if !in_netns("incompatible_qos_is_reported") {
+        return;
+    }
+    let pa = lo_participant("pub");
+    let pb = lo_participant("sub");
+    let mut wq = EndpointQos::writer_default();
+    wq.reliability = Reliability::best_effort();
+    let writer = pa.create_datawriter(&pa.create_topic::<ShapeType>("Triangle"), Some(wq)).expect("writer");
+    let reader =
+        pb.create_datareader(&pb.create_topic::<ShapeType>("Triangle"), Some(reliable_reader_qos())).expect("reader");
+    let mut offered = writer.offered_incompatible_qos_watch();
+    let mut requested = reader.requested_incompatible_qos_watch();
+    tokio::time::timeout(WAIT, offered.wait_for(|s| s.total_count > 0)).await.expect("offered in time").expect("open");
+    tokio::time::timeout(WAIT, requested.wait_for(|s| s.total_count > 0))
+        .await
+        .expect("requested in time")
+        .expect("open");
+    assert_eq!(writer.offered_incompatible_qos_status().last_policy_id, Some(starling::qos::QosPolicyId::Reliability));
+    assert_eq!(writer.publication_matched_status().current_count, 0);
+}

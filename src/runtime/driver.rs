@@ -77,7 +77,7 @@ pub(crate) struct Inner {
     send: UdpSocket,
     wake: Notify,
     closed: AtomicBool,
-    /// Bumped after every batch of received datagrams (acks, discovery progress).
+    /// Bumped after every batch of received datagrams and every timer run.
     progress: watch::Sender<u64>,
     discovery: broadcast::Sender<DiscoveryEvent>,
 }
@@ -244,6 +244,8 @@ impl Inner {
         let mut core = lock(&self.core);
         core.handle_timeout(Instant::now());
         self.finish(core);
+        // Timers can change what waiters look at too (lease expiry unmatches readers).
+        self.progress.send_modify(|v| *v = v.wrapping_add(1));
     }
 
     fn finish(&self, mut core: MutexGuard<'_, Participant>) {
