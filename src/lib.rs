@@ -1,6 +1,22 @@
 //! Starling: brokerless DDS/RTPS publish-subscribe.
+//!
+//! # Layout
+//! - [`dds`]: the DDS API (participant, topics, writers, readers, statuses).
+//! - [`runtime`]: sockets, the per-participant tokio task, timers; the only
+//!   layer that reads the clock. It drives the sans-IO core in [`proto`].
+//! - [`cli`]: the `starling` command-line tool (`src/bin/starling.rs`).
+//! - [`types`]: built-in topic types such as `ShapeType`.
+//! - [`qos`]: QoS policies, re-exported from the core.
 #![warn(missing_docs)]
 
 pub use starling_proto as proto;
 
+pub mod cli;
+pub mod dds;
+pub mod runtime;
 pub mod types;
+
+/// QoS policies (re-exported from the core).
+pub mod qos {
+    pub use starling_proto::qos::*;
+}

@@ -1,0 +1,225 @@
+//! Runtime tests on real sockets.
+//!
+//! Each test re-executes this binary inside a private network namespace
+//! (`unshare -n`, needs root) where `lo` is the only interface, so no
+//! traffic can reach a real network. Waits are bounded; no bare sleeps.
+
+use starling::dds::{DomainParticipant, InstanceState, Sample};
+use starling::qos::{DurabilityKind, EndpointQos, History, Reliability, XCDR1, XCDR2};
+use starling::types::ShapeType;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const NETNS_ENV: &str = "STARLING_IN_NETNS";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Returns true when the caller should run the test body (we are inside the
+/// namespace); otherwise runs `name` in a fresh namespace, asserts it passed
+/// and returns false.
+fn in_netns(name: &str) -> bool {
+    if std::env::var_os(NETNS_ENV).is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let script = "ip link set lo up && ip link set lo multicast on && ip route add 239.0.0.0/8 dev lo \
+                  && exec \"$0\" \"$@\"";
+    let status = Command::new("unshare")
+        .args(["-n", "sh", "-c", script])
+        .arg(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(NETNS_ENV, "1")
+        .status()
+        .expect("running unshare (root needed)");
+    assert!(status.success(), "{name} failed inside its network namespace: {status}");
+    false
+}
+
+fn shape(color: &str, x: i32) -> ShapeType {
+    starling::cli::JsonSample::from_json(serde_json::json!({"color": color, "x": x, "y": 2 * x, "shapesize": 30}))
+        .expect("valid shape")
+}
+
+fn lo_participant(name: &str) -> DomainParticipant {
+    DomainParticipant::builder(0).interface("lo").name(name).build().expect("participant on lo")
+}
+
+fn reliable_reader_qos() -> EndpointQos {
+    let mut q = EndpointQos::reader_default();
+    q.reliability = Reliability::reliable();
+    q.history = History::KeepAll;
+    q.data_representation = vec![XCDR1, XCDR2];
+    q
+}
+
+#[test]
+fn participants_bind_distinct_indices_on_lo() {
+    if !in_netns("participants_bind_distinct_indices_on_lo") {
+        return;
+    }
+    let a = lo_participant("a");
+    let b = lo_participant("b");
+    assert_eq!(a.interface().name, "lo");
+    assert_eq!(a.participant_id(), 0);
+    assert_eq!(b.participant_id(), 1);
+    assert_ne!(a.guid_prefix(), b.guid_prefix());
+    assert_eq!(&a.guid_prefix().0[..2], &[0x01, 0xff]);
+    assert!(DomainParticipant::builder(0).interface("eth7").build().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_participants_exchange_shapes_reliably() {
+    if !in_netns("two_participants_exchange_shapes_reliably") {
+        return;
+    }
+    let pa = lo_participant("pub");
+    let pb = lo_participant("sub");
+    let topic_a = pa.create_topic::<ShapeType>("Square");
+    let topic_b = pb.create_topic::<ShapeType>("Square");
+    let writer = pa.create_datawriter(&topic_a, None).expect("writer");
+    let reader = pb.create_datareader(&topic_b, Some(reliable_reader_qos())).expect("reader");
+    pa.wait_for_participants(1, WAIT).await.expect("a discovers b");
+    writer.wait_for_subscribers(1, WAIT).await.expect("writer matches");
+    reader.wait_for_publishers(1, WAIT).await.expect("reader matches");
+    assert_eq!(writer.publication_matched_status().current_count, 1);
+
+    for x in 0..20 {
+        writer.write(&shape(if x % 2 == 0 { "BLUE" } else { "RED" }, x)).expect("write");
+    }
+    let mut got: Vec<Sample<ShapeType>> = Vec::new();
+    while got.len() < 20 {
+        let s = tokio::time::timeout(WAIT, reader.take_next()).await.expect("sample in time").expect("sample");
+        got.push(s);
+    }
+    let xs: Vec<i32> = got.iter().map(|s| s.data.as_ref().map_or(-1, |d| d.x)).collect();
+    assert_eq!(xs, (0..20).collect::<Vec<_>>(), "reliable, in order, no loss");
+    assert!(got.iter().all(|s| s.info.valid_data && s.info.publication_handle == writer.guid()));
+    assert_eq!(got[0].data.as_ref().map(|d| d.color.as_str()), Some("BLUE"));
+    assert_ne!(got[0].info.instance_handle, got[1].info.instance_handle, "two colors, two instances");
+
+    writer.dispose(&shape("BLUE", 0)).expect("dispose");
+    let d = tokio::time::timeout(WAIT, reader.take_next()).await.expect("dispose in time").expect("dispose");
+    assert!(!d.info.valid_data);
+    assert_eq!(d.info.instance_state, InstanceState::NotAliveDisposed);
+    assert_eq!(d.data.map(|k| k.color), Some("BLUE".to_string()));
+    writer.wait_for_acknowledgments(WAIT).await.expect("all acknowledged");
+    assert_eq!(pb.stats().datagrams_malformed, 0);
+}
+
+#[test]
+fn blocking_api_and_transient_local_late_joiner() {
+    if !in_netns("blocking_api_and_transient_local_late_joiner") {
+        return;
+    }
+    let pa = lo_participant("pub");
+    let pb = lo_participant("sub");
+    let mut wq = EndpointQos::writer_default();
+    wq.durability = DurabilityKind::TransientLocal;
+    wq.data_representation = vec![XCDR2];
+    let writer = pa.create_datawriter(&pa.create_topic::<ShapeType>("Circle"), Some(wq)).expect("writer");
+    for c in ["RED", "GREEN", "YELLOW"] {
+        writer.write(&shape(c, 5)).expect("write");
+    }
+    let mut rq = reliable_reader_qos();
+    rq.durability = DurabilityKind::TransientLocal;
+    let reader = pb.create_datareader(&pb.create_topic::<ShapeType>("Circle"), Some(rq)).expect("reader");
+    let mut colors = Vec::new();
+    while colors.len() < 3 {
+        let s = reader.take_next_blocking(WAIT).expect("historical sample");
+        colors.extend(s.data.map(|d| d.color));
+    }
+    colors.sort();
+    assert_eq!(colors, ["GREEN", "RED", "YELLOW"]);
+    writer.wait_for_acknowledgments_blocking(WAIT).expect("acknowledged");
+}
+
+fn cli() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_starling"));
+    c.args(["--interface", "lo"]);
+    c
+}
+
+#[test]
+fn cli_pub_to_sub() {
+    if !in_netns("cli_pub_to_sub") {
+        return;
+    }
+    let sub = cli()
+        .args(["sub", "Square", "--type", "ShapeType", "--count", "3", "--timeout", "30"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn sub");
+    let publ = cli()
+        .args(["pub", "Square", "--type", "ShapeType", "--wait-subscribers", "1", "--wait-timeout", "20"])
+        .args(["--count", "3", r#"{"color":"BLUE","x":10,"y":20,"shapesize":30}"#])
+        .output()
+        .expect("run pub");
+    assert!(publ.status.success(), "pub: {}", String::from_utf8_lossy(&publ.stderr));
+    let out = sub.wait_with_output().expect("sub output");
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["color"], "BLUE");
+    assert_eq!(lines[0]["x"], 10);
+}
+
+#[test]
+fn cli_pub_rejects_bad_json_naming_the_line() {
+    if !in_netns("cli_pub_rejects_bad_json_naming_the_line") {
+        return;
+    }
+    use std::io::Write;
+    let mut child = cli()
+        .args(["pub", "Square", "--type", "ShapeType", "--linger", "0"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pub");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(b"{\"color\":\"RED\"}\n{oops\n").expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("pub output");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_over_multicast_only() {
+    if !in_netns("discovery_over_multicast_only") {
+        return;
+    }
+    // No localhost unicast announcements: SPDP must travel through 239.255.0.1 on lo.
+    let build = |name: &str| {
+        DomainParticipant::builder(7).interface("127.0.0.1").name(name).localhost_peers(0).build().expect("participant")
+    };
+    let a = build("a");
+    let b = build("b");
+    a.wait_for_participants(1, WAIT).await.expect("a finds b by multicast");
+    b.wait_for_participants(1, WAIT).await.expect("b finds a by multicast");
+    let names: Vec<Option<String>> = a.discovered_participants().into_iter().map(|p| p.entity_name).collect();
+    assert_eq!(names, [Some("b".to_string())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incompatible_qos_is_reported() {
+    if !in_netns("incompatible_qos_is_reported") {
+        return;
+    }
+    let pa = lo_participant("pub");
+    let pb = lo_participant("sub");
+    let mut wq = EndpointQos::writer_default();
+    wq.reliability = Reliability::best_effort();
+    let writer = pa.create_datawriter(&pa.create_topic::<ShapeType>("Triangle"), Some(wq)).expect("writer");
+    let reader =
+        pb.create_datareader(&pb.create_topic::<ShapeType>("Triangle"), Some(reliable_reader_qos())).expect("reader");
+    let mut offered = writer.offered_incompatible_qos_watch();
+    let mut requested = reader.requested_incompatible_qos_watch();
+    tokio::time::timeout(WAIT, offered.wait_for(|s| s.total_count > 0)).await.expect("offered in time").expect("open");
+    tokio::time::timeout(WAIT, requested.wait_for(|s| s.total_count > 0))
+        .await
+        .expect("requested in time")
+        .expect("open");
+    assert_eq!(writer.offered_incompatible_qos_status().last_policy_id, Some(starling::qos::QosPolicyId::Reliability));
+    assert_eq!(writer.publication_matched_status().current_count, 0);
+}

@@ -1,0 +1,366 @@
+//! DomainParticipant, Topic, Publisher and Subscriber.
+
+use super::reader::DataReader;
+use super::writer::DataWriter;
+use super::DdsError;
+use crate::runtime::driver::{DiscoveryEvent, Inner};
+use crate::runtime::{self, NetInterface, TransportConfig};
+use starling_proto::cdr::TopicType;
+use starling_proto::core::Stats;
+use starling_proto::discovery::{EndpointData, ParticipantData};
+use starling_proto::qos::{EndpointQos, XCDR1, XCDR2};
+use starling_proto::wire::types::GuidPrefix;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::broadcast;
+
+/// What every entity of a participant shares; dropping the last reference
+/// shuts the participant down (announces its departure, stops the task).
+pub(crate) struct Shared {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) handle: Handle,
+    runtime: Mutex<Option<Runtime>>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Shared {
+    /// Runs `f` to completion from synchronous code.
+    ///
+    /// Inside a multi-thread tokio runtime this uses `block_in_place`; it must
+    /// not be called from a current-thread runtime.
+    pub(crate) fn block_on<F: Future>(&self, f: F) -> F::Output {
+        match Handle::try_current() {
+            Ok(h) => tokio::task::block_in_place(|| h.block_on(f)),
+            Err(_) => self.handle.block_on(f),
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.inner.shutdown();
+        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            // The task exits on its own once woken; abort covers a runtime being torn down.
+            task.abort();
+        }
+        if let Some(rt) = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Builds a [`DomainParticipant`].
+#[derive(Clone, Debug)]
+pub struct DomainParticipantBuilder {
+    transport: TransportConfig,
+    name: Option<String>,
+}
+
+impl DomainParticipantBuilder {
+    /// Interface name ("lo") or IPv4 address to use; default: the first
+    /// up multicast-capable non-loopback interface, else loopback.
+    pub fn interface(mut self, spec: impl Into<String>) -> Self {
+        self.transport.interface = Some(spec.into());
+        self
+    }
+
+    /// Adds an initial peer: `ADDR:PORT`, or `ADDR` for its well-known ports.
+    pub fn peer(mut self, peer: impl Into<String>) -> Self {
+        self.transport.peers.push(peer.into());
+        self
+    }
+
+    /// Sets the ENTITY_NAME announced in discovery.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// SPDP is also sent to 127.0.0.1 for participant indices `0..n` (default 20).
+    pub fn localhost_peers(mut self, n: u32) -> Self {
+        self.transport.localhost_peers = n;
+        self
+    }
+
+    /// Multicast TTL (default 1).
+    pub fn multicast_ttl(mut self, ttl: u32) -> Self {
+        self.transport.multicast_ttl = ttl;
+        self
+    }
+
+    /// Binds the sockets and starts the participant.
+    pub fn build(self) -> Result<DomainParticipant, DdsError> {
+        runtime::transport::check_domain(self.transport.domain_id)?;
+        let (handle, rt) = match Handle::try_current() {
+            Ok(h) => (h, None),
+            Err(_) => {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("starling")
+                    .enable_all()
+                    .build()
+                    .map_err(DdsError::Runtime)?;
+                (rt.handle().clone(), Some(rt))
+            }
+        };
+        let started = runtime::start(&self.transport, self.name, &handle)?;
+        Ok(DomainParticipant {
+            shared: Arc::new(Shared {
+                inner: started.inner,
+                handle,
+                runtime: Mutex::new(rt),
+                task: Mutex::new(Some(started.task)),
+            }),
+            domain_id: self.transport.domain_id,
+            participant_id: started.participant_id,
+            guid_prefix: started.guid_prefix,
+            iface: started.iface,
+        })
+    }
+}
+
+/// A DDS domain participant: one RTPS participant with its sockets and task.
+pub struct DomainParticipant {
+    shared: Arc<Shared>,
+    domain_id: u32,
+    participant_id: u32,
+    guid_prefix: GuidPrefix,
+    iface: NetInterface,
+}
+
+impl std::fmt::Debug for DomainParticipant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DomainParticipant")
+            .field("domain_id", &self.domain_id)
+            .field("participant_id", &self.participant_id)
+            .field("guid_prefix", &self.guid_prefix)
+            .field("interface", &self.iface)
+            .finish()
+    }
+}
+
+impl DomainParticipant {
+    /// A participant on `domain` with default settings.
+    pub fn new(domain: u32) -> Result<Self, DdsError> {
+        Self::builder(domain).build()
+    }
+
+    /// A builder for a participant on `domain`.
+    pub fn builder(domain: u32) -> DomainParticipantBuilder {
+        DomainParticipantBuilder { transport: TransportConfig::new(domain), name: None }
+    }
+
+    /// The domain id.
+    pub fn domain_id(&self) -> u32 {
+        self.domain_id
+    }
+
+    /// The participant index whose well-known ports this participant bound.
+    pub fn participant_id(&self) -> u32 {
+        self.participant_id
+    }
+
+    /// This participant's GUID prefix.
+    pub fn guid_prefix(&self) -> GuidPrefix {
+        self.guid_prefix
+    }
+
+    /// The network interface in use.
+    pub fn interface(&self) -> &NetInterface {
+        &self.iface
+    }
+
+    /// Creates a topic description with default topic QoS.
+    pub fn create_topic<T: TopicType>(&self, name: &str) -> Topic<T> {
+        Topic { name: name.to_string(), type_name: T::type_name().to_string(), topic_data: Vec::new(), _t: PhantomData }
+    }
+
+    /// A publisher with the given partitions (empty: the default partition).
+    pub fn create_publisher(&self, partition: Vec<String>) -> Publisher {
+        Publisher { shared: self.shared.clone(), partition, group_data: Vec::new() }
+    }
+
+    /// A subscriber with the given partitions (empty: the default partition).
+    pub fn create_subscriber(&self, partition: Vec<String>) -> Subscriber {
+        Subscriber { shared: self.shared.clone(), partition, group_data: Vec::new() }
+    }
+
+    /// A writer in the default partition (`None`: the default writer QoS).
+    pub fn create_datawriter<T: TopicType>(
+        &self,
+        topic: &Topic<T>,
+        qos: Option<EndpointQos>,
+    ) -> Result<DataWriter<T>, DdsError> {
+        self.create_publisher(Vec::new()).create_datawriter(topic, qos)
+    }
+
+    /// A reader in the default partition (`None`: the default reader QoS).
+    pub fn create_datareader<T: TopicType + Clone>(
+        &self,
+        topic: &Topic<T>,
+        qos: Option<EndpointQos>,
+    ) -> Result<DataReader<T>, DdsError> {
+        self.create_subscriber(Vec::new()).create_datareader(topic, qos)
+    }
+
+    /// Remote participants currently alive.
+    pub fn discovered_participants(&self) -> Vec<ParticipantData> {
+        self.shared.inner.inspect(|c| c.discovered_participants().cloned().collect())
+    }
+
+    /// Remote writers currently known.
+    pub fn discovered_writers(&self) -> Vec<EndpointData> {
+        self.shared.inner.inspect(|c| c.discovered_writers().cloned().collect())
+    }
+
+    /// Remote readers currently known.
+    pub fn discovered_readers(&self) -> Vec<EndpointData> {
+        self.shared.inner.inspect(|c| c.discovered_readers().cloned().collect())
+    }
+
+    /// Discovery notifications from now on (lagging receivers lose the oldest).
+    pub fn discovery_events(&self) -> broadcast::Receiver<DiscoveryEvent> {
+        self.shared.inner.discovery_events()
+    }
+
+    /// Receive/send counters, including malformed datagrams dropped.
+    pub fn stats(&self) -> Stats {
+        self.shared.inner.inspect(|c| c.stats())
+    }
+
+    /// Waits until at least `n` remote participants are known.
+    pub async fn wait_for_participants(&self, n: usize, timeout: std::time::Duration) -> Result<(), DdsError> {
+        let mut progress = self.shared.inner.progress();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.shared.inner.inspect(|c| c.discovered_participants().count()) >= n {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, progress.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(DdsError::Closed),
+                Err(_) => return Err(DdsError::Timeout),
+            }
+        }
+    }
+
+    /// Blocking form of [`DomainParticipant::wait_for_participants`].
+    pub fn wait_for_participants_blocking(&self, n: usize, timeout: std::time::Duration) -> Result<(), DdsError> {
+        self.shared.block_on(self.wait_for_participants(n, timeout))
+    }
+
+    /// Runs a future on the participant's runtime from synchronous code.
+    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.shared.block_on(f)
+    }
+}
+
+/// A topic: name, type name and topic-level QoS.
+#[derive(Debug)]
+pub struct Topic<T> {
+    name: String,
+    type_name: String,
+    topic_data: Vec<u8>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Topic<T> {
+    fn clone(&self) -> Self {
+        Topic {
+            name: self.name.clone(),
+            type_name: self.type_name.clone(),
+            topic_data: self.topic_data.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> Topic<T> {
+    /// The topic name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The registered type name.
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    /// Overrides the registered type name (e.g. `module::Name`).
+    pub fn with_type_name(mut self, type_name: impl Into<String>) -> Self {
+        self.type_name = type_name.into();
+        self
+    }
+
+    /// Sets TOPIC_DATA, copied into every endpoint on this topic.
+    pub fn with_topic_data(mut self, data: Vec<u8>) -> Self {
+        self.topic_data = data;
+        self
+    }
+}
+
+/// Groups writers: carries PARTITION and GROUP_DATA.
+pub struct Publisher {
+    shared: Arc<Shared>,
+    partition: Vec<String>,
+    group_data: Vec<u8>,
+}
+
+impl Publisher {
+    /// Sets GROUP_DATA for writers created afterwards.
+    pub fn set_group_data(&mut self, data: Vec<u8>) {
+        self.group_data = data;
+    }
+
+    /// Creates a writer (`None`: the default writer QoS, XCDR1, reliable).
+    ///
+    /// The publisher's partition and group data and the topic's data replace
+    /// those fields of `qos`.
+    pub fn create_datawriter<T: TopicType>(
+        &self,
+        topic: &Topic<T>,
+        qos: Option<EndpointQos>,
+    ) -> Result<DataWriter<T>, DdsError> {
+        let mut qos = qos.unwrap_or_else(EndpointQos::writer_default);
+        qos.partition = self.partition.clone();
+        qos.group_data = self.group_data.clone();
+        qos.topic_data = topic.topic_data.clone();
+        if qos.data_representation.is_empty() {
+            qos.data_representation = vec![XCDR1];
+        }
+        DataWriter::create(self.shared.clone(), &topic.name, &topic.type_name, qos)
+    }
+}
+
+/// Groups readers: carries PARTITION and GROUP_DATA.
+pub struct Subscriber {
+    shared: Arc<Shared>,
+    partition: Vec<String>,
+    group_data: Vec<u8>,
+}
+
+impl Subscriber {
+    /// Sets GROUP_DATA for readers created afterwards.
+    pub fn set_group_data(&mut self, data: Vec<u8>) {
+        self.group_data = data;
+    }
+
+    /// Creates a reader (`None`: the default reader QoS, accepting XCDR1 and XCDR2).
+    pub fn create_datareader<T: TopicType + Clone>(
+        &self,
+        topic: &Topic<T>,
+        qos: Option<EndpointQos>,
+    ) -> Result<DataReader<T>, DdsError> {
+        let mut qos = qos.unwrap_or_else(|| {
+            let mut q = EndpointQos::reader_default();
+            q.data_representation = vec![XCDR1, XCDR2];
+            q
+        });
+        qos.partition = self.partition.clone();
+        qos.group_data = self.group_data.clone();
+        qos.topic_data = topic.topic_data.clone();
+        DataReader::create(self.shared.clone(), &topic.name, &topic.type_name, qos)
+    }
+}

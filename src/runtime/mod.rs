@@ -1,0 +1,74 @@
+//! The runtime: sockets, the per-participant task, timers and the clock.
+//!
+//! This is the only layer that reads `Instant::now()`; the protocol core in
+//! `starling_proto::core` gets time passed in.
+
+pub(crate) mod driver;
+pub mod transport;
+
+pub use driver::DiscoveryEvent;
+pub use transport::{BoundTransport, NetInterface, TransportConfig, TransportError};
+
+use driver::Inner;
+use rand::RngCore;
+use starling_proto::core::{Participant, ParticipantConfig};
+use starling_proto::wire::types::{GuidPrefix, Time, VendorId};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The current wall-clock time as an RTPS timestamp.
+pub fn wall_clock() -> Time {
+    Time::from_nanos(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64))
+}
+
+/// Converts an RTPS timestamp to a `SystemTime` (`None` for INVALID/INFINITE).
+pub fn time_to_system(t: Time) -> Option<SystemTime> {
+    if t == Time::INVALID || t == Time::INFINITE {
+        return None;
+    }
+    UNIX_EPOCH.checked_add(std::time::Duration::from_nanos(t.to_nanos()))
+}
+
+/// A fresh GUID prefix: Starling's vendor bytes, the process id, then random bytes.
+pub fn new_guid_prefix() -> GuidPrefix {
+    let mut p = [0u8; 12];
+    p[..2].copy_from_slice(&VendorId::STARLING.0);
+    p[2..6].copy_from_slice(&std::process::id().to_be_bytes());
+    rand::thread_rng().fill_bytes(&mut p[6..]);
+    GuidPrefix(p)
+}
+
+/// A running participant: the shared state and facts about its transport.
+pub(crate) struct Started {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) iface: NetInterface,
+    pub(crate) participant_id: u32,
+    pub(crate) guid_prefix: GuidPrefix,
+    pub(crate) task: tokio::task::JoinHandle<()>,
+}
+
+/// Binds the sockets, creates the core and spawns the driver task on `handle`.
+pub(crate) fn start(
+    tc: &TransportConfig,
+    entity_name: Option<String>,
+    handle: &tokio::runtime::Handle,
+) -> Result<Started, TransportError> {
+    let bound = transport::bind(tc)?;
+    let guid_prefix = new_guid_prefix();
+    let mut config = ParticipantConfig::new(tc.domain_id, bound.participant_id, guid_prefix);
+    config.entity_name = entity_name;
+    config.metatraffic_unicast = bound.metatraffic_unicast_locators.clone();
+    config.metatraffic_multicast =
+        if bound.spdp_multicast.is_some() { bound.metatraffic_multicast_locators.clone() } else { Vec::new() };
+    config.default_unicast = bound.default_unicast_locators.clone();
+    config.default_multicast = Vec::new();
+    config.spdp_destinations = bound.spdp_destinations.clone();
+    let iface = bound.iface.clone();
+    let participant_id = bound.participant_id;
+    let _entered = handle.enter();
+    let core = Participant::new(config, Instant::now());
+    let inner = Inner::new(core, bound)
+        .map_err(|source| TransportError::Io { context: "registering sockets with the runtime".into(), source })?;
+    let task = handle.spawn(driver::run(inner.clone()));
+    Ok(Started { inner, iface, participant_id, guid_prefix, task })
+}
