@@ -89,8 +89,9 @@ pub struct QosArgs {
     /// TRANSIENT_LOCAL durability (late joiners get history).
     #[arg(long)]
     pub transient_local: bool,
-    /// History depth per instance (KEEP_LAST); 0 for KEEP_ALL.
-    #[arg(long, default_value_t = 100)]
+    /// History depth per instance (KEEP_LAST N); 0, the default, keeps all
+    /// (KEEP_ALL), so that a reliable stream loses nothing.
+    #[arg(long, default_value_t = 0)]
     pub depth: u32,
 }
 

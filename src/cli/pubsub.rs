@@ -13,7 +13,7 @@ fn apply_qos(mut q: EndpointQos, args: &QosArgs) -> EndpointQos {
     if args.transient_local {
         q.durability = DurabilityKind::TransientLocal;
     }
-    // The CLI streams every sample, so it keeps more than the KEEP_LAST(1) default.
+    // The CLI streams every sample, so it keeps all by default rather than the KEEP_LAST(1) default.
     q.history = match i32::try_from(args.depth) {
         Ok(0) => History::KeepAll,
         Ok(d) => History::KeepLast(d),
