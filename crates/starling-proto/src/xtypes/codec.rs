@@ -645,7 +645,7 @@ fn read(r: &mut CdrReader<'_>, ty: &DynamicType, mode: Mode) -> Result<DynamicVa
         DynamicType::Struct(s) => read_struct(r, s, mode),
         DynamicType::Union(u) => read_union(r, u),
         DynamicType::Sequence(s) => {
-            let primitive = s.element.is_primitive_like();
+            let primitive = s.element.is_primitive_like() || r.version() == XcdrVersion::V1;
             let mut sub = if primitive { r.clone() } else { r.dheader()? };
             let n = sub.seq_len(min_size(&s.element))?;
             if s.bound != 0 && n > s.bound as usize {
@@ -659,7 +659,7 @@ fn read(r: &mut CdrReader<'_>, ty: &DynamicType, mode: Mode) -> Result<DynamicVa
             Ok(DynamicValue::Sequence(items))
         }
         DynamicType::Array(a) => {
-            let primitive = a.element.is_primitive_like();
+            let primitive = a.element.is_primitive_like() || r.version() == XcdrVersion::V1;
             let mut sub = if primitive { r.clone() } else { r.dheader()? };
             let n = element_count(&a.dims).filter(|n| *n <= MAX_ARRAY_ELEMENTS).ok_or(CdrError::Truncated)?;
             if n.checked_mul(min_size(&a.element)).is_none_or(|need| need > sub.remaining()) {
@@ -673,7 +673,8 @@ fn read(r: &mut CdrReader<'_>, ty: &DynamicType, mode: Mode) -> Result<DynamicVa
             Ok(DynamicValue::Array(items))
         }
         DynamicType::Map(m) => {
-            let primitive = m.key.is_primitive_like() && m.value.is_primitive_like();
+            let primitive =
+                (m.key.is_primitive_like() && m.value.is_primitive_like()) || r.version() == XcdrVersion::V1;
             let mut sub = if primitive { r.clone() } else { r.dheader()? };
             let n = sub.seq_len(min_size(&m.key) + min_size(&m.value))?;
             if m.bound != 0 && n > m.bound as usize {
@@ -746,10 +747,8 @@ fn read_enum(r: &mut CdrReader<'_>, e: &EnumType) -> Result<i32, DynamicError> {
 fn read_struct(r: &mut CdrReader<'_>, s: &StructType, mode: Mode) -> Result<DynamicValue, DynamicError> {
     let members = s.all_members();
     let sel = selected(&members, mode);
-    let mut fields: Vec<Option<DynamicValue>> = members
-        .iter()
-        .map(|m| if m.optional { None } else { Some(DynamicValue::default_for(&m.ty)) })
-        .collect();
+    let mut fields: Vec<Option<DynamicValue>> =
+        members.iter().map(|m| if m.optional { None } else { Some(DynamicValue::default_for(&m.ty)) }).collect();
     match s.extensibility {
         Extensibility::Final | Extensibility::Appendable => {
             let appendable_v2 = s.extensibility == Extensibility::Appendable && r.version() == XcdrVersion::V2;
@@ -759,11 +758,8 @@ fn read_struct(r: &mut CdrReader<'_>, s: &StructType, mode: Mode) -> Result<Dyna
                     break; // older writer: missing trailing members keep their defaults
                 }
                 let m = members[i];
-                fields[i] = if m.optional {
-                    read_optional(&mut sub, m, mode)?
-                } else {
-                    Some(read(&mut sub, &m.ty, mode)?)
-                };
+                fields[i] =
+                    if m.optional { read_optional(&mut sub, m, mode)? } else { Some(read(&mut sub, &m.ty, mode)?) };
             }
             finish_sub(r, sub, !appendable_v2);
         }
@@ -773,7 +769,9 @@ fn read_struct(r: &mut CdrReader<'_>, s: &StructType, mode: Mode) -> Result<Dyna
             while let Some((id, must_understand, mut body)) = sub.next_member()? {
                 match sel.iter().find(|&&i| members[i].id == id) {
                     Some(&i) => fields[i] = Some(read(&mut body, &members[i].ty, mode)?),
-                    None if must_understand && !members.iter().any(|m| m.id == id) => {
+                    // XCDR1 PID_EXTENDED headers always carry the M flag (Cyclone sets it on every member), so
+                    // it only means "must understand" in XCDR2.
+                    None if must_understand && v2 && !members.iter().any(|m| m.id == id) => {
                         return Err(CdrError::UnknownMember(id).into())
                     }
                     None => {}
