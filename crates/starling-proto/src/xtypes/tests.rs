@@ -581,3 +581,18 @@ fn shape_dynamic_matches_hand_written_layout() {
     let mut r = CdrReader::new(&buf[4..], XcdrVersion::V2, Endian::Little);
     assert_eq!(codec::read_value(&mut r, &types::shape()).expect("read"), v);
 }
+
+#[test]
+fn complete_type_objects_decode_back() {
+    for ty in
+        [types::prims(), types::outer(), types::mutable(), types::with_union(), types::with_alias(), types::shape()]
+    {
+        let objects = typeobject::type_objects(&ty, EquivalenceKind::Complete).expect("objects");
+        let root = type_identifier(&ty, EquivalenceKind::Complete).expect("id");
+        let back = typeobject::resolve_type(&root, &objects).expect("resolve");
+        assert_eq!(back, ty);
+    }
+    let bm = BitmaskType::new("M::Bits").bit_bound(16).flag("a").flag_at("b", 5).build();
+    let obj = build_type_object(&bm, EquivalenceKind::Complete).expect("obj");
+    assert_eq!(obj.to_dynamic(&mut typeobject::ObjectList(&[])).expect("decode"), bm);
+}

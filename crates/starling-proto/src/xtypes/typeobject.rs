@@ -12,7 +12,8 @@ use md5::{Digest, Md5};
 
 use super::error::DynamicError;
 use super::types::{
-    name_hash, AutoId, BitmaskType, DynamicType, EnumType, Extensibility, PrimitiveKind, StructType, UnionType,
+    name_hash, AutoId, BitmaskType, DynamicType, EnumType, Extensibility, PrimitiveKind, StructMember, StructType,
+    UnionType,
 };
 use crate::cdr::{CdrError, CdrReader, CdrWriter, XcdrVersion};
 use crate::wire::Endian;
@@ -881,4 +882,306 @@ fn collect(
         }
     }
     Ok(())
+}
+
+/// Resolves hash TypeIdentifiers met while decoding a TypeObject into a [`DynamicType`].
+pub trait TypeResolver {
+    /// The type a hash identifier stands for.
+    fn resolve(&mut self, id: &TypeIdentifier, depth: usize) -> Result<DynamicType, DynamicError>;
+}
+
+/// Resolves hash identifiers from a list of (identifier, COMPLETE TypeObject) pairs, such as a TypeLookup
+/// getTypes reply.
+#[derive(Debug)]
+pub struct ObjectList<'a>(pub &'a [(TypeIdentifier, TypeObject)]);
+
+impl TypeResolver for ObjectList<'_> {
+    fn resolve(&mut self, id: &TypeIdentifier, depth: usize) -> Result<DynamicType, DynamicError> {
+        let (_, obj) = self.0.iter().find(|(i, _)| i == id).ok_or_else(|| DynamicError::Unresolved(id.to_string()))?;
+        obj.to_dynamic_depth(self, depth + 1)
+    }
+}
+
+/// The [`DynamicType`] an identifier describes; hash identifiers are looked up in `objects` (COMPLETE
+/// TypeObjects only: minimal objects have no names).
+pub fn resolve_type(
+    id: &TypeIdentifier,
+    objects: &[(TypeIdentifier, TypeObject)],
+) -> Result<DynamicType, DynamicError> {
+    identifier_to_dynamic(id, &mut ObjectList(objects), 0)
+}
+
+/// The [`DynamicType`] of a plain identifier, or of a hash identifier through `resolver`.
+pub fn identifier_to_dynamic(
+    id: &TypeIdentifier,
+    resolver: &mut dyn TypeResolver,
+    depth: usize,
+) -> Result<DynamicType, DynamicError> {
+    if depth > MAX_DEPTH {
+        return Err(DynamicError::TypeObject("types nested too deeply (or recursive)"));
+    }
+    Ok(match id {
+        TypeIdentifier::None => return Err(DynamicError::TypeObject("TK_NONE used as a member type")),
+        TypeIdentifier::Primitive(p) => DynamicType::Primitive(*p),
+        TypeIdentifier::String8 { bound } => DynamicType::String { bound: *bound },
+        TypeIdentifier::String16 { bound } => DynamicType::WString { bound: *bound },
+        TypeIdentifier::PlainSequence { bound, element, .. } => {
+            DynamicType::sequence(identifier_to_dynamic(element, resolver, depth + 1)?, *bound)
+        }
+        TypeIdentifier::PlainArray { dims, element, .. } => {
+            DynamicType::array(identifier_to_dynamic(element, resolver, depth + 1)?, dims)
+        }
+        TypeIdentifier::PlainMap { bound, element, key, .. } => DynamicType::map(
+            identifier_to_dynamic(key, resolver, depth + 1)?,
+            identifier_to_dynamic(element, resolver, depth + 1)?,
+            *bound,
+        ),
+        TypeIdentifier::Minimal(_) | TypeIdentifier::Complete(_) => resolver.resolve(id, depth)?,
+    })
+}
+
+fn skip_optional_appendable(r: &mut CdrReader<'_>) -> Result<(), DynamicError> {
+    if r.bool()? {
+        let sub = r.dheader()?;
+        r.skip_to_end_of(&sub);
+    }
+    Ok(())
+}
+
+fn read_complete_type_detail(r: &mut CdrReader<'_>) -> Result<String, DynamicError> {
+    skip_optional_appendable(r)?; // ann_builtin (appendable struct)
+    skip_optional_appendable(r)?; // ann_custom (sequence of appendable structs: DHEADER)
+    Ok(r.string()?)
+}
+
+fn read_complete_member_detail(r: &mut CdrReader<'_>) -> Result<String, DynamicError> {
+    let name = r.string()?;
+    skip_optional_appendable(r)?;
+    skip_optional_appendable(r)?;
+    Ok(name)
+}
+
+fn extensibility_of(flags: u16) -> Extensibility {
+    if flags & TYPE_MUTABLE != 0 {
+        Extensibility::Mutable
+    } else if flags & TYPE_APPENDABLE != 0 {
+        Extensibility::Appendable
+    } else {
+        Extensibility::Final
+    }
+}
+
+fn autoid_of(flags: u16) -> AutoId {
+    if flags & TYPE_AUTOID_HASH != 0 {
+        AutoId::Hash
+    } else {
+        AutoId::Sequential
+    }
+}
+
+/// Reads a CompleteCollectionElement and returns its type.
+fn read_collection_element(
+    r: &mut CdrReader<'_>,
+    resolver: &mut dyn TypeResolver,
+    depth: usize,
+) -> Result<DynamicType, DynamicError> {
+    let mut e = r.dheader()?;
+    let _flags = e.u16()?;
+    let id = TypeIdentifier::read(&mut e)?;
+    r.skip_to_end_of(&e);
+    identifier_to_dynamic(&id, resolver, depth + 1)
+}
+
+/// Reads a CompleteCollectionHeader and returns its bound.
+fn read_collection_header_bound(r: &mut CdrReader<'_>) -> Result<u32, DynamicError> {
+    let mut h = r.dheader()?;
+    let bound = h.u32()?;
+    if h.bool()? {
+        read_complete_type_detail(&mut h)?;
+    }
+    r.skip_to_end_of(&h);
+    Ok(bound)
+}
+
+impl TypeObject {
+    /// Decodes a COMPLETE TypeObject into a [`DynamicType`] (structs, unions, enums, bitmasks, aliases,
+    /// sequences, arrays, maps). Hash identifiers inside are resolved through `resolver`.
+    pub fn to_dynamic(&self, resolver: &mut dyn TypeResolver) -> Result<DynamicType, DynamicError> {
+        self.to_dynamic_depth(resolver, 0)
+    }
+
+    fn to_dynamic_depth(&self, resolver: &mut dyn TypeResolver, depth: usize) -> Result<DynamicType, DynamicError> {
+        if depth > MAX_DEPTH {
+            return Err(DynamicError::TypeObject("types nested too deeply (or recursive)"));
+        }
+        let mut outer = CdrReader::new(&self.bytes, XcdrVersion::V2, self.endian);
+        let mut r = outer.dheader()?;
+        match r.u8()? {
+            EK_COMPLETE => {}
+            EK_MINIMAL => return Err(DynamicError::TypeObject("minimal TypeObjects carry no names")),
+            _ => return Err(DynamicError::TypeObject("unknown TypeObject kind")),
+        }
+        let tk = r.u8()?;
+        let ty = match tk {
+            TK_STRUCTURE => {
+                let flags = r.u16()?;
+                let mut h = r.dheader()?;
+                let base = TypeIdentifier::read(&mut h)?;
+                let name = read_complete_type_detail(&mut h)?;
+                r.skip_to_end_of(&h);
+                let mut s = StructType::new(name, extensibility_of(flags)).nested(flags & TYPE_NESTED != 0);
+                s.autoid = autoid_of(flags);
+                if base != TypeIdentifier::None {
+                    match identifier_to_dynamic(&base, resolver, depth + 1)? {
+                        DynamicType::Struct(b) => s.base = Some(Box::new(b)),
+                        _ => return Err(DynamicError::TypeObject("struct base is not a struct")),
+                    }
+                }
+                let mut seq = r.dheader()?;
+                let n = seq.seq_len(4)?;
+                for _ in 0..n {
+                    let mut m = seq.dheader()?;
+                    let id = m.u32()?;
+                    let mflags = m.u16()?;
+                    let tid = TypeIdentifier::read(&mut m)?;
+                    let name = read_complete_member_detail(&mut m)?;
+                    seq.skip_to_end_of(&m);
+                    let ty = identifier_to_dynamic(&tid, resolver, depth + 1)?;
+                    let mut member = StructMember::new(name, ty).id(id);
+                    member.key = mflags & MEMBER_KEY != 0;
+                    member.optional = mflags & MEMBER_OPTIONAL != 0;
+                    member.must_understand = mflags & MEMBER_MUST_UNDERSTAND != 0;
+                    member.external = mflags & MEMBER_EXTERNAL != 0;
+                    s.members.push(member);
+                }
+                r.skip_to_end_of(&seq);
+                DynamicType::Struct(s)
+            }
+            TK_UNION => {
+                let flags = r.u16()?;
+                let mut h = r.dheader()?;
+                let name = read_complete_type_detail(&mut h)?;
+                r.skip_to_end_of(&h);
+                let mut d = r.dheader()?;
+                let _dflags = d.u16()?;
+                let did = TypeIdentifier::read(&mut d)?;
+                r.skip_to_end_of(&d);
+                let disc = identifier_to_dynamic(&did, resolver, depth + 1)?;
+                let mut u = UnionType::new(name, extensibility_of(flags), disc);
+                u.nested = flags & TYPE_NESTED != 0;
+                u.autoid = autoid_of(flags);
+                let mut seq = r.dheader()?;
+                let n = seq.seq_len(4)?;
+                for _ in 0..n {
+                    let mut m = seq.dheader()?;
+                    let id = m.u32()?;
+                    let mflags = m.u16()?;
+                    let tid = TypeIdentifier::read(&mut m)?;
+                    let nl = m.seq_len(4)?;
+                    let mut labels = Vec::with_capacity(nl);
+                    for _ in 0..nl {
+                        labels.push(i64::from(m.i32()?));
+                    }
+                    let name = read_complete_member_detail(&mut m)?;
+                    seq.skip_to_end_of(&m);
+                    let ty = identifier_to_dynamic(&tid, resolver, depth + 1)?;
+                    u.cases.push(super::types::UnionCase {
+                        id,
+                        name,
+                        ty,
+                        labels,
+                        is_default: mflags & MEMBER_DEFAULT != 0,
+                        external: mflags & MEMBER_EXTERNAL != 0,
+                    });
+                }
+                r.skip_to_end_of(&seq);
+                DynamicType::Union(u)
+            }
+            TK_ENUM => {
+                let flags = r.u16()?;
+                let mut h = r.dheader()?;
+                let bit_bound = h.u16()?;
+                let name = read_complete_type_detail(&mut h)?;
+                r.skip_to_end_of(&h);
+                let mut e = EnumType::new(name).bit_bound(bit_bound);
+                e.extensibility = extensibility_of(flags);
+                let mut seq = r.dheader()?;
+                let n = seq.seq_len(4)?;
+                for _ in 0..n {
+                    let mut l = seq.dheader()?;
+                    let mut c = l.dheader()?;
+                    let value = c.i32()?;
+                    let lflags = c.u16()?;
+                    l.skip_to_end_of(&c);
+                    let name = read_complete_member_detail(&mut l)?;
+                    seq.skip_to_end_of(&l);
+                    e.literals.push(super::types::EnumLiteral { name, value, default: lflags & MEMBER_DEFAULT != 0 });
+                }
+                r.skip_to_end_of(&seq);
+                DynamicType::Enum(e)
+            }
+            TK_BITMASK => {
+                let mut b = r.dheader()?;
+                let _flags = b.u16()?;
+                let mut h = b.dheader()?;
+                let bit_bound = h.u16()?;
+                let name = read_complete_type_detail(&mut h)?;
+                b.skip_to_end_of(&h);
+                let mut bm = BitmaskType::new(name).bit_bound(bit_bound);
+                let mut seq = b.dheader()?;
+                let n = seq.seq_len(4)?;
+                for _ in 0..n {
+                    let mut f = seq.dheader()?;
+                    let position = f.u16()?;
+                    let _ff = f.u16()?;
+                    let name = read_complete_member_detail(&mut f)?;
+                    seq.skip_to_end_of(&f);
+                    bm.flags.push(super::types::BitFlag { name, position });
+                }
+                b.skip_to_end_of(&seq);
+                r.skip_to_end_of(&b);
+                DynamicType::Bitmask(bm)
+            }
+            TK_ALIAS => {
+                let _flags = r.u16()?;
+                let mut h = r.dheader()?;
+                let name = read_complete_type_detail(&mut h)?;
+                r.skip_to_end_of(&h);
+                let mut b = r.dheader()?;
+                let _rflags = b.u16()?;
+                let tid = TypeIdentifier::read(&mut b)?;
+                r.skip_to_end_of(&b);
+                DynamicType::alias(name, identifier_to_dynamic(&tid, resolver, depth + 1)?)
+            }
+            TK_SEQUENCE => {
+                let _flags = r.u16()?;
+                let bound = read_collection_header_bound(&mut r)?;
+                let element = read_collection_element(&mut r, resolver, depth)?;
+                DynamicType::sequence(element, bound)
+            }
+            TK_ARRAY => {
+                let mut a = r.dheader()?;
+                let _flags = a.u16()?;
+                let mut h = a.dheader()?;
+                let n = h.seq_len(4)?;
+                let mut dims = Vec::with_capacity(n);
+                for _ in 0..n {
+                    dims.push(h.u32()?);
+                }
+                a.skip_to_end_of(&h);
+                let element = read_collection_element(&mut a, resolver, depth)?;
+                r.skip_to_end_of(&a);
+                DynamicType::array(element, &dims)
+            }
+            TK_MAP => {
+                let _flags = r.u16()?;
+                let bound = read_collection_header_bound(&mut r)?;
+                let key = read_collection_element(&mut r, resolver, depth)?;
+                let value = read_collection_element(&mut r, resolver, depth)?;
+                DynamicType::map(key, value, bound)
+            }
+            _ => return Err(DynamicError::TypeObject("unsupported TypeObject kind")),
+        };
+        Ok(ty)
+    }
 }
