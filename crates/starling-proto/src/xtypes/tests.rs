@@ -596,3 +596,48 @@ fn complete_type_objects_decode_back() {
     let obj = build_type_object(&bm, EquivalenceKind::Complete).expect("obj");
     assert_eq!(obj.to_dynamic(&mut typeobject::ObjectList(&[])).expect("decode"), bm);
 }
+
+#[test]
+fn type_lookup_round_trips() {
+    use typelookup::*;
+    let ty = types::outer();
+    let objects = typeobject::type_objects(&ty, EquivalenceKind::Complete).expect("objects");
+    let root = type_identifier(&ty, EquivalenceKind::Complete).expect("id");
+    let header = RequestHeader {
+        request_id: SampleIdentity { writer_guid: [7; 16], sequence_number: (1 << 32) + 5 },
+        instance_name: String::new(),
+    };
+    for call in [
+        TypeLookupCall::GetTypes { type_ids: vec![root.clone()] },
+        TypeLookupCall::GetTypeDependencies { type_ids: vec![root.clone()], continuation_point: vec![1, 2] },
+    ] {
+        let req = TypeLookupRequest { header: header.clone(), call };
+        for e in [Endian::Little, Endian::Big] {
+            let bytes = req.encode(e).expect("encode");
+            assert_eq!(TypeLookupRequest::decode(&bytes).expect("decode"), req);
+        }
+    }
+    let ti = TypeInformation::for_type(&ty).expect("ti");
+    for ret in [
+        TypeLookupReturn::GetTypes(Ok(GetTypesOut {
+            types: objects.clone(),
+            complete_to_minimal: vec![(root.clone(), ti.minimal.typeid_with_size.type_id.clone())],
+        })),
+        TypeLookupReturn::GetTypes(Err(3)),
+        TypeLookupReturn::GetTypeDependencies(Ok(GetTypeDependenciesOut {
+            dependent_typeids: ti.complete.dependent_typeids.clone(),
+            continuation_point: vec![],
+        })),
+    ] {
+        let reply = TypeLookupReply {
+            header: ReplyHeader { related_request_id: header.request_id, remote_ex: 0 },
+            return_data: ret,
+        };
+        let bytes = reply.encode(Endian::Little).expect("encode");
+        let back = TypeLookupReply::decode(&bytes).expect("decode");
+        assert_eq!(back, reply);
+        if let TypeLookupReturn::GetTypes(Ok(out)) = &back.return_data {
+            assert_eq!(typeobject::resolve_type(&root, &out.types).expect("resolve"), ty);
+        }
+    }
+}
