@@ -15,7 +15,7 @@ pub mod typeobject;
 pub mod types;
 pub mod value;
 
-pub use assignable::is_assignable;
+pub use assignable::{is_assignable, is_assignable_with, TypeConsistency};
 pub use codec::{decode, decode_key_payload, encode, encode_key_payload, key_hash, key_max_size};
 pub use error::DynamicError;
 pub use types::{

@@ -641,3 +641,222 @@ fn type_lookup_round_trips() {
         }
     }
 }
+
+#[test]
+fn assignability() {
+    let shape = types::shape();
+    assert!(is_assignable(&shape, &shape));
+    // Appendable: a writer with fewer trailing members is fine, and so is one with more.
+    let short = StructType::new("ShapeType", Extensibility::Appendable)
+        .key_member("color", DynamicType::string(64))
+        .member("x", DynamicType::int32())
+        .build();
+    assert!(is_assignable(&shape, &short));
+    assert!(is_assignable(&short, &shape));
+    // Different member type.
+    let bad = StructType::new("ShapeType", Extensibility::Appendable)
+        .key_member("color", DynamicType::string(128))
+        .member("x", DynamicType::float64())
+        .build();
+    assert!(!is_assignable(&shape, &bad));
+    // Extensibility must match.
+    let fin = StructType::new("ShapeType", Extensibility::Final).key_member("color", DynamicType::string(128)).build();
+    assert!(!is_assignable(&shape, &fin));
+    // Mutable: reordered members with the same ids match; a missing key does not.
+    let m1 = types::mutable();
+    let DynamicType::Struct(mut s) = m1.clone() else { panic!() };
+    s.members.reverse();
+    assert!(is_assignable(&m1, &DynamicType::Struct(s.clone())));
+    s.members.retain(|m| !m.key);
+    assert!(!is_assignable(&m1, &DynamicType::Struct(s)));
+    // Enums by literal.
+    let c2 = EnumType::new("M::Color").literal("RED").literal("GREEN").build();
+    assert!(!is_assignable(&types::color(), &c2));
+    // String bounds only when asked.
+    let strict = TypeConsistency { ignore_string_bounds: false, ..TypeConsistency::default() };
+    assert!(is_assignable_with(&DynamicType::string(10), &DynamicType::string(5), &strict));
+    assert!(!is_assignable_with(&DynamicType::string(5), &DynamicType::string(10), &strict));
+    assert!(is_assignable(&types::long(), &DynamicType::int32()));
+    assert!(is_assignable(&types::with_union(), &types::with_union()));
+}
+
+/// A small deterministic generator for random values (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn string(&mut self, bound: u32) -> String {
+        let max = if bound == 0 { 12 } else { u64::from(bound).min(12) };
+        let n = self.below(max + 1);
+        (0..n).map(|_| char::from(b'a' + self.below(26) as u8)).collect()
+    }
+}
+
+fn random_value(ty: &DynamicType, rng: &mut Rng) -> DynamicValue {
+    use DynamicValue as V;
+    use PrimitiveKind as P;
+    match ty.resolve() {
+        DynamicType::Primitive(p) => {
+            let x = rng.next();
+            match p {
+                P::Bool => V::Bool(x & 1 == 1),
+                P::Byte => V::Byte(x as u8),
+                P::Char8 => V::Char8(x as u8),
+                P::Char16 => V::Char16(x as u16),
+                P::Int8 => V::Int8(x as i8),
+                P::UInt8 => V::UInt8(x as u8),
+                P::Int16 => V::Int16(x as i16),
+                P::UInt16 => V::UInt16(x as u16),
+                P::Int32 => V::Int32(x as i32),
+                P::UInt32 => V::UInt32(x as u32),
+                P::Int64 => V::Int64(x as i64),
+                P::UInt64 => V::UInt64(x),
+                P::Float32 => V::Float32((x as i32) as f32 / 7.0),
+                P::Float64 => V::Float64((x as i64) as f64 / 3.0),
+                P::Float128 => V::Float128(u128::from(x) << 64 | u128::from(rng.next())),
+            }
+        }
+        DynamicType::String { bound } => V::String(rng.string(*bound)),
+        DynamicType::WString { bound } => V::WString(rng.string(*bound)),
+        DynamicType::Enum(e) => V::Enum(e.literals[rng.below(e.literals.len() as u64) as usize].value),
+        DynamicType::Bitmask(_) => V::Bitmask(rng.next() & 0xff),
+        DynamicType::Struct(s) => V::Struct(
+            s.all_members()
+                .iter()
+                .map(|m| if m.optional && rng.below(2) == 0 { None } else { Some(random_value(&m.ty, rng)) })
+                .collect(),
+        ),
+        DynamicType::Union(u) => {
+            let c = &u.cases[rng.below(u.cases.len() as u64) as usize];
+            let d = if c.labels.is_empty() { 100 + rng.below(50) as i64 } else { c.labels[0] };
+            V::Union { discriminator: d, value: Some(Box::new(random_value(&c.ty, rng))) }
+        }
+        DynamicType::Sequence(s) => {
+            let max = if s.bound == 0 { 5 } else { u64::from(s.bound).min(5) };
+            V::Sequence((0..rng.below(max + 1)).map(|_| random_value(&s.element, rng)).collect())
+        }
+        DynamicType::Array(a) => {
+            let n: u32 = a.dims.iter().product();
+            V::Array((0..n).map(|_| random_value(&a.element, rng)).collect())
+        }
+        DynamicType::Map(m) => {
+            V::Map((0..rng.below(4)).map(|_| (random_value(&m.key, rng), random_value(&m.value, rng))).collect())
+        }
+        DynamicType::Alias(_) => unreachable!("resolved"),
+    }
+}
+
+fn all_types() -> Vec<DynamicType> {
+    let mutable_union = UnionType::new("M::MU", Extensibility::Mutable, types::small())
+        .case("a", DynamicType::string(0), &[0])
+        .case("b", types::mutable(), &[1])
+        .build();
+    let appendable_union =
+        UnionType::new("M::AU", Extensibility::Appendable, DynamicType::primitive(PrimitiveKind::Char8))
+            .case("a", DynamicType::int64(), &[97])
+            .default_case("z", DynamicType::sequence(types::inner(), 0), &[])
+            .build();
+    let misc = StructType::new("M::Misc", Extensibility::Mutable)
+        .base(types::inner_struct())
+        .member("w", DynamicType::wstring(0))
+        .member("f128", DynamicType::primitive(PrimitiveKind::Float128))
+        .member("c16", DynamicType::primitive(PrimitiveKind::Char16))
+        .member("bits", BitmaskType::new("M::Bits").bit_bound(8).flag("a").flag("b").build())
+        .optional_member("mu", mutable_union)
+        .member("au", appendable_union)
+        .member("m", DynamicType::map(DynamicType::string(0), types::inner(), 0))
+        .member("ma", DynamicType::array(types::mutable(), &[2]))
+        .build();
+    vec![
+        types::prims(),
+        types::outer(),
+        types::mutable(),
+        types::with_union(),
+        types::with_map(),
+        types::with_alias(),
+        types::shape(),
+        misc,
+    ]
+}
+
+#[test]
+fn random_round_trips() {
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    for ty in all_types() {
+        for _ in 0..60 {
+            let v = random_value(&ty, &mut rng);
+            for rep in [0, 2] {
+                for e in [Endian::Little, Endian::Big] {
+                    let mut buf = Vec::new();
+                    encode(&ty, &v, rep, e, &mut buf).unwrap_or_else(|err| panic!("{}: {err}", ty.describe()));
+                    let back = decode(&ty, &buf).unwrap_or_else(|err| panic!("{} {rep}: {err}", ty.describe()));
+                    assert_eq!(back, v, "{} rep {rep} {e:?}", ty.describe());
+                    let mut k = Vec::new();
+                    encode_key_payload(&ty, &v, rep, e, &mut k).expect("key");
+                    let kv = decode_key_payload(&ty, &k).expect("key decode");
+                    let v2 = if rep == 0 { XcdrVersion::V1 } else { XcdrVersion::V2 };
+                    assert_eq!(key_hash(&ty, &kv, v2), key_hash(&ty, &v, v2));
+                }
+            }
+        }
+    }
+}
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256), pick in 0usize..8) {
+            let tys = all_types();
+            let ty = &tys[pick % tys.len()];
+            for id in [0u8, 1, 2, 3, 6, 7, 8, 9, 10, 11] {
+                let mut p = vec![0, id, 0, 0];
+                p.extend_from_slice(&bytes);
+                let _ = decode(ty, &p);
+                let _ = decode_key_payload(ty, &p);
+            }
+            let _ = TypeInformation::from_bytes(&bytes, Endian::Little);
+            let _ = typelookup::TypeLookupRequest::decode(&bytes);
+            let _ = typelookup::TypeLookupReply::decode(&bytes);
+            let obj = typeobject::TypeObject { bytes: bytes.clone(), endian: Endian::Little };
+            let _ = obj.to_dynamic(&mut typeobject::ObjectList(&[]));
+        }
+
+        #[test]
+        fn mutated_encodings_never_panic(seed in any::<u64>(), flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6)) {
+            let mut rng = Rng(seed | 1);
+            for ty in all_types() {
+                let v = random_value(&ty, &mut rng);
+                for rep in [0, 2] {
+                    let mut buf = Vec::new();
+                    encode(&ty, &v, rep, Endian::Little, &mut buf).expect("encode");
+                    for (at, x) in &flips {
+                        let n = buf.len();
+                        buf[4 + at % (n - 4)] ^= x;
+                    }
+                    let _ = decode(&ty, &buf);
+                }
+                for kind in [EquivalenceKind::Minimal, EquivalenceKind::Complete] {
+                    let mut obj = build_type_object(&ty, kind).expect("obj");
+                    for (at, x) in &flips {
+                        let n = obj.bytes.len();
+                        obj.bytes[at % n] ^= x;
+                    }
+                    let _ = obj.to_dynamic(&mut typeobject::ObjectList(&[]));
+                }
+            }
+        }
+    }
+}
