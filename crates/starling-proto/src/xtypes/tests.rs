@@ -548,7 +548,7 @@ fn appendable_tolerates_missing_and_extra_members() {
     // Mutable: unknown members are skipped in both versions; missing ones default.
     let m2 = StructType::new("M::Mut", Extensibility::Mutable)
         .key_member("k", DynamicType::int64())
-        .add(StructMember::new("new", DynamicType::string(0)).id(77))
+        .with_member(StructMember::new("new", DynamicType::string(0)).id(77))
         .build();
     for rep in [0, 2] {
         let mut buf = Vec::new();

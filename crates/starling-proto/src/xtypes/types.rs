@@ -143,7 +143,7 @@ pub fn name_hash(name: &str) -> [u8; 4] {
     [d[0], d[1], d[2], d[3]]
 }
 
-/// Marker for a member id that [`StructType::add`] or [`UnionType::add`] assigns.
+/// Marker for a member id that [`StructType::with_member`] or [`UnionType::with_case`] assigns.
 pub const AUTO_ID: u32 = u32::MAX;
 
 /// A runtime description of an IDL type.
@@ -592,7 +592,7 @@ impl StructType {
     }
 
     /// Adds a member, assigning its id if it has none.
-    pub fn add(mut self, mut member: StructMember) -> Self {
+    pub fn with_member(mut self, mut member: StructMember) -> Self {
         if member.id == AUTO_ID {
             member.id = match self.autoid {
                 AutoId::Hash => member_hash_id(&member.name),
@@ -608,17 +608,17 @@ impl StructType {
 
     /// Adds a plain member.
     pub fn member(self, name: impl Into<String>, ty: DynamicType) -> Self {
-        self.add(StructMember::new(name, ty))
+        self.with_member(StructMember::new(name, ty))
     }
 
     /// Adds a `@key` member.
     pub fn key_member(self, name: impl Into<String>, ty: DynamicType) -> Self {
-        self.add(StructMember::new(name, ty).key())
+        self.with_member(StructMember::new(name, ty).key())
     }
 
     /// Adds an `@optional` member.
     pub fn optional_member(self, name: impl Into<String>, ty: DynamicType) -> Self {
-        self.add(StructMember::new(name, ty).optional())
+        self.with_member(StructMember::new(name, ty).optional())
     }
 
     /// All members, the base's first (inheritance flattened), in declaration order.
@@ -651,7 +651,7 @@ impl UnionType {
     }
 
     /// Adds a case, assigning its id (sequential from 0, or hashed) if it has none.
-    pub fn add(mut self, mut case: UnionCase) -> Self {
+    pub fn with_case(mut self, mut case: UnionCase) -> Self {
         if case.id == AUTO_ID {
             case.id = match self.autoid {
                 AutoId::Hash => member_hash_id(&case.name),
@@ -664,7 +664,7 @@ impl UnionType {
 
     /// Adds `case l0: case l1: ... ty name;`.
     pub fn case(self, name: impl Into<String>, ty: DynamicType, labels: &[i64]) -> Self {
-        self.add(UnionCase {
+        self.with_case(UnionCase {
             id: AUTO_ID,
             name: name.into(),
             ty,
@@ -676,7 +676,7 @@ impl UnionType {
 
     /// Adds the `default:` branch (optionally with labels of its own).
     pub fn default_case(self, name: impl Into<String>, ty: DynamicType, labels: &[i64]) -> Self {
-        self.add(UnionCase {
+        self.with_case(UnionCase {
             id: AUTO_ID,
             name: name.into(),
             ty,
