@@ -6,6 +6,7 @@
 //!   layer that reads the clock. It drives the sans-IO core in [`proto`].
 //! - [`cli`]: the `starling` command-line tool (`src/bin/starling.rs`).
 //! - [`types`]: built-in topic types such as `ShapeType`.
+//! - [`dynamic`]: dynamically typed samples (JSON conversion of [`proto::xtypes`] values).
 //! - [`qos`]: QoS policies, re-exported from the core.
 #![warn(missing_docs)]
 
@@ -13,6 +14,7 @@ pub use starling_proto as proto;
 
 pub mod cli;
 pub mod dds;
+pub mod dynamic;
 pub mod runtime;
 pub mod types;
 
