@@ -1,4 +1,5 @@
-//! Dynamically typed samples: JSON conversion for [`DynamicValue`]s and the dynamic form of built-in types.
+//! Dynamically typed samples: JSON conversion for [`DynamicValue`](starling_proto::xtypes::DynamicValue)s and the
+//! dynamic form of built-in types.
 //!
 //! The type model and the XCDR codec live in [`starling_proto::xtypes`]; this module adds what needs
 //! `serde_json`.

@@ -1,4 +1,4 @@
-//! [`DynamicValue`]: a sample of a [`DynamicType`](super::DynamicType).
+//! [`DynamicValue`]: a sample of a [`DynamicType`].
 
 use super::types::{DynamicType, PrimitiveKind};
 
