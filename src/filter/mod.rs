@@ -1,0 +1,1 @@
+//! DDS SQL content filters.
