@@ -7,7 +7,8 @@
 //! - [`cli`]: the `starling` command-line tool (`src/bin/starling.rs`).
 //! - [`types`]: built-in topic types such as `ShapeType`.
 //! - [`dynamic`]: dynamically typed samples (JSON conversion of [`proto::xtypes`] values).
-//! - [`qos`]: QoS policies, re-exported from the core.
+//! - [`qos`]: QoS policies, re-exported from the core, and OMG DDS-XML QoS profiles.
+//! - [`filter`]: DDS SQL content-filter expressions.
 #![warn(missing_docs)]
 
 pub use starling_proto as proto;
@@ -18,7 +19,5 @@ pub mod dynamic;
 pub mod runtime;
 pub mod types;
 
-/// QoS policies (re-exported from the core).
-pub mod qos {
-    pub use starling_proto::qos::*;
-}
+pub mod filter;
+pub mod qos;
