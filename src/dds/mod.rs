@@ -42,3 +42,25 @@ pub enum DdsError {
     #[error("participant is shut down")]
     Closed,
 }
+
+/// What a topic type announces about itself: its TypeInformation (as the
+/// SEDP parameter value) and the TypeObjects to register with the TypeLookup
+/// service. `None` for types that do not describe themselves, or when the
+/// description cannot be built (then matching falls back to type names).
+pub(crate) fn type_announcement<T: starling_proto::cdr::TopicType>() -> Option<TypeAnnouncement> {
+    use starling_proto::xtypes::typeobject::{type_objects, EquivalenceKind, TypeInformation};
+    let ty = T::dynamic_type()?;
+    let info = TypeInformation::for_type(&ty).ok()?;
+    let mut objects = type_objects(&ty, EquivalenceKind::Complete).ok()?;
+    objects.extend(type_objects(&ty, EquivalenceKind::Minimal).ok()?);
+    let bytes = info.to_bytes(starling_proto::wire::Endian::Little);
+    Some(TypeAnnouncement { info, objects, bytes })
+}
+
+/// See [`type_announcement`].
+pub(crate) struct TypeAnnouncement {
+    pub info: starling_proto::xtypes::typeobject::TypeInformation,
+    pub objects:
+        Vec<(starling_proto::xtypes::typeobject::TypeIdentifier, starling_proto::xtypes::typeobject::TypeObject)>,
+    pub bytes: Vec<u8>,
+}

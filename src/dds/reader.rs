@@ -316,9 +316,17 @@ impl<T: TopicType + Clone> DataReader<T> {
             qos: qos.clone(),
             type_information: None,
         };
+        let announcement = super::type_announcement::<T>();
+        let mut desc = desc;
+        desc.type_information = announcement.as_ref().map(|a| a.bytes.clone());
         let sink: Arc<dyn ReaderSink> = state.clone();
         let guid = shared.inner.call(
-            |core, now| core.create_reader(now, desc),
+            |core, now| {
+                if let Some(a) = announcement {
+                    core.register_type(&a.info, a.objects);
+                }
+                core.create_reader(now, desc)
+            },
             |table, guid| {
                 table.readers.insert(*guid, sink);
             },

@@ -82,9 +82,17 @@ impl<T: TopicType> DataWriter<T> {
             qos: qos.clone(),
             type_information: None,
         };
+        let announcement = super::type_announcement::<T>();
+        let mut desc = desc;
+        desc.type_information = announcement.as_ref().map(|a| a.bytes.clone());
         let sink: Arc<dyn WriterSink> = state.clone();
         let guid = shared.inner.call(
-            |core, now| core.create_writer(now, desc),
+            |core, now| {
+                if let Some(a) = announcement {
+                    core.register_type(&a.info, a.objects);
+                }
+                core.create_writer(now, desc)
+            },
             |table, guid| {
                 table.writers.insert(*guid, sink);
             },
