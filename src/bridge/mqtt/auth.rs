@@ -83,7 +83,10 @@ pub enum AuthError {
 pub fn hash_password(password: &[u8]) -> Result<String, AuthError> {
     let salt_bytes: [u8; 16] = rand::random();
     let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| AuthError::BadHash(e.to_string()))?;
-    Argon2::default().hash_password(password, &salt).map(|h| h.to_string()).map_err(|e| AuthError::BadHash(e.to_string()))
+    Argon2::default()
+        .hash_password(password, &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AuthError::BadHash(e.to_string()))
 }
 
 impl MemoryAuth {
@@ -134,7 +137,8 @@ impl Authenticator for MemoryAuth {
     }
 
     fn can_publish(&self, who: &Principal, topic: &str) -> bool {
-        self.acl(who).is_none_or(|rules| rules.iter().any(|r| r.publish && super::codec::topic::matches(&r.pattern, topic)))
+        self.acl(who)
+            .is_none_or(|rules| rules.iter().any(|r| r.publish && super::codec::topic::matches(&r.pattern, topic)))
     }
 
     fn can_subscribe(&self, who: &Principal, filter: &str) -> bool {
@@ -167,8 +171,12 @@ mod tests {
         let mut a = MemoryAuth::default();
         let h = hash_password(b"secret").unwrap();
         a.allow_anonymous(false);
-        a.add_user("alice", &h, Some(vec![AclRule::all("sensors/#"), AclRule { pattern: "cmd/+".into(), publish: false, subscribe: true }]))
-            .unwrap();
+        a.add_user(
+            "alice",
+            &h,
+            Some(vec![AclRule::all("sensors/#"), AclRule { pattern: "cmd/+".into(), publish: false, subscribe: true }]),
+        )
+        .unwrap();
         assert_eq!(a.authenticate(None, None), Err(ReasonCode::NOT_AUTHORIZED));
         assert_eq!(a.authenticate(Some("alice"), Some(b"nope")), Err(ReasonCode::BAD_USER_NAME_OR_PASSWORD));
         assert_eq!(a.authenticate(Some("bob"), Some(b"secret")), Err(ReasonCode::BAD_USER_NAME_OR_PASSWORD));

@@ -482,7 +482,8 @@ impl Broker {
             if delay == 0 {
                 self.publish(now, msg);
             } else {
-                let client = self.clients.get_key_value(client).map(|(k, _)| k.clone()).unwrap_or_else(|| client.into());
+                let client =
+                    self.clients.get_key_value(client).map(|(k, _)| k.clone()).unwrap_or_else(|| client.into());
                 self.wills.push(PendingWill { client, at: now + Duration::from_secs(delay.into()), msg });
             }
         }
@@ -518,7 +519,8 @@ impl Broker {
             .clients
             .iter()
             .filter(|(_, e)| {
-                e.offline_since.is_some_and(|t| now.saturating_duration_since(t) >= Duration::from_secs(e.expiry.into()))
+                e.offline_since
+                    .is_some_and(|t| now.saturating_duration_since(t) >= Duration::from_secs(e.expiry.into()))
             })
             .map(|(k, _)| k.clone())
             .collect();
@@ -536,10 +538,8 @@ impl Broker {
     #[must_use]
     pub fn next_deadline(&self) -> Option<Instant> {
         let wills = self.wills.iter().map(|w| w.at);
-        let sessions = self
-            .clients
-            .values()
-            .filter_map(|e| e.offline_since.map(|t| t + Duration::from_secs(e.expiry.into())));
+        let sessions =
+            self.clients.values().filter_map(|e| e.offline_since.map(|t| t + Duration::from_secs(e.expiry.into())));
         wills.chain(sessions).min()
     }
 
@@ -566,21 +566,22 @@ impl Broker {
         self.root.collect(&levels, true, &mut nodes);
         // Several subscriptions of one client: one delivery with the highest QoS and all ids.
         let mut per_client: Vec<(Arc<str>, Delivery, Arc<Outbox>)> = Vec::new();
-        let add = |client: &Arc<str>, sub: &Sub, shared: bool, per_client: &mut Vec<(Arc<str>, Delivery, Arc<Outbox>)>| {
-            if sub.opts.no_local && !shared && msg.origin.as_deref() == Some(&**client) {
-                return;
-            }
-            let qos = sub.opts.qos.min(msg.qos);
-            let retain = msg.retain && sub.opts.retain_as_published;
-            if let Some((_, d, _)) = per_client.iter_mut().find(|e| &e.0 == client) {
-                d.qos = d.qos.max(qos);
-                d.retain |= retain;
-                d.sub_ids.extend(sub.id);
-            } else {
-                let d = Delivery { msg: msg.clone(), qos, retain, sub_ids: sub.id.into_iter().collect() };
-                per_client.push((client.clone(), d, sub.outbox.clone()));
-            }
-        };
+        let add =
+            |client: &Arc<str>, sub: &Sub, shared: bool, per_client: &mut Vec<(Arc<str>, Delivery, Arc<Outbox>)>| {
+                if sub.opts.no_local && !shared && msg.origin.as_deref() == Some(&**client) {
+                    return;
+                }
+                let qos = sub.opts.qos.min(msg.qos);
+                let retain = msg.retain && sub.opts.retain_as_published;
+                if let Some((_, d, _)) = per_client.iter_mut().find(|e| &e.0 == client) {
+                    d.qos = d.qos.max(qos);
+                    d.retain |= retain;
+                    d.sub_ids.extend(sub.id);
+                } else {
+                    let d = Delivery { msg: msg.clone(), qos, retain, sub_ids: sub.id.into_iter().collect() };
+                    per_client.push((client.clone(), d, sub.outbox.clone()));
+                }
+            };
         let mut any_shared = false;
         for n in &nodes {
             for (c, s) in &n.subs {
@@ -650,7 +651,12 @@ impl Broker {
                 }
                 if matches(plain, t) {
                     // Retained messages are always sent with RETAIN set on subscribe.
-                    let d = Delivery { msg: m.clone(), qos: opts.qos.min(m.qos), retain: true, sub_ids: id.into_iter().collect() };
+                    let d = Delivery {
+                        msg: m.clone(),
+                        qos: opts.qos.min(m.qos),
+                        retain: true,
+                        sub_ids: id.into_iter().collect(),
+                    };
                     outbox.push(d, &self.metrics);
                 }
             }
@@ -694,10 +700,7 @@ fn pick_shared(node: &mut Node, levels: &[&str], first: bool, out: &mut Vec<(Arc
             }
             // Round-robin, preferring members that are online.
             let start = grp.next % n;
-            let idx = (0..n)
-                .map(|k| (start + k) % n)
-                .find(|&i| grp.members[i].1.outbox.lock().online)
-                .unwrap_or(start);
+            let idx = (0..n).map(|k| (start + k) % n).find(|&i| grp.members[i].1.outbox.lock().online).unwrap_or(start);
             grp.next = idx + 1;
             let (c, s) = &grp.members[idx];
             out.push((c.clone(), s.clone()));
@@ -723,6 +726,3 @@ fn pick_shared(node: &mut Node, levels: &[&str], first: bool, out: &mut Vec<(Arc
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -95,7 +95,9 @@ impl MqttServer {
         async fn listen(addr: Option<SocketAddr>) -> Result<Option<TcpListener>, ServerError> {
             match addr {
                 None => Ok(None),
-                Some(addr) => TcpListener::bind(addr).await.map(Some).map_err(|source| ServerError::Bind { addr, source }),
+                Some(addr) => {
+                    TcpListener::bind(addr).await.map(Some).map_err(|source| ServerError::Bind { addr, source })
+                }
             }
         }
         let broker = Broker::new(cfg.broker.clone());
@@ -136,7 +138,8 @@ impl MqttServer {
         tasks.spawn(ticker(self.shared.clone(), stop_rx.clone()));
         shutdown.await;
         let _ = stop_tx.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(1), async { while tasks.join_next().await.is_some() {} }).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(1), async { while tasks.join_next().await.is_some() {} }).await;
     }
 }
 
@@ -178,7 +181,8 @@ async fn accept_loop(l: TcpListener, ws: bool, shared: Arc<Shared>, mut stop: wa
             _ = stop.changed() => break,
         }
     }
-    let _ = tokio::time::timeout(Duration::from_millis(900), async { while conns.join_next().await.is_some() {} }).await;
+    let _ =
+        tokio::time::timeout(Duration::from_millis(900), async { while conns.join_next().await.is_some() {} }).await;
 }
 
 /// A byte transport for one connection.
@@ -272,7 +276,8 @@ async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, mut stop: watch
         actions(&shared, &mut s, &mut c).await;
         if let (false, Some(ob)) = (s.is_closed(), &c.outbox) {
             if let Some(reason) = ob.kicked() {
-                let why = if reason == ReasonCode::QUOTA_EXCEEDED { "outbound queue full" } else { "session taken over" };
+                let why =
+                    if reason == ReasonCode::QUOTA_EXCEEDED { "outbound queue full" } else { "session taken over" };
                 s.close(reason, why, reason != ReasonCode::SESSION_TAKEN_OVER);
             } else {
                 ob.drain(now, s.send_quota(), &mut batch, &shared.metrics);
@@ -329,7 +334,8 @@ async fn actions(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn) {
             Action::Connect(req) => {
                 let auth = shared.auth.clone();
                 let (user, pass) = (req.username.clone(), req.password.clone());
-                let res = tokio::task::spawn_blocking(move || auth.authenticate(user.as_deref(), pass.as_deref())).await;
+                let res =
+                    tokio::task::spawn_blocking(move || auth.authenticate(user.as_deref(), pass.as_deref())).await;
                 match res {
                     Ok(Ok(p)) => c.principal = p,
                     Ok(Err(code)) => {

@@ -342,7 +342,12 @@ impl Session {
             Packet::Connect(_) => self.protocol_error("second CONNECT"),
             Packet::Publish(p) => self.handle_publish(now, p),
             Packet::PubAck(r) => {
-                if let Some(i) = self.state.inflight.iter().position(|(id, d, rel)| *id == r.pkid && !rel && d.qos == QoS::AtLeastOnce) {
+                if let Some(i) = self
+                    .state
+                    .inflight
+                    .iter()
+                    .position(|(id, d, rel)| *id == r.pkid && !rel && d.qos == QoS::AtLeastOnce)
+                {
                     self.state.inflight.remove(i);
                 }
             }
@@ -425,7 +430,14 @@ impl Session {
 
     /// Completes CONNECT: `client_id` is the id in use (assigned if the client sent none),
     /// `assigned` says whether to report it. `restored` in-flight state is redelivered (DUP).
-    pub fn accept(&mut self, now: Instant, client_id: Arc<str>, assigned: bool, session_present: bool, restored: Option<SessionState>) {
+    pub fn accept(
+        &mut self,
+        now: Instant,
+        client_id: Arc<str>,
+        assigned: bool,
+        session_present: bool,
+        restored: Option<SessionState>,
+    ) {
         self.client_id = client_id;
         self.phase = Phase::Connected;
         self.last_rx = now;
@@ -618,10 +630,22 @@ impl Session {
         let version = self.version.unwrap_or(Version::V311);
         let h = PublishHeader { dup, qos: d.qos, retain: d.retain, pkid };
         let m = &d.msg;
-        let needs_props =
-            version == Version::V5 && (!m.properties.is_empty() || !d.sub_ids.is_empty() || m.expires_at.is_some() || self.client_alias_max > 0);
+        let needs_props = version == Version::V5
+            && (!m.properties.is_empty()
+                || !d.sub_ids.is_empty()
+                || m.expires_at.is_some()
+                || self.client_alias_max > 0);
         if !needs_props {
-            return encode_publish(&mut self.out, version, self.client_max_packet, h, &m.topic, &Properties::default(), &m.payload).is_ok();
+            return encode_publish(
+                &mut self.out,
+                version,
+                self.client_max_packet,
+                h,
+                &m.topic,
+                &Properties::default(),
+                &m.payload,
+            )
+            .is_ok();
         }
         let mut props = m.properties.clone();
         props.subscription_identifiers.clone_from(&d.sub_ids);

@@ -26,8 +26,8 @@ pub mod topic;
 use bytes::{BufMut, Bytes, BytesMut};
 
 pub use packets::{
-    encode_publish, Auth, ConnAck, Connect, Disconnect, LastWill, PubResp, Publish, PublishHeader, RetainHandling, SubAck, Subscribe,
-    SubscriptionOptions, UnsubAck, Unsubscribe,
+    encode_publish, Auth, ConnAck, Connect, Disconnect, LastWill, PubResp, Publish, PublishHeader, RetainHandling,
+    SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
 };
 pub use properties::Properties;
 pub use topic::{validate_topic_filter, validate_topic_name};

@@ -2,8 +2,8 @@
 
 use super::properties::{Properties, WILL};
 use super::{
-    check_utf8, packet_type as pt, put_binary, put_string, put_varint, varint_len, DecodeError, EncodeError,
-    Packet, QoS, Reader, ReasonCode, Version, MAX_REMAINING_LENGTH,
+    check_utf8, packet_type as pt, put_binary, put_string, put_varint, varint_len, DecodeError, EncodeError, Packet,
+    QoS, Reader, ReasonCode, Version, MAX_REMAINING_LENGTH,
 };
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -284,7 +284,11 @@ pub(super) fn decode_body(ptype: u8, flags: u8, body: Bytes, version: Option<Ver
             let mut codes = Vec::new();
             while r.remaining() > 0 {
                 let c = r.u8()?;
-                codes.push(if v5(version) { check_reason(c, ptype, SUBACK_CODES)? } else { check_reason(c, ptype, &[0, 1, 2, 0x80])? });
+                codes.push(if v5(version) {
+                    check_reason(c, ptype, SUBACK_CODES)?
+                } else {
+                    check_reason(c, ptype, &[0, 1, 2, 0x80])?
+                });
             }
             Packet::SubAck(SubAck { pkid, properties, codes })
         }

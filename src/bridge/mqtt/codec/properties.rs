@@ -82,10 +82,14 @@ pub fn allowed(id: u8, ptype: u8) -> bool {
         }
         SUBSCRIPTION_IDENTIFIER => matches!(ptype, pt::PUBLISH | pt::SUBSCRIBE),
         SESSION_EXPIRY_INTERVAL => matches!(ptype, pt::CONNECT | pt::CONNACK | pt::DISCONNECT),
-        ASSIGNED_CLIENT_IDENTIFIER | SERVER_KEEP_ALIVE | RESPONSE_INFORMATION | MAXIMUM_QOS | RETAIN_AVAILABLE
-        | WILDCARD_SUBSCRIPTION_AVAILABLE | SUBSCRIPTION_IDENTIFIER_AVAILABLE | SHARED_SUBSCRIPTION_AVAILABLE => {
-            ptype == pt::CONNACK
-        }
+        ASSIGNED_CLIENT_IDENTIFIER
+        | SERVER_KEEP_ALIVE
+        | RESPONSE_INFORMATION
+        | MAXIMUM_QOS
+        | RETAIN_AVAILABLE
+        | WILDCARD_SUBSCRIPTION_AVAILABLE
+        | SUBSCRIPTION_IDENTIFIER_AVAILABLE
+        | SHARED_SUBSCRIPTION_AVAILABLE => ptype == pt::CONNACK,
         AUTHENTICATION_METHOD | AUTHENTICATION_DATA => matches!(ptype, pt::CONNECT | pt::CONNACK | pt::AUTH),
         REQUEST_PROBLEM_INFORMATION | REQUEST_RESPONSE_INFORMATION => ptype == pt::CONNECT,
         WILL_DELAY_INTERVAL => ptype == WILL,
@@ -142,7 +146,8 @@ impl Properties {
         let mut p = Properties::default();
         while r.remaining() > end {
             let pid = r.varint()?;
-            let pid = u8::try_from(pid).map_err(|_| DecodeError::PropertyNotAllowed { id: 0xFF, packet_type: ptype })?;
+            let pid =
+                u8::try_from(pid).map_err(|_| DecodeError::PropertyNotAllowed { id: 0xFF, packet_type: ptype })?;
             if !allowed(pid, ptype) {
                 return Err(DecodeError::PropertyNotAllowed { id: pid, packet_type: ptype });
             }
