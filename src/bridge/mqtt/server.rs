@@ -210,6 +210,8 @@ impl Transport for TcpTransport {
 struct WsTransport(tokio_tungstenite::WebSocketStream<TcpStream>);
 
 impl WsTransport {
+    // The handshake callback's error type is tungstenite's HTTP response.
+    #[allow(clippy::result_large_err)]
     async fn accept(stream: TcpStream) -> Option<Self> {
         use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
         use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -389,7 +391,7 @@ async fn actions(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn) {
                 let qos = msg.qos;
                 let reason = if !shared.auth.can_publish(&c.principal, &msg.topic) {
                     ReasonCode::NOT_AUTHORIZED
-                } else if shared.broker().publish(Instant::now(), msg) == 0 {
+                } else if shared.broker().publish(Instant::now(), *msg) == 0 {
                     ReasonCode::NO_MATCHING_SUBSCRIBERS
                 } else {
                     ReasonCode::SUCCESS

@@ -74,7 +74,7 @@ pub enum Action {
     /// Route a message; for QoS 1/2, `publish_done(pkid, ..)` sends the acknowledgement.
     Publish {
         /// The message.
-        msg: Message,
+        msg: Box<Message>,
         /// Packet id to acknowledge (QoS 1/2).
         pkid: Option<u16>,
     },
@@ -529,7 +529,7 @@ impl Session {
             expires_at,
             origin: Some(self.client_id.clone()),
         };
-        self.actions.push_back(Action::Publish { msg, pkid });
+        self.actions.push_back(Action::Publish { msg: Box::new(msg), pkid });
     }
 
     /// Acknowledges an inbound QoS 1/2 PUBLISH after routing (`reason` 0x00, 0x10, 0x87, …).

@@ -507,13 +507,12 @@ pub(super) fn encode_packet(p: &Packet, version: Version, out: &mut BytesMut, ma
             if is5 {
                 reason_props(&mut b, r.reason, &r.properties)?;
             }
-            let first = match p {
+            match p {
                 Packet::PubAck(_) => pt::PUBACK << 4,
                 Packet::PubRec(_) => pt::PUBREC << 4,
                 Packet::PubRel(_) => (pt::PUBREL << 4) | 0b0010,
                 _ => pt::PUBCOMP << 4,
-            };
-            first
+            }
         }
         Packet::Subscribe(s) => {
             b.put_u16(s.pkid);

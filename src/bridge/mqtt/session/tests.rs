@@ -99,7 +99,7 @@ impl Sim {
                 }
                 Action::Publish { msg, pkid } => {
                     let q = msg.qos;
-                    let n = self.broker.publish(self.now, msg);
+                    let n = self.broker.publish(self.now, *msg);
                     if let Some(id) = pkid {
                         c.s.publish_done(
                             id,
