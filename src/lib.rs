@@ -7,7 +7,8 @@
 //! - [`bridge`]: endpoints for MQTT clients (STOMP and AMQP later).
 //! - [`cli`]: the `starling` command-line tool (`src/bin/starling.rs`).
 //! - [`types`]: built-in topic types such as `ShapeType`.
-//! - [`qos`]: QoS policies, re-exported from the core.
+//! - [`qos`]: QoS policies, re-exported from the core, and OMG DDS-XML QoS profiles.
+//! - [`filter`]: DDS SQL content-filter expressions.
 #![warn(missing_docs)]
 
 pub use starling_proto as proto;
@@ -18,7 +19,5 @@ pub mod dds;
 pub mod runtime;
 pub mod types;
 
-/// QoS policies (re-exported from the core).
-pub mod qos {
-    pub use starling_proto::qos::*;
-}
+pub mod filter;
+pub mod qos;
