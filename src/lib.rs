@@ -7,6 +7,7 @@
 //! - [`bridge`]: endpoints for MQTT clients (STOMP and AMQP later).
 //! - [`cli`]: the `starling` command-line tool (`src/bin/starling.rs`).
 //! - [`types`]: built-in topic types such as `ShapeType`.
+//! - [`dynamic`]: dynamically typed samples (JSON conversion of [`proto::xtypes`] values).
 //! - [`qos`]: QoS policies, re-exported from the core, and OMG DDS-XML QoS profiles.
 //! - [`filter`]: DDS SQL content-filter expressions.
 #![warn(missing_docs)]
@@ -16,6 +17,7 @@ pub use starling_proto as proto;
 pub mod bridge;
 pub mod cli;
 pub mod dds;
+pub mod dynamic;
 pub mod runtime;
 pub mod types;
 
