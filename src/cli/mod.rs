@@ -1,5 +1,6 @@
-//! The `starling` command-line tool: `ls`, `sub` and `pub`.
+//! The `starling` command-line tool: `ls`, `sub`, `pub` and `bridge`.
 
+mod bridge;
 mod ls;
 mod pubsub;
 mod registry;
@@ -79,6 +80,8 @@ pub enum Command {
     Sub(SubArgs),
     /// Publish JSON samples (arguments or stdin lines) to a topic.
     Pub(PubArgs),
+    /// Run the bridge: an MQTT 3.1.1/5.0 endpoint (DDS routes come later).
+    Bridge(bridge::BridgeArgs),
 }
 
 /// `ls` arguments.
@@ -255,5 +258,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             args.qos.profile_qos = with_profile(&load_profile(&cli)?, |p| p.datawriter_qos(&args.topic))?;
             (entry.publish)(participant(&cli)?, &args).await
         }
+        Command::Bridge(args) => bridge::run(args).await,
     }
 }
