@@ -5,17 +5,28 @@
 //! participant's runtime. Creating a participant inside a tokio runtime uses
 //! that runtime; outside one the participant owns a small multi-thread runtime.
 
+mod builtin;
+mod condition;
 mod participant;
 mod reader;
 mod status;
 mod support;
 mod writer;
 
+pub use builtin::{
+    builtin_instance_handle, BuiltinReader, ParticipantBuiltinTopicData, PublicationBuiltinTopicData,
+    SubscriptionBuiltinTopicData, TopicBuiltinTopicData,
+};
+pub use condition::{Condition, GuardCondition, QueryCondition, ReadCondition, StateMask, StatusCondition, WaitSet};
 pub use participant::{DomainParticipant, DomainParticipantBuilder, Publisher, Subscriber, Topic};
-pub use reader::{DataReader, InstanceState, Sample, SampleInfo, SampleState, ViewState};
-pub use status::{IncompatibleQosStatus, PublicationMatchedStatus, SubscriptionMatchedStatus};
+pub use reader::{DataReader, InstanceState, ReaderDataLifecycle, Sample, SampleInfo, SampleState, ViewState};
+pub use status::{
+    DeadlineMissedStatus, IncompatibleQosStatus, LivelinessChangedStatus, LivelinessLostStatus,
+    PublicationMatchedStatus, SampleLostStatus, SampleRejectedReason, SampleRejectedStatus, StatusMask,
+    SubscriptionMatchedStatus,
+};
 pub use support::{CodecError, DynamicSupport, StaticSupport, TypeSupport};
-pub use writer::DataWriter;
+pub use writer::{DataWriter, WriterDataLifecycle};
 
 use crate::runtime::TransportError;
 use starling_proto::core::WriteError;
@@ -36,6 +47,10 @@ pub enum DdsError {
     /// The core refused the write; the change (with its payload) is handed back.
     #[error(transparent)]
     Write(#[from] Box<WriteError>),
+    /// A blocking write ran out of time (RELIABILITY.max_blocking_time) with
+    /// the history still full; the change is handed back.
+    #[error("write timed out: {0}")]
+    WriteTimeout(Box<WriteError>),
     /// A wait ran out of time.
     #[error("timed out")]
     Timeout,
