@@ -12,7 +12,7 @@ use crate::runtime::driver::ReaderSink;
 use crate::runtime::wall_clock;
 use starling_proto::cdr::{split_encapsulation, XcdrVersion};
 use starling_proto::core::{ChangeKind, EndpointConfig, ReceivedSample};
-use starling_proto::qos::{DestinationOrderKind, EndpointQos, History, OwnershipKind, QosPolicyId};
+use starling_proto::qos::{DestinationOrderKind, EndpointQos, History, OwnershipKind, QosPolicyId, ReliabilityKind};
 use starling_proto::wire::types::{Guid, KeyHash, Time};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -189,11 +189,33 @@ pub(crate) struct Cache<T> {
     pub(crate) policies: CachePolicies,
     /// Matched writers.
     writers: HashMap<Guid, WriterInfo>,
+    /// The last sequence number received from each writer (gap detection).
+    last_sn: HashMap<Guid, i64>,
 }
 
 impl<T: Clone> Cache<T> {
     pub(crate) fn new(policies: CachePolicies) -> Self {
-        Cache { entries: VecDeque::new(), instances: HashMap::new(), policies, writers: HashMap::new() }
+        Cache {
+            entries: VecDeque::new(),
+            instances: HashMap::new(),
+            policies,
+            writers: HashMap::new(),
+            last_sn: HashMap::new(),
+        }
+    }
+
+    /// Notes a sequence number from `writer`; returns how many were skipped
+    /// since the previous one (none for the first, or for one out of order).
+    fn note_sequence(&mut self, writer: Guid, sn: i64) -> u64 {
+        let prev = self.last_sn.insert(writer, sn);
+        match prev {
+            Some(p) if sn > p + 1 => u64::try_from(sn - p - 1).unwrap_or(0),
+            Some(p) if sn <= p => {
+                self.last_sn.insert(writer, p);
+                0
+            }
+            _ => 0,
+        }
     }
 
     /// Adds a change from `writer`, received now (built-in topics use this).
@@ -370,6 +392,7 @@ impl<T: Clone> Cache<T> {
     /// Returns true when the cache changed.
     fn remove_writer(&mut self, writer: Guid, now: Instant, wall: Time) -> bool {
         self.writers.remove(&writer);
+        self.last_sn.remove(&writer);
         let mut notify = Vec::new();
         for (k, inst) in self.instances.iter_mut() {
             if inst.owner.is_some_and(|(o, _)| o == writer) {
@@ -588,6 +611,7 @@ pub(crate) struct ReaderState<T> {
     pub(crate) flags: Arc<StatusFlags>,
     undecodable: AtomicU64,
     timer: Arc<TimerHandle>,
+    best_effort: bool,
 }
 
 impl<T> ReaderState<T> {
@@ -701,8 +725,13 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
             _ => s.key_hash.unwrap_or_default(),
         };
         let wall = wall_clock();
+        let mut gap = 0;
         let outcome = {
             let mut cache = self.lock();
+            if self.best_effort {
+                // Reliable readers get every change repaired (or a GAP for what the writer no longer has).
+                gap = cache.note_sequence(s.writer, s.sequence_number.0);
+            }
             let lifespan = cache.writers.get(&s.writer).and_then(|w| w.lifespan);
             let expires = match (lifespan, s.source_timestamp) {
                 (Some(l), Some(ts)) if ts != Time::INVALID => {
@@ -726,6 +755,13 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
                 cache.insert(s.kind, key, data, entry, Instant::now())
             }
         };
+        if gap > 0 {
+            self.lost.send_modify(|l| {
+                l.total_count = l.total_count.saturating_add(u32::try_from(gap).unwrap_or(u32::MAX));
+                l.total_count_change = l.total_count_change.saturating_add(u32::try_from(gap).unwrap_or(u32::MAX));
+            });
+            self.flags.raise(StatusMask::SAMPLE_LOST);
+        }
         match outcome {
             Outcome::Stored => self.data_changed(),
             Outcome::Dropped => {}
@@ -833,6 +869,7 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
             flags: Arc::new(StatusFlags::new()),
             undecodable: AtomicU64::new(0),
             timer: timer.clone(),
+            best_effort: qos.reliability.kind == ReliabilityKind::BestEffort,
         });
         let desc = EndpointConfig {
             topic_name: topic.to_string(),
@@ -1343,6 +1380,17 @@ mod tests {
         assert!(r.purged);
         assert_eq!(c.len(), 0);
         assert_eq!(c.instance_count(), 0);
+    }
+
+    #[test]
+    fn sequence_gaps() {
+        let mut c = cache(None);
+        assert_eq!(c.note_sequence(W1, 5), 0, "the first sets the baseline");
+        assert_eq!(c.note_sequence(W1, 6), 0);
+        assert_eq!(c.note_sequence(W1, 9), 2);
+        assert_eq!(c.note_sequence(W1, 8), 0, "late: not counted, baseline kept");
+        assert_eq!(c.note_sequence(W1, 10), 0);
+        assert_eq!(c.note_sequence(W2, 3), 0, "per writer");
     }
 
     #[test]

@@ -113,8 +113,9 @@ pub struct SampleRejectedStatus {
     pub last_instance_handle: Option<KeyHash>,
 }
 
-/// SAMPLE_LOST status of a reader: samples dropped before reaching the cache
-/// because their lifespan had already expired on arrival.
+/// SAMPLE_LOST status of a reader: samples a best-effort reader never got
+/// (gaps in a writer's sequence numbers), and samples whose lifespan had
+/// already expired on arrival.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SampleLostStatus {
     /// Samples lost so far.
