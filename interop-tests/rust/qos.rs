@@ -197,8 +197,9 @@ async fn deadline_missed_on_both_sides() {
         writer.write(&shape("BLUE", 2)).expect("write");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(reader.requested_deadline_missed_status().total_count <= before + 2);
-    assert!(writer.offered_deadline_missed_status().total_count <= wbefore + 2);
+    // A loaded machine may stretch a 20 ms sleep past the deadline now and then: allow a few.
+    assert!(reader.requested_deadline_missed_status().total_count <= before + 4);
+    assert!(writer.offered_deadline_missed_status().total_count <= wbefore + 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,10 +357,9 @@ async fn reader_resource_limits() {
     let st = reader.sample_rejected_status();
     assert_eq!(st.total_count, 7);
     assert!(st.last_reason.is_some() && st.last_instance_handle.is_some());
-    assert!(
-        reader.status_changes() == StatusMask::DATA_AVAILABLE
-            || reader.status_changes().intersects(StatusMask::DATA_AVAILABLE)
-    );
+    let changes = reader.status_changes();
+    assert!(changes.intersects(StatusMask::DATA_AVAILABLE), "unread samples");
+    assert!(!changes.intersects(StatusMask::SAMPLE_REJECTED), "reading the status clears its flag");
     assert!(eventually(WAIT, || keep_last.sample_count() == 3).await);
     let kept: Vec<i32> = keep_last.take().iter().filter_map(|s| s.data.as_ref().map(|d| d.x)).collect();
     assert_eq!(kept, vec![3, 2, 3], "KEEP_LAST evicts: GREEN's last, BLUE's last two");
@@ -530,7 +530,7 @@ async fn liveliness_lost_and_changed() {
     let p = pair();
     let mut wq = writer_qos();
     wq.liveliness.kind = LivelinessKind::ManualByTopic;
-    wq.liveliness.lease_duration = ms(200);
+    wq.liveliness.lease_duration = ms(400);
     let by_topic = p.writer("Lively", wq.clone());
     wq.liveliness.kind = LivelinessKind::ManualByParticipant;
     let by_participant = p.writer("Lively", wq);
