@@ -557,3 +557,24 @@ async fn liveliness_lost_and_changed() {
     assert_eq!(st.not_alive_count, 0);
     assert!(st.last_publication_handle.is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_priority_sets_dscp() {
+    if !in_netns("transport_priority_sets_dscp") {
+        return;
+    }
+    let p = pair();
+    assert_eq!(p.pa.send_tos(), Some(0));
+    let mut wq = writer_qos();
+    wq.transport_priority = 46;
+    let writer = p.writer("Priority", wq);
+    assert_eq!(p.pa.send_tos(), Some(46 << 2), "expedited forwarding");
+    let mut wq = writer_qos();
+    wq.transport_priority = 10;
+    let _low = p.writer("Priority", wq);
+    assert_eq!(p.pa.send_tos(), Some(46 << 2), "the highest priority stays");
+    let reader = p.reader("Priority", reader_qos());
+    matched(&writer, &reader).await;
+    writer.write(&shape("RED", 1)).expect("write");
+    assert_eq!(take_valid(&reader, 1, WAIT).await.len(), 1, "traffic still flows");
+}

@@ -4,6 +4,24 @@
 //! The API is async-first; every wait has a `*_blocking` twin that runs on the
 //! participant's runtime. Creating a participant inside a tokio runtime uses
 //! that runtime; outside one the participant owns a small multi-thread runtime.
+//!
+//! # QoS behaviour
+//! Readers apply TIME_BASED_FILTER, LIFESPAN (with the writer's lifespan from
+//! discovery), DESTINATION_ORDER, exclusive OWNERSHIP (strength from
+//! discovery), HISTORY and RESOURCE_LIMITS in their cache, track the writers
+//! of each instance (NOT_ALIVE_NO_WRITERS), purge instances per
+//! [`ReaderDataLifecycle`], and report REQUESTED_DEADLINE_MISSED,
+//! LIVELINESS_CHANGED, SAMPLE_REJECTED and SAMPLE_LOST. Writers report
+//! OFFERED_DEADLINE_MISSED and LIVELINESS_LOST, honour
+//! [`WriterDataLifecycle`], unregister their instances when dropped, block
+//! KEEP_ALL writes for RELIABILITY.max_blocking_time
+//! ([`DataWriter::write_async`]), and map TRANSPORT_PRIORITY to the DSCP of
+//! the participant's send socket. Deadline, liveliness and purge checks run
+//! in one timer task per endpoint.
+//!
+//! Conditions ([`GuardCondition`], [`StatusCondition`], [`ReadCondition`],
+//! [`QueryCondition`]) wake a [`WaitSet`]; built-in topic readers
+//! ([`BuiltinReader`]) show what discovery found.
 
 mod builtin;
 mod condition;

@@ -320,6 +320,12 @@ impl DomainParticipant {
         }
     }
 
+    /// The IP_TOS byte of the send socket: TRANSPORT_PRIORITY of the writers
+    /// (the highest, clamped to a 6-bit DSCP) shifted into bits 7..2.
+    pub fn send_tos(&self) -> Option<u32> {
+        self.shared.inner.send_tos()
+    }
+
     /// Asserts the liveliness of this participant's MANUAL_BY_PARTICIPANT writers.
     ///
     /// Only their local LIVELINESS_LOST status sees it: announcing it to remote

@@ -214,6 +214,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
             },
         );
         shared.register_writer(&state);
+        shared.inner.raise_transport_priority(qos.transport_priority);
         if state.deadline.is_some() || state.lease.is_some() {
             shared.handle.spawn(timer_task(Arc::downgrade(&state), timer, WriterState::tick));
         }

@@ -174,6 +174,28 @@ impl Inner {
         self.progress.subscribe()
     }
 
+    /// Applies TRANSPORT_PRIORITY to the send socket: the DSCP (IP_TOS bits
+    /// 7..2) becomes the highest priority of any writer so far, clamped to
+    /// 0..=63. All of the participant's traffic leaves through that one socket.
+    pub(crate) fn raise_transport_priority(&self, priority: i32) {
+        let dscp = priority.clamp(0, 63) as u32;
+        if dscp == 0 {
+            return;
+        }
+        let sock = socket2::SockRef::from(&self.send);
+        let current = sock.tos().unwrap_or(0) >> 2;
+        if dscp > current {
+            if let Err(e) = sock.set_tos(dscp << 2) {
+                tracing::debug!("cannot set IP_TOS for transport priority {priority}: {e}");
+            }
+        }
+    }
+
+    /// The send socket's IP_TOS byte.
+    pub(crate) fn send_tos(&self) -> Option<u32> {
+        socket2::SockRef::from(&self.send).tos().ok()
+    }
+
     /// Discovery notifications.
     pub(crate) fn discovery_events(&self) -> broadcast::Receiver<DiscoveryEvent> {
         self.discovery.subscribe()
