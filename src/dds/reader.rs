@@ -548,17 +548,8 @@ impl<T: Clone> Cache<T> {
             }
         }
         self.mark_seen(out.iter().map(|s| s.info.instance_handle));
-        let (nowriter, disposed) = (self.policies.purge_nowriter, self.policies.purge_disposed);
-        // Instances that hold nothing and are not alive are forgotten, unless an autopurge
-        // delay still has to run (then the purge forgets them).
-        self.instances.retain(|_, i| {
-            i.count > 0
-                || i.state == InstanceState::Alive
-                || match i.state {
-                    InstanceState::NotAliveNoWriters => nowriter.is_some() && !i.writers.is_empty(),
-                    _ => disposed.is_some() && !i.writers.is_empty(),
-                }
-        });
+        // Instances that hold nothing and are not alive are forgotten.
+        self.instances.retain(|_, i| i.count > 0 || i.state == InstanceState::Alive);
         out
     }
 
