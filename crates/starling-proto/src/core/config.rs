@@ -51,6 +51,14 @@ pub struct ParticipantConfig {
     pub max_message_size: usize,
     /// DATA_FRAG fragment size for samples that do not fit one datagram.
     pub fragment_size: usize,
+    /// Most remote participants tracked at once; more are ignored (and counted).
+    pub max_participants: usize,
+    /// Most remote writers plus readers tracked at once.
+    pub max_remote_endpoints: usize,
+    /// Largest sample accepted for reassembly from DATA_FRAG.
+    pub max_sample_size: usize,
+    /// Bytes all partially reassembled samples may hold together.
+    pub max_reassembly_bytes: usize,
 }
 
 impl ParticipantConfig {
@@ -79,6 +87,10 @@ impl ParticipantConfig {
             heartbeat_response_delay: Duration::from_millis(0),
             max_message_size: 65000,
             fragment_size: 16384,
+            max_participants: 1024,
+            max_remote_endpoints: 16384,
+            max_sample_size: 256 * 1024 * 1024,
+            max_reassembly_bytes: 512 * 1024 * 1024,
         }
     }
 }

@@ -59,6 +59,8 @@ pub(crate) struct WriterParams {
     pub heartbeat_period: Duration,
     pub max_message_size: usize,
     pub fragment_size: usize,
+    /// KEEP_ALL: the most unacknowledged changes held before writes are refused.
+    pub max_samples: Option<usize>,
 }
 
 /// A stateful RTPS writer.
@@ -172,7 +174,15 @@ impl Writer {
         }
     }
 
+    /// True when a KEEP_ALL history holds `max_samples` changes that are not yet
+    /// acknowledged by every reliable reader.
+    pub fn is_full(&self) -> bool {
+        matches!(self.params.history, History::KeepAll)
+            && self.params.max_samples.is_some_and(|max| self.history.len() >= max)
+    }
+
     /// Adds a change to the history and sends it to every matched remote reader.
+    /// Callers check [`Writer::is_full`] first.
     pub fn write(&mut self, now: Instant, change: CacheChange, out: &mut Outbox) -> SequenceNumber {
         let sn = self.history.add(change);
         if !self.all_dests.is_empty() {
