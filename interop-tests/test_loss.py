@@ -3,8 +3,8 @@
 * 20% random loss in both directions on a veth pair (nftables, receiving side): Starling -> Starling,
   Starling -> Cyclone DDS and Cyclone DDS -> Starling. Every sample must arrive exactly once, in order per
   instance (1,000 samples over 4 instances, published at a bounded rate), and every dispose.
-* Through starling-udp-proxy (delay + jitter, duplication, reordering, a little loss): Starling -> Starling,
-  again exactly once and in order.
+* Through starling-udp-proxy (delay + jitter, duplication, reordering, a little loss): Starling -> Starling and
+  Cyclone DDS -> Starling, again exactly once and in order.
 
 Needs root, nftables (.ci/setup) and the release binaries (`cargo build --release`), or STARLING_BIN /
 STARLING_PROXY_BIN.
@@ -129,8 +129,10 @@ def test_cyclone_to_starling_20pct_loss(veth, starling_bin, tmp_path):
     finish(sub, pub, veth.ns2, loss_report(veth))
 
 
-def test_starling_through_udp_proxy(starling_bin, proxy_bin):
-    """Delay 5 ms + jitter 0-10 ms, 10% duplicated, 20% held back 20 ms (reordered), 5% lost, both ways."""
+@pytest.mark.parametrize("publisher", ["starling", "cyclone"])
+def test_through_udp_proxy(starling_bin, proxy_bin, publisher, tmp_path):
+    """Publisher in A, `starling sub` in B, every datagram relayed by starling-udp-proxy in M: delay 5 ms +
+    jitter 0-10 ms, 10% duplicated, 20% held back 20 ms (reordered), 5% lost, both ways."""
     if os.geteuid() != 0:
         pytest.fail("loss tests need root (ip netns)")
     path = ProxyPath()
@@ -140,8 +142,14 @@ def test_starling_through_udp_proxy(starling_bin, proxy_bin):
         # Unicast discovery only: each side names the other's metatraffic port (relayed by M).
         sub = Watcher(path.b.popen(starling(starling_bin, path.IF_B, *sub_cmd(), peers=[f"{path.A}:7410"])),
                       "starling sub")
-        pub = start_starling_pub(path.a, starling(starling_bin, path.IF_A, *pub_cmd(),
-                                                  peers=[f"{path.B}:7410"]))
+        if publisher == "starling":
+            pub = start_starling_pub(path.a, starling(starling_bin, path.IF_A, *pub_cmd(),
+                                                      peers=[f"{path.B}:7410"]))
+        else:
+            env = dict(os.environ, CYCLONEDDS_URI=cyclone_config(str(tmp_path / "cdds.xml"), path.IF_A, path.B))
+            pub = Watcher(path.a.popen(peer_argv("cyclone", "pub", "Square", count=COUNT, instances=INSTANCES,
+                                                 dispose=True, wait_match=30, timeout=DEADLINE, rate=RATE),
+                                       env=env), "cyclone pub")
         finish(sub, pub, path.b, "\n" + proxy.describe())
         path.m.stop(proxy.proc)
         proxy.wait_exit(10)
