@@ -513,3 +513,42 @@ fn large_samples_repaired_with_nack_frag() {
         assert_eq!(received(&net, 1), vec![0, 1, 2], "seed {seed}");
     }
 }
+
+/// A flow-limited writer paces its data: the samples all arrive, in order, but
+/// no faster than the configured rate allows.
+#[test]
+fn flow_limit_paces_writes() {
+    use starling_proto::core::FlowLimit;
+    let mut net = Net::with_config(2, 43, NONE, |i, c| {
+        if i == 0 {
+            c.writer_flow_limit = Some(FlowLimit { bytes_per_sec: 100_000, burst_bytes: 10_000 });
+        }
+    });
+    let mut wq = EndpointQos::writer_default();
+    wq.history = History::KeepAll;
+    let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+    let mut rq = reliable(EndpointQos::reader_default());
+    rq.history = History::KeepAll;
+    net.parts[1].create_reader(net.now, endpoint("T", rq));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    let start = net.now;
+    // 100 samples of ~1 KB = ~110 KB at 100 KB/s with a 10 KB burst: about a second.
+    for i in 0..100u32 {
+        let mut payload = vec![0x00, 0x01, 0x00, 0x00];
+        payload.extend_from_slice(&i.to_le_bytes());
+        payload.extend(std::iter::repeat_n(1u8, 1000));
+        let now = net.now;
+        let c = WriteChange {
+            kind: ChangeKind::Alive,
+            key_hash: KeyHash([0; 16]),
+            payload: Bytes::from(payload),
+            source_timestamp: None,
+        };
+        net.parts[0].write(now, w, c).unwrap();
+    }
+    assert!(net.run_until(Duration::from_secs(10), |n| received(n, 1).len() == 100));
+    assert_eq!(received(&net, 1), (0..100).collect::<Vec<_>>());
+    let took = net.now - start;
+    assert!(took >= Duration::from_millis(900), "flow limit not applied: {took:?}");
+    assert!(took <= Duration::from_millis(2500), "too slow: {took:?}");
+}

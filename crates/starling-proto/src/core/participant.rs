@@ -93,6 +93,8 @@ impl Participant {
                 max_message_size: self.config.max_message_size,
                 fragment_size: self.config.fragment_size,
                 max_samples: None,
+                flow: None,
+                piggyback_every: self.config.piggyback_heartbeat_every,
             };
             self.writers.insert(id, Writer::new(params));
         }
@@ -156,6 +158,8 @@ impl Participant {
             max_message_size: self.config.max_message_size,
             fragment_size: self.config.fragment_size,
             max_samples: usize::try_from(desc.qos.resource_limits.max_samples).ok().filter(|m| *m > 0),
+            flow: self.config.writer_flow_limit,
+            piggyback_every: self.config.piggyback_heartbeat_every,
         };
         self.writers.insert(id, Writer::new(params));
         let mut data = EndpointData::new(guid, &desc.topic_name, &desc.type_name, desc.qos);
@@ -318,6 +322,15 @@ impl Participant {
             self.stats.samples_delivered += 1;
         }
         Ok(sn)
+    }
+
+    /// Sets or clears the flow limit of a local writer.
+    pub fn set_writer_flow_limit(&mut self, writer: Guid, flow: Option<super::config::FlowLimit>) {
+        if writer.prefix == self.config.guid_prefix && self.local_writers.contains_key(&writer.entity_id) {
+            if let Some(w) = self.writers.get_mut(&writer.entity_id) {
+                w.set_flow(flow);
+            }
+        }
     }
 
     /// True when every matched reliable reader has acknowledged everything `writer` wrote.
