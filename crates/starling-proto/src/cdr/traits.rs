@@ -116,10 +116,7 @@ impl<T: CdrSerialize> CdrSerialize for Vec<T> {
         if T::CDR_PRIMITIVE {
             read_seq(r, 1, T::read_cdr)
         } else {
-            let mut body = r.dheader()?;
-            let v = read_seq(&mut body, 1, T::read_cdr)?;
-            r.skip_to_end_of(&body);
-            Ok(v)
+            read_delimited(r, |r| read_seq(r, 1, T::read_cdr))
         }
     }
     fn write_cdr_key(&self, w: &mut CdrWriter<'_>) -> Result<(), CdrError> {
@@ -150,10 +147,7 @@ impl<T: CdrSerialize, const N: usize> CdrSerialize for [T; N] {
         if T::CDR_PRIMITIVE {
             read_all(r)
         } else {
-            let mut body = r.dheader()?;
-            let v = read_all(&mut body)?;
-            r.skip_to_end_of(&body);
-            Ok(v)
+            read_delimited(r, read_all)
         }
     }
     fn write_cdr_key(&self, w: &mut CdrWriter<'_>) -> Result<(), CdrError> {
@@ -214,11 +208,45 @@ pub fn read_seq<T>(
     mut read: impl FnMut(&mut CdrReader<'_>) -> Result<T, CdrError>,
 ) -> Result<Vec<T>, CdrError> {
     let n = r.seq_len(min_elem_size.max(1))?;
-    let mut out = Vec::with_capacity(n);
+    let mut out = Vec::with_capacity(n.min(4096));
     for _ in 0..n {
         out.push(read(r)?);
     }
     Ok(out)
+}
+
+/// Reads a DHEADER-delimited value: in XCDR2 `f` reads from a sub-reader limited by the DHEADER and the
+/// reader continues after it (skipping unread trailing data); in XCDR1 (no DHEADER) `f` reads from `r` itself.
+pub fn read_delimited<'a, T>(
+    r: &mut CdrReader<'a>,
+    f: impl FnOnce(&mut CdrReader<'a>) -> Result<T, CdrError>,
+) -> Result<T, CdrError> {
+    match r.version() {
+        XcdrVersion::V1 => f(r),
+        XcdrVersion::V2 => {
+            let mut body = r.dheader()?;
+            let v = f(&mut body)?;
+            r.skip_to_end_of(&body);
+            Ok(v)
+        }
+    }
+}
+
+/// Reads the members of a mutable type: XCDR2 EMHEADER members inside a DHEADER, or XCDR1 PL_CDR members up to
+/// PID_LIST_END. `f` gets each member id and a reader over its body and returns whether it knew the id;
+/// an unknown member flagged must-understand is an error.
+pub fn read_mutable_members<'a>(
+    r: &mut CdrReader<'a>,
+    mut f: impl FnMut(u32, &mut CdrReader<'a>) -> Result<bool, CdrError>,
+) -> Result<(), CdrError> {
+    read_delimited(r, |body| {
+        while let Some((id, must_understand, mut m)) = body.next_member()? {
+            if !f(id, &mut m)? && must_understand {
+                return Err(CdrError::UnknownMember(id));
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Fails with [`CdrError::BoundExceeded`] if `len > bound`.
