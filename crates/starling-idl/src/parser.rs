@@ -163,6 +163,10 @@ impl Parser<'_> {
                 }
                 self.expect(")")?;
             }
+            // `@Key` is the legacy (pre-XTypes) spelling of `@key`.
+            if name == "Key" {
+                name = "key".into();
+            }
             out.push(Annotation { name, params, span });
         }
         Ok(out)

@@ -249,6 +249,11 @@ pub fn read_mutable_members<'a>(
     })
 }
 
+/// The "unbounded" answer of [`CdrSerialize::cdr_key_max_end`], for use with `?` in generated code.
+pub fn unbounded_key() -> Option<usize> {
+    None
+}
+
 /// Fails with [`CdrError::BoundExceeded`] if `len > bound`.
 pub fn check_bound(len: usize, bound: usize) -> Result<(), CdrError> {
     if len > bound {
