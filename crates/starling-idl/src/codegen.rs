@@ -161,6 +161,20 @@ struct Gen<'m> {
     scope: Vec<String>,
 }
 
+/// The value behind a reference expression: `&place` → `place`, `r` → `*r`.
+fn deref(val: TokenStream) -> TokenStream {
+    let mut it = val.clone().into_iter();
+    match it.next() {
+        Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '&' => it.collect(),
+        _ => quote!(*#val),
+    }
+}
+
+/// True if the type is an array with a dimension over 32 (no derived `Default`).
+fn big_array(t: &Type) -> bool {
+    matches!(t, Type::Array(el, dims) if dims.iter().any(|d| *d > 32) || big_array(el))
+}
+
 fn lit_usize(v: u64) -> Literal {
     Literal::usize_unsuffixed(v as usize)
 }
@@ -357,10 +371,14 @@ impl Gen<'_> {
     fn write(&self, t: &Type, val: TokenStream, mode: Mode) -> TokenStream {
         let rt = &self.rt;
         match t {
-            Type::Prim(Prim::F128) => quote!(#rt::cdr::traits::write_long_double(w, *#val);),
+            Type::Prim(Prim::F128) => {
+                let v = deref(val);
+                quote!(#rt::cdr::traits::write_long_double(w, #v);)
+            }
             Type::Prim(p) => {
                 let m = prim_method(*p);
-                quote!(w.#m(*#val);)
+                let v = deref(val);
+                quote!(w.#m(#v);)
             }
             Type::String { wide: false, bound: None } => quote!(w.string(#val);),
             Type::String { wide: false, bound: Some(b) } => {
@@ -598,7 +616,11 @@ impl Gen<'_> {
             _ => self.default_expr(&f.ty),
         };
         if f.external {
-            quote!(::std::boxed::Box::new(#e))
+            if big_array(&f.ty) || f.default.is_some() {
+                quote!(::std::boxed::Box::new(#e))
+            } else {
+                quote!(::std::boxed::Box::default())
+            }
         } else {
             e
         }
@@ -617,13 +639,14 @@ impl Gen<'_> {
     fn range_check(&self, f: &Field, v: &TokenStream) -> TokenStream {
         let rt = &self.rt;
         let mut conds = Vec::new();
+        let val = deref(v.clone());
         if let Some(min) = &f.min {
             let m = self.value_expr(&f.ty, min);
-            conds.push(quote!(*#v < #m));
+            conds.push(quote!(#val < #m));
         }
         if let Some(max) = &f.max {
             let m = self.value_expr(&f.ty, max);
-            conds.push(quote!(*#v > #m));
+            conds.push(quote!(#val > #m));
         }
         if conds.is_empty() || !matches!(f.ty, Type::Prim(_)) {
             return quote!();
@@ -639,7 +662,7 @@ impl Gen<'_> {
         if f.optional {
             let check = self.range_check(f, &quote!(x));
             let inner = self.write(&f.ty, quote!(x), mode);
-            let deref = if f.external { quote!(let x = &**x;) } else { quote!() };
+            let deref = if f.external { quote!(let x = x.as_ref();) } else { quote!() };
             quote! {
                 if w.version() == #rt::cdr::XcdrVersion::V2 {
                     w.bool(self.#id.is_some());
@@ -651,7 +674,7 @@ impl Gen<'_> {
                 }
             }
         } else {
-            let val = if f.external { quote!(&*self.#id) } else { quote!(&self.#id) };
+            let val = if f.external { quote!(self.#id.as_ref()) } else { quote!(&self.#id) };
             let check = self.range_check(f, &val);
             let inner = self.write(&f.ty, val, mode);
             quote!(#check #inner)
@@ -701,7 +724,7 @@ impl Gen<'_> {
                     if f.optional {
                         let check = self.range_check(f, &quote!(x));
                         let inner = self.write(&f.ty, quote!(x), mode);
-                        let deref = if f.external { quote!(let x = &**x;) } else { quote!() };
+                        let deref = if f.external { quote!(let x = x.as_ref();) } else { quote!() };
                         quote! {
                             if let ::core::option::Option::Some(x) = &self.#id {
                                 #deref
@@ -712,7 +735,7 @@ impl Gen<'_> {
                             }
                         }
                     } else {
-                        let val = if f.external { quote!(&*self.#id) } else { quote!(&self.#id) };
+                        let val = if f.external { quote!(self.#id.as_ref()) } else { quote!(&self.#id) };
                         let check = self.range_check(f, &val);
                         let inner = self.write(&f.ty, val, mode);
                         quote!(#check let m = w.begin_member(#fid, #mu); #inner w.end_member(m);)
@@ -807,7 +830,7 @@ impl Gen<'_> {
         let key_fields: Vec<&Field> = if keyed { keys.clone() } else { s.fields.iter().filter(|f| !f.optional).collect() };
         let write_key = key_fields.iter().map(|f| {
             let id = rust_ident(&f.name);
-            let val = if f.external { quote!(&*self.#id) } else { quote!(&self.#id) };
+            let val = if f.external { quote!(self.#id.as_ref()) } else { quote!(&self.#id) };
             self.write(&f.ty, val, Mode::Plain)
         });
         let unused_key = if key_fields.is_empty() { quote!(let _ = w;) } else { quote!() };
@@ -845,19 +868,30 @@ impl Gen<'_> {
             (quote!(let _ = w; ::core::result::Result::Ok(())), quote!(let _ = version; ::core::option::Option::Some(0)))
         };
         let doc = format!(" IDL `struct {scoped}` ({}).", format!("{:?}", s.ext).to_lowercase());
+        let derivable = s.fields.iter().all(|f| f.default.is_none() && (f.optional || !big_array(&f.ty)));
+        let (derive_default, default_impl) = if derivable {
+            (quote!(Default,), quote!())
+        } else {
+            (
+                quote!(),
+                quote! {
+                    impl ::core::default::Default for #ident {
+                        fn default() -> Self {
+                            Self { #( #names: #defaults, )* }
+                        }
+                    }
+                },
+            )
+        };
         quote! {
             #[doc = #doc]
-            #[derive(Clone, Debug, PartialEq)]
+            #[derive(Clone, Debug, PartialEq, #derive_default)]
             #[allow(non_camel_case_types, non_snake_case)]
             pub struct #ident {
                 #( #[doc = #docs] pub #names: #types, )*
             }
 
-            impl ::core::default::Default for #ident {
-                fn default() -> Self {
-                    Self { #( #names: #defaults, )* }
-                }
-            }
+            #default_impl
 
             impl #rt::cdr::CdrSerialize for #ident {
                 fn write_cdr(&self, w: &mut #rt::cdr::CdrWriter<'_>) -> ::core::result::Result<(), #rt::cdr::CdrError> {
@@ -946,7 +980,15 @@ impl Gen<'_> {
                 let m = prim_method(*p);
                 quote!(w.#m(#v);)
             }
-            _ => quote!(#rt::cdr::CdrSerialize::write_cdr(&#v, w)?;),
+            _ => {
+                // `*d` → `d`; an enumerator path → `&Path`.
+                let mut it = v.clone().into_iter();
+                let r = match it.next() {
+                    Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '*' => it.collect(),
+                    _ => quote!(&#v),
+                };
+                quote!(#rt::cdr::CdrSerialize::write_cdr(#r, w)?;)
+            }
         }
     }
 
@@ -986,7 +1028,7 @@ impl Gen<'_> {
                 ty = quote!(::std::boxed::Box<#ty>);
             }
             let doc = format!(" IDL branch `{}` (id {}).", c.name, c.id);
-            let val = if c.external { quote!(&**v) } else { quote!(v) };
+            let val = if c.external { quote!(v.as_ref()) } else { quote!(v) };
             let wv = self.write(&c.ty, val, Mode::Normal);
             let mut rv = self.read(&c.ty, Mode::Normal);
             if c.external {
@@ -1136,6 +1178,8 @@ impl Gen<'_> {
                 }
             }
 
+            // Label lists are written as in the IDL, not folded into ranges.
+            #[allow(clippy::manual_range_patterns)]
             impl #rt::cdr::CdrSerialize for #ident {
                 fn write_cdr(&self, w: &mut #rt::cdr::CdrWriter<'_>) -> ::core::result::Result<(), #rt::cdr::CdrError> {
                     #write_body

@@ -450,7 +450,7 @@ impl Resolver<'_> {
                         used.insert(v, e.name.clone());
                         next = v + 1;
                         let ent = (key.clone(), e.name.clone(), v);
-                        self.enumerators.insert(join(&[key.clone()], &e.name), ent.clone());
+                        self.enumerators.insert(join(std::slice::from_ref(&key), &e.name), ent.clone());
                         self.enumerators.entry(join(scope, &e.name)).or_insert(ent);
                     }
                 }
@@ -963,7 +963,7 @@ impl Resolver<'_> {
                 let key = join(scope, &d.name);
                 let values = es
                     .iter()
-                    .map(|e| (e.name.clone(), self.enumerators.get(&join(&[key.clone()], &e.name)).map_or(0, |v| v.2)))
+                    .map(|e| (e.name.clone(), self.enumerators.get(&join(std::slice::from_ref(&key), &e.name)).map_or(0, |v| v.2)))
                     .collect::<Vec<_>>();
                 for (n, v) in &values {
                     if bit_bound < 32 && (*v < 0 || *v >= 1i128 << bit_bound) {

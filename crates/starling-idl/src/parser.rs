@@ -534,9 +534,8 @@ impl Parser<'_> {
     }
 
     fn binary(&mut self, min: u8, no_gt: bool) -> PResult<Expr> {
-        let mut l = self.unary(no_gt)?;
-        loop {
-            let Some(Tok::Punct(p)) = self.peek() else { break };
+        let mut l = self.unary()?;
+        while let Some(Tok::Punct(p)) = self.peek() {
             let prec = match *p {
                 "|" => 1,
                 "^" => 2,
@@ -559,12 +558,12 @@ impl Parser<'_> {
         Ok(l)
     }
 
-    fn unary(&mut self, no_gt: bool) -> PResult<Expr> {
+    fn unary(&mut self) -> PResult<Expr> {
         let span = self.span();
         let kind = match self.peek().cloned() {
             Some(Tok::Punct(op @ ("-" | "+" | "~"))) => {
                 self.pos += 1;
-                ExprKind::Unary(op, Box::new(self.unary(no_gt)?))
+                ExprKind::Unary(op, Box::new(self.unary()?))
             }
             Some(Tok::Punct("(")) => {
                 self.pos += 1;
