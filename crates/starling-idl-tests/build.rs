@@ -13,7 +13,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     let idl = manifest.join("idl");
-    let mut b = starling_idl::Builder::new().include_dir(&idl).out_dir(&out).emit_rerun_if_changed(true);
+    let mut b = starling_idl::Builder::new()
+        .include_dir(&idl)
+        .out_dir(&out)
+        .test_support("crate::testing")
+        .emit_rerun_if_changed(true);
     for f in ["shape.idl", "examples.idl"] {
         b = b.file(idl.join(f));
     }
@@ -21,7 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let corpus = manifest.join("../../../shared/idl-corpus/dds-types-test/IDL");
     let corpus_out = out.join("corpus");
     std::fs::create_dir_all(&corpus_out)?;
-    let mut b = starling_idl::Builder::new().include_dir(&corpus).out_dir(&corpus_out).emit_rerun_if_changed(true);
+    let mut b = starling_idl::Builder::new()
+        .include_dir(&corpus)
+        .out_dir(&corpus_out)
+        .test_support("crate::testing")
+        .emit_rerun_if_changed(true);
     for f in CORPUS {
         b = b.file(corpus.join(format!("{f}.idl")));
     }

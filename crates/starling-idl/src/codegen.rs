@@ -34,11 +34,17 @@ pub enum GenError {
 pub struct GenOptions {
     /// Path of the `starling-proto` crate in the generated code (default `::starling_proto`).
     pub runtime: String,
+    /// Test support: path of a module providing `Rng` (methods `next_u64`, `below(n)`, `len(max)`,
+    /// `string(bound, wide)`), a `Random` trait (`fn random(g: &mut Rng) -> Self`, implemented there for the
+    /// primitive types) and a `Visitor` trait (`fn visit<T>(&mut self, name: &str)` for topic types). When set,
+    /// every generated type implements `Random` with values that respect its bounds, and the file gets a
+    /// `pub fn visit_types(v: &mut impl Visitor)` listing its structs.
+    pub test_support: Option<String>,
 }
 
 impl Default for GenOptions {
     fn default() -> Self {
-        GenOptions { runtime: "::starling_proto".into() }
+        GenOptions { runtime: "::starling_proto".into(), test_support: None }
     }
 }
 
@@ -140,16 +146,38 @@ pub fn generate(model: &Model, opts: &GenOptions) -> Result<String, GenError> {
 /// Generates the token stream for every item of `model` (unformatted).
 pub fn generate_tokens(model: &Model, opts: &GenOptions) -> Result<TokenStream, GenError> {
     let rt: TokenStream = opts.runtime.parse().map_err(|e: proc_macro2::LexError| GenError::Syntax(e.to_string()))?;
-    let g = Gen { model, rt, scope: Vec::new() };
+    let ts = match &opts.test_support {
+        Some(p) => Some(p.parse().map_err(|e: proc_macro2::LexError| GenError::Syntax(e.to_string()))?),
+        None => None,
+    };
+    let g = Gen { model, rt, scope: Vec::new(), ts };
     let mut root = ModNode::default();
+    let mut visits = Vec::new();
     for item in &model.items {
         let g = Gen { scope: item.scope.clone(), ..g.clone() };
-        let tokens = g.item(&item.name, &item.scoped(), &item.kind);
+        let mut tokens = g.item(&item.name, &item.scoped(), &item.kind);
+        if let Some(ts) = &g.ts {
+            tokens.extend(g.random_impl(&rust_ident(&item.name), &item.kind, ts));
+            if matches!(item.kind, ItemKind::Struct(_)) {
+                let root = Gen { scope: Vec::new(), ..g.clone() };
+                let p = root.path(&item.scoped());
+                let name = item.scoped();
+                visits.push(quote!(v.visit::<#p>(#name);));
+            }
+        }
         let mut node = &mut root;
         for m in &item.scope {
             node = node.children.entry(snake_case(m)).or_default();
         }
         node.items.push(tokens);
+    }
+    if let Some(ts) = &g.ts {
+        root.items.push(quote! {
+            /// Calls `v.visit::<T>(name)` for every struct of this file.
+            pub fn visit_types(v: &mut impl #ts::Visitor) {
+                #(#visits)*
+            }
+        });
     }
     Ok(root.render())
 }
@@ -159,6 +187,54 @@ struct Gen<'m> {
     model: &'m Model,
     rt: TokenStream,
     scope: Vec<String>,
+    ts: Option<TokenStream>,
+}
+
+/// Packing expressions (each a `u64`) and unpacking field initializers (reading `bits: u64`) of a bitset.
+fn bitset_code(fields: &[crate::model::BitField]) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let named: Vec<&crate::model::BitField> = fields.iter().filter(|f| f.name.is_some()).collect();
+    let names: Vec<Ident> = named.iter().map(|f| rust_ident(f.name.as_deref().unwrap_or("_"))).collect();
+    let signed = |p: Prim| matches!(p, Prim::I8 | Prim::I16 | Prim::I32 | Prim::I64);
+    let full = |p: Prim| prim_size(p) * 8;
+    let mut packs: Vec<TokenStream> = Vec::new();
+    let mut unpacks = Vec::new();
+    for (f, n) in named.iter().zip(&names) {
+        let w = f.width;
+        let mask_v: u64 = if w == 64 { u64::MAX } else { (1u64 << w) - 1 };
+        let mask = Literal::u64_unsuffixed(mask_v);
+        let off = Literal::u32_unsuffixed(f.offset);
+        let as_u64 = match f.ty {
+            Prim::Bool => quote!(u64::from(self.#n)),
+            Prim::U64 => quote!(self.#n),
+            p if signed(p) => quote!((self.#n as u64)),
+            _ => quote!(u64::from(self.#n)),
+        };
+        let masked = if f.ty == Prim::Bool || (!signed(f.ty) && w as usize == full(f.ty)) {
+            as_u64
+        } else {
+            quote!(#as_u64 & #mask)
+        };
+        packs.push(if f.offset == 0 { masked } else { quote!((#masked) << #off) });
+        let shifted = if f.offset == 0 { quote!(bits) } else { quote!((bits >> #off)) };
+        let ty = prim_rust(f.ty);
+        let un = match f.ty {
+            Prim::Bool => quote!(#shifted & 1 != 0),
+            p if signed(p) => {
+                let s = Literal::u32_unsuffixed(64 - w);
+                let v = if w == 64 { quote!((#shifted as i64)) } else { quote!((((#shifted & #mask) << #s) as i64 >> #s)) };
+                if p == Prim::I64 {
+                    v
+                } else {
+                    quote!(#v as #ty)
+                }
+            }
+            Prim::U64 if w == 64 => shifted,
+            Prim::U64 => quote!(#shifted & #mask),
+            _ => quote!((#shifted & #mask) as #ty),
+        };
+        unpacks.push(quote!(#n: #un,));
+    }
+    (packs, unpacks)
 }
 
 /// The value behind a reference expression: `&place` → `place`, `r` → `*r`.
@@ -1203,6 +1279,143 @@ impl Gen<'_> {
         }
     }
 
+    // ---------------------------------------------------------------- test support
+
+    /// An expression producing a random value of `t` from `g` (within its bounds).
+    fn rand(&self, t: &Type, ts: &TokenStream) -> TokenStream {
+        match t {
+            Type::String { wide, bound } => {
+                let b = match bound {
+                    Some(b) => {
+                        let b = lit_usize(*b);
+                        quote!(::core::option::Option::Some(#b))
+                    }
+                    None => quote!(::core::option::Option::None),
+                };
+                quote!(g.string(#b, #wide))
+            }
+            Type::Seq(el, bound) | Type::Map(_, el, bound) => {
+                let max = lit_usize(bound.unwrap_or(4).min(4));
+                let e = self.rand(el, ts);
+                let item = match t {
+                    Type::Map(k, _, _) => {
+                        let k = self.rand(k, ts);
+                        quote!((#k, #e))
+                    }
+                    _ => e,
+                };
+                quote!({ let n = g.len(#max); (0..n).map(|_| #item).collect() })
+            }
+            Type::Array(el, dims) => {
+                let mut e = self.rand(el, ts);
+                for _ in dims {
+                    e = quote!(::core::array::from_fn(|_| #e));
+                }
+                e
+            }
+            _ => {
+                let ty = self.rust_type(t);
+                quote!(<#ty as #ts::Random>::random(g))
+            }
+        }
+    }
+
+    fn random_impl(&self, ident: &Ident, kind: &ItemKind, ts: &TokenStream) -> TokenStream {
+        let body = match kind {
+            ItemKind::Struct(s) => {
+                let fs = s.fields.iter().map(|f| {
+                    let n = rust_ident(&f.name);
+                    let mut e = match f.min.as_ref().or(f.max.as_ref()) {
+                        Some(v) if matches!(f.ty, Type::Prim(_)) => self.value_expr(&f.ty, v),
+                        _ => self.rand(&f.ty, ts),
+                    };
+                    if f.external {
+                        e = quote!(::std::boxed::Box::new(#e));
+                    }
+                    if f.optional {
+                        e = quote!(if g.below(2) == 0 { ::core::option::Option::None } else { ::core::option::Option::Some(#e) });
+                    }
+                    quote!(#n: #e,)
+                });
+                let unused = if s.fields.is_empty() { quote!(let _ = g;) } else { quote!() };
+                quote!(#unused Self { #(#fs)* })
+            }
+            ItemKind::Union(u) => {
+                let used: Vec<i128> = u.cases.iter().flat_map(|c| c.labels.iter().copied()).collect();
+                let domain = self.disc_domain(&u.disc);
+                let free = match &domain {
+                    Some(d) => d.iter().copied().find(|v| !used.contains(v)),
+                    None => (0..).find(|v| !used.contains(v)),
+                };
+                let covered = domain.as_ref().is_some_and(|d| d.iter().all(|v| used.contains(v)));
+                let unselected = !u.cases.iter().any(|c| c.is_default) && !covered;
+                let mut arms = Vec::new();
+                let mut vnames: Vec<String> = u.cases.iter().map(|c| camel_case(&c.name)).collect();
+                let mut sorted = vnames.clone();
+                sorted.sort();
+                sorted.dedup();
+                if sorted.len() != vnames.len() || vnames.iter().any(|n| n == "Unselected") {
+                    vnames = u.cases.iter().map(|c| c.name.clone()).collect();
+                }
+                for (i, (c, vn)) in u.cases.iter().zip(&vnames).enumerate() {
+                    let v = rust_ident(vn);
+                    let mut e = self.rand(&c.ty, ts);
+                    if c.external {
+                        e = quote!(::std::boxed::Box::new(#e));
+                    }
+                    if c.labels.len() == 1 && !c.is_default {
+                        arms.push(quote!(#i => Self::#v(#e),));
+                    } else {
+                        let mut ls: Vec<TokenStream> = c.labels.iter().map(|l| self.disc_value(&u.disc, *l)).collect();
+                        if c.is_default {
+                            match free {
+                                Some(f) => ls.push(self.disc_value(&u.disc, f)),
+                                None if ls.is_empty() => continue,
+                                None => {}
+                            }
+                        }
+                        let n = ls.len();
+                        arms.push(quote!(#i => Self::#v([#(#ls),*][g.below(#n)], #e),));
+                    }
+                }
+                if unselected {
+                    if let Some(f) = free {
+                        let d = self.disc_value(&u.disc, f);
+                        arms.push(quote!(_ => Self::Unselected(#d),));
+                    }
+                }
+                if !arms.iter().any(|a| a.to_string().starts_with('_')) {
+                    arms.push(quote!(_ => ::core::default::Default::default(),));
+                }
+                let n = u.cases.len() + 1;
+                quote!(match g.below(#n) { #(#arms)* })
+            }
+            ItemKind::Enum { values, .. } => {
+                let vs = values.iter().map(|(n, _)| rust_ident(n));
+                let n = values.len();
+                quote!([#(Self::#vs),*][g.below(#n)])
+            }
+            ItemKind::Bitmask { .. } => quote!(Self(#ts::Random::random(g))),
+            ItemKind::Bitset { fields, .. } => {
+                // Random bits through the decoder's unpacking: every field gets an in-range value.
+                let (_, unpacks) = bitset_code(fields);
+                if unpacks.is_empty() {
+                    quote!(let _ = g; Self {})
+                } else {
+                    quote!(let bits = g.next_u64(); Self { #(#unpacks)* })
+                }
+            }
+            ItemKind::Typedef(_) | ItemKind::Const(..) => return quote!(),
+        };
+        quote! {
+            impl #ts::Random for #ident {
+                fn random(g: &mut #ts::Rng) -> Self {
+                    #body
+                }
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- enums, bitmasks, bitsets
 
     fn enum_item(&self, ident: &Ident, scoped: &str, bit_bound: u32, values: &[(String, i128)]) -> TokenStream {
@@ -1321,46 +1534,7 @@ impl Gen<'_> {
         let named: Vec<&crate::model::BitField> = fields.iter().filter(|f| f.name.is_some()).collect();
         let names: Vec<Ident> = named.iter().map(|f| rust_ident(f.name.as_deref().unwrap_or("_"))).collect();
         let types: Vec<TokenStream> = named.iter().map(|f| prim_rust(f.ty)).collect();
-        let signed = |p: Prim| matches!(p, Prim::I8 | Prim::I16 | Prim::I32 | Prim::I64);
-        let full = |p: Prim| prim_size(p) * 8;
-        let mut packs: Vec<TokenStream> = Vec::new();
-        let mut unpacks = Vec::new();
-        for (f, n) in named.iter().zip(&names) {
-            let w = f.width;
-            let mask_v: u64 = if w == 64 { u64::MAX } else { (1u64 << w) - 1 };
-            let mask = Literal::u64_unsuffixed(mask_v);
-            let off = Literal::u32_unsuffixed(f.offset);
-            let as_u64 = match f.ty {
-                Prim::Bool => quote!(u64::from(self.#n)),
-                Prim::U64 => quote!(self.#n),
-                p if signed(p) => quote!((self.#n as u64)),
-                _ => quote!(u64::from(self.#n)),
-            };
-            let masked = if f.ty == Prim::Bool || (!signed(f.ty) && w as usize == full(f.ty)) {
-                as_u64
-            } else {
-                quote!(#as_u64 & #mask)
-            };
-            packs.push(if f.offset == 0 { masked } else { quote!((#masked) << #off) });
-            let shifted = if f.offset == 0 { quote!(bits) } else { quote!((bits >> #off)) };
-            let ty = prim_rust(f.ty);
-            let un = match f.ty {
-                Prim::Bool => quote!(#shifted & 1 != 0),
-                p if signed(p) => {
-                    let s = Literal::u32_unsuffixed(64 - w);
-                    let v = if w == 64 { quote!((#shifted as i64)) } else { quote!((((#shifted & #mask) << #s) as i64 >> #s)) };
-                    if p == Prim::I64 {
-                        v
-                    } else {
-                        quote!(#v as #ty)
-                    }
-                }
-                Prim::U64 if w == 64 => shifted,
-                Prim::U64 => quote!(#shifted & #mask),
-                _ => quote!((#shifted & #mask) as #ty),
-            };
-            unpacks.push(quote!(#n: #un,));
-        }
+        let (mut packs, unpacks) = bitset_code(fields);
         let pack = match packs.len() {
             0 => quote!(0),
             1 => packs.remove(0),

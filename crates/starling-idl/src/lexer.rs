@@ -137,7 +137,32 @@ pub fn lex(src: &str, file: u32) -> Result<Vec<Token>, LexError> {
             while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
                 bump!();
             }
-            push(&mut out, Tok::Ident(chars[s..i].iter().collect()));
+            let word: String = chars[s..i].iter().collect();
+            let after_hash = out.last().is_some_and(|t: &Token| t.tok == Tok::Hash && t.span.line == line);
+            push(&mut out, Tok::Ident(word.clone()));
+            // `#include <path>`: the path is one token, `<` Str `>`.
+            if word == "include" && after_hash {
+                while i < chars.len() && (chars[i] == ' ' || chars[i] == '\t') {
+                    bump!();
+                }
+                if i < chars.len() && chars[i] == '<' {
+                    let lt = Span { file, line, col };
+                    let p = i + 1;
+                    let Some(len) = chars[p..].iter().position(|c| *c == '>' || *c == '\n') else {
+                        return Err((lt, "expected `>` after include path".into()));
+                    };
+                    if chars[p + len] != '>' {
+                        return Err((lt, "expected `>` after include path".into()));
+                    }
+                    out.push(Token { tok: Tok::Punct("<"), span: lt, line_start: false });
+                    let path: String = chars[p..p + len].iter().collect();
+                    out.push(Token { tok: Tok::Str(path), span: Span { file, line, col: col + 1 }, line_start: false });
+                    for _ in 0..len + 2 {
+                        bump!();
+                    }
+                    out.push(Token { tok: Tok::Punct(">"), span: Span { file, line, col: col - 1 }, line_start: false });
+                }
+            }
             continue;
         }
         if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {

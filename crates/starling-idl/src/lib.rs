@@ -168,6 +168,12 @@ impl Builder {
         self
     }
 
+    /// Test support: see [`GenOptions::test_support`].
+    pub fn test_support(mut self, module_path: impl Into<String>) -> Self {
+        self.gen.test_support = Some(module_path.into());
+        self
+    }
+
     /// Prints `cargo:rerun-if-changed` lines for every input (for build scripts).
     pub fn emit_rerun_if_changed(mut self, yes: bool) -> Self {
         self.emit_rerun = yes;

@@ -183,14 +183,10 @@ impl<'a> Preprocessor<'a> {
             "include" => {
                 let (target, system) = match args.first().map(|t| &t.tok) {
                     Some(Tok::Str(s)) => (s.clone(), false),
-                    Some(Tok::Punct("<")) => {
-                        // Rebuild the path from the tokens up to `>` using the original text.
-                        let text = self.sources.text(hash.file).lines().nth(hash.line as usize - 1).unwrap_or("");
-                        match (text.find('<'), text.rfind('>')) {
-                            (Some(a), Some(b)) if a < b => (text[a + 1..b].trim().to_string(), true),
-                            _ => return Err(self.sources.error(args[0].span, "expected `>` after include path")),
-                        }
-                    }
+                    Some(Tok::Punct("<")) => match args.get(1).map(|t| &t.tok) {
+                        Some(Tok::Str(s)) => (s.clone(), true),
+                        _ => return Err(self.sources.error(args[0].span, "expected `>` after include path")),
+                    },
                     _ => {
                         return Err(self.sources.error(
                             args.first().map_or(first.span, |t| t.span),
