@@ -865,6 +865,9 @@ impl Gen<'_> {
                     let e = self.read_field_value(f, mode);
                     if f.optional {
                         quote!(#fid => out.#id = ::core::option::Option::Some(#e),)
+                    } else if f.external {
+                        let e = self.read(&f.ty, mode);
+                        quote!(#fid => *out.#id = #e,)
                     } else {
                         quote!(#fid => out.#id = #e,)
                     }
@@ -1139,12 +1142,14 @@ impl Gen<'_> {
                     if others.is_empty() {
                         quote!()
                     } else {
-                        quote!(if matches!(*d, #(#others)|*) {
+                        let cond = self.disc_in(&u.disc, &used.iter().copied().filter(|l| !c.labels.contains(l)).collect::<Vec<_>>(), &others);
+                        quote!(if #cond {
                             return ::core::result::Result::Err(#rt::cdr::CdrError::Invalid("union discriminator selects another branch"));
                         })
                     }
                 } else {
-                    quote!(if !matches!(*d, #(#labels)|*) {
+                    let cond = self.disc_in(&u.disc, &c.labels, &labels);
+                    quote!(if !(#cond) {
                         return ::core::result::Result::Err(#rt::cdr::CdrError::Invalid("union discriminator selects another branch"));
                     })
                 };
@@ -1167,7 +1172,8 @@ impl Gen<'_> {
                 quote!()
             } else {
                 let all: Vec<TokenStream> = used.iter().map(|l| lit(*l)).collect();
-                quote!(if matches!(*d, #(#all)|*) {
+                let cond = self.disc_in(&u.disc, &used, &all);
+                quote!(if #cond {
                     return ::core::result::Result::Err(#rt::cdr::CdrError::Invalid("union discriminator selects a branch"));
                 })
             };
@@ -1269,6 +1275,21 @@ impl Gen<'_> {
                 }
             }
         }
+    }
+
+    /// A condition: `*d` is one of `values` (`pats` are their patterns).
+    fn disc_in(&self, disc: &Type, values: &[i128], pats: &[TokenStream]) -> TokenStream {
+        if matches!(disc, Type::Prim(Prim::Bool)) {
+            let t = values.contains(&1);
+            let f = values.contains(&0);
+            return match (t, f) {
+                (true, true) => quote!(d == d),
+                (true, false) => quote!(*d),
+                (false, true) => quote!(!*d),
+                (false, false) => quote!(d != d),
+            };
+        }
+        quote!(matches!(*d, #(#pats)|*))
     }
 
     fn wrap_disc(&self, u: &UnionDef, wd: TokenStream) -> TokenStream {
