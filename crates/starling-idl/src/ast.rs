@@ -204,6 +204,8 @@ pub enum DefKind {
     Union {
         /// Discriminator type.
         disc: TypeSpec,
+        /// Location of the discriminator type.
+        disc_span: Span,
         /// Annotations on the discriminator (`@key`).
         disc_annotations: Vec<Annotation>,
         /// Cases.

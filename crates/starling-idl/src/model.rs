@@ -619,7 +619,7 @@ impl Resolver<'_> {
             (Type::Prim(p), Value::Int(i)) if range(p).is_some() => {
                 let (lo, hi) = range(p).unwrap_or((0, 0));
                 if i < lo || i > hi {
-                    return Err(self.err(span, format!("value {i} out of range for {p:?}")));
+                    return Err(self.err(span, format!("value {i} out of range for {}", show_ty(ty))));
                 }
                 Ok(Value::Int(i))
             }
@@ -876,13 +876,10 @@ impl Resolver<'_> {
                 let nested = has(&d.annotations, "nested");
                 self.push(scope, &d.name, ItemKind::Struct(StructDef { ext, base: base_key, fields, nested }), d.span);
             }
-            DefKind::Union { disc, disc_annotations, cases } => {
+            DefKind::Union { disc, disc_span, disc_annotations, cases } => {
                 let ext = self.ext_of(&d.annotations)?;
                 let dt = self.resolve_type(scope, disc)?;
-                let disc_span = match disc {
-                    TypeSpec::Named(n) => n.span,
-                    _ => d.span,
-                };
+                let disc_span = *disc_span;
                 let enum_key = match &dt {
                     Type::Prim(Prim::F32 | Prim::F64 | Prim::F128) => {
                         return Err(self.err(disc_span, "union discriminator must be an integer, char, boolean or enum type"))
@@ -1107,7 +1104,24 @@ fn show(v: &Value) -> String {
 
 fn show_ty(t: &Type) -> String {
     match t {
-        Type::Prim(p) => format!("{p:?}").to_lowercase(),
+        Type::Prim(p) => match p {
+            Prim::Bool => "boolean",
+            Prim::Char => "char",
+            Prim::WChar => "wchar",
+            Prim::Octet => "octet",
+            Prim::I8 => "int8",
+            Prim::U8 => "uint8",
+            Prim::I16 => "short",
+            Prim::U16 => "unsigned short",
+            Prim::I32 => "long",
+            Prim::U32 => "unsigned long",
+            Prim::I64 => "long long",
+            Prim::U64 => "unsigned long long",
+            Prim::F32 => "float",
+            Prim::F64 => "double",
+            Prim::F128 => "long double",
+        }
+        .to_string(),
         Type::String { wide: false, .. } => "string".into(),
         Type::String { wide: true, .. } => "wstring".into(),
         Type::Named(n) => format!("`{n}`"),

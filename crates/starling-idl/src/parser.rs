@@ -309,6 +309,7 @@ impl Parser<'_> {
         self.expect_kw("switch")?;
         self.expect("(")?;
         let disc_annotations = self.annotations()?;
+        let disc_span = self.span();
         let disc = self.type_spec()?;
         self.expect(")")?;
         self.expect("{")?;
@@ -335,7 +336,7 @@ impl Parser<'_> {
             self.expect(";")?;
             cases.push(Case { labels, annotations, ty, decl });
         }
-        Ok(Definition { annotations, name, span, kind: DefKind::Union { disc, disc_annotations, cases } })
+        Ok(Definition { annotations, name, span, kind: DefKind::Union { disc, disc_span, disc_annotations, cases } })
     }
 
     fn enumerators(&mut self) -> PResult<Vec<Enumerator>> {
