@@ -1,5 +1,6 @@
-//! The `starling` command-line tool: `ls`, `sub` and `pub`.
+//! The `starling` command-line tool: `ls`, `sub`, `pub` and `idl`.
 
+mod idl;
 mod ls;
 mod pubsub;
 mod registry;
@@ -7,6 +8,7 @@ mod registry;
 use crate::dds::{DdsError, DomainParticipant};
 use clap::{Args, Parser, Subcommand};
 
+pub use idl::{IdlArgs, IdlCommand};
 pub use registry::{find_type, known_types, JsonSample, TypeEntry};
 
 /// Errors reported by the CLI (one line each).
@@ -32,6 +34,9 @@ pub enum CliError {
     /// A wait for subscribers expired.
     #[error("{0}")]
     Wait(String),
+    /// The IDL compiler rejected its input (diagnostics were printed on stderr) or could not write.
+    #[error("{0}")]
+    Idl(String),
 }
 
 /// Command-line arguments.
@@ -64,6 +69,8 @@ pub enum Command {
     Sub(SubArgs),
     /// Publish JSON samples (arguments or stdin lines) to a topic.
     Pub(PubArgs),
+    /// Check IDL files or generate Rust code from them.
+    Idl(idl::IdlArgs),
 }
 
 /// `ls` arguments.
@@ -184,5 +191,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let entry = find_type(&args.type_name)?;
             (entry.publish)(participant(&cli)?, args).await
         }
+        Command::Idl(args) => idl::run(args),
     }
 }
