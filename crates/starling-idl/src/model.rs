@@ -385,8 +385,9 @@ impl Resolver<'_> {
                         inner.push(d.name.clone());
                         for e in es {
                             self.declare(&inner, &e.name, Sym::Enumerator, e.span)?;
-                            // Enumerators are also visible in the enclosing scope.
-                            self.syms.entry(join(scope, &e.name)).or_insert((Sym::Enumerator, e.span));
+                            // Enumerators are declared in the enclosing scope too (IDL 4.2 §7.4.1.4.4.4.2),
+                            // so they collide with other names there, as in idlc.
+                            self.declare(scope, &e.name, Sym::Enumerator, e.span)?;
                         }
                         return Ok(());
                     }

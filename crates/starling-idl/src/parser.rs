@@ -110,6 +110,10 @@ impl Parser<'_> {
             Some(Tok::Ident(s)) if !KEYWORDS.contains(&s.as_str()) => {
                 let s = s.clone();
                 let sp = self.span();
+                // Identifiers may not differ from a keyword only in case (IDL 4.2 §7.2.3).
+                if let Some(k) = KEYWORDS.iter().find(|k| k.eq_ignore_ascii_case(&s) && !k.starts_with(char::is_uppercase)) {
+                    return Err((sp, format!("identifier `{s}` collides with keyword `{k}`")));
+                }
                 self.pos += 1;
                 // Escaped identifiers (`_name`) drop the underscore.
                 let s = s.strip_prefix('_').filter(|r| !r.is_empty()).map_or(s.clone(), str::to_string);

@@ -60,6 +60,8 @@ fn malformed_inputs() {
         ("not_a_type", "const long C = 1;\nstruct A { C x; };", "2:12: `C` is not a type"),
         ("base_not_struct", "enum E { X };\nstruct A : E { long a; };", "2:12: base `E` is not a defined struct"),
         ("wrong_enum_label", "enum E { X, Y };\nenum F { Z };\nunion U switch (E) {\n  case Z: long a;\n};", "4:8: label is not an enumerator of `E`"),
+        ("enumerator_collision", "enum E { A, B };\nenum F { A };", "2:10: `A` redefines `A` (declared at 1:10)"),
+        ("keyword_case", "struct A {\n  long Struct;\n};", "2:8: identifier `Struct` collides with keyword `struct`"),
     ];
     let mut failures = Vec::new();
     for (tag, src, want) in cases {
