@@ -221,7 +221,8 @@ fn bitset_code(fields: &[crate::model::BitField]) -> (Vec<TokenStream>, Vec<Toke
             Prim::Bool => quote!(#shifted & 1 != 0),
             p if signed(p) => {
                 let s = Literal::u32_unsuffixed(64 - w);
-                let v = if w == 64 { quote!((#shifted as i64)) } else { quote!((((#shifted & #mask) << #s) as i64 >> #s)) };
+                let v =
+                    if w == 64 { quote!((#shifted as i64)) } else { quote!((((#shifted & #mask) << #s) as i64 >> #s)) };
                 if p == Prim::I64 {
                     v
                 } else {
@@ -314,7 +315,11 @@ fn int_lit(p: Prim, v: i128) -> TokenStream {
         Prim::F32 => "f32",
         Prim::F64 | Prim::F128 => "f64",
     };
-    let text = if suffix.starts_with('f') { format!("{}.0{suffix}", v.unsigned_abs()) } else { format!("{}{suffix}", v.unsigned_abs()) };
+    let text = if suffix.starts_with('f') {
+        format!("{}.0{suffix}", v.unsigned_abs())
+    } else {
+        format!("{}{suffix}", v.unsigned_abs())
+    };
     let lit: Literal = text.parse().unwrap_or_else(|_| Literal::u64_unsuffixed(0));
     if v < 0 {
         quote!(-#lit)
@@ -487,10 +492,14 @@ impl Gen<'_> {
             }
             Type::Array(el, dims) => {
                 let names: Vec<Ident> = (0..dims.len()).map(|i| format_ident!("a{}", i)).collect();
-                let mut body = self.write(el, {
-                    let last = &names[names.len() - 1];
-                    quote!(#last)
-                }, mode);
+                let mut body = self.write(
+                    el,
+                    {
+                        let last = &names[names.len() - 1];
+                        quote!(#last)
+                    },
+                    mode,
+                );
                 for i in (0..dims.len()).rev() {
                     let n = &names[i];
                     let src = if i == 0 {
@@ -906,7 +915,8 @@ impl Gen<'_> {
         let write = self.write_body(s.ext, &all, Mode::Normal);
         let read = self.read_body(s.ext, &all, true, Mode::Normal);
         // Key-hash input: the key members, or every non-optional member of an unkeyed type.
-        let key_fields: Vec<&Field> = if keyed { keys.clone() } else { s.fields.iter().filter(|f| !f.optional).collect() };
+        let key_fields: Vec<&Field> =
+            if keyed { keys.clone() } else { s.fields.iter().filter(|f| !f.optional).collect() };
         let write_key = key_fields.iter().map(|f| {
             let id = rust_ident(&f.name);
             let val = if f.external { quote!(self.#id.as_ref()) } else { quote!(&self.#id) };
@@ -944,7 +954,10 @@ impl Gen<'_> {
                 quote!(<Self as #rt::cdr::CdrSerialize>::cdr_key_max_end(version, 0)),
             )
         } else {
-            (quote!(let _ = w; ::core::result::Result::Ok(())), quote!(let _ = version; ::core::option::Option::Some(0)))
+            (
+                quote!(let _ = w; ::core::result::Result::Ok(())),
+                quote!(let _ = version; ::core::option::Option::Some(0)),
+            )
         };
         let doc = format!(" IDL `struct {scoped}` ({}).", format!("{:?}", s.ext).to_lowercase());
         let derivable = s.fields.iter().all(|f| f.default.is_none() && (f.optional || !big_array(&f.ty)));
@@ -1142,7 +1155,11 @@ impl Gen<'_> {
                     if others.is_empty() {
                         quote!()
                     } else {
-                        let cond = self.disc_in(&u.disc, &used.iter().copied().filter(|l| !c.labels.contains(l)).collect::<Vec<_>>(), &others);
+                        let cond = self.disc_in(
+                            &u.disc,
+                            &used.iter().copied().filter(|l| !c.labels.contains(l)).collect::<Vec<_>>(),
+                            &others,
+                        );
                         quote!(if #cond {
                             return ::core::result::Result::Err(#rt::cdr::CdrError::Invalid("union discriminator selects another branch"));
                         })
@@ -1202,8 +1219,12 @@ impl Gen<'_> {
         let ext = u.ext;
         let write_body = match ext {
             Ext::Final => quote!(match self { #(#write_arms)* } ::core::result::Result::Ok(())),
-            Ext::Appendable => quote!(let d0 = w.begin_dheader(); match self { #(#write_arms)* } w.end_dheader(d0); ::core::result::Result::Ok(())),
-            Ext::Mutable => quote!(let d0 = w.begin_dheader(); match self { #(#write_arms)* } w.end_mutable_xcdr1(); w.end_dheader(d0); ::core::result::Result::Ok(())),
+            Ext::Appendable => {
+                quote!(let d0 = w.begin_dheader(); match self { #(#write_arms)* } w.end_dheader(d0); ::core::result::Result::Ok(()))
+            }
+            Ext::Mutable => {
+                quote!(let d0 = w.begin_dheader(); match self { #(#write_arms)* } w.end_mutable_xcdr1(); w.end_dheader(d0); ::core::result::Result::Ok(()))
+            }
         };
         let read_body = match ext {
             Ext::Final => quote!(let d = #read_disc; ::core::result::Result::Ok(match d { #(#read_arms)* })),

@@ -160,7 +160,11 @@ pub fn lex(src: &str, file: u32) -> Result<Vec<Token>, LexError> {
                     for _ in 0..len + 2 {
                         bump!();
                     }
-                    out.push(Token { tok: Tok::Punct(">"), span: Span { file, line, col: col - 1 }, line_start: false });
+                    out.push(Token {
+                        tok: Tok::Punct(">"),
+                        span: Span { file, line, col: col - 1 },
+                        line_start: false,
+                    });
                 }
             }
             continue;

@@ -53,6 +53,8 @@
 //!
 //! See [`codegen`] for the IDL → Rust type mapping.
 
+#![warn(missing_docs)]
+
 pub mod ast;
 pub mod codegen;
 pub mod diag;

@@ -254,10 +254,36 @@ enum Sym {
 }
 
 const KNOWN_ANNOTATIONS: &[&str] = &[
-    "key", "id", "autoid", "hashid", "optional", "external", "final", "appendable", "mutable", "extensibility",
-    "default", "default_literal", "range", "min", "max", "unit", "topic", "nested", "must_understand", "bit_bound",
-    "position", "value", "verbatim", "ignore_literal_names", "try_construct", "data_representation", "non_serialized",
-    "service", "oneway", "ami",
+    "key",
+    "id",
+    "autoid",
+    "hashid",
+    "optional",
+    "external",
+    "final",
+    "appendable",
+    "mutable",
+    "extensibility",
+    "default",
+    "default_literal",
+    "range",
+    "min",
+    "max",
+    "unit",
+    "topic",
+    "nested",
+    "must_understand",
+    "bit_bound",
+    "position",
+    "value",
+    "verbatim",
+    "ignore_literal_names",
+    "try_construct",
+    "data_representation",
+    "non_serialized",
+    "service",
+    "oneway",
+    "ami",
 ];
 
 struct Resolver<'a> {
@@ -396,7 +422,8 @@ impl Resolver<'_> {
                     DefKind::Typedef(ty, decls) => {
                         for decl in decls {
                             self.declare(scope, &decl.name, Sym::Typedef, decl.span)?;
-                            self.typedefs.insert(join(scope, &decl.name), (scope.to_vec(), ty.clone(), decl.dims.clone()));
+                            self.typedefs
+                                .insert(join(scope, &decl.name), (scope.to_vec(), ty.clone(), decl.dims.clone()));
                         }
                         return Ok(());
                     }
@@ -443,7 +470,9 @@ impl Resolver<'_> {
                             None => next,
                         };
                         if let Some(prev) = used.get(&v) {
-                            errors.push(self.err(e.span, format!("enumerator `{}` has the same value as `{prev}`", e.name)));
+                            errors.push(
+                                self.err(e.span, format!("enumerator `{}` has the same value as `{prev}`", e.name)),
+                            );
                         }
                         if i32::try_from(v).is_err() {
                             errors.push(self.err(e.span, format!("enumerator value {v} out of range")));
@@ -539,9 +568,13 @@ impl Resolver<'_> {
                 let (key, sym) = self.lookup(scope, n)?;
                 match sym {
                     Sym::Typedef => self.typedef(&key, n.span)?,
-                    Sym::Struct | Sym::Union | Sym::ForwardStruct | Sym::ForwardUnion | Sym::Enum | Sym::Bitmask | Sym::Bitset => {
-                        Type::Named(key)
-                    }
+                    Sym::Struct
+                    | Sym::Union
+                    | Sym::ForwardStruct
+                    | Sym::ForwardUnion
+                    | Sym::Enum
+                    | Sym::Bitmask
+                    | Sym::Bitset => Type::Named(key),
                     _ => return Err(self.err(n.span, format!("`{}` is not a type", n.text()))),
                 }
             }
@@ -653,7 +686,11 @@ impl Resolver<'_> {
                     Ok((key, Sym::Const)) => self.const_value(&key, n.span)?.1,
                     Ok((key, Sym::Enumerator)) => match self.enumerators.get(&key) {
                         Some((en, name, v)) => Value::Enum(en.clone(), name.clone(), *v),
-                        None => return Err(self.err(n.span, format!("enumerator `{}` used before its value is known", n.text()))),
+                        None => {
+                            return Err(
+                                self.err(n.span, format!("enumerator `{}` used before its value is known", n.text()))
+                            )
+                        }
                     },
                     Ok(_) => return Err(self.err(n.span, format!("`{}` is not a constant", n.text()))),
                     Err(_) if n.parts.len() == 1 && (n.parts[0] == "true" || n.parts[0] == "false") => {
@@ -797,12 +834,17 @@ impl Resolver<'_> {
                     let ty = self.resolve_type(scope, &m.ty)?;
                     for decl in &m.decls {
                         if base_names.contains(&decl.name.to_lowercase()) {
-                            return Err(self.err(decl.span, format!("member `{}` collides with a base member", decl.name)));
+                            return Err(
+                                self.err(decl.span, format!("member `{}` collides with a base member", decl.name))
+                            );
                         }
                         let ty = self.with_dims(scope, ty.clone(), &decl.dims)?;
                         let id = if let Some(a) = find(&m.annotations, "id") {
                             let v = self.int_param(scope, a)?;
-                            u32::try_from(v).ok().filter(|v| *v <= 0x0fff_ffff).ok_or_else(|| self.err(a.span, "@id out of range"))?
+                            u32::try_from(v)
+                                .ok()
+                                .filter(|v| *v <= 0x0fff_ffff)
+                                .ok_or_else(|| self.err(a.span, "@id out of range"))?
                         } else if let Some(a) = find(&m.annotations, "hashid") {
                             match a.params.first().map(|p| &p.1.kind) {
                                 Some(ExprKind::Str(s)) => hash_member_id(s),
@@ -814,7 +856,10 @@ impl Resolver<'_> {
                             next_id
                         };
                         if let Some(prev) = ids.get(&id) {
-                            return Err(self.err(decl.span, format!("member id {id} of `{}` already used by `{prev}`", decl.name)));
+                            return Err(self.err(
+                                decl.span,
+                                format!("member id {id} of `{}` already used by `{prev}`", decl.name),
+                            ));
                         }
                         ids.insert(id, decl.name.clone());
                         next_id = id + 1;
@@ -881,14 +926,19 @@ impl Resolver<'_> {
                 let ext = self.ext_of(&d.annotations)?;
                 let dt = self.resolve_type(scope, disc)?;
                 let disc_span = *disc_span;
-                let enum_key = match &dt {
-                    Type::Prim(Prim::F32 | Prim::F64 | Prim::F128) => {
-                        return Err(self.err(disc_span, "union discriminator must be an integer, char, boolean or enum type"))
-                    }
-                    Type::Prim(_) => None,
-                    Type::Named(n) if self.syms.get(n).is_some_and(|s| s.0 == Sym::Enum) => Some(n.clone()),
-                    _ => return Err(self.err(disc_span, "union discriminator must be an integer, char, boolean or enum type")),
-                };
+                let enum_key =
+                    match &dt {
+                        Type::Prim(Prim::F32 | Prim::F64 | Prim::F128) => {
+                            return Err(self
+                                .err(disc_span, "union discriminator must be an integer, char, boolean or enum type"))
+                        }
+                        Type::Prim(_) => None,
+                        Type::Named(n) if self.syms.get(n).is_some_and(|s| s.0 == Sym::Enum) => Some(n.clone()),
+                        _ => {
+                            return Err(self
+                                .err(disc_span, "union discriminator must be an integer, char, boolean or enum type"))
+                        }
+                    };
                 let hash_ids = autoid_hash(&d.annotations);
                 let mut out = Vec::new();
                 let mut seen: HashMap<i128, String> = HashMap::new();
@@ -929,7 +979,9 @@ impl Resolver<'_> {
                                     _ => return Err(self.err(e.span, "invalid case label")),
                                 };
                                 if let Some(prev) = seen.get(&iv) {
-                                    return Err(self.err(e.span, format!("duplicate case label (also used by `{prev}`)")));
+                                    return Err(
+                                        self.err(e.span, format!("duplicate case label (also used by `{prev}`)"))
+                                    );
                                 }
                                 seen.insert(iv, c.decl.name.clone());
                                 labels.push(iv);
@@ -961,7 +1013,12 @@ impl Resolver<'_> {
                 let key = join(scope, &d.name);
                 let values = es
                     .iter()
-                    .map(|e| (e.name.clone(), self.enumerators.get(&join(std::slice::from_ref(&key), &e.name)).map_or(0, |v| v.2)))
+                    .map(|e| {
+                        (
+                            e.name.clone(),
+                            self.enumerators.get(&join(std::slice::from_ref(&key), &e.name)).map_or(0, |v| v.2),
+                        )
+                    })
                     .collect::<Vec<_>>();
                 for (n, v) in &values {
                     if bit_bound < 32 && (*v < 0 || *v >= 1i128 << bit_bound) {
@@ -1013,7 +1070,19 @@ impl Resolver<'_> {
                     let width = width as u32;
                     let ty = match &bf.ty {
                         Some(t) => match self.resolve_type(scope, t)? {
-                            Type::Prim(p @ (Prim::Bool | Prim::Octet | Prim::Char | Prim::I8 | Prim::U8 | Prim::I16 | Prim::U16 | Prim::I32 | Prim::U32 | Prim::I64 | Prim::U64)) => p,
+                            Type::Prim(
+                                p @ (Prim::Bool
+                                | Prim::Octet
+                                | Prim::Char
+                                | Prim::I8
+                                | Prim::U8
+                                | Prim::I16
+                                | Prim::U16
+                                | Prim::I32
+                                | Prim::U32
+                                | Prim::I64
+                                | Prim::U64),
+                            ) => p,
                             _ => return Err(self.err(bf.span, "bitfield type must be boolean or an integer type")),
                         },
                         None => match width {
@@ -1066,7 +1135,10 @@ impl Resolver<'_> {
         match find(anns, "bit_bound") {
             Some(a) => {
                 let v = self.int_param(scope, a)?;
-                u32::try_from(v).ok().filter(|v| (1..=64).contains(v)).ok_or_else(|| self.err(a.span, "@bit_bound must be 1..=64"))
+                u32::try_from(v)
+                    .ok()
+                    .filter(|v| (1..=64).contains(v))
+                    .ok_or_else(|| self.err(a.span, "@bit_bound must be 1..=64"))
             }
             None => Ok(default),
         }
@@ -1080,16 +1152,17 @@ fn find<'a>(anns: &'a [Annotation], name: &str) -> Option<&'a Annotation> {
 fn has(anns: &[Annotation], name: &str) -> bool {
     match find(anns, name) {
         // `@key(FALSE)` / `@optional(false)` turn the property off.
-        Some(a) => !matches!(a.params.first().map(|p| &p.1.kind), Some(ExprKind::Bool(false)))
-            && !matches!(a.params.first().map(|p| &p.1.kind), Some(ExprKind::Name(n)) if n.parts == ["false"]),
+        Some(a) => {
+            !matches!(a.params.first().map(|p| &p.1.kind), Some(ExprKind::Bool(false)))
+                && !matches!(a.params.first().map(|p| &p.1.kind), Some(ExprKind::Name(n)) if n.parts == ["false"])
+        }
         None => false,
     }
 }
 
 fn autoid_hash(anns: &[Annotation]) -> bool {
-    find(anns, "autoid").is_some_and(|a| {
-        matches!(a.params.first().map(|p| &p.1.kind), Some(ExprKind::Name(n)) if n.parts == ["HASH"])
-    })
+    find(anns, "autoid")
+        .is_some_and(|a| matches!(a.params.first().map(|p| &p.1.kind), Some(ExprKind::Name(n)) if n.parts == ["HASH"]))
 }
 
 fn show(v: &Value) -> String {

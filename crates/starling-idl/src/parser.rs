@@ -18,11 +18,58 @@ pub struct Parser<'t> {
 }
 
 const KEYWORDS: &[&str] = &[
-    "module", "struct", "union", "enum", "bitmask", "bitset", "bitfield", "typedef", "const", "sequence", "string",
-    "wstring", "map", "switch", "case", "default", "boolean", "char", "wchar", "octet", "short", "long", "unsigned",
-    "float", "double", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "interface",
-    "exception", "native", "TRUE", "FALSE", "void", "in", "out", "inout", "raises", "attribute", "readonly", "any",
-    "Object", "fixed", "abstract", "local", "valuetype", "oneway",
+    "module",
+    "struct",
+    "union",
+    "enum",
+    "bitmask",
+    "bitset",
+    "bitfield",
+    "typedef",
+    "const",
+    "sequence",
+    "string",
+    "wstring",
+    "map",
+    "switch",
+    "case",
+    "default",
+    "boolean",
+    "char",
+    "wchar",
+    "octet",
+    "short",
+    "long",
+    "unsigned",
+    "float",
+    "double",
+    "int8",
+    "uint8",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "uint64",
+    "interface",
+    "exception",
+    "native",
+    "TRUE",
+    "FALSE",
+    "void",
+    "in",
+    "out",
+    "inout",
+    "raises",
+    "attribute",
+    "readonly",
+    "any",
+    "Object",
+    "fixed",
+    "abstract",
+    "local",
+    "valuetype",
+    "oneway",
 ];
 
 impl Parser<'_> {
@@ -111,7 +158,9 @@ impl Parser<'_> {
                 let s = s.clone();
                 let sp = self.span();
                 // Identifiers may not differ from a keyword only in case (IDL 4.2 §7.2.3).
-                if let Some(k) = KEYWORDS.iter().find(|k| k.eq_ignore_ascii_case(&s) && !k.starts_with(char::is_uppercase)) {
+                if let Some(k) =
+                    KEYWORDS.iter().find(|k| k.eq_ignore_ascii_case(&s) && !k.starts_with(char::is_uppercase))
+                {
                     return Err((sp, format!("identifier `{s}` collides with keyword `{k}`")));
                 }
                 self.pos += 1;
@@ -151,7 +200,8 @@ impl Parser<'_> {
             if self.eat_punct("(") {
                 if !self.is_punct(")") {
                     loop {
-                        let named = matches!(self.peek(), Some(Tok::Ident(_))) && matches!(self.peek_at(1), Some(Tok::Punct("=")));
+                        let named = matches!(self.peek(), Some(Tok::Ident(_)))
+                            && matches!(self.peek_at(1), Some(Tok::Punct("=")));
                         let pname = if named {
                             let (n, _) = self.any_ident()?;
                             self.pos += 1;

@@ -31,7 +31,13 @@ pub struct Preprocessor<'a> {
 impl<'a> Preprocessor<'a> {
     /// A preprocessor searching `include_dirs` (after the including file's own directory).
     pub fn new(sources: &'a mut SourceMap, include_dirs: &[PathBuf]) -> Self {
-        Preprocessor { sources, include_dirs: include_dirs.to_vec(), macros: HashMap::new(), stack: Vec::new(), once: Vec::new() }
+        Preprocessor {
+            sources,
+            include_dirs: include_dirs.to_vec(),
+            macros: HashMap::new(),
+            stack: Vec::new(),
+            once: Vec::new(),
+        }
     }
 
     /// Reads and preprocesses `path`; `from` is the location of the `#include` (None for a top-level file).
@@ -123,7 +129,11 @@ impl<'a> Preprocessor<'a> {
         let Some(first) = line.first() else { return Ok(()) };
         let name = match &first.tok {
             Tok::Ident(n) => n.as_str(),
-            other => return Err(self.sources.error(first.span, format!("expected directive name, found {}", other.describe()))),
+            other => {
+                return Err(self
+                    .sources
+                    .error(first.span, format!("expected directive name, found {}", other.describe())))
+            }
         };
         let args = &line[1..];
         let ident_arg = |s: &SourceMap| match args.first() {
@@ -208,7 +218,9 @@ impl<'a> Preprocessor<'a> {
                 }
                 match candidates.into_iter().find(|c| c.is_file()) {
                     Some(found) => self.file(&found, Some(args[0].span), out)?,
-                    None => return Err(self.sources.error(args[0].span, format!("cannot find include file `{target}`"))),
+                    None => {
+                        return Err(self.sources.error(args[0].span, format!("cannot find include file `{target}`")))
+                    }
                 }
             }
             "pragma" => {

@@ -19,7 +19,9 @@ fn every_corpus_file_resolves() {
     let mut failures = Vec::new();
     for f in &files {
         match starling_idl::check(&[f], &[&dir]) {
-            Ok(model) => assert!(!model.items.is_empty() || f.ends_with("interfaces_basic.idl"), "{} is empty", f.display()),
+            Ok(model) => {
+                assert!(!model.items.is_empty() || f.ends_with("interfaces_basic.idl"), "{} is empty", f.display())
+            }
             Err(errs) => failures.push(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")),
         }
     }
