@@ -4,19 +4,22 @@
 //! - [`dds`]: the DDS API (participant, topics, writers, readers, statuses).
 //! - [`runtime`]: sockets, the per-participant tokio task, timers; the only
 //!   layer that reads the clock. It drives the sans-IO core in [`proto`].
+//! - [`bridge`]: endpoints for MQTT clients (STOMP and AMQP later).
 //! - [`cli`]: the `starling` command-line tool (`src/bin/starling.rs`).
 //! - [`types`]: built-in topic types such as `ShapeType`.
-//! - [`qos`]: QoS policies, re-exported from the core.
+//! - [`dynamic`]: dynamically typed samples (JSON conversion of [`proto::xtypes`] values).
+//! - [`qos`]: QoS policies, re-exported from the core, and OMG DDS-XML QoS profiles.
+//! - [`filter`]: DDS SQL content-filter expressions.
 #![warn(missing_docs)]
 
 pub use starling_proto as proto;
 
+pub mod bridge;
 pub mod cli;
 pub mod dds;
+pub mod dynamic;
 pub mod runtime;
 pub mod types;
 
-/// QoS policies (re-exported from the core).
-pub mod qos {
-    pub use starling_proto::qos::*;
-}
+pub mod filter;
+pub mod qos;

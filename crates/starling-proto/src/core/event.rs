@@ -174,6 +174,10 @@ pub enum Event {
         /// The first incompatible policy.
         policy: QosPolicyId,
     },
+    /// TypeObjects arrived from a peer through TypeLookup; endpoints that
+    /// announced these types can now be resolved with
+    /// [`super::Participant::resolve_remote_type`].
+    TypesReceived(Vec<crate::xtypes::typeobject::TypeIdentifier>),
     /// A sample for a local reader.
     Sample {
         /// Local reader.
@@ -200,4 +204,10 @@ pub struct Stats {
     pub datagrams_sent: u64,
     /// Samples delivered to local readers.
     pub samples_delivered: u64,
+    /// Participants ignored because `max_participants` was reached.
+    pub participants_rejected: u64,
+    /// Remote endpoints ignored because `max_remote_endpoints` was reached.
+    pub endpoints_rejected: u64,
+    /// Fragmented samples dropped for exceeding the size or reassembly limits.
+    pub fragments_dropped: u64,
 }

@@ -20,9 +20,10 @@ mod history;
 mod outbox;
 mod participant;
 mod reader;
+mod typelookup;
 mod writer;
 
-pub use config::ParticipantConfig;
+pub use config::{FlowLimit, ParticipantConfig};
 pub use event::{
     ChangeKind, EndpointConfig, Event, ReceivedSample, Stats, Transmit, WriteChange, WriteError, WriteErrorKind,
 };

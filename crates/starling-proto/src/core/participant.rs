@@ -8,7 +8,8 @@ use super::event::{
 };
 use super::history::CacheChange;
 use super::outbox::Outbox;
-use super::reader::{Reader, WriterProxy, MAX_SAMPLE_SIZE};
+use super::reader::{FragLimits, Reader, WriterProxy};
+use super::typelookup::{type_information, TypeRegistry};
 use super::writer::{ReaderProxy, Writer, WriterParams};
 use crate::discovery::{builtin_endpoints as be, key_guid, EndpointData, ParticipantData};
 use crate::qos::{check_compatible, partitions_match, DurabilityKind, History, ReliabilityKind};
@@ -39,6 +40,10 @@ pub struct Participant {
     local_readers: BTreeMap<EntityId, EndpointData>,
     next_key: u32,
     deliver: Vec<ReceivedSample>,
+    /// Scratch list of local readers a submessage is for (reused to avoid allocation).
+    targets: Vec<EntityId>,
+    limits_logged: bool,
+    types: TypeRegistry,
 }
 
 /// The fields of a DATA that the receive path needs, after INFO_* processing.
@@ -69,6 +74,9 @@ impl Participant {
             local_readers: BTreeMap::new(),
             next_key: 1,
             deliver: Vec::new(),
+            targets: Vec::new(),
+            limits_logged: false,
+            types: TypeRegistry::default(),
         };
         p.spdp_payload = p.encode_spdp();
         p.create_builtin_endpoints(now);
@@ -87,10 +95,34 @@ impl Participant {
                 heartbeat_period: self.config.heartbeat_period,
                 max_message_size: self.config.max_message_size,
                 fragment_size: self.config.fragment_size,
+                max_samples: None,
+                flow: None,
+                piggyback_every: self.config.piggyback_heartbeat_every,
             };
             self.writers.insert(id, Writer::new(params));
         }
-        for id in [EntityId::SEDP_PUBLICATIONS_READER, EntityId::SEDP_SUBSCRIPTIONS_READER] {
+        for id in [EntityId::TL_REQUEST_WRITER, EntityId::TL_REPLY_WRITER] {
+            let params = WriterParams {
+                guid: Guid::new(prefix, id),
+                reliable: true,
+                keyed: false,
+                durability: DurabilityKind::Volatile,
+                history: History::KeepAll,
+                heartbeat_period: self.config.heartbeat_period,
+                max_message_size: self.config.max_message_size,
+                fragment_size: self.config.fragment_size,
+                max_samples: None,
+                flow: None,
+                piggyback_every: self.config.piggyback_heartbeat_every,
+            };
+            self.writers.insert(id, Writer::new(params));
+        }
+        for id in [
+            EntityId::SEDP_PUBLICATIONS_READER,
+            EntityId::SEDP_SUBSCRIPTIONS_READER,
+            EntityId::TL_REQUEST_READER,
+            EntityId::TL_REPLY_READER,
+        ] {
             self.readers.insert(id, Reader::new(Guid::new(prefix, id)));
         }
     }
@@ -105,7 +137,11 @@ impl Participant {
             | be::PUBLICATIONS_ANNOUNCER
             | be::PUBLICATIONS_DETECTOR
             | be::SUBSCRIPTIONS_ANNOUNCER
-            | be::SUBSCRIPTIONS_DETECTOR;
+            | be::SUBSCRIPTIONS_DETECTOR
+            | be::TYPELOOKUP_REQUEST_WRITER
+            | be::TYPELOOKUP_REQUEST_READER
+            | be::TYPELOOKUP_REPLY_WRITER
+            | be::TYPELOOKUP_REPLY_READER;
         d.metatraffic_unicast_locators = c.metatraffic_unicast.clone();
         d.metatraffic_multicast_locators = c.metatraffic_multicast.clone();
         d.default_unicast_locators = c.default_unicast.clone();
@@ -149,6 +185,9 @@ impl Participant {
             heartbeat_period: self.config.heartbeat_period,
             max_message_size: self.config.max_message_size,
             fragment_size: self.config.fragment_size,
+            max_samples: usize::try_from(desc.qos.resource_limits.max_samples).ok().filter(|m| *m > 0),
+            flow: self.config.writer_flow_limit,
+            piggyback_every: self.config.piggyback_heartbeat_every,
         };
         self.writers.insert(id, Writer::new(params));
         let mut data = EndpointData::new(guid, &desc.topic_name, &desc.type_name, desc.qos);
@@ -285,6 +324,9 @@ impl Participant {
         let Some(w) = self.writers.get_mut(&id) else {
             return Err(WriteError { kind: WriteErrorKind::UnknownWriter, change });
         };
+        if w.is_full() {
+            return Err(WriteError { kind: WriteErrorKind::HistoryFull, change });
+        }
         let cc = CacheChange {
             kind: change.kind,
             key_hash: change.key_hash,
@@ -308,6 +350,15 @@ impl Participant {
             self.stats.samples_delivered += 1;
         }
         Ok(sn)
+    }
+
+    /// Sets or clears the flow limit of a local writer.
+    pub fn set_writer_flow_limit(&mut self, writer: Guid, flow: Option<super::config::FlowLimit>) {
+        if writer.prefix == self.config.guid_prefix && self.local_writers.contains_key(&writer.entity_id) {
+            if let Some(w) = self.writers.get_mut(&writer.entity_id) {
+                w.set_flow(flow);
+            }
+        }
     }
 
     /// True when every matched reliable reader has acknowledged everything `writer` wrote.
@@ -501,51 +552,60 @@ impl Participant {
                         source_timestamp: ts,
                     };
                     let mut deliver = std::mem::take(&mut self.deliver);
-                    let ids: Vec<EntityId> = self
-                        .readers
-                        .iter()
-                        .filter(|(id, r)| {
-                            (df.reader_id == EntityId::UNKNOWN || df.reader_id == **id)
-                                && r.writers.contains_key(&writer)
-                        })
-                        .map(|(id, _)| *id)
-                        .collect();
-                    for id in ids {
-                        if let Some(reader) = self.readers.get_mut(&id) {
-                            reader.handle_data_frag(&df, template.clone(), MAX_SAMPLE_SIZE, &mut deliver);
+                    let ids = self.find_targets(df.reader_id, &writer);
+                    for id in &ids {
+                        let used: usize = self.readers.values().map(Reader::reassembly_bytes).sum();
+                        let limits = FragLimits {
+                            max_sample_size: self.config.max_sample_size,
+                            budget: self.config.max_reassembly_bytes.saturating_sub(used),
+                        };
+                        let accepted = self
+                            .readers
+                            .get_mut(id)
+                            .is_none_or(|r| r.handle_data_frag(&df, template.clone(), limits, &mut deliver));
+                        if !accepted {
+                            self.stats.fragments_dropped += 1;
+                            self.limit_hit("fragment reassembly");
                         }
-                        self.dispatch(now, id, vendor, &mut deliver);
+                        self.dispatch(now, *id, vendor, &mut deliver);
                     }
+                    self.targets = ids;
                     self.deliver = deliver;
                 }
                 Submessage::Heartbeat(hb) => {
                     let writer = Guid::new(src, hb.writer_id);
                     let mut deliver = std::mem::take(&mut self.deliver);
-                    let ids: Vec<EntityId> = self.readers.keys().copied().collect();
-                    for id in ids {
-                        if hb.reader_id != EntityId::UNKNOWN && hb.reader_id != id {
-                            continue;
-                        }
-                        if let Some(reader) = self.readers.get_mut(&id) {
+                    let ids = self.find_targets(hb.reader_id, &writer);
+                    for id in &ids {
+                        if let Some(reader) = self.readers.get_mut(id) {
                             reader.handle_heartbeat(writer, &hb, &mut deliver, &mut self.outbox);
                         }
-                        self.dispatch(now, id, vendor, &mut deliver);
+                        self.dispatch(now, *id, vendor, &mut deliver);
                     }
+                    self.targets = ids;
                     self.deliver = deliver;
+                }
+                Submessage::HeartbeatFrag(hbf) => {
+                    let writer = Guid::new(src, hbf.writer_id);
+                    let ids = self.find_targets(hbf.reader_id, &writer);
+                    for id in &ids {
+                        if let Some(reader) = self.readers.get_mut(id) {
+                            reader.handle_heartbeat_frag(writer, &hbf, &mut self.outbox);
+                        }
+                    }
+                    self.targets = ids;
                 }
                 Submessage::Gap(gap) => {
                     let writer = Guid::new(src, gap.writer_id);
                     let mut deliver = std::mem::take(&mut self.deliver);
-                    let ids: Vec<EntityId> = self.readers.keys().copied().collect();
-                    for id in ids {
-                        if gap.reader_id != EntityId::UNKNOWN && gap.reader_id != id {
-                            continue;
-                        }
-                        if let Some(reader) = self.readers.get_mut(&id) {
+                    let ids = self.find_targets(gap.reader_id, &writer);
+                    for id in &ids {
+                        if let Some(reader) = self.readers.get_mut(id) {
                             reader.handle_gap(writer, &gap, &mut deliver);
                         }
-                        self.dispatch(now, id, vendor, &mut deliver);
+                        self.dispatch(now, *id, vendor, &mut deliver);
                     }
+                    self.targets = ids;
                     self.deliver = deliver;
                 }
                 Submessage::AckNack(ack) => {
@@ -560,6 +620,27 @@ impl Participant {
                 }
                 _ => self.stats.submessages_skipped += 1,
             }
+        }
+    }
+
+    /// Fills `self.targets` with the local readers matched with `writer` that
+    /// `reader_id` addresses (all of them for ENTITYID_UNKNOWN).
+    fn find_targets(&mut self, reader_id: EntityId, writer: &Guid) -> Vec<EntityId> {
+        let mut t = std::mem::take(&mut self.targets);
+        t.clear();
+        if reader_id == EntityId::UNKNOWN {
+            t.extend(self.readers.iter().filter(|(_, r)| r.writers.contains_key(writer)).map(|(id, _)| *id));
+        } else if self.readers.get(&reader_id).is_some_and(|r| r.writers.contains_key(writer)) {
+            t.push(reader_id);
+        }
+        t
+    }
+
+    /// Logs the first time a limit drops something; counters keep the totals.
+    fn limit_hit(&mut self, what: &str) {
+        if !self.limits_logged {
+            self.limits_logged = true;
+            tracing::warn!("{what}: limit reached, further input of this kind is dropped and counted in stats");
         }
     }
 
@@ -579,26 +660,26 @@ impl Participant {
             source_timestamp: ts,
         };
         let mut deliver = std::mem::take(&mut self.deliver);
-        let ids: Vec<EntityId> = self
-            .readers
-            .iter()
-            .filter(|(id, r)| {
-                (d.reader_id == EntityId::UNKNOWN || d.reader_id == **id) && r.writers.contains_key(&inc.writer)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            if let Some(reader) = self.readers.get_mut(&id) {
+        let ids = self.find_targets(d.reader_id, &inc.writer);
+        for id in &ids {
+            if let Some(reader) = self.readers.get_mut(id) {
                 reader.handle_data(sample.clone(), &mut deliver);
             }
-            self.dispatch(now, id, inc.vendor, &mut deliver);
+            self.dispatch(now, *id, inc.vendor, &mut deliver);
         }
+        self.targets = ids;
         self.deliver = deliver;
     }
 
     /// Hands samples delivered by reader `id` to discovery or to the application.
     fn dispatch(&mut self, now: Instant, id: EntityId, vendor: VendorId, deliver: &mut Vec<ReceivedSample>) {
         if deliver.is_empty() {
+            return;
+        }
+        if id == EntityId::TL_REQUEST_READER || id == EntityId::TL_REPLY_READER {
+            for s in std::mem::take(deliver) {
+                self.on_type_lookup(now, id, s);
+            }
             return;
         }
         if id == EntityId::SEDP_PUBLICATIONS_READER || id == EntityId::SEDP_SUBSCRIPTIONS_READER {
@@ -648,6 +729,11 @@ impl Participant {
         }
         let prefix = data.guid_prefix;
         let endpoints = data.builtin_endpoints;
+        if !self.db.participants.contains_key(&prefix) && self.db.participants.len() >= self.config.max_participants {
+            self.stats.participants_rejected += 1;
+            self.limit_hit("remote participants");
+            return;
+        }
         if !self.db.upsert_participant(now, data) {
             return;
         }
@@ -666,9 +752,23 @@ impl Participant {
                 }
             }
         }
+        let tl_writers = [
+            (EntityId::TL_REQUEST_WRITER, EntityId::TL_REQUEST_READER, be::TYPELOOKUP_REQUEST_READER),
+            (EntityId::TL_REPLY_WRITER, EntityId::TL_REPLY_READER, be::TYPELOOKUP_REPLY_READER),
+        ];
+        for (ours, theirs, bit) in tl_writers {
+            if endpoints & bit != 0 {
+                if let Some(w) = self.writers.get_mut(&ours) {
+                    let proxy = ReaderProxy::new(Guid::new(prefix, theirs), meta.clone(), true);
+                    w.add_reader(now, proxy, false, &mut self.outbox);
+                }
+            }
+        }
         let pairs = [
             (EntityId::SEDP_PUBLICATIONS_READER, EntityId::SEDP_PUBLICATIONS_WRITER, be::PUBLICATIONS_ANNOUNCER),
             (EntityId::SEDP_SUBSCRIPTIONS_READER, EntityId::SEDP_SUBSCRIPTIONS_WRITER, be::SUBSCRIPTIONS_ANNOUNCER),
+            (EntityId::TL_REQUEST_READER, EntityId::TL_REQUEST_WRITER, be::TYPELOOKUP_REQUEST_WRITER),
+            (EntityId::TL_REPLY_READER, EntityId::TL_REPLY_WRITER, be::TYPELOOKUP_REPLY_WRITER),
         ];
         for (ours, theirs, bit) in pairs {
             if endpoints & bit != 0 {
@@ -708,6 +808,18 @@ impl Participant {
         if guid.prefix == self.config.guid_prefix {
             return;
         }
+        let known = self.db.writers.contains_key(&guid) || self.db.readers.contains_key(&guid);
+        if !known && self.db.writers.len() + self.db.readers.len() >= self.config.max_remote_endpoints {
+            self.stats.endpoints_rejected += 1;
+            self.limit_hit("remote endpoints");
+            return;
+        }
+        if let Some(info) = type_information(&data) {
+            let ids = self.types.missing_for(now, &info);
+            if !ids.is_empty() {
+                self.request_types(now, ids);
+            }
+        }
         if is_writer {
             if self.db.writers.insert(guid, data).is_none() {
                 self.events.push_back(Event::WriterDiscovered(guid));
@@ -723,6 +835,66 @@ impl Participant {
                 self.try_match_remote_reader(now, id, guid);
             }
         }
+    }
+
+    /// Sends a getTypes request for `ids` to every peer's TypeLookup service.
+    fn request_types(&mut self, now: Instant, ids: Vec<crate::xtypes::typeobject::TypeIdentifier>) {
+        let Some(w) = self.writers.get_mut(&EntityId::TL_REQUEST_WRITER) else { return };
+        let Some(payload) = self.types.request(w.guid(), w.next_sn(), ids) else { return };
+        let change = CacheChange {
+            kind: ChangeKind::Alive,
+            key_hash: KeyHash::default(),
+            payload: Bytes::from(payload),
+            source_timestamp: None,
+        };
+        w.write(now, change, &mut self.outbox);
+    }
+
+    /// A TypeLookup request or reply from a peer.
+    fn on_type_lookup(&mut self, now: Instant, reader: EntityId, s: ReceivedSample) {
+        let Some(payload) = s.payload.as_deref() else { return };
+        if s.kind != ChangeKind::Alive {
+            return;
+        }
+        if reader == EntityId::TL_REQUEST_READER {
+            let Some(answer) = self.types.answer(payload, s.writer, s.sequence_number.0) else { return };
+            if let Some(w) = self.writers.get_mut(&EntityId::TL_REPLY_WRITER) {
+                let change = CacheChange {
+                    kind: ChangeKind::Alive,
+                    key_hash: KeyHash::default(),
+                    payload: Bytes::from(answer),
+                    source_timestamp: None,
+                };
+                w.write(now, change, &mut self.outbox);
+            }
+        } else {
+            let ours = Guid::new(self.config.guid_prefix, EntityId::TL_REQUEST_WRITER);
+            let learned = self.types.take_reply(payload, ours);
+            if !learned.is_empty() {
+                tracing::debug!(count = learned.len(), from = %s.writer, "learned TypeObjects through TypeLookup");
+                self.events.push_back(Event::TypesReceived(learned));
+            }
+        }
+    }
+
+    /// Registers a local type's TypeInformation and TypeObjects (the type and
+    /// its dependencies) so that peers can look them up.
+    pub fn register_type(
+        &mut self,
+        info: &crate::xtypes::typeobject::TypeInformation,
+        objects: Vec<(crate::xtypes::typeobject::TypeIdentifier, crate::xtypes::typeobject::TypeObject)>,
+    ) {
+        self.types.register(info, objects);
+    }
+
+    /// The type a remote writer or reader announced, once its TypeObjects are
+    /// known (`None` while they are not, or when it announced none).
+    pub fn resolve_remote_type(
+        &self,
+        remote: &Guid,
+    ) -> Option<Result<crate::xtypes::DynamicType, crate::xtypes::DynamicError>> {
+        let ep = self.db.writers.get(remote).or_else(|| self.db.readers.get(remote))?;
+        self.types.resolve(ep)
     }
 
     fn remove_remote_writer(&mut self, guid: Guid) {
@@ -809,6 +981,10 @@ impl Participant {
             tracing::debug!(participant = %prefix, "lease expired");
             self.remove_participant(prefix);
         }
+        let retries = self.types.retries_due(now);
+        if !retries.is_empty() {
+            self.request_types(now, retries);
+        }
         for w in self.writers.values_mut() {
             w.on_timer(now, &mut self.outbox);
         }
@@ -819,6 +995,9 @@ impl Participant {
         let mut t = self.next_spdp;
         if let Some(e) = self.db.next_expiry() {
             t = t.min(e);
+        }
+        if let Some(r) = self.types.next_retry() {
+            t = t.min(r);
         }
         for w in self.writers.values() {
             if let Some(d) = w.next_deadline() {
