@@ -28,12 +28,48 @@ fn encode<T: TopicType>(v: &T, rep: i16, endian: Endian) -> Result<Vec<u8>, CdrE
 struct RoundTrip {
     seeds: u64,
     types: usize,
+    /// Types the dynamic (XTypes) codec could describe, and those where it disagreed with the generated code.
+    described: usize,
+    dynamic_mismatches: Vec<String>,
+}
+
+impl RoundTrip {
+    fn new(seeds: u64) -> Self {
+        RoundTrip { seeds, types: 0, described: 0, dynamic_mismatches: Vec::new() }
+    }
+}
+
+/// The generated codec and the dynamic codec (driven by the generated `dynamic_type()`) agree on `bytes`:
+/// the dynamic codec decodes them and re-encodes the same bytes, with the same key hash.
+fn dynamic_agrees<T: TopicType>(
+    v: &T,
+    bytes: &[u8],
+    rep: i16,
+    endian: Endian,
+    version: XcdrVersion,
+) -> Result<(), String> {
+    let Some(ty) = T::dynamic_type() else { return Ok(()) };
+    let dv = starling_proto::xtypes::decode(&ty, bytes).map_err(|e| format!("dynamic decode: {e}"))?;
+    let mut again = Vec::new();
+    starling_proto::xtypes::encode(&ty, &dv, rep, endian, &mut again).map_err(|e| format!("dynamic encode: {e}"))?;
+    if again != bytes {
+        return Err(format!("dynamic re-encoding differs (rep {rep} {endian:?})"));
+    }
+    let kh = starling_proto::xtypes::key_hash(&ty, &dv, version).map_err(|e| format!("dynamic key hash: {e}"))?;
+    if kh != key_hash(v, version) {
+        return Err(format!("key hash differs (rep {rep})"));
+    }
+    Ok(())
 }
 
 impl Visitor for RoundTrip {
     fn visit<T: TopicType + Random + PartialEq + std::fmt::Debug + Clone>(&mut self, name: &str) {
         assert_eq!(T::type_name(), name);
         self.types += 1;
+        if T::dynamic_type().is_some() {
+            self.described += 1;
+        }
+        let mut mismatch = None;
         let salt = name.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
         for seed in 0..self.seeds {
             let v = T::random(&mut Rng::new(seed ^ salt));
@@ -42,6 +78,9 @@ impl Visitor for RoundTrip {
                 let back: T = decode_sample(&bytes)
                     .unwrap_or_else(|e| panic!("{name} seed {seed} rep {rep} {endian:?}: {e}\n{v:?}\n{bytes:02x?}"));
                 assert_eq!(back, v, "{name} seed {seed} rep {rep} {endian:?}");
+                if mismatch.is_none() {
+                    mismatch = dynamic_agrees(&v, &bytes, rep, endian, version).err();
+                }
                 if T::is_keyed() {
                     let mut kp = Vec::new();
                     encode_key_payload(&v, rep, endian, &mut kp).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -57,20 +96,26 @@ impl Visitor for RoundTrip {
                 }
             }
         }
+        if let Some(m) = mismatch {
+            self.dynamic_mismatches.push(format!("{name}: {m}"));
+        }
     }
 }
 
 #[test]
 fn examples_round_trip() {
-    let mut rt = RoundTrip { seeds: 40, types: 0 };
+    let mut rt = RoundTrip::new(40);
     starling_idl_tests::examples::visit_types(&mut rt);
     assert!(rt.types >= 14, "{}", rt.types);
+    // Everything but the struct holding a bitset is described, and the dynamic codec agrees byte for byte.
+    assert_eq!(rt.described, rt.types - 1);
+    assert!(rt.dynamic_mismatches.is_empty(), "{:#?}", rt.dynamic_mismatches);
 }
 
 #[test]
 fn corpus_types_round_trip() {
     use starling_idl_tests::corpus::*;
-    let mut rt = RoundTrip { seeds: 6, types: 0 };
+    let mut rt = RoundTrip::new(6);
     aliases::visit_types(&mut rt);
     annotations::visit_types(&mut rt);
     appendable::visit_types(&mut rt);
@@ -94,6 +139,8 @@ fn corpus_types_round_trip() {
     unions::visit_types(&mut rt);
     let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/idl-corpus");
     assert!(rt.types > 300 || !corpus.is_dir(), "{}", rt.types);
+    assert!(rt.described * 10 > rt.types * 9, "{} of {} described", rt.described, rt.types);
+    assert!(rt.dynamic_mismatches.is_empty(), "{:#?}", rt.dynamic_mismatches);
 }
 
 #[test]
@@ -101,6 +148,7 @@ fn generated_shape_type_matches_hand_written() {
     use starling::types::ShapeType as Hand;
     use starling_idl_tests::shape::ShapeType as Gen;
     assert_eq!(Gen::type_name(), Hand::type_name());
+    assert_eq!(Gen::dynamic_type(), Hand::dynamic_type());
     assert_eq!(Gen::extensibility(), Hand::extensibility());
     for seed in 0..50u64 {
         let mut g = Rng::new(seed);
@@ -209,15 +257,17 @@ fn layout_details() {
     // 3 + 1 + 4 (padding) + 6 + 12 = 26 bits → uint32.
     let bits = 5 | 1 << 3 | (((-3i64) as u64) & 0x3f) << 8 | 0xabc << 14;
     assert_eq!(buf, (bits as u32).to_le_bytes());
-    // Mutable member ids: `id` is @id(5) and a key (must-understand), 4 bytes (LC 2).
+    // Mutable member ids: `id` is @id(5), 4 bytes (LC 2). Keys carry no must-understand flag (as Cyclone
+    // writes them).
     let m = ex::MutableThing { id: 0x01020304, ..ex::MutableThing::default() };
     let bytes = encode(&m, XCDR2, Endian::Little).expect("mutable");
     assert_eq!(&bytes[..2], &[0, 0x0b]);
-    assert_eq!(&bytes[8..16], &[5, 0, 0, 0xa0, 4, 3, 2, 1]);
-    // XCDR1: PL_CDR short header (id 5, length 4) with the M flag.
+    assert_eq!(&bytes[8..16], &[5, 0, 0, 0x20, 4, 3, 2, 1]);
+    // XCDR1: PL_CDR with PID_EXTENDED headers (M flag, length 8, member id, member length), as Cyclone writes
+    // mutable members.
     let bytes = encode(&m, XCDR1, Endian::Little).expect("mutable v1");
     assert_eq!(&bytes[..2], &[0, 0x03]);
-    assert_eq!(&bytes[4..12], &[5, 0x40, 4, 0, 4, 3, 2, 1]);
+    assert_eq!(&bytes[4..20], &[0x01, 0x7f, 8, 0, 5, 0, 0, 0, 4, 0, 0, 0, 4, 3, 2, 1]);
     // The @hashid member follows.
     let name_id = u32::from_le_bytes(Md5::digest(b"name")[..4].try_into().expect("4 bytes")) & 0x0fff_ffff;
     let bytes = encode(&m, XCDR2, Endian::Little).expect("mutable");

@@ -156,6 +156,7 @@ pub fn generate_tokens(model: &Model, opts: &GenOptions) -> Result<TokenStream, 
     for item in &model.items {
         let g = Gen { scope: item.scope.clone(), ..g.clone() };
         let mut tokens = g.item(&item.name, &item.scoped(), &item.kind);
+        tokens.extend(g.xtypes_impl(&rust_ident(&item.name), &item.scoped(), &item.kind));
         if let Some(ts) = &g.ts {
             tokens.extend(g.random_impl(&rust_ident(&item.name), &item.kind, ts));
             if matches!(item.kind, ItemKind::Struct(_)) {
@@ -236,6 +237,25 @@ fn bitset_code(fields: &[crate::model::BitField]) -> (Vec<TokenStream>, Vec<Toke
         unpacks.push(quote!(#n: #un,));
     }
     (packs, unpacks)
+}
+
+/// XCDR2 size of an enum with this bit bound (XCDR1 always uses 4 bytes).
+fn enum_size(bit_bound: u32) -> usize {
+    match bit_bound {
+        0..=8 => 1,
+        9..=16 => 2,
+        _ => 4,
+    }
+}
+
+/// Size of a bitmask with this bit bound.
+fn bitmask_size(bit_bound: u32) -> usize {
+    match bit_bound {
+        0..=8 => 1,
+        9..=16 => 2,
+        17..=32 => 4,
+        _ => 8,
+    }
 }
 
 /// The value behind a reference expression: `&place` → `place`, `r` → `*r`.
@@ -753,7 +773,7 @@ impl Gen<'_> {
                     w.bool(self.#id.is_some());
                     if let ::core::option::Option::Some(x) = &self.#id { #deref #check #inner }
                 } else {
-                    let m = w.begin_member(#fid, false);
+                    let m = w.begin_member_extended(#fid, false);
                     if let ::core::option::Option::Some(x) = &self.#id { #deref #check #inner }
                     w.end_member(m);
                 }
@@ -790,6 +810,7 @@ impl Gen<'_> {
 
     /// `write_cdr`-style body for `fields` under `ext`.
     fn write_body(&self, ext: Ext, fields: &[&Field], mode: Mode) -> TokenStream {
+        let rt = &self.rt;
         match ext {
             Ext::Final | Ext::Appendable => {
                 let ws = fields.iter().map(|f| self.write_field_plain_ext(f, mode));
@@ -805,7 +826,8 @@ impl Gen<'_> {
                 let ws = fields.iter().map(|f| {
                     let id = rust_ident(&f.name);
                     let fid = f.id;
-                    let mu = f.key || f.must_understand;
+                    let mu = f.must_understand;
+                    let lc = self.length_code(&f.ty);
                     if f.optional {
                         let check = self.range_check(f, &quote!(x));
                         let inner = self.write(&f.ty, quote!(x), mode);
@@ -814,22 +836,22 @@ impl Gen<'_> {
                             if let ::core::option::Option::Some(x) = &self.#id {
                                 #deref
                                 #check
-                                let m = w.begin_member(#fid, #mu);
+                                let m = w.begin_member_extended(#fid, #mu);
                                 #inner
-                                w.end_member(m);
+                                w.end_member_lc(m, #lc);
                             }
                         }
                     } else {
                         let val = if f.external { quote!(self.#id.as_ref()) } else { quote!(&self.#id) };
                         let check = self.range_check(f, &val);
                         let inner = self.write(&f.ty, val, mode);
-                        quote!(#check let m = w.begin_member(#fid, #mu); #inner w.end_member(m);)
+                        quote!(#check let m = w.begin_member_extended(#fid, #mu); #inner w.end_member_lc(m, #lc);)
                     }
                 });
                 quote! {
                     let d = w.begin_dheader();
                     #(#ws)*
-                    w.end_mutable_xcdr1();
+                    #rt::cdr::traits::end_parameter_list(w);
                     w.end_dheader(d);
                     ::core::result::Result::Ok(())
                 }
@@ -1025,6 +1047,9 @@ impl Gen<'_> {
                 fn deserialize_key_payload(r: &mut #rt::cdr::CdrReader<'_>) -> ::core::result::Result<Self, #rt::cdr::CdrError> {
                     <Self as #rt::cdr::CdrSerialize>::read_cdr_key_holder(r)
                 }
+                fn dynamic_type() -> ::core::option::Option<#rt::xtypes::DynamicType> {
+                    Self::xtypes_type()
+                }
             }
         }
     }
@@ -1127,9 +1152,10 @@ impl Gen<'_> {
                 rv = quote!(::std::boxed::Box::new(#rv));
             }
             let cid = c.id;
+            let clc = self.length_code(&c.ty);
             let wrap_member = |body: TokenStream| {
                 if u.ext == Ext::Mutable {
-                    quote!(let m = w.begin_member(#cid, false); #body w.end_member(m);)
+                    quote!(let m = w.begin_member_extended(#cid, false); #body w.end_member_lc(m, #clc);)
                 } else {
                     body
                 }
@@ -1298,6 +1324,43 @@ impl Gen<'_> {
         }
     }
 
+    /// The XCDR2 EMHEADER length code used for a member of type `t` (the dynamic codec's choice, so both
+    /// produce the same bytes): 0–3 for 1/2/4/8-byte primitive-like values, 5 for strings and sequences or
+    /// arrays of non-primitive elements, 5/6/7 for sequences of 1/4/8-byte primitives, 4 otherwise.
+    fn length_code(&self, t: &Type) -> u32 {
+        let size_lc = |n: usize| match n {
+            1 => 0,
+            2 => 1,
+            4 => 2,
+            8 => 3,
+            _ => 4,
+        };
+        let prim_like_size = |t: &Type| -> Option<usize> {
+            match t {
+                Type::Prim(p) => Some(prim_size(*p)),
+                Type::Named(n) => match self.kind_of(n) {
+                    Some(ItemKind::Enum { bit_bound, .. }) => Some(enum_size(*bit_bound)),
+                    Some(ItemKind::Bitmask { bit_bound, .. }) => Some(bitmask_size(*bit_bound)),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        match t {
+            Type::String { .. } => 5,
+            Type::Seq(el, _) => match prim_like_size(el) {
+                Some(1) => 5,
+                Some(4) => 6,
+                Some(8) => 7,
+                Some(_) => 4,
+                None => 5,
+            },
+            Type::Array(el, _) if prim_like_size(el).is_none() => 5,
+            Type::Array(..) | Type::Map(..) => 4,
+            other => prim_like_size(other).map_or(4, size_lc),
+        }
+    }
+
     /// A condition: `*d` is one of `values` (`pats` are their patterns).
     fn disc_in(&self, disc: &Type, values: &[i128], pats: &[TokenStream]) -> TokenStream {
         if matches!(disc, Type::Prim(Prim::Bool)) {
@@ -1315,9 +1378,228 @@ impl Gen<'_> {
 
     fn wrap_disc(&self, u: &UnionDef, wd: TokenStream) -> TokenStream {
         if u.ext == Ext::Mutable {
-            quote!(let m = w.begin_member(0, true); #wd w.end_member(m);)
+            let lc = self.length_code(&u.disc);
+            quote!(let m = w.begin_member_extended(0, true); #wd w.end_member_lc(m, #lc);)
         } else {
             wd
+        }
+    }
+
+    // ---------------------------------------------------------------- XTypes dynamic types
+
+    /// True if the named type can be described as a `DynamicType`: no bitsets (the dynamic model has none)
+    /// and no recursion (a recursive description would never end).
+    fn describable(&self, name: &str, stack: &mut Vec<String>) -> bool {
+        if stack.iter().any(|s| s == name) {
+            return false;
+        }
+        stack.push(name.to_string());
+        let ok = match self.kind_of(name) {
+            Some(ItemKind::Struct(s)) => s.fields.iter().all(|f| self.describable_type(&f.ty, stack)),
+            Some(ItemKind::Union(u)) => {
+                self.describable_type(&u.disc, stack) && u.cases.iter().all(|c| self.describable_type(&c.ty, stack))
+            }
+            Some(ItemKind::Enum { .. } | ItemKind::Bitmask { .. }) => true,
+            _ => false,
+        };
+        stack.pop();
+        ok
+    }
+
+    fn describable_type(&self, t: &Type, stack: &mut Vec<String>) -> bool {
+        match t {
+            Type::Prim(_) | Type::String { .. } => true,
+            Type::Seq(el, _) | Type::Array(el, _) => self.describable_type(el, stack),
+            Type::Map(k, v, _) => self.describable_type(k, stack) && self.describable_type(v, stack),
+            Type::Named(n) => self.describable(n, stack),
+        }
+    }
+
+    /// An expression of type `DynamicType` describing `t` (inside a function returning `Option`).
+    fn dyn_expr(&self, t: &Type) -> TokenStream {
+        let rt = &self.rt;
+        let x = quote!(#rt::xtypes);
+        let bound = |b: &Option<u64>| Literal::u32_unsuffixed(b.map_or(0, |b| b as u32));
+        match t {
+            Type::Prim(p) => {
+                let k = format_ident!(
+                    "{}",
+                    match p {
+                        Prim::Bool => "Bool",
+                        Prim::Octet => "Byte",
+                        Prim::Char => "Char8",
+                        Prim::WChar => "Char16",
+                        Prim::I8 => "Int8",
+                        Prim::U8 => "UInt8",
+                        Prim::I16 => "Int16",
+                        Prim::U16 => "UInt16",
+                        Prim::I32 => "Int32",
+                        Prim::U32 => "UInt32",
+                        Prim::I64 => "Int64",
+                        Prim::U64 => "UInt64",
+                        Prim::F32 => "Float32",
+                        Prim::F64 => "Float64",
+                        Prim::F128 => "Float128",
+                    }
+                );
+                quote!(#x::DynamicType::primitive(#x::PrimitiveKind::#k))
+            }
+            Type::String { wide: false, bound: b } => {
+                let b = bound(b);
+                quote!(#x::DynamicType::string(#b))
+            }
+            Type::String { wide: true, bound: b } => {
+                let b = bound(b);
+                quote!(#x::DynamicType::wstring(#b))
+            }
+            Type::Seq(el, b) => {
+                let e = self.dyn_expr(el);
+                let b = bound(b);
+                quote!(#x::DynamicType::sequence(#e, #b))
+            }
+            Type::Array(el, dims) => {
+                let e = self.dyn_expr(el);
+                let dims = dims.iter().map(|d| Literal::u32_unsuffixed(*d as u32));
+                quote!(#x::DynamicType::array(#e, &[#(#dims),*]))
+            }
+            Type::Map(k, v, b) => {
+                let k = self.dyn_expr(k);
+                let v = self.dyn_expr(v);
+                let b = bound(b);
+                quote!(#x::DynamicType::map(#k, #v, #b))
+            }
+            Type::Named(n) => {
+                let p = self.path(n);
+                quote!(#p::xtypes_type()?)
+            }
+        }
+    }
+
+    fn ext_tokens(&self, ext: Ext) -> TokenStream {
+        let rt = &self.rt;
+        match ext {
+            Ext::Final => quote!(#rt::xtypes::Extensibility::Final),
+            Ext::Appendable => quote!(#rt::xtypes::Extensibility::Appendable),
+            Ext::Mutable => quote!(#rt::xtypes::Extensibility::Mutable),
+        }
+    }
+
+    /// `impl T { pub fn xtypes_type() -> Option<DynamicType> }` for structs, unions, enums and bitmasks.
+    fn xtypes_impl(&self, ident: &Ident, scoped: &str, kind: &ItemKind) -> TokenStream {
+        let rt = &self.rt;
+        let x = quote!(#rt::xtypes);
+        if matches!(kind, ItemKind::Typedef(_) | ItemKind::Const(..)) {
+            return quote!();
+        }
+        let body = if !self.describable(scoped, &mut Vec::new()) {
+            quote!(::core::option::Option::None)
+        } else {
+            match kind {
+                ItemKind::Struct(s) => {
+                    let ext = self.ext_tokens(s.ext);
+                    let nested = s.nested;
+                    let (base, skip) = match &s.base {
+                        Some(b) => {
+                            let p = self.path(b);
+                            let n = match self.kind_of(b) {
+                                Some(ItemKind::Struct(bs)) => bs.fields.len(),
+                                _ => 0,
+                            };
+                            (
+                                quote!(.base(match #p::xtypes_type()? {
+                                    #x::DynamicType::Struct(b) => b,
+                                    _ => return ::core::option::Option::None,
+                                })),
+                                n,
+                            )
+                        }
+                        None => (quote!(), 0),
+                    };
+                    let autoid = if s.autoid_hash { quote!(.autoid(#x::AutoId::Hash)) } else { quote!() };
+                    let members = s.fields.iter().skip(skip).map(|f| {
+                        let name = &f.name;
+                        let ty = self.dyn_expr(&f.ty);
+                        let id = f.id;
+                        let mut m = quote!(#x::StructMember::new(#name, #ty));
+                        if f.key {
+                            m = quote!(#m.key());
+                        }
+                        if f.optional {
+                            m = quote!(#m.optional());
+                        }
+                        if f.must_understand {
+                            m = quote!(#m.must_understand());
+                        }
+                        if f.external {
+                            m = quote!(#m.external());
+                        }
+                        quote!(.with_member(#m.id(#id)))
+                    });
+                    quote! {
+                        ::core::option::Option::Some(
+                            #x::StructType::new(#scoped, #ext)
+                                .nested(#nested)
+                                #autoid
+                                #base
+                                #(#members)*
+                                .build()
+                        )
+                    }
+                }
+                ItemKind::Union(u) => {
+                    let ext = self.ext_tokens(u.ext);
+                    let disc = self.dyn_expr(&u.disc);
+                    let nested = u.nested;
+                    let autoid = if u.autoid_hash { quote!(#x::AutoId::Hash) } else { quote!(#x::AutoId::Sequential) };
+                    let cases = u.cases.iter().map(|c| {
+                        let name = &c.name;
+                        let ty = self.dyn_expr(&c.ty);
+                        let id = c.id;
+                        let labels = c.labels.iter().map(|l| Literal::i64_unsuffixed(*l as i64));
+                        let is_default = c.is_default;
+                        let external = c.external;
+                        quote!(.with_case(#x::UnionCase {
+                            id: #id,
+                            name: #name.into(),
+                            ty: #ty,
+                            labels: ::std::vec![#(#labels),*],
+                            is_default: #is_default,
+                            external: #external,
+                        }))
+                    });
+                    quote! {
+                        let mut u = #x::UnionType::new(#scoped, #ext, #disc);
+                        u.nested = #nested;
+                        u.autoid = #autoid;
+                        ::core::option::Option::Some(u #(#cases)* .build())
+                    }
+                }
+                ItemKind::Enum { bit_bound, values } => {
+                    let bb = Literal::u16_unsuffixed(*bit_bound as u16);
+                    let lits = values.iter().map(|(n, v)| {
+                        let v = Literal::i32_unsuffixed(*v as i32);
+                        quote!(.literal_value(#n, #v))
+                    });
+                    quote!(::core::option::Option::Some(#x::EnumType::new(#scoped).bit_bound(#bb) #(#lits)* .build()))
+                }
+                ItemKind::Bitmask { bit_bound, flags } => {
+                    let bb = Literal::u16_unsuffixed(*bit_bound as u16);
+                    let fs = flags.iter().map(|(n, p)| {
+                        let p = Literal::u16_unsuffixed(*p as u16);
+                        quote!(.flag_at(#n, #p))
+                    });
+                    quote!(::core::option::Option::Some(#x::BitmaskType::new(#scoped).bit_bound(#bb) #(#fs)* .build()))
+                }
+                _ => return quote!(),
+            }
+        };
+        quote! {
+            impl #ident {
+                /// This type as an XTypes dynamic type (`None` if it holds a bitset or is recursive).
+                pub fn xtypes_type() -> ::core::option::Option<#x::DynamicType> {
+                    #body
+                }
+            }
         }
     }
 
@@ -1483,6 +1765,36 @@ impl Gen<'_> {
             let l = int_lit(prim, *v);
             quote!(#l => ::core::result::Result::Ok(Self::#n),)
         });
+        // XCDR1 writes every enum as a 4-byte integer; XCDR2 uses the size the bit bound selects.
+        let (write, read, max) = if size == 4 {
+            (
+                quote!(w.i32(*self as i32);),
+                quote!(r.i32()?),
+                quote!(::core::option::Option::Some(#rt::cdr::traits::align_offset(version, offset, 4) + 4)),
+            )
+        } else {
+            (
+                quote! {
+                    if w.version() == #rt::cdr::XcdrVersion::V1 {
+                        w.i32(i32::from(*self as #repr));
+                    } else {
+                        w.#m(*self as #repr);
+                    }
+                },
+                quote! {
+                    if r.version() == #rt::cdr::XcdrVersion::V1 {
+                        let v = r.i32()?;
+                        #repr::try_from(v).map_err(|_| #rt::cdr::CdrError::InvalidEnum(v as u32))?
+                    } else {
+                        r.#m()?
+                    }
+                },
+                quote! {
+                    let size = if version == #rt::cdr::XcdrVersion::V1 { 4 } else { #size };
+                    ::core::option::Option::Some(#rt::cdr::traits::align_offset(version, offset, size) + size)
+                },
+            )
+        };
         let doc = format!(" IDL `enum {scoped}`.");
         quote! {
             #[doc = #doc]
@@ -1496,17 +1808,18 @@ impl Gen<'_> {
             impl #rt::cdr::CdrSerialize for #ident {
                 const CDR_PRIMITIVE: bool = true;
                 fn write_cdr(&self, w: &mut #rt::cdr::CdrWriter<'_>) -> ::core::result::Result<(), #rt::cdr::CdrError> {
-                    w.#m(*self as #repr);
+                    #write
                     ::core::result::Result::Ok(())
                 }
                 fn read_cdr(r: &mut #rt::cdr::CdrReader<'_>) -> ::core::result::Result<Self, #rt::cdr::CdrError> {
-                    match r.#m()? {
+                    let v = #read;
+                    match v {
                         #(#arms)*
                         other => ::core::result::Result::Err(#rt::cdr::CdrError::InvalidEnum(other as u32)),
                     }
                 }
                 fn cdr_key_max_end(version: #rt::cdr::XcdrVersion, offset: usize) -> ::core::option::Option<usize> {
-                    ::core::option::Option::Some(#rt::cdr::traits::align_offset(version, offset, #size) + #size)
+                    #max
                 }
             }
         }

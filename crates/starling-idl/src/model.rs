@@ -94,6 +94,8 @@ pub struct StructDef {
     pub fields: Vec<Field>,
     /// `@nested`.
     pub nested: bool,
+    /// `@autoid(HASH)`.
+    pub autoid_hash: bool,
 }
 
 impl StructDef {
@@ -131,6 +133,10 @@ pub struct UnionDef {
     pub disc_key: bool,
     /// Branches.
     pub cases: Vec<UnionCase>,
+    /// `@nested`.
+    pub nested: bool,
+    /// `@autoid(HASH)`.
+    pub autoid_hash: bool,
 }
 
 /// A resolved definition.
@@ -920,7 +926,12 @@ impl Resolver<'_> {
                     }
                 }
                 let nested = has(&d.annotations, "nested");
-                self.push(scope, &d.name, ItemKind::Struct(StructDef { ext, base: base_key, fields, nested }), d.span);
+                self.push(
+                    scope,
+                    &d.name,
+                    ItemKind::Struct(StructDef { ext, base: base_key, fields, nested, autoid_hash: hash_ids }),
+                    d.span,
+                );
             }
             DefKind::Union { disc, disc_span, disc_annotations, cases } => {
                 let ext = self.ext_of(&d.annotations)?;
@@ -1006,7 +1017,19 @@ impl Resolver<'_> {
                     });
                 }
                 let disc_key = has(disc_annotations, "key");
-                self.push(scope, &d.name, ItemKind::Union(UnionDef { ext, disc: dt, disc_key, cases: out }), d.span);
+                self.push(
+                    scope,
+                    &d.name,
+                    ItemKind::Union(UnionDef {
+                        ext,
+                        disc: dt,
+                        disc_key,
+                        cases: out,
+                        nested: has(&d.annotations, "nested"),
+                        autoid_hash: hash_ids,
+                    }),
+                    d.span,
+                );
             }
             DefKind::Enum(es) => {
                 let bit_bound = self.bit_bound(scope, &d.annotations, 32)?;

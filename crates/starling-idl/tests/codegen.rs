@@ -67,7 +67,8 @@ fn enum_with_values() {
                 }
                 fn read_cdr(r: &mut ::starling_proto::cdr::CdrReader<'_>)
                     -> ::core::result::Result<Self, ::starling_proto::cdr::CdrError> {
-                    match r.i32()? {
+                    let v = r.i32()?;
+                    match v {
                         0i32 => ::core::result::Result::Ok(Self::A),
                         3i32 => ::core::result::Result::Ok(Self::B),
                         other => ::core::result::Result::Err(::starling_proto::cdr::CdrError::InvalidEnum(other as u32)),
@@ -75,7 +76,19 @@ fn enum_with_values() {
                 }
                 fn cdr_key_max_end(version: ::starling_proto::cdr::XcdrVersion, offset: usize)
                     -> ::core::option::Option<usize> {
-                    ::core::option::Option::Some(::starling_proto::cdr::traits::align_offset(version, offset, 4usize) + 4usize)
+                    ::core::option::Option::Some(::starling_proto::cdr::traits::align_offset(version, offset, 4) + 4)
+                }
+            }
+            impl E {
+                /// This type as an XTypes dynamic type (`None` if it holds a bitset or is recursive).
+                pub fn xtypes_type() -> ::core::option::Option<::starling_proto::xtypes::DynamicType> {
+                    ::core::option::Option::Some(
+                        ::starling_proto::xtypes::EnumType::new("m::E")
+                            .bit_bound(32)
+                            .literal_value("A", 0)
+                            .literal_value("B", 3)
+                            .build(),
+                    )
                 }
             }
         }
@@ -125,6 +138,14 @@ fn bitmask() {
                 ::core::option::Option::Some(::starling_proto::cdr::traits::align_offset(version, offset, 1usize) + 1usize)
             }
         }
+        impl F {
+            /// This type as an XTypes dynamic type (`None` if it holds a bitset or is recursive).
+            pub fn xtypes_type() -> ::core::option::Option<::starling_proto::xtypes::DynamicType> {
+                ::core::option::Option::Some(
+                    ::starling_proto::xtypes::BitmaskType::new("F").bit_bound(8).flag_at("A", 0).flag_at("B", 5).build(),
+                )
+            }
+        }
         "#,
     );
 }
@@ -151,8 +172,8 @@ fn struct_declaration() {
     )
     .expect("parses");
     assert!(*decl == want, "{}", quote::quote!(#decl));
-    // Two impls follow: CdrSerialize and TopicType.
-    assert_eq!(file.items.len(), 3);
+    // Three impls follow: CdrSerialize, TopicType and the inherent `xtypes_type`.
+    assert_eq!(file.items.len(), 4);
 }
 
 #[test]

@@ -249,6 +249,16 @@ pub fn read_mutable_members<'a>(
     })
 }
 
+/// Ends the members of a mutable type in XCDR1: PID_LIST_END with the must-understand flag (`0x7f02`, length
+/// 0), as Cyclone DDS writes it and as the dynamic codec does. No-op in XCDR2.
+pub fn end_parameter_list(w: &mut CdrWriter<'_>) {
+    if w.version() == XcdrVersion::V1 {
+        w.align(4);
+        w.u16(0x7f02);
+        w.u16(0);
+    }
+}
+
 /// The "unbounded" answer of [`CdrSerialize::cdr_key_max_end`], for use with `?` in generated code.
 pub fn unbounded_key() -> Option<usize> {
     None
