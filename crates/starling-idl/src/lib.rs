@@ -52,6 +52,27 @@
 //! annotation are `@final`, as in Cyclone's idlc ([`Options::default_extensibility`] changes that).
 //!
 //! See [`codegen`] for the IDL → Rust type mapping.
+//!
+//! # Generated code
+//!
+//! Every struct, union, enum, bitmask and bitset implements `starling_proto::cdr::CdrSerialize`; every struct
+//! also implements `TopicType` (type name = the scoped IDL name, `Module::Type`) and, through
+//! `TopicType::dynamic_type`, describes itself as an XTypes `DynamicType` (so endpoints announce
+//! TypeInformation). Encoding choices, all shared with Starling's dynamic codec (`starling_proto::xtypes`):
+//!
+//! - final: members in order; appendable: XCDR2 DHEADER; mutable: XCDR2 EMHEADERs (length code chosen by the
+//!   member type) or XCDR1 PL_CDR with PID_EXTENDED headers, ended by PID_LIST_END.
+//! - `@optional` in final/appendable types: XCDR2 boolean flag; XCDR1 parameter header (empty when absent).
+//! - XCDR2 collections of non-primitive elements get a DHEADER; enums are 4 bytes in XCDR1 and sized by
+//!   `@bit_bound` in XCDR2; `wstring` is a byte count plus UTF-16 code units; `long double` is 16 bytes.
+//! - Bounds (`string<N>`, `sequence<T, N>`, `map<K, V, N>`) are checked on write and read
+//!   (`CdrError::BoundExceeded`); `@range`/`@min`/`@max` on write (`CdrError::Invalid`).
+//! - Key hash input: key members (nested keys recursively; a nested type without keys contributes all its
+//!   members), plain, in declaration order. A union used as a key makes the key unbounded (MD5).
+//! - Member ids: sequential from 0 (continuing after the base struct's), `@id`, `@hashid`, `@autoid(HASH)`;
+//!   union branches count from 1 (0 is the discriminator's id in mutable unions).
+//! - Typedefs are expanded (dynamic types carry no aliases); types that hold a bitset or are recursive have no
+//!   dynamic type.
 
 #![warn(missing_docs)]
 
