@@ -332,9 +332,12 @@ impl<T: Clone> Cache<T> {
                         inst.owner = None;
                     }
                 }
-                if inst.state != InstanceState::NotAliveDisposed {
-                    inst.not_alive_since = Some(now);
+                if inst.state == InstanceState::NotAliveDisposed {
+                    // Already disposed (e.g. the writer's unregister-on-delete disposing again): the state
+                    // does not change, so the application is not told twice.
+                    return Outcome::Dropped;
                 }
+                inst.not_alive_since = Some(now);
                 inst.state = InstanceState::NotAliveDisposed;
             }
             ChangeKind::Unregistered => {
@@ -548,8 +551,9 @@ impl<T: Clone> Cache<T> {
             }
         }
         self.mark_seen(out.iter().map(|s| s.info.instance_handle));
-        // Instances that hold nothing and are not alive are forgotten.
-        self.instances.retain(|_, i| i.count > 0 || i.state == InstanceState::Alive);
+        // Instances that hold nothing, are not alive and that no writer still has registered are forgotten
+        // (a registered one must be remembered, or its writer's later unregister would look new).
+        self.instances.retain(|_, i| i.count > 0 || i.state == InstanceState::Alive || !i.writers.is_empty());
         out
     }
 
@@ -1234,7 +1238,10 @@ mod tests {
         assert!(!all[1].info.valid_data);
         assert_eq!(all[1].data, Some(7), "dispose without payload carries the instance's key holder");
         assert_eq!(all[1].info.instance_state, InstanceState::NotAliveDisposed);
-        assert!(c.instances.is_empty(), "a taken, disposed instance is forgotten");
+        assert_eq!(c.instances.len(), 1, "its writer still has it registered: remembered");
+        c.insert(ChangeKind::DisposedUnregistered, k(1), None, entry(1, false), now);
+        assert!(c.take(usize::MAX).is_empty(), "disposing a disposed instance again tells nothing new");
+        assert!(c.instances.is_empty(), "taken, disposed and unregistered by its only writer: forgotten");
     }
 
     #[test]
