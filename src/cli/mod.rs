@@ -85,7 +85,7 @@ pub enum Command {
     Sub(SubArgs),
     /// Publish JSON samples (arguments or stdin lines) to a topic.
     Pub(PubArgs),
-    /// Run the bridge: an MQTT 3.1.1/5.0 endpoint (DDS routes come later).
+    /// Run the bridge between DDS and MQTT clients (`--config FILE`), or only an MQTT 3.1.1/5.0 broker.
     Bridge(bridge::BridgeArgs),
     /// Check IDL files or generate Rust code from them.
     Idl(idl::IdlArgs),
@@ -284,7 +284,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             args.qos.profile_qos = with_profile(&load_profile(&cli)?, |p| p.datawriter_qos(&args.topic))?;
             (entry.publish)(participant(&cli)?, &args).await
         }
-        Command::Bridge(args) => bridge::run(args).await,
+        Command::Bridge(args) => bridge::run(&cli, args).await,
         Command::Idl(args) => idl::run(args),
     }
 }

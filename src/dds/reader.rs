@@ -68,6 +68,9 @@ pub struct SampleInfo {
     pub valid_data: bool,
     /// The instance's key hash (computed locally).
     pub instance_handle: KeyHash,
+    /// The writer's sequence number of the change (0 when not from a writer's history, such as
+    /// a NOT_ALIVE_NO_WRITERS notification).
+    pub sequence_number: i64,
 }
 
 /// A sample with its metadata. For `valid_data == false` the data, when
@@ -90,6 +93,8 @@ struct Entry<T> {
     writer: Guid,
     /// Wall-clock nanoseconds after which the sample is dropped (LIFESPAN).
     expires: Option<u64>,
+    /// The writer's sequence number (0 if none).
+    seq: i64,
 }
 
 struct Instance<T> {
@@ -230,6 +235,7 @@ impl<T: Clone> Cache<T> {
             reception_timestamp: wall,
             writer,
             expires: None,
+            seq: 0,
         };
         self.insert(kind, key, data, entry, Instant::now()) == Outcome::Stored
     }
@@ -418,6 +424,7 @@ impl<T: Clone> Cache<T> {
                 reception_timestamp: wall,
                 writer,
                 expires: None,
+                seq: 0,
             });
         }
         changed
@@ -496,6 +503,7 @@ impl<T: Clone> Cache<T> {
             publication_handle: e.writer,
             valid_data: e.valid,
             instance_handle: e.key,
+            sequence_number: e.seq,
         }
     }
 
@@ -742,6 +750,7 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
                     reception_timestamp: wall,
                     writer: s.writer,
                     expires,
+                    seq: s.sequence_number.0,
                 };
                 cache.insert(s.kind, key, data, entry, Instant::now())
             }
@@ -1190,6 +1199,7 @@ mod tests {
             reception_timestamp: Time::ZERO,
             writer,
             expires: None,
+            seq: 0,
         }
     }
 

@@ -4,6 +4,7 @@
 //! The type model and the XCDR codec live in [`starling_proto::xtypes`]; this module adds what needs
 //! `serde_json`.
 
+pub mod from_idl;
 pub mod json;
 
 pub use json::{from_json, to_json, JsonError};
