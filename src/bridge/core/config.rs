@@ -698,7 +698,7 @@ impl Parser {
                 "best_effort" => Reliability::best_effort(),
                 v => return Err(self.err(a.pos, format!("reliability '{v}' is not reliable or best_effort"))),
             };
-            writer_qos.reliability = rel.clone();
+            writer_qos.reliability = rel;
             reader_qos.reliability = rel;
         }
         if let Some(a) = c.attr("durability") {

@@ -1,7 +1,7 @@
 //! The DDS side: one participant per domain, a dynamic reader and/or writer per route, routes
 //! created at run time for default-mapped topics, and the loop guard.
 
-use super::config::{BridgeConfig, Direction, Format, LoopGuardConfig, RouteConfig};
+use super::config::{BridgeConfig, Format, LoopGuardConfig, RouteConfig};
 use super::mapping::{apply_key_levels, default_name, key_levels, key_paths};
 use super::{props, BridgeError, Hub, Inbound, Outbound, ParticipantFactory, BRIDGE_USER_DATA};
 use crate::dds::{DataReader, DataWriter, DomainParticipant, InstanceState, Sample};
@@ -405,17 +405,15 @@ async fn default_mapping(
                 line: 0,
             };
             // Match what the remote side offers or asks for.
-            route.reader_qos.reliability = e.qos.reliability.clone();
+            route.reader_qos.reliability = e.qos.reliability;
             route.reader_qos.durability = e.qos.durability;
             route.writer_qos.durability = e.qos.durability;
             if !partition.is_empty() {
                 route.reader_qos.partition = vec![partition.clone()];
                 route.writer_qos.partition = vec![partition];
             }
-            if route.direction == Direction::Both || route.direction.to_dds() || route.direction.from_dds() {
-                if let Err(err) = open_route(&shared, &p, route, ty, stop.clone()) {
-                    tracing::warn!("bridge: default mapping of {}: {err}", e.topic_name);
-                }
+            if let Err(err) = open_route(&shared, &p, route, ty, stop.clone()) {
+                tracing::warn!("bridge: default mapping of {}: {err}", e.topic_name);
             }
         }
         tokio::select! {
