@@ -41,7 +41,7 @@ CONFIG = """<dds>
 def bridge(netns, starling_bin, tmp_path):
     cfg = tmp_path / "bridge.xml"
     cfg.write_text(CONFIG)
-    p = Watcher(netns.popen(starling_argv(starling_bin, "bridge", "--config", str(cfg))), "bridge")
+    p = Watcher(netns.popen(starling_argv(starling_bin, "-v", "bridge", "--config", str(cfg))), "bridge")
     with inside(netns):
         wait_port(1883)
     yield p
@@ -69,7 +69,7 @@ def test_cyclone_to_mqtt(netns, bridge):
         time.sleep(1.0)
         got = live.drain(1.0)
         data = [m for m in got if m.payload]
-        assert len(data) == 12, [(m.topic, m.payload) for m in got]
+        assert len(data) == 12, str([(m.topic, m.payload) for m in got]) + bridge.describe() + pub.describe()
         per = by_topic(data)
         assert set(per) == {"shapes/square/RED", "shapes/square/BLUE", "shapes/square/GREEN"}
         for topic, ms in per.items():
