@@ -1,8 +1,6 @@
-//! IDL model → [`DynamicType`]: types of IDL files parsed at run time (by `starling-idl`) as dynamic
-//! types, described exactly as the generated code describes itself (`TopicType::dynamic_type`), so a
-//! dynamic endpoint and a compiled one announce the same TypeObject.
-//!
-//! Typedefs are already expanded in the model; bitsets and recursive types have no dynamic form.
+//! IDL parsed at run time → [`DynamicType`], with the same mapping the code
+//! generator uses for `xtypes_type()`, so a type loaded from IDL by the CLI or
+//! the bridge encodes, hashes and announces exactly like its generated twin.
 
 use starling_idl::ast::Prim;
 use starling_idl::model::{Ext, ItemKind, Model, Type};
@@ -11,35 +9,37 @@ use starling_proto::xtypes::{
     UnionType,
 };
 
-/// Why a named IDL type cannot be turned into a [`DynamicType`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why an IDL type has no dynamic form.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FromIdlError {
-    /// No struct, union, enum or bitmask has this scoped name.
-    #[error("no type '{0}' in the IDL files")]
-    Unknown(String),
-    /// The type holds a bitset or refers to itself.
-    #[error("type '{0}' cannot be described as a dynamic type (bitset or recursive type)")]
-    NotDescribable(String),
+    /// No type of that name in the loaded IDL.
+    #[error("no type '{0}' in the IDL files (known: {1})")]
+    Unknown(String, String),
+    /// The type (or one it uses) cannot be described dynamically.
+    #[error("type '{0}' cannot be used at run time: {1}")]
+    Unsupported(String, &'static str),
 }
 
-/// The dynamic type of the struct, union, enum or bitmask `scoped` (`Module::Type`; a leading `::` is ignored).
+/// The dynamic type for the struct or union `scoped` (`module::Name`; a bare
+/// name also matches when it is unique).
 pub fn dynamic_type(model: &Model, scoped: &str) -> Result<DynamicType, FromIdlError> {
-    let scoped = scoped.trim_start_matches("::");
-    if model.get(scoped).is_none() {
-        return Err(FromIdlError::Unknown(scoped.to_string()));
-    }
-    named(model, scoped, &mut Vec::new())
+    let name = resolve_name(model, scoped)?;
+    build(model, &name, &mut Vec::new())
 }
 
-/// Scoped names of the structs in `model` (candidates for topic types), in declaration order.
-pub fn struct_names(model: &Model) -> Vec<String> {
-    model
-        .items
-        .iter()
-        .filter(|i| matches!(i.kind, ItemKind::Struct(_)))
-        .map(starling_idl::model::Item::scoped)
-        .collect()
+fn resolve_name(model: &Model, given: &str) -> Result<String, FromIdlError> {
+    let topic_types = || {
+        model.items.iter().filter(|i| matches!(i.kind, ItemKind::Struct(_) | ItemKind::Union(_))).map(|i| i.scoped())
+    };
+    if model.get(given).is_some() {
+        return Ok(given.to_string());
+    }
+    let matches: Vec<String> = topic_types().filter(|s| s.rsplit("::").next() == Some(given)).collect();
+    match matches.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(FromIdlError::Unknown(given.to_string(), topic_types().collect::<Vec<_>>().join(", "))),
+    }
 }
 
 fn ext(e: Ext) -> Extensibility {
@@ -70,30 +70,30 @@ fn prim(p: Prim) -> PrimitiveKind {
     }
 }
 
-fn bound(b: Option<u64>) -> u32 {
+fn bound(b: &Option<u64>) -> u32 {
     b.map_or(0, |b| u32::try_from(b).unwrap_or(u32::MAX))
 }
 
 fn ty(model: &Model, t: &Type, stack: &mut Vec<String>) -> Result<DynamicType, FromIdlError> {
     Ok(match t {
         Type::Prim(p) => DynamicType::primitive(prim(*p)),
-        Type::String { wide: false, bound: b } => DynamicType::string(bound(*b)),
-        Type::String { wide: true, bound: b } => DynamicType::wstring(bound(*b)),
-        Type::Seq(el, b) => DynamicType::sequence(ty(model, el, stack)?, bound(*b)),
+        Type::String { wide: false, bound: b } => DynamicType::string(bound(b)),
+        Type::String { wide: true, bound: b } => DynamicType::wstring(bound(b)),
+        Type::Seq(el, b) => DynamicType::sequence(ty(model, el, stack)?, bound(b)),
         Type::Array(el, dims) => {
             let dims: Vec<u32> = dims.iter().map(|d| u32::try_from(*d).unwrap_or(u32::MAX)).collect();
             DynamicType::array(ty(model, el, stack)?, &dims)
         }
-        Type::Map(k, v, b) => DynamicType::map(ty(model, k, stack)?, ty(model, v, stack)?, bound(*b)),
-        Type::Named(n) => named(model, n, stack)?,
+        Type::Map(k, v, b) => DynamicType::map(ty(model, k, stack)?, ty(model, v, stack)?, bound(b)),
+        Type::Named(n) => build(model, n, stack)?,
     })
 }
 
-fn named(model: &Model, scoped: &str, stack: &mut Vec<String>) -> Result<DynamicType, FromIdlError> {
+fn build(model: &Model, scoped: &str, stack: &mut Vec<String>) -> Result<DynamicType, FromIdlError> {
     if stack.iter().any(|s| s == scoped) {
-        return Err(FromIdlError::NotDescribable(scoped.to_string()));
+        return Err(FromIdlError::Unsupported(scoped.to_string(), "recursive types have no dynamic form yet"));
     }
-    let item = model.get(scoped).ok_or_else(|| FromIdlError::Unknown(scoped.to_string()))?;
+    let item = model.get(scoped).ok_or_else(|| FromIdlError::Unknown(scoped.to_string(), String::new()))?;
     stack.push(scoped.to_string());
     let out = match &item.kind {
         ItemKind::Struct(s) => {
@@ -103,15 +103,14 @@ fn named(model: &Model, scoped: &str, stack: &mut Vec<String>) -> Result<Dynamic
             }
             let mut skip = 0;
             if let Some(b) = &s.base {
-                match named(model, b, stack)? {
-                    DynamicType::Struct(bs) => {
-                        skip = model.get(b).map_or(0, |i| match &i.kind {
-                            ItemKind::Struct(d) => d.fields.len(),
-                            _ => 0,
-                        });
-                        st = st.base(bs);
-                    }
-                    _ => return Err(FromIdlError::NotDescribable(scoped.to_string())),
+                if let ItemKind::Struct(bs) =
+                    &model.get(b).map(|i| &i.kind).ok_or_else(|| FromIdlError::Unknown(b.clone(), String::new()))?
+                {
+                    skip = bs.fields.len();
+                }
+                match build(model, b, stack)? {
+                    DynamicType::Struct(base) => st = st.base(base),
+                    _ => return Err(FromIdlError::Unsupported(scoped.to_string(), "base type is not a struct")),
                 }
             }
             for f in s.fields.iter().skip(skip) {
@@ -141,7 +140,7 @@ fn named(model: &Model, scoped: &str, stack: &mut Vec<String>) -> Result<Dynamic
                     id: c.id,
                     name: c.name.clone(),
                     ty: ty(model, &c.ty, stack)?,
-                    labels: c.labels.iter().map(|l| i64::try_from(*l).unwrap_or(i64::MAX)).collect(),
+                    labels: c.labels.iter().map(|l| *l as i64).collect(),
                     is_default: c.is_default,
                     external: c.external,
                 });
@@ -149,20 +148,24 @@ fn named(model: &Model, scoped: &str, stack: &mut Vec<String>) -> Result<Dynamic
             un.build()
         }
         ItemKind::Enum { bit_bound, values } => {
-            let mut e = EnumType::new(scoped).bit_bound(u16::try_from(*bit_bound).unwrap_or(32));
+            let mut e = EnumType::new(scoped).bit_bound(*bit_bound as u16);
             for (n, v) in values {
-                e = e.literal_value(n.clone(), i32::try_from(*v).unwrap_or(i32::MAX));
+                e = e.literal_value(n.clone(), *v as i32);
             }
             e.build()
         }
         ItemKind::Bitmask { bit_bound, flags } => {
-            let mut b = BitmaskType::new(scoped).bit_bound(u16::try_from(*bit_bound).unwrap_or(32));
+            let mut b = BitmaskType::new(scoped).bit_bound(*bit_bound as u16);
             for (n, p) in flags {
-                b = b.flag_at(n.clone(), u16::try_from(*p).unwrap_or(u16::MAX));
+                b = b.flag_at(n.clone(), *p as u16);
             }
             b.build()
         }
-        _ => return Err(FromIdlError::NotDescribable(scoped.to_string())),
+        ItemKind::Bitset { .. } => {
+            return Err(FromIdlError::Unsupported(scoped.to_string(), "bitsets have no dynamic form yet"))
+        }
+        ItemKind::Typedef(t) => ty(model, t, stack)?,
+        ItemKind::Const(..) => return Err(FromIdlError::Unsupported(scoped.to_string(), "a constant is not a type")),
     };
     stack.pop();
     Ok(out)
@@ -172,36 +175,40 @@ fn named(model: &Model, scoped: &str, stack: &mut Vec<String>) -> Result<Dynamic
 mod tests {
     use super::*;
 
-    fn model(src: &str) -> Model {
-        let dir = std::env::temp_dir().join(format!("starling-from-idl-{}", rand::random::<u64>()));
+    #[test]
+    fn shape_from_idl_equals_the_hand_written_description() {
+        let idl = "@appendable struct ShapeType { @key string<128> color; int32 x; int32 y; int32 shapesize; \
+                   sequence<uint8> additional_payload_size; };";
+        let dir = std::env::temp_dir().join(format!("starling-from-idl-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("t.idl");
-        std::fs::write(&f, src).unwrap();
-        let m = starling_idl::check(&[&f], &[&dir]).unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
-        m
+        let file = dir.join("shape.idl");
+        std::fs::write(&file, idl).unwrap();
+        let model = starling_idl::check(&[&file], &[&dir]).unwrap();
+        assert_eq!(dynamic_type(&model, "ShapeType").unwrap(), crate::dynamic::shape_type());
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
-    fn shape_type_matches_builtin() {
-        let m = model(
-            "@appendable struct ShapeType { @key string<128> color; long x; long y; long shapesize; \
-             sequence<uint8> additional_payload_size; };",
-        );
-        assert_eq!(dynamic_type(&m, "ShapeType").unwrap(), crate::dynamic::shape_type());
-        assert_eq!(struct_names(&m), vec!["ShapeType".to_string()]);
-    }
-
-    #[test]
-    fn nested_enum_union_and_errors() {
-        let m = model(
-            "module M { enum Color { RED, GREEN }; union U switch (long) { case 1: long a; default: string b; };\n\
-             @mutable struct Inner { double v; };\n\
-             struct Outer { @key long id; Color c; U u; Inner i; sequence<Inner, 3> more; }; };",
-        );
-        let t = dynamic_type(&m, "::M::Outer").unwrap();
-        assert_eq!(t.name(), Some("M::Outer"));
-        assert!(t.is_keyed());
-        assert_eq!(dynamic_type(&m, "M::Nope"), Err(FromIdlError::Unknown("M::Nope".into())));
+    fn modules_unions_enums_and_unknown_names() {
+        let idl = "module demo { enum Color { RED, GREEN }; union U switch (int32) { case 1: int32 a; \
+                   case 2: case 3: string s; default: Color c; }; @mutable struct T { @key int64 id; U u; \
+                   sequence<Color, 4> cs; @optional double d; }; };";
+        let dir = std::env::temp_dir().join(format!("starling-from-idl2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.idl");
+        std::fs::write(&file, idl).unwrap();
+        let model = starling_idl::check(&[&file], &[&dir]).unwrap();
+        let t = dynamic_type(&model, "T").unwrap();
+        assert_eq!(t.name(), Some("demo::T"));
+        let v = crate::dynamic::from_json(
+            &t,
+            &serde_json::json!({"id": 5, "u": {"discriminator": 2, "s": "hi"}, "cs": ["GREEN"], "d": 1.5}),
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        starling_proto::xtypes::encode(&t, &v, 2, starling_proto::wire::Endian::Little, &mut buf).unwrap();
+        assert_eq!(starling_proto::xtypes::decode(&t, &buf).unwrap(), v);
+        assert!(matches!(dynamic_type(&model, "Nope"), Err(FromIdlError::Unknown(..))));
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -481,7 +481,8 @@ impl Parser {
                 let first = diags.first().map_or_else(|| "IDL error".to_string(), |d| d.to_string());
                 self.err(pos, format!("IDL files do not compile: {}", first.lines().next().unwrap_or_default()))
             })?;
-            for name in crate::dynamic::from_idl::struct_names(&model) {
+            let structs = model.items.iter().filter(|i| matches!(i.kind, starling_idl::model::ItemKind::Struct(_)));
+            for name in structs.map(starling_idl::model::Item::scoped) {
                 if let Ok(t) = crate::dynamic::from_idl::dynamic_type(&model, &name) {
                     idl_types.insert(name, t);
                 }
