@@ -68,6 +68,9 @@ pub struct SampleInfo {
     pub valid_data: bool,
     /// The instance's key hash (computed locally).
     pub instance_handle: KeyHash,
+    /// The writer's sequence number of the change (0 when not from a writer's history, such as
+    /// a NOT_ALIVE_NO_WRITERS notification).
+    pub sequence_number: i64,
 }
 
 /// A sample with its metadata. For `valid_data == false` the data, when
@@ -90,6 +93,8 @@ struct Entry<T> {
     writer: Guid,
     /// Wall-clock nanoseconds after which the sample is dropped (LIFESPAN).
     expires: Option<u64>,
+    /// The writer's sequence number (0 if none).
+    seq: i64,
 }
 
 struct Instance<T> {
@@ -230,6 +235,7 @@ impl<T: Clone> Cache<T> {
             reception_timestamp: wall,
             writer,
             expires: None,
+            seq: 0,
         };
         self.insert(kind, key, data, entry, Instant::now()) == Outcome::Stored
     }
@@ -421,6 +427,7 @@ impl<T: Clone> Cache<T> {
                 reception_timestamp: wall,
                 writer,
                 expires: None,
+                seq: 0,
             });
         }
         changed
@@ -499,6 +506,7 @@ impl<T: Clone> Cache<T> {
             publication_handle: e.writer,
             valid_data: e.valid,
             instance_handle: e.key,
+            sequence_number: e.seq,
         }
     }
 
@@ -746,6 +754,7 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
                     reception_timestamp: wall,
                     writer: s.writer,
                     expires,
+                    seq: s.sequence_number.0,
                 };
                 cache.insert(s.kind, key, data, entry, Instant::now())
             }
@@ -1194,6 +1203,7 @@ mod tests {
             reception_timestamp: Time::ZERO,
             writer,
             expires: None,
+            seq: 0,
         }
     }
 
