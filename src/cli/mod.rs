@@ -1,6 +1,7 @@
-//! The `starling` command-line tool: `ls`, `sub` and `pub`.
+//! The `starling` command-line tool: `ls`, `sub`, `pub` and `perf`.
 
 mod ls;
+pub mod perf;
 mod pubsub;
 mod registry;
 
@@ -64,6 +65,8 @@ pub enum Command {
     Sub(SubArgs),
     /// Publish JSON samples (arguments or stdin lines) to a topic.
     Pub(PubArgs),
+    /// Measure latency (ping/pong) or throughput (pub/sub), like Cyclone's ddsperf.
+    Perf(perf::PerfArgs),
 }
 
 /// `ls` arguments.
@@ -184,5 +187,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let entry = find_type(&args.type_name)?;
             (entry.publish)(participant(&cli)?, args).await
         }
+        Command::Perf(args) => perf::run(participant(&cli)?, args).await,
     }
 }
