@@ -26,21 +26,29 @@ fn captured_data(size: usize) -> Vec<u8> {
 
 /// Heartbeat and acknack datagrams of a reliable exchange.
 fn captured_control() -> (Vec<u8>, Vec<u8>) {
+    let has = |dg: &[u8], want: fn(&Submessage<'_>) -> bool| {
+        parse(dg).map(|(_, subs)| subs.flatten().any(|s| want(&s))).unwrap_or(false)
+    };
     let mut pair = mempair::Pair::new(true, true);
     let now = pair.now;
     let w = pair.writer;
     pair.a.write(now, w, mempair::make_change(mempair::payload(64), 1)).expect("write");
-    while let Some(t) = pair.a.poll_transmit() {
-        pair.b.handle_datagram(now, &t.payload);
-    }
-    while pair.b.poll_transmit().is_some() {}
     pair.now += std::time::Duration::from_millis(150);
     let now = pair.now;
     pair.a.handle_timeout(now);
-    let hb = pair.a.poll_transmit().expect("heartbeat").payload;
-    pair.b.handle_datagram(now, &hb);
-    let ack = pair.b.poll_transmit().expect("acknack").payload;
-    (hb, ack)
+    let (mut hb, mut ack) = (None, None);
+    while let Some(t) = pair.a.poll_transmit() {
+        if has(&t.payload, |s| matches!(s, Submessage::Heartbeat(_))) {
+            hb = Some(t.payload.clone());
+        }
+        pair.b.handle_datagram(now, &t.payload);
+    }
+    while let Some(t) = pair.b.poll_transmit() {
+        if has(&t.payload, |s| matches!(s, Submessage::AckNack(_))) {
+            ack = Some(t.payload);
+        }
+    }
+    (hb.expect("a heartbeat"), ack.expect("an acknack"))
 }
 
 fn decode_all(dg: &[u8]) -> usize {
