@@ -257,8 +257,8 @@ impl LatencyHistogram {
         })
     }
 
-    /// Writes the histogram as an SVG bar chart (linear bins from the minimum to p99.9; the rest is counted
-    /// in the caption), with the median and p99 marked.
+    /// Writes the histogram as an SVG bar chart: logarithmic time axis from the minimum to the maximum,
+    /// linear counts, the median and p99 marked.
     pub fn write_svg(&self, path: &Path, title: &str) -> std::io::Result<()> {
         std::fs::write(path, self.to_svg(title))
     }
@@ -271,24 +271,18 @@ impl LatencyHistogram {
         const R: f64 = 20.0;
         const T: f64 = 50.0;
         const B: f64 = 60.0;
-        const BINS: usize = 60;
-        let lo = self.min() as f64;
-        let hi = (self.quantile(0.999) as f64).max(lo + 1000.0);
-        let width = (hi - lo) / BINS as f64;
+        const BINS: usize = 80;
+        let lo = (self.min().max(1) as f64).ln();
+        let hi = (self.max().max(1) as f64).ln().max(lo + 2f64.ln());
         let mut bins = [0u64; BINS];
-        let mut over = 0u64;
         for (b, w, c) in self.buckets() {
-            let mid = b as f64 + w as f64 / 2.0;
-            if mid > hi {
-                over += c;
-            } else {
-                let i = (((mid - lo) / width) as usize).min(BINS - 1);
-                bins[i] += c;
-            }
+            let mid = (b as f64 + w as f64 / 2.0).max(1.0).ln();
+            let i = (((mid - lo) / (hi - lo) * BINS as f64).max(0.0) as usize).min(BINS - 1);
+            bins[i] += c;
         }
         let peak = bins.iter().copied().max().unwrap_or(0).max(1) as f64;
         let (pw, ph) = (W - L - R, H - T - B);
-        let x_of = |ns: f64| L + (ns - lo) / (hi - lo) * pw;
+        let x_of = |ns: f64| L + (ns.max(1.0).ln() - lo) / (hi - lo) * pw;
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -299,13 +293,12 @@ impl LatencyHistogram {
             writeln!(s, r#"<text x="{}" y="24" font-size="16" text-anchor="middle">{}</text>"#, W / 2.0, xml(title));
         let _ = writeln!(
             s,
-            r##"<text x="{}" y="40" text-anchor="middle" fill="#555">{} round trips; median {:.1} µs, p99 {:.1} µs, max {:.1} µs; {} above p99.9 not drawn</text>"##,
+            r##"<text x="{}" y="40" text-anchor="middle" fill="#555">{} round trips; median {:.1} µs, p99 {:.1} µs, max {:.1} µs (logarithmic time axis)</text>"##,
             W / 2.0,
             self.count,
             self.quantile(0.5) as f64 / 1000.0,
             self.quantile(0.99) as f64 / 1000.0,
             self.max as f64 / 1000.0,
-            over
         );
         for (i, c) in bins.iter().enumerate() {
             let h = *c as f64 / peak * ph;
@@ -326,7 +319,7 @@ impl LatencyHistogram {
             T + ph
         );
         for k in 0..=5 {
-            let ns = lo + (hi - lo) * k as f64 / 5.0;
+            let ns = (lo + (hi - lo) * k as f64 / 5.0).exp();
             let x = x_of(ns);
             let _ = writeln!(
                 s,
