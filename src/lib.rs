@@ -6,17 +6,18 @@
 //!   layer that reads the clock. It drives the sans-IO core in [`proto`].
 //! - [`cli`]: the `starling` command-line tool (`src/bin/starling.rs`).
 //! - [`types`]: built-in topic types such as `ShapeType`.
-//! - [`qos`]: QoS policies, re-exported from the core.
+//! - [`dynamic`]: dynamically typed samples (JSON conversion of [`proto::xtypes`] values).
+//! - [`qos`]: QoS policies, re-exported from the core, and OMG DDS-XML QoS profiles.
+//! - [`filter`]: DDS SQL content-filter expressions.
 #![warn(missing_docs)]
 
 pub use starling_proto as proto;
 
 pub mod cli;
 pub mod dds;
+pub mod dynamic;
 pub mod runtime;
 pub mod types;
 
-/// QoS policies (re-exported from the core).
-pub mod qos {
-    pub use starling_proto::qos::*;
-}
+pub mod filter;
+pub mod qos;

@@ -6,7 +6,10 @@ mod pubsub;
 mod registry;
 
 use crate::dds::{DdsError, DomainParticipant};
+use crate::filter::{Filter, FilterError};
+use crate::qos::{EndpointQos, QosError, QosProfile, QosProvider};
 use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 
 pub use registry::{find_type, known_types, JsonSample, TypeEntry};
 
@@ -33,6 +36,12 @@ pub enum CliError {
     /// A wait for subscribers expired.
     #[error("{0}")]
     Wait(String),
+    /// A QoS file could not be loaded, or `--profile` names no profile.
+    #[error(transparent)]
+    Qos(#[from] QosError),
+    /// `--filter` does not parse or lacks `--filter-param` values.
+    #[error("invalid --filter expression: {0}")]
+    Filter(#[from] FilterError),
 }
 
 /// Command-line arguments.
@@ -51,6 +60,12 @@ pub struct Cli {
     /// More logging on stderr (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// OMG DDS-XML QoS file to load (repeatable; after those in STARLING_QOS_PROFILES).
+    #[arg(long = "qos-file", global = true, value_name = "FILE")]
+    pub qos_files: Vec<PathBuf>,
+    /// QoS profile for pub/sub, LIBRARY::PROFILE (default: the file's is_default_qos profile, if any).
+    #[arg(long, global = true, value_name = "LIB::PROFILE")]
+    pub profile: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -80,26 +95,34 @@ pub struct LsArgs {
     pub json: bool,
 }
 
-/// Reliability and durability flags shared by `pub` and `sub`.
-#[derive(Debug, Args, Clone, Copy)]
+/// Reliability, durability and history flags shared by `pub` and `sub`.
+/// Without a QoS profile the defaults are reliable, volatile, KEEP_ALL; with
+/// one, the profile's values apply and only the flags given override them.
+#[derive(Debug, Args, Clone)]
 pub struct QosArgs {
-    /// Reliable (the default).
+    /// Reliable (the default without a profile).
     #[arg(long, conflicts_with = "best_effort")]
     pub reliable: bool,
     /// Best-effort.
     #[arg(long)]
     pub best_effort: bool,
     /// TRANSIENT_LOCAL durability (late joiners get history).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "volatile")]
     pub transient_local: bool,
-    /// History depth per instance (KEEP_LAST N); 0, the default, keeps all
-    /// (KEEP_ALL), so that a reliable stream loses nothing.
-    #[arg(long, default_value_t = 0)]
-    pub depth: u32,
+    /// VOLATILE durability (the default without a profile).
+    #[arg(long)]
+    pub volatile: bool,
+    /// History depth per instance (KEEP_LAST N); 0 keeps all (KEEP_ALL, the
+    /// default without a profile, so that a reliable stream loses nothing).
+    #[arg(long)]
+    pub depth: Option<u32>,
+    /// The QoS from `--profile` for this endpoint, filled in by [`run`].
+    #[arg(skip)]
+    pub profile_qos: Option<EndpointQos>,
 }
 
 /// `sub` arguments.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct SubArgs {
     /// Topic name.
     pub topic: String,
@@ -115,10 +138,17 @@ pub struct SubArgs {
     /// Exit after this many seconds.
     #[arg(long)]
     pub timeout: Option<f64>,
+    /// Print only samples for which this DDS SQL filter expression holds,
+    /// e.g. "x > 100 AND color = 'RED'" (evaluated on the JSON form).
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Value for %0, %1, … in `--filter` (repeatable, in order).
+    #[arg(long = "filter-param", value_name = "VALUE", requires = "filter")]
+    pub filter_params: Vec<String>,
 }
 
 /// `pub` arguments.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct PubArgs {
     /// Topic name.
     pub topic: String,
@@ -175,17 +205,58 @@ fn participant(cli: &Cli) -> Result<DomainParticipant, CliError> {
     Ok(b.build()?)
 }
 
+/// Loads STARLING_QOS_PROFILES and `--qos-file`s and picks `--profile` (or
+/// the default profile); `None` when no profile applies.
+pub fn load_profile(cli: &Cli) -> Result<Option<(QosProvider, String)>, CliError> {
+    if cli.profile.is_none()
+        && cli.qos_files.is_empty()
+        && std::env::var_os(crate::qos::xml::QOS_PROFILES_ENV).is_none()
+    {
+        return Ok(None);
+    }
+    let mut provider = QosProvider::from_env()?;
+    for f in &cli.qos_files {
+        provider.load_file(f)?;
+    }
+    let name = match &cli.profile {
+        Some(n) => provider.profile(n)?.name().to_string(),
+        None => match provider.default_profile() {
+            Some(p) => p.name().to_string(),
+            None => return Ok(None),
+        },
+    };
+    Ok(Some((provider, name)))
+}
+
+fn with_profile<T>(
+    loaded: &Option<(QosProvider, String)>,
+    f: impl FnOnce(&QosProfile) -> T,
+) -> Result<Option<T>, CliError> {
+    match loaded {
+        Some((provider, name)) => Ok(Some(f(provider.profile(name)?))),
+        None => Ok(None),
+    }
+}
+
 /// Runs the parsed command (inside a tokio runtime).
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Ls(args) => ls::run(participant(&cli)?, args).await,
         Command::Sub(args) => {
             let entry = find_type(&args.type_name)?;
-            (entry.sub)(participant(&cli)?, args).await
+            if let Some(expr) = &args.filter {
+                // Reject a bad expression before joining the domain.
+                Filter::with_parameters(expr, &args.filter_params)?;
+            }
+            let mut args = args.clone();
+            args.qos.profile_qos = with_profile(&load_profile(&cli)?, |p| p.datareader_qos(&args.topic))?;
+            (entry.sub)(participant(&cli)?, &args).await
         }
         Command::Pub(args) => {
             let entry = find_type(&args.type_name)?;
-            (entry.publish)(participant(&cli)?, args).await
+            let mut args = args.clone();
+            args.qos.profile_qos = with_profile(&load_profile(&cli)?, |p| p.datawriter_qos(&args.topic))?;
+            (entry.publish)(participant(&cli)?, &args).await
         }
         Command::Perf(args) => perf::run(participant(&cli)?, args).await,
     }

@@ -3,22 +3,40 @@
 use super::registry::JsonSample;
 use super::{seconds, CliError, PubArgs, QosArgs, SubArgs};
 use crate::dds::{DataWriter, DdsError, DomainParticipant};
-use crate::qos::{DurabilityKind, EndpointQos, History, Reliability, XCDR1, XCDR2};
+use crate::filter::Filter;
+use crate::qos::{DurabilityKind, EndpointQos, History, Reliability, ReliabilityKind, XCDR1, XCDR2};
 use serde_json::Value;
 use std::io::Write;
 use tokio::io::AsyncBufReadExt;
 
-fn apply_qos(mut q: EndpointQos, args: &QosArgs) -> EndpointQos {
-    q.reliability = if args.best_effort { Reliability::best_effort() } else { Reliability::reliable() };
+/// The endpoint QoS: the profile's when one is given, else the CLI defaults
+/// (reliable, volatile, KEEP_ALL); then the flags that were given.
+fn apply_qos(default: EndpointQos, args: &QosArgs) -> EndpointQos {
+    let mut q = match &args.profile_qos {
+        Some(p) => p.clone(),
+        None => EndpointQos {
+            reliability: Reliability::reliable(),
+            // The CLI streams every sample, so it keeps all rather than the KEEP_LAST(1) default.
+            history: History::KeepAll,
+            ..default
+        },
+    };
+    if args.best_effort {
+        q.reliability = Reliability { kind: ReliabilityKind::BestEffort, ..q.reliability };
+    } else if args.reliable {
+        q.reliability = Reliability { kind: ReliabilityKind::Reliable, ..q.reliability };
+    }
     if args.transient_local {
         q.durability = DurabilityKind::TransientLocal;
+    } else if args.volatile {
+        q.durability = DurabilityKind::Volatile;
     }
-    // The CLI streams every sample, so it keeps all by default rather than the KEEP_LAST(1) default.
-    q.history = match i32::try_from(args.depth) {
-        Ok(0) => History::KeepAll,
-        Ok(d) => History::KeepLast(d),
-        Err(_) => History::KeepAll,
-    };
+    if let Some(depth) = args.depth {
+        q.history = match i32::try_from(depth) {
+            Ok(0) | Err(_) => History::KeepAll,
+            Ok(d) => History::KeepLast(d),
+        };
+    }
     q
 }
 
@@ -60,6 +78,11 @@ pub(crate) async fn subscribe<T: JsonSample>(p: DomainParticipant, args: &SubArg
     let mut qos = apply_qos(EndpointQos::reader_default(), &args.qos);
     qos.data_representation = vec![XCDR1, XCDR2];
     let reader = p.create_datareader(&topic, Some(qos))?;
+    let filter = match &args.filter {
+        Some(expr) => Some(Filter::with_parameters(expr, &args.filter_params)?),
+        None => None,
+    };
+    let mut filter_error_shown = false;
     let deadline = args.timeout.map(|t| tokio::time::Instant::now() + seconds(t));
     let mut received = 0u64;
     loop {
@@ -78,8 +101,22 @@ pub(crate) async fn subscribe<T: JsonSample>(p: DomainParticipant, args: &SubArg
             _ = tokio::signal::ctrl_c() => return Ok(()),
         };
         let line = if sample.info.valid_data {
+            let json = sample.data.as_ref().map(T::to_json);
+            if let (Some(f), Some(v)) = (&filter, &json) {
+                match f.evaluate(v) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        if !filter_error_shown {
+                            tracing::warn!("--filter: {e}; such samples are skipped");
+                            filter_error_shown = true;
+                        }
+                        continue;
+                    }
+                }
+            }
             received += 1;
-            sample.data.as_ref().map(T::to_json)
+            json
         } else {
             let key = sample.data.as_ref().map_or(Value::Null, T::key_json);
             let what = match sample.info.instance_state {
@@ -116,7 +153,7 @@ pub(crate) async fn publish<T: JsonSample>(p: DomainParticipant, args: &PubArgs)
         .collect::<Result<Vec<_>, _>>()?;
     let topic = p.create_topic::<T>(&args.topic);
     let qos = apply_qos(EndpointQos::writer_default(), &args.qos);
-    let reliable = !args.qos.best_effort;
+    let reliable = qos.reliability.kind == ReliabilityKind::Reliable;
     let writer = p.create_datawriter(&topic, Some(qos))?;
     if let Some(n) = args.wait_subscribers {
         writer.wait_for_subscribers(n, seconds(args.wait_timeout)).await.map_err(|e| match e {
@@ -193,6 +230,86 @@ mod tests {
         let e = parse_action::<ShapeType>(r#"{"color":5}"#, "argument 2").unwrap_err();
         assert!(e.to_string().contains("argument 2"), "{e}");
         assert!(parse_action::<ShapeType>("[1,2]", "line 1").is_err());
+    }
+
+    fn qos_args(profile: Option<EndpointQos>) -> QosArgs {
+        QosArgs {
+            reliable: false,
+            best_effort: false,
+            transient_local: false,
+            volatile: false,
+            depth: None,
+            profile_qos: profile,
+        }
+    }
+
+    #[test]
+    fn cli_qos_defaults_and_overrides() {
+        let q = apply_qos(EndpointQos::reader_default(), &qos_args(None));
+        assert_eq!(
+            (q.reliability.kind, q.durability, q.history),
+            (ReliabilityKind::Reliable, DurabilityKind::Volatile, History::KeepAll)
+        );
+        let profile = EndpointQos {
+            reliability: Reliability::best_effort(),
+            durability: DurabilityKind::TransientLocal,
+            history: History::KeepLast(3),
+            ..EndpointQos::writer_default()
+        };
+        let q = apply_qos(EndpointQos::writer_default(), &qos_args(Some(profile.clone())));
+        assert_eq!(q, profile, "the profile applies as is when no flag is given");
+        let args = QosArgs { reliable: true, volatile: true, depth: Some(0), ..qos_args(Some(profile)) };
+        let q = apply_qos(EndpointQos::writer_default(), &args);
+        assert_eq!(
+            (q.reliability.kind, q.durability, q.history),
+            (ReliabilityKind::Reliable, DurabilityKind::Volatile, History::KeepAll)
+        );
+        let q = apply_qos(EndpointQos::writer_default(), &QosArgs { depth: Some(5), ..qos_args(None) });
+        assert_eq!(q.history, History::KeepLast(5));
+    }
+
+    #[test]
+    fn profile_and_filter_flags() {
+        use crate::cli::{load_profile, run, Cli};
+        use clap::Parser;
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/qos-profiles/starling-patterns.xml");
+        let cli = Cli::try_parse_from([
+            "starling",
+            "sub",
+            "T",
+            "--type",
+            "ShapeType",
+            "--qos-file",
+            file,
+            "--profile",
+            "StarlingPatterns::State",
+        ])
+        .unwrap();
+        let (provider, name) = load_profile(&cli).unwrap().unwrap();
+        let q = provider.profile(&name).unwrap().datareader_qos("T");
+        assert_eq!((q.durability, q.history), (DurabilityKind::TransientLocal, History::KeepLast(1)));
+        let cli = Cli::try_parse_from([
+            "starling",
+            "--qos-file",
+            file,
+            "--profile",
+            "Nope::X",
+            "pub",
+            "T",
+            "--type",
+            "ShapeType",
+        ])
+        .unwrap();
+        assert!(load_profile(&cli).unwrap_err().to_string().starts_with("no QoS profile 'Nope::X'"));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let cli =
+            Cli::try_parse_from(["starling", "sub", "T", "--type", "ShapeType", "--filter", "x > 100 AND color ="])
+                .unwrap();
+        let e = rt.block_on(run(cli)).unwrap_err();
+        assert_eq!(e.to_string(), "invalid --filter expression: col 20: expected a value after '='");
+        let cli = Cli::try_parse_from(["starling", "sub", "T", "--type", "ShapeType", "--filter", "x > %0"]).unwrap();
+        let e = rt.block_on(run(cli)).unwrap_err();
+        assert_eq!(e.to_string(), "invalid --filter expression: the expression uses %0 but 0 parameter(s) are set");
     }
 
     #[test]

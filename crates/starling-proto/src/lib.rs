@@ -17,3 +17,4 @@ pub mod core;
 pub mod discovery;
 pub mod qos;
 pub mod wire;
+pub mod xtypes;

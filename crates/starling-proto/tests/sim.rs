@@ -48,6 +48,10 @@ fn multicast() -> Locator {
 
 impl Net {
     fn new(n: usize, seed: u64, faults: Faults) -> Net {
+        Net::with_config(n, seed, faults, |_, _| {})
+    }
+
+    fn with_config(n: usize, seed: u64, faults: Faults, tweak: impl Fn(usize, &mut ParticipantConfig)) -> Net {
         let now = Instant::now();
         let mut parts = Vec::new();
         let mut addr = HashMap::new();
@@ -65,6 +69,7 @@ impl Net {
             c.spdp_destinations = vec![multicast()];
             addr.insert(meta, i);
             addr.insert(user, i);
+            tweak(i, &mut c);
             parts.push(Participant::new(c, now));
         }
         Net { now, parts, addr, rng: Rng(seed.max(1)), faults, in_flight: Vec::new(), events: vec![Vec::new(); n] }
@@ -396,4 +401,154 @@ fn local_writer_and_reader() {
     net.collect();
     assert!(matched(&net, 0));
     assert_eq!(received(&net, 0), vec![42]);
+}
+
+/// A KEEP_ALL writer with `max_samples` refuses writes (handing the change back)
+/// while a reader has not acknowledged, and accepts them again once it has.
+#[test]
+fn keep_all_history_limit() {
+    let mut net = Net::new(2, 31, NONE);
+    let mut wq = EndpointQos::writer_default();
+    wq.history = History::KeepAll;
+    wq.resource_limits.max_samples = 5;
+    let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+    net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    net.faults.loss = 100;
+    for i in 0..5 {
+        let now = net.now;
+        net.parts[0].write(now, w, change(i, 0)).unwrap();
+    }
+    let now = net.now;
+    let err = net.parts[0].write(now, w, change(5, 0)).unwrap_err();
+    assert_eq!(err.kind, starling_proto::core::WriteErrorKind::HistoryFull);
+    assert_eq!(&err.change.payload[4..8], &5u32.to_le_bytes());
+    net.faults.loss = 0;
+    assert!(net.run_until(Duration::from_secs(10), |n| n.parts[0].is_acked_by_all(w)));
+    let now = net.now;
+    net.parts[0].write(now, w, change(5, 0)).unwrap();
+    assert!(net.run_until(Duration::from_secs(5), |n| received(n, 1) == (0..6).collect::<Vec<_>>()));
+}
+
+/// Past `max_participants`, new participants are ignored and counted.
+#[test]
+fn participant_limit() {
+    let mut net = Net::with_config(4, 37, NONE, |i, c| {
+        if i == 0 {
+            c.max_participants = 2;
+        }
+    });
+    net.run_until(Duration::from_secs(3), |_| false);
+    assert_eq!(net.parts[0].discovered_participants().count(), 2);
+    assert!(net.parts[0].stats().participants_rejected > 0);
+    assert_eq!(net.parts[1].discovered_participants().count(), 3);
+}
+
+/// A fragmented sample larger than `max_sample_size` is dropped and counted;
+/// smaller samples keep flowing.
+#[test]
+fn oversized_fragmented_sample_dropped() {
+    let mut net = Net::with_config(2, 41, NONE, |i, c| {
+        if i == 1 {
+            c.max_sample_size = 100_000;
+        }
+    });
+    let mut wq = EndpointQos::writer_default();
+    wq.reliability = Reliability::best_effort();
+    let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+    net.parts[1].create_reader(net.now, endpoint("T", EndpointQos::reader_default()));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0) && matched_sub(n, 1)));
+    let mut payload = vec![0x00, 0x01, 0x00, 0x00];
+    payload.extend(std::iter::repeat_n(7u8, 200_000));
+    let now = net.now;
+    let big = WriteChange {
+        kind: ChangeKind::Alive,
+        key_hash: KeyHash([0; 16]),
+        payload: Bytes::from(payload),
+        source_timestamp: None,
+    };
+    net.parts[0].write(now, w, big).unwrap();
+    net.run_until(Duration::from_secs(1), |_| false);
+    assert!(net.parts[1].stats().fragments_dropped > 0);
+    let now = net.now;
+    net.parts[0].write(now, w, change(9, 0)).unwrap();
+    assert!(net.run_until(Duration::from_secs(5), |n| received(n, 1) == vec![9]));
+}
+
+fn matched_sub(net: &Net, idx: usize) -> bool {
+    net.events[idx].iter().any(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. }))
+}
+
+/// Large samples under heavy loss are repaired fragment by fragment (NACK_FRAG),
+/// over several seeds.
+#[test]
+fn large_samples_repaired_with_nack_frag() {
+    for seed in 1..=10u64 {
+        let mut net = Net::new(2, seed, Faults { loss: 30, dup: 5, reorder: 20 });
+        let mut wq = EndpointQos::writer_default();
+        wq.history = History::KeepAll;
+        let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+        let mut rq = reliable(EndpointQos::reader_default());
+        rq.history = History::KeepAll;
+        net.parts[1].create_reader(net.now, endpoint("T", rq));
+        assert!(net.run_until(Duration::from_secs(30), |n| matched(n, 0)), "seed {seed}");
+        for i in 0..3u32 {
+            let mut payload = vec![0x00, 0x01, 0x00, 0x00];
+            payload.extend_from_slice(&i.to_le_bytes());
+            payload.extend((0..100_000u32).map(|j| (j % 13) as u8));
+            let now = net.now;
+            let c = WriteChange {
+                kind: ChangeKind::Alive,
+                key_hash: KeyHash([0; 16]),
+                payload: Bytes::from(payload),
+                source_timestamp: None,
+            };
+            net.parts[0].write(now, w, c).unwrap();
+        }
+        assert!(
+            net.run_until(Duration::from_secs(60), |n| received(n, 1).len() == 3),
+            "seed {seed}: got {:?}",
+            received(&net, 1)
+        );
+        assert_eq!(received(&net, 1), vec![0, 1, 2], "seed {seed}");
+    }
+}
+
+/// A flow-limited writer paces its data: the samples all arrive, in order, but
+/// no faster than the configured rate allows.
+#[test]
+fn flow_limit_paces_writes() {
+    use starling_proto::core::FlowLimit;
+    let mut net = Net::with_config(2, 43, NONE, |i, c| {
+        if i == 0 {
+            c.writer_flow_limit = Some(FlowLimit { bytes_per_sec: 100_000, burst_bytes: 10_000 });
+        }
+    });
+    let mut wq = EndpointQos::writer_default();
+    wq.history = History::KeepAll;
+    let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+    let mut rq = reliable(EndpointQos::reader_default());
+    rq.history = History::KeepAll;
+    net.parts[1].create_reader(net.now, endpoint("T", rq));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    let start = net.now;
+    // 100 samples of ~1 KB = ~110 KB at 100 KB/s with a 10 KB burst: about a second.
+    for i in 0..100u32 {
+        let mut payload = vec![0x00, 0x01, 0x00, 0x00];
+        payload.extend_from_slice(&i.to_le_bytes());
+        payload.extend(std::iter::repeat_n(1u8, 1000));
+        let now = net.now;
+        let c = WriteChange {
+            kind: ChangeKind::Alive,
+            key_hash: KeyHash([0; 16]),
+            payload: Bytes::from(payload),
+            source_timestamp: None,
+        };
+        net.parts[0].write(now, w, c).unwrap();
+    }
+    assert!(net.run_until(Duration::from_secs(10), |n| received(n, 1).len() == 100));
+    assert_eq!(received(&net, 1), (0..100).collect::<Vec<_>>());
+    let took = net.now - start;
+    assert!(took >= Duration::from_millis(900), "flow limit not applied: {took:?}");
+    assert!(took <= Duration::from_millis(2500), "too slow: {took:?}");
 }

@@ -234,27 +234,59 @@ impl<'a> CdrWriter<'a> {
         MemberToken { header, body, id, must_understand, extended, saved_origin }
     }
 
+    /// Like [`begin_member`](Self::begin_member), but in XCDR1 always writes the PID_EXTENDED header form
+    /// (as Cyclone DDS's Python serializer does for every mutable member and for optional members).
+    pub fn begin_member_extended(&mut self, id: u32, must_understand: bool) -> MemberToken {
+        let id = id & MEMBER_ID_MASK;
+        if self.version == XcdrVersion::V2 {
+            return self.begin_member(id, must_understand);
+        }
+        self.align(4);
+        let header = self.buf.len();
+        let saved_origin = self.origin;
+        self.buf.extend_from_slice(&[0; 12]);
+        let body = self.buf.len();
+        self.origin = body;
+        MemberToken { header, body, id, must_understand, extended: true, saved_origin }
+    }
+
     /// Ends a member started by [`begin_member`](Self::begin_member), filling in its header.
     pub fn end_member(&mut self, token: MemberToken) {
         match self.version {
-            XcdrVersion::V2 => self.end_member_v2(&token),
+            XcdrVersion::V2 => self.end_member_v2(&token, None),
             XcdrVersion::V1 => self.end_member_v1(&token),
         }
         self.origin = token.saved_origin;
     }
 
-    fn end_member_v2(&mut self, t: &MemberToken) {
+    /// Ends a member like [`end_member`](Self::end_member), but in XCDR2 uses the EMHEADER length code `lc`
+    /// when it describes the body correctly (falling back to the automatic choice otherwise). Length codes
+    /// 0–3 need a body of 1/2/4/8 bytes; 5–7 need the body's first `uint32` to give its remaining length.
+    pub fn end_member_lc(&mut self, token: MemberToken, lc: u32) {
+        match self.version {
+            XcdrVersion::V2 => self.end_member_v2(&token, Some(lc)),
+            XcdrVersion::V1 => self.end_member_v1(&token),
+        }
+        self.origin = token.saved_origin;
+    }
+
+    fn end_member_v2(&mut self, t: &MemberToken, wanted: Option<u32>) {
         let size = self.buf.len() - t.body;
         let first = self.buf.get(t.body..t.body + 4).map(|b| self.read_u32_at(b));
-        let lc: u32 = match size {
-            1 => 0,
-            2 => 1,
-            4 => 2,
-            8 => 3,
-            _ if first.is_some_and(|n| n as usize == size - 4) => 5,
-            _ if first.is_some_and(|n| (n as usize).checked_mul(4) == Some(size - 4)) => 6,
-            _ if first.is_some_and(|n| (n as usize).checked_mul(8) == Some(size - 4)) => 7,
-            _ => 4,
+        let fits = |lc: u32| match lc {
+            0 => size == 1,
+            1 => size == 2,
+            2 => size == 4,
+            3 => size == 8,
+            4 => true,
+            5 => first.is_some_and(|n| n as usize == size - 4),
+            6 => first.is_some_and(|n| (n as usize).checked_mul(4) == Some(size - 4)),
+            7 => first.is_some_and(|n| (n as usize).checked_mul(8) == Some(size - 4)),
+            _ => false,
+        };
+        let lc: u32 = match wanted {
+            Some(lc) if fits(lc) => lc,
+            _ => (0..8).find(|&lc| lc != 4 && fits(lc)).unwrap_or(4),
         };
         let mu = if t.must_understand { EM_FLAG_MUST_UNDERSTAND } else { 0 };
         self.patch_u32(t.header, mu | (lc << 28) | t.id);

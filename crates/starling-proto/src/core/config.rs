@@ -3,6 +3,17 @@
 use crate::wire::types::{GuidPrefix, Locator};
 use std::time::Duration;
 
+/// A writer-side flow limit: a token bucket of `burst_bytes` refilled at
+/// `bytes_per_sec`, so a fast writer does not overrun its readers' socket
+/// buffers. New samples wait in the history until tokens are available.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowLimit {
+    /// Sustained rate in bytes per second.
+    pub bytes_per_sec: u64,
+    /// Largest burst in bytes.
+    pub burst_bytes: u64,
+}
+
 /// Everything a [`super::Participant`] needs to know that it cannot learn
 /// from the network. The runtime fills in the locators of the sockets it bound.
 #[derive(Clone, Debug)]
@@ -51,6 +62,19 @@ pub struct ParticipantConfig {
     pub max_message_size: usize,
     /// DATA_FRAG fragment size for samples that do not fit one datagram.
     pub fragment_size: usize,
+    /// Most remote participants tracked at once; more are ignored (and counted).
+    pub max_participants: usize,
+    /// Most remote writers plus readers tracked at once.
+    pub max_remote_endpoints: usize,
+    /// Largest sample accepted for reassembly from DATA_FRAG.
+    pub max_sample_size: usize,
+    /// Bytes all partially reassembled samples may hold together.
+    pub max_reassembly_bytes: usize,
+    /// Default flow limit for user writers (`None`: send as fast as written).
+    pub writer_flow_limit: Option<FlowLimit>,
+    /// A reliable writer adds a HEARTBEAT to its data after this many samples
+    /// without one, so readers acknowledge bursts promptly.
+    pub piggyback_heartbeat_every: u32,
 }
 
 impl ParticipantConfig {
@@ -79,6 +103,12 @@ impl ParticipantConfig {
             heartbeat_response_delay: Duration::from_millis(0),
             max_message_size: 65000,
             fragment_size: 16384,
+            max_participants: 1024,
+            max_remote_endpoints: 16384,
+            max_sample_size: 256 * 1024 * 1024,
+            max_reassembly_bytes: 512 * 1024 * 1024,
+            writer_flow_limit: None,
+            piggyback_heartbeat_every: 32,
         }
     }
 }

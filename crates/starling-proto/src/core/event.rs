@@ -200,4 +200,10 @@ pub struct Stats {
     pub datagrams_sent: u64,
     /// Samples delivered to local readers.
     pub samples_delivered: u64,
+    /// Participants ignored because `max_participants` was reached.
+    pub participants_rejected: u64,
+    /// Remote endpoints ignored because `max_remote_endpoints` was reached.
+    pub endpoints_rejected: u64,
+    /// Fragmented samples dropped for exceeding the size or reassembly limits.
+    pub fragments_dropped: u64,
 }

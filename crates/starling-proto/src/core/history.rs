@@ -43,7 +43,6 @@ impl WriterHistory {
     }
 
     /// Number of changes held.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.changes.len()
     }

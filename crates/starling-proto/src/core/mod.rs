@@ -22,7 +22,7 @@ mod participant;
 mod reader;
 mod writer;
 
-pub use config::ParticipantConfig;
+pub use config::{FlowLimit, ParticipantConfig};
 pub use event::{
     ChangeKind, EndpointConfig, Event, ReceivedSample, Stats, Transmit, WriteChange, WriteError, WriteErrorKind,
 };

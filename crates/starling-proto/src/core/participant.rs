@@ -8,7 +8,7 @@ use super::event::{
 };
 use super::history::CacheChange;
 use super::outbox::Outbox;
-use super::reader::{Reader, WriterProxy, MAX_SAMPLE_SIZE};
+use super::reader::{FragLimits, Reader, WriterProxy};
 use super::writer::{ReaderProxy, Writer, WriterParams};
 use crate::discovery::{builtin_endpoints as be, key_guid, EndpointData, ParticipantData};
 use crate::qos::{check_compatible, partitions_match, DurabilityKind, History, ReliabilityKind};
@@ -39,6 +39,9 @@ pub struct Participant {
     local_readers: BTreeMap<EntityId, EndpointData>,
     next_key: u32,
     deliver: Vec<ReceivedSample>,
+    /// Scratch list of local readers a submessage is for (reused to avoid allocation).
+    targets: Vec<EntityId>,
+    limits_logged: bool,
 }
 
 /// The fields of a DATA that the receive path needs, after INFO_* processing.
@@ -69,6 +72,8 @@ impl Participant {
             local_readers: BTreeMap::new(),
             next_key: 1,
             deliver: Vec::new(),
+            targets: Vec::new(),
+            limits_logged: false,
         };
         p.spdp_payload = p.encode_spdp();
         p.create_builtin_endpoints(now);
@@ -87,6 +92,9 @@ impl Participant {
                 heartbeat_period: self.config.heartbeat_period,
                 max_message_size: self.config.max_message_size,
                 fragment_size: self.config.fragment_size,
+                max_samples: None,
+                flow: None,
+                piggyback_every: self.config.piggyback_heartbeat_every,
             };
             self.writers.insert(id, Writer::new(params));
         }
@@ -149,6 +157,9 @@ impl Participant {
             heartbeat_period: self.config.heartbeat_period,
             max_message_size: self.config.max_message_size,
             fragment_size: self.config.fragment_size,
+            max_samples: usize::try_from(desc.qos.resource_limits.max_samples).ok().filter(|m| *m > 0),
+            flow: self.config.writer_flow_limit,
+            piggyback_every: self.config.piggyback_heartbeat_every,
         };
         self.writers.insert(id, Writer::new(params));
         let mut data = EndpointData::new(guid, &desc.topic_name, &desc.type_name, desc.qos);
@@ -285,6 +296,9 @@ impl Participant {
         let Some(w) = self.writers.get_mut(&id) else {
             return Err(WriteError { kind: WriteErrorKind::UnknownWriter, change });
         };
+        if w.is_full() {
+            return Err(WriteError { kind: WriteErrorKind::HistoryFull, change });
+        }
         let cc = CacheChange {
             kind: change.kind,
             key_hash: change.key_hash,
@@ -308,6 +322,15 @@ impl Participant {
             self.stats.samples_delivered += 1;
         }
         Ok(sn)
+    }
+
+    /// Sets or clears the flow limit of a local writer.
+    pub fn set_writer_flow_limit(&mut self, writer: Guid, flow: Option<super::config::FlowLimit>) {
+        if writer.prefix == self.config.guid_prefix && self.local_writers.contains_key(&writer.entity_id) {
+            if let Some(w) = self.writers.get_mut(&writer.entity_id) {
+                w.set_flow(flow);
+            }
+        }
     }
 
     /// True when every matched reliable reader has acknowledged everything `writer` wrote.
@@ -501,51 +524,60 @@ impl Participant {
                         source_timestamp: ts,
                     };
                     let mut deliver = std::mem::take(&mut self.deliver);
-                    let ids: Vec<EntityId> = self
-                        .readers
-                        .iter()
-                        .filter(|(id, r)| {
-                            (df.reader_id == EntityId::UNKNOWN || df.reader_id == **id)
-                                && r.writers.contains_key(&writer)
-                        })
-                        .map(|(id, _)| *id)
-                        .collect();
-                    for id in ids {
-                        if let Some(reader) = self.readers.get_mut(&id) {
-                            reader.handle_data_frag(&df, template.clone(), MAX_SAMPLE_SIZE, &mut deliver);
+                    let ids = self.find_targets(df.reader_id, &writer);
+                    for id in &ids {
+                        let used: usize = self.readers.values().map(Reader::reassembly_bytes).sum();
+                        let limits = FragLimits {
+                            max_sample_size: self.config.max_sample_size,
+                            budget: self.config.max_reassembly_bytes.saturating_sub(used),
+                        };
+                        let accepted = self
+                            .readers
+                            .get_mut(id)
+                            .is_none_or(|r| r.handle_data_frag(&df, template.clone(), limits, &mut deliver));
+                        if !accepted {
+                            self.stats.fragments_dropped += 1;
+                            self.limit_hit("fragment reassembly");
                         }
-                        self.dispatch(now, id, vendor, &mut deliver);
+                        self.dispatch(now, *id, vendor, &mut deliver);
                     }
+                    self.targets = ids;
                     self.deliver = deliver;
                 }
                 Submessage::Heartbeat(hb) => {
                     let writer = Guid::new(src, hb.writer_id);
                     let mut deliver = std::mem::take(&mut self.deliver);
-                    let ids: Vec<EntityId> = self.readers.keys().copied().collect();
-                    for id in ids {
-                        if hb.reader_id != EntityId::UNKNOWN && hb.reader_id != id {
-                            continue;
-                        }
-                        if let Some(reader) = self.readers.get_mut(&id) {
+                    let ids = self.find_targets(hb.reader_id, &writer);
+                    for id in &ids {
+                        if let Some(reader) = self.readers.get_mut(id) {
                             reader.handle_heartbeat(writer, &hb, &mut deliver, &mut self.outbox);
                         }
-                        self.dispatch(now, id, vendor, &mut deliver);
+                        self.dispatch(now, *id, vendor, &mut deliver);
                     }
+                    self.targets = ids;
                     self.deliver = deliver;
+                }
+                Submessage::HeartbeatFrag(hbf) => {
+                    let writer = Guid::new(src, hbf.writer_id);
+                    let ids = self.find_targets(hbf.reader_id, &writer);
+                    for id in &ids {
+                        if let Some(reader) = self.readers.get_mut(id) {
+                            reader.handle_heartbeat_frag(writer, &hbf, &mut self.outbox);
+                        }
+                    }
+                    self.targets = ids;
                 }
                 Submessage::Gap(gap) => {
                     let writer = Guid::new(src, gap.writer_id);
                     let mut deliver = std::mem::take(&mut self.deliver);
-                    let ids: Vec<EntityId> = self.readers.keys().copied().collect();
-                    for id in ids {
-                        if gap.reader_id != EntityId::UNKNOWN && gap.reader_id != id {
-                            continue;
-                        }
-                        if let Some(reader) = self.readers.get_mut(&id) {
+                    let ids = self.find_targets(gap.reader_id, &writer);
+                    for id in &ids {
+                        if let Some(reader) = self.readers.get_mut(id) {
                             reader.handle_gap(writer, &gap, &mut deliver);
                         }
-                        self.dispatch(now, id, vendor, &mut deliver);
+                        self.dispatch(now, *id, vendor, &mut deliver);
                     }
+                    self.targets = ids;
                     self.deliver = deliver;
                 }
                 Submessage::AckNack(ack) => {
@@ -560,6 +592,27 @@ impl Participant {
                 }
                 _ => self.stats.submessages_skipped += 1,
             }
+        }
+    }
+
+    /// Fills `self.targets` with the local readers matched with `writer` that
+    /// `reader_id` addresses (all of them for ENTITYID_UNKNOWN).
+    fn find_targets(&mut self, reader_id: EntityId, writer: &Guid) -> Vec<EntityId> {
+        let mut t = std::mem::take(&mut self.targets);
+        t.clear();
+        if reader_id == EntityId::UNKNOWN {
+            t.extend(self.readers.iter().filter(|(_, r)| r.writers.contains_key(writer)).map(|(id, _)| *id));
+        } else if self.readers.get(&reader_id).is_some_and(|r| r.writers.contains_key(writer)) {
+            t.push(reader_id);
+        }
+        t
+    }
+
+    /// Logs the first time a limit drops something; counters keep the totals.
+    fn limit_hit(&mut self, what: &str) {
+        if !self.limits_logged {
+            self.limits_logged = true;
+            tracing::warn!("{what}: limit reached, further input of this kind is dropped and counted in stats");
         }
     }
 
@@ -579,20 +632,14 @@ impl Participant {
             source_timestamp: ts,
         };
         let mut deliver = std::mem::take(&mut self.deliver);
-        let ids: Vec<EntityId> = self
-            .readers
-            .iter()
-            .filter(|(id, r)| {
-                (d.reader_id == EntityId::UNKNOWN || d.reader_id == **id) && r.writers.contains_key(&inc.writer)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            if let Some(reader) = self.readers.get_mut(&id) {
+        let ids = self.find_targets(d.reader_id, &inc.writer);
+        for id in &ids {
+            if let Some(reader) = self.readers.get_mut(id) {
                 reader.handle_data(sample.clone(), &mut deliver);
             }
-            self.dispatch(now, id, inc.vendor, &mut deliver);
+            self.dispatch(now, *id, inc.vendor, &mut deliver);
         }
+        self.targets = ids;
         self.deliver = deliver;
     }
 
@@ -648,6 +695,11 @@ impl Participant {
         }
         let prefix = data.guid_prefix;
         let endpoints = data.builtin_endpoints;
+        if !self.db.participants.contains_key(&prefix) && self.db.participants.len() >= self.config.max_participants {
+            self.stats.participants_rejected += 1;
+            self.limit_hit("remote participants");
+            return;
+        }
         if !self.db.upsert_participant(now, data) {
             return;
         }
@@ -706,6 +758,12 @@ impl Participant {
         };
         let guid = data.guid;
         if guid.prefix == self.config.guid_prefix {
+            return;
+        }
+        let known = self.db.writers.contains_key(&guid) || self.db.readers.contains_key(&guid);
+        if !known && self.db.writers.len() + self.db.readers.len() >= self.config.max_remote_endpoints {
+            self.stats.endpoints_rejected += 1;
+            self.limit_hit("remote endpoints");
             return;
         }
         if is_writer {

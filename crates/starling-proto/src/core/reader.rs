@@ -7,16 +7,23 @@
 
 use super::event::ReceivedSample;
 use super::outbox::Outbox;
-use crate::wire::submessage::{AckNack, DataFrag, Gap, Heartbeat};
-use crate::wire::types::{Guid, Locator, SequenceNumber, SequenceNumberSet, MAX_SET_BITS};
+use crate::wire::submessage::{AckNack, DataFrag, Gap, Heartbeat, HeartbeatFrag, NackFrag};
+use crate::wire::types::{FragmentNumberSet, Guid, Locator, SequenceNumber, SequenceNumberSet, MAX_SET_BITS};
 use std::collections::{BTreeMap, HashMap};
 
 /// Out-of-order samples a proxy buffers before it drops newer ones.
 const MAX_PENDING: usize = 65_536;
 /// Samples being reassembled per writer.
 const MAX_REASSEMBLIES: usize = 64;
-/// The largest sample Starling reassembles.
-pub(crate) const MAX_SAMPLE_SIZE: usize = 256 * 1024 * 1024;
+
+/// Limits on fragment reassembly, passed in by the participant.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FragLimits {
+    /// Largest sample accepted.
+    pub max_sample_size: usize,
+    /// Bytes still available to new reassemblies across the participant.
+    pub budget: usize,
+}
 
 /// A partially received fragmented sample.
 #[derive(Debug)]
@@ -33,6 +40,19 @@ impl Reassembly {
     fn has(&self, n: u32) -> bool {
         let i = (n - 1) as usize;
         self.have[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    /// The fragments still missing, from the first missing one (at most 256).
+    fn missing(&self) -> FragmentNumberSet {
+        let first = (1..=self.total).find(|n| !self.has(*n)).unwrap_or(self.total + 1);
+        let mut set = FragmentNumberSet::new(first);
+        let end = self.total.min(first.saturating_add(MAX_SET_BITS - 1));
+        for n in first..=end {
+            if !self.has(n) {
+                set.insert(n);
+            }
+        }
+        set
     }
 }
 
@@ -51,7 +71,10 @@ pub(crate) struct WriterProxy {
     available: i64,
     last_hb_count: Option<u32>,
     acknack_count: u32,
+    nackfrag_count: u32,
     reassembly: HashMap<i64, Reassembly>,
+    /// Bytes held by `reassembly`.
+    reassembly_bytes: usize,
 }
 
 impl WriterProxy {
@@ -66,7 +89,9 @@ impl WriterProxy {
             available: 0,
             last_hb_count: None,
             acknack_count: 0,
+            nackfrag_count: 0,
             reassembly: HashMap::new(),
+            reassembly_bytes: 0,
         }
     }
 
@@ -89,15 +114,24 @@ impl WriterProxy {
     fn skip_to(&mut self, sn: i64, deliver: &mut Vec<ReceivedSample>) {
         if sn > self.next {
             self.next = sn;
-            self.reassembly.retain(|k, _| *k >= sn);
+            let stale: Vec<i64> = self.reassembly.keys().filter(|k| **k < sn).copied().collect();
+            for k in stale {
+                self.drop_reassembly(k);
+            }
         }
         self.drain(deliver);
+    }
+
+    fn drop_reassembly(&mut self, sn: i64) -> Option<Reassembly> {
+        let r = self.reassembly.remove(&sn)?;
+        self.reassembly_bytes -= r.data.len();
+        Some(r)
     }
 
     /// A complete sample arrived.
     fn on_sample(&mut self, sample: ReceivedSample, deliver: &mut Vec<ReceivedSample>) {
         let sn = sample.sequence_number.0;
-        self.reassembly.remove(&sn);
+        self.drop_reassembly(sn);
         if !self.reliable {
             if sn > self.last_delivered {
                 self.last_delivered = sn;
@@ -117,12 +151,14 @@ impl WriterProxy {
         }
     }
 
+    /// Sequence numbers to request: not received, not known irrelevant, and not
+    /// partially received (those are requested fragment by fragment).
     fn missing(&self) -> SequenceNumberSet {
         let mut set = SequenceNumberSet::new(SequenceNumber(self.next));
         let end = self.available.min(self.next + MAX_SET_BITS as i64 - 1);
         let mut sn = self.next;
         while sn <= end {
-            if !self.pending.contains_key(&sn) {
+            if !self.pending.contains_key(&sn) && !self.reassembly.contains_key(&sn) {
                 set.insert(SequenceNumber(sn));
             }
             sn += 1;
@@ -138,9 +174,23 @@ pub(crate) struct Reader {
     pub writers: HashMap<Guid, WriterProxy>,
 }
 
+/// Runs `f` on the proxy for `writer`, if matched.
+fn with_proxy<R>(
+    writers: &mut HashMap<Guid, WriterProxy>,
+    writer: &Guid,
+    f: impl FnOnce(&mut WriterProxy) -> R,
+) -> Option<R> {
+    writers.get_mut(writer).map(f)
+}
+
 impl Reader {
     pub fn new(guid: Guid) -> Self {
         Reader { guid, writers: HashMap::new() }
+    }
+
+    /// Bytes held by partially reassembled samples of all matched writers.
+    pub fn reassembly_bytes(&self) -> usize {
+        self.writers.values().map(|p| p.reassembly_bytes).sum()
     }
 
     /// Adds a matched writer; a reliable proxy sends a pre-emptive ACKNACK so
@@ -170,6 +220,39 @@ impl Reader {
             final_flag,
         };
         ack.encode(out.message(&p.locators, Some(p.guid.prefix), None, 64).buf_mut());
+        let mut partial: Vec<i64> = p.reassembly.keys().filter(|sn| **sn <= p.available).copied().collect();
+        partial.sort_unstable();
+        for sn in partial {
+            Self::send_nack_frag(me, p, sn, out);
+        }
+    }
+
+    fn send_nack_frag(me: Guid, p: &mut WriterProxy, sn: i64, out: &mut Outbox) {
+        let Some(r) = p.reassembly.get(&sn) else { return };
+        let state = r.missing();
+        if state.num_bits == 0 {
+            return;
+        }
+        p.nackfrag_count = p.nackfrag_count.wrapping_add(1);
+        let nf = NackFrag {
+            reader_id: me.entity_id,
+            writer_id: p.guid.entity_id,
+            writer_sn: SequenceNumber(sn),
+            fragment_number_state: state,
+            count: p.nackfrag_count,
+        };
+        nf.encode(out.message(&p.locators, Some(p.guid.prefix), None, 64).buf_mut());
+    }
+
+    /// A HEARTBEAT_FRAG: request the missing fragments of a partially received sample.
+    pub fn handle_heartbeat_frag(&mut self, writer: Guid, hbf: &HeartbeatFrag, out: &mut Outbox) {
+        let me = self.guid;
+        with_proxy(&mut self.writers, &writer, |p| {
+            if p.reliable {
+                p.available = p.available.max(hbf.writer_sn.0);
+                Self::send_nack_frag(me, p, hbf.writer_sn.0, out);
+            }
+        });
     }
 
     /// A DATA from `writer`; delivered samples are appended to `deliver`.
@@ -180,30 +263,35 @@ impl Reader {
     }
 
     /// A DATA_FRAG; `template` carries everything but the payload.
+    /// Returns false when the fragment was dropped for exceeding a limit.
     pub fn handle_data_frag(
         &mut self,
         df: &DataFrag<'_>,
         template: ReceivedSample,
-        max_sample_size: usize,
+        limits: FragLimits,
         deliver: &mut Vec<ReceivedSample>,
-    ) {
-        let Some(p) = self.writers.get_mut(&template.writer) else { return };
+    ) -> bool {
+        let Some(p) = self.writers.get_mut(&template.writer) else { return true };
         let sn = df.writer_sn.0;
         if (p.reliable && sn < p.next) || (!p.reliable && sn <= p.last_delivered) {
-            return;
+            return true;
         }
         let sample_size = df.sample_size as usize;
         let fsize = df.fragment_size as usize;
-        if sample_size == 0 || sample_size > max_sample_size || fsize == 0 {
-            return;
+        if sample_size == 0 || sample_size > limits.max_sample_size || fsize == 0 {
+            return false;
         }
         if !p.reassembly.contains_key(&sn) {
             if p.reassembly.len() >= MAX_REASSEMBLIES {
                 // Drop the oldest partial sample to make room.
                 if let Some(oldest) = p.reassembly.keys().min().copied() {
-                    p.reassembly.remove(&oldest);
+                    p.drop_reassembly(oldest);
                 }
             }
+            if sample_size > limits.budget {
+                return false;
+            }
+            p.reassembly_bytes += sample_size;
             let total = sample_size.div_ceil(fsize) as u32;
             p.reassembly.insert(
                 sn,
@@ -217,9 +305,9 @@ impl Reader {
                 },
             );
         }
-        let Some(r) = p.reassembly.get_mut(&sn) else { return };
+        let Some(r) = p.reassembly.get_mut(&sn) else { return true };
         if r.fragment_size != fsize || r.data.len() != sample_size {
-            return;
+            return true;
         }
         let mut offset = 0usize;
         for i in 0..df.fragments_in_submessage as u32 {
@@ -244,13 +332,14 @@ impl Reader {
             r.template = Some(template);
         }
         if r.received == r.total {
-            if let Some(r) = p.reassembly.remove(&sn) {
+            if let Some(r) = p.drop_reassembly(sn) {
                 if let Some(mut s) = r.template {
                     s.payload = Some(bytes::Bytes::from(r.data));
                     p.on_sample(s, deliver);
                 }
             }
         }
+        true
     }
 
     /// A GAP from `writer`: the named sequence numbers will never come.

@@ -4,6 +4,7 @@
 //!
 //! The same type serves user writers and the built-in SEDP writers.
 
+use super::config::FlowLimit;
 use super::event::ChangeKind;
 use super::history::{CacheChange, WriterHistory};
 use super::outbox::Outbox;
@@ -59,6 +60,19 @@ pub(crate) struct WriterParams {
     pub heartbeat_period: Duration,
     pub max_message_size: usize,
     pub fragment_size: usize,
+    /// KEEP_ALL: the most unacknowledged changes held before writes are refused.
+    pub max_samples: Option<usize>,
+    /// Token-bucket limit on new data.
+    pub flow: Option<FlowLimit>,
+    /// Piggy-back a HEARTBEAT after this many samples (0: never).
+    pub piggyback_every: u32,
+}
+
+/// Token bucket state of a flow-limited writer.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    refilled: Instant,
 }
 
 /// A stateful RTPS writer.
@@ -75,6 +89,12 @@ pub(crate) struct Writer {
     /// Union of all remote readers' locators (recomputed on match changes).
     all_dests: Vec<Locator>,
     inline_qos: Vec<u8>,
+    /// The next sequence number not yet sent to the matched readers.
+    unsent: i64,
+    bucket: Option<Bucket>,
+    next_send: Option<Instant>,
+    /// Samples sent since the last HEARTBEAT.
+    since_heartbeat: u32,
 }
 
 impl Writer {
@@ -89,7 +109,17 @@ impl Writer {
             next_heartbeat: None,
             all_dests: Vec::new(),
             inline_qos: Vec::with_capacity(64),
+            unsent: 1,
+            bucket: None,
+            next_send: None,
+            since_heartbeat: 0,
         }
+    }
+
+    /// Sets or clears the flow limit.
+    pub fn set_flow(&mut self, flow: Option<FlowLimit>) {
+        self.params.flow = flow;
+        self.bucket = None;
     }
 
     pub fn guid(&self) -> Guid {
@@ -98,7 +128,10 @@ impl Writer {
 
     /// The next time this writer needs `on_timer`.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.next_heartbeat
+        match (self.next_heartbeat, self.next_send) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn recompute_dests(&mut self) {
@@ -172,19 +205,69 @@ impl Writer {
         }
     }
 
+    /// True when a KEEP_ALL history holds `max_samples` changes that are not yet
+    /// acknowledged by every reliable reader.
+    pub fn is_full(&self) -> bool {
+        matches!(self.params.history, History::KeepAll)
+            && self.params.max_samples.is_some_and(|max| self.history.len() >= max)
+    }
+
     /// Adds a change to the history and sends it to every matched remote reader.
+    /// Callers check [`Writer::is_full`] first.
     pub fn write(&mut self, now: Instant, change: CacheChange, out: &mut Outbox) -> SequenceNumber {
         let sn = self.history.add(change);
-        if !self.all_dests.is_empty() {
-            let dests = std::mem::take(&mut self.all_dests);
-            self.send_change(&dests, None, EntityId::UNKNOWN, sn.0, out);
-            self.all_dests = dests;
-            if self.params.reliable && self.readers.values().any(|r| r.reliable) {
-                self.schedule_heartbeat(now);
-            }
-        }
+        self.send_unsent(now, out);
         self.trim_history();
         sn
+    }
+
+    /// Sends changes not yet sent to the matched readers, as far as the flow
+    /// limit allows; schedules the rest.
+    fn send_unsent(&mut self, now: Instant, out: &mut Outbox) {
+        let last = self.history.last_sn();
+        if self.all_dests.is_empty() {
+            self.unsent = last + 1;
+            return;
+        }
+        self.next_send = None;
+        let dests = std::mem::take(&mut self.all_dests);
+        let reliable = self.params.reliable && self.readers.values().any(|r| r.reliable);
+        let mut sent = false;
+        while self.unsent <= last {
+            let sn = self.unsent;
+            let Some(change) = self.history.get(sn) else {
+                self.unsent += 1;
+                continue;
+            };
+            if let Some(flow) = self.params.flow {
+                let cost = (change.payload.len() + DATA_OVERHEAD) as f64;
+                let rate = flow.bytes_per_sec.max(1) as f64;
+                let burst = flow.burst_bytes.max(1) as f64;
+                let b = self.bucket.get_or_insert(Bucket { tokens: burst, refilled: now });
+                let elapsed = now.saturating_duration_since(b.refilled).as_secs_f64();
+                b.tokens = (b.tokens + elapsed * rate).min(burst);
+                b.refilled = now;
+                // A sample larger than the burst goes out once the bucket is full.
+                let need = cost.min(burst);
+                if b.tokens < need {
+                    let wait = (need - b.tokens) / rate;
+                    self.next_send = Some(now + Duration::from_secs_f64(wait.max(0.000_05)));
+                    break;
+                }
+                b.tokens -= cost;
+            }
+            self.send_change(&dests, None, EntityId::UNKNOWN, sn, out);
+            self.unsent += 1;
+            sent = true;
+            self.since_heartbeat += 1;
+            if reliable && self.params.piggyback_every > 0 && self.since_heartbeat >= self.params.piggyback_every {
+                self.send_heartbeat(&dests, None, EntityId::UNKNOWN, false, out);
+            }
+        }
+        self.all_dests = dests;
+        if sent && reliable {
+            self.schedule_heartbeat(now);
+        }
     }
 
     /// Drops acknowledged changes from a volatile KEEP_ALL history.
@@ -300,11 +383,14 @@ impl Writer {
         out: &mut Outbox,
     ) {
         self.hb_count = self.hb_count.wrapping_add(1);
+        if dst.is_none() {
+            self.since_heartbeat = 0;
+        }
         let hb = Heartbeat {
             reader_id,
             writer_id: self.params.guid.entity_id,
-            first_sn: SequenceNumber(self.history.first_sn()),
-            last_sn: SequenceNumber(self.history.last_sn()),
+            first_sn: SequenceNumber(self.history.first_sn().min(self.unsent)),
+            last_sn: SequenceNumber(self.unsent - 1),
             count: self.hb_count,
             final_flag,
             liveliness_flag: false,
@@ -314,6 +400,9 @@ impl Writer {
 
     /// Periodic work: heartbeats while some reliable reader has unacknowledged data.
     pub fn on_timer(&mut self, now: Instant, out: &mut Outbox) {
+        if self.next_send.is_some_and(|t| t <= now) {
+            self.send_unsent(now, out);
+        }
         let Some(due) = self.next_heartbeat else { return };
         if due > now {
             return;
