@@ -5,7 +5,11 @@
 //! thread while a measured section runs are counted; heartbeat/ACKNACK rounds run outside them.
 //!
 //! The bounds below hold today and are there to catch regressions; they are not targets. Run with
-//! `cargo test --test alloc -- --nocapture` to see the figures.
+//! `cargo test --test alloc -- --nocapture` to see the figures. At the time of writing, per sample (1 KB):
+//! core write path 3.1 (promoting the payload `Bytes` to shared on its first clone in `Participant::write`;
+//! in `Outbox::start`, the destination list copy and regrowing the pending list that `flush` took away),
+//! core read path 2.1 (the payload copy out of the datagram and cloning the `ReceivedSample` for the
+//! event), encode 2 (the buffer and the key-hash scratch buffer), decode 1 (the payload `Vec`).
 
 use starling::types::perf::PerfKeyed;
 use starling_proto::cdr::{decode_sample, encode_sample, key_hash, XcdrVersion};
@@ -90,11 +94,14 @@ fn run(pair: &mut mempair::Pair, size: usize, n: u64, counts: &mut Counts) {
     let mut sample = PerfKeyed::with_size(size);
     let mut sent: Vec<Transmit> = Vec::with_capacity(64);
     let mut events = Vec::with_capacity(64);
+    // Like DataWriter::write: a buffer presized to the previous sample's encoded length.
+    let mut size_hint = 64;
     for i in 0..n {
         sample.seq = i as u32;
         let ((payload, key), enc) = counted(|| {
-            let mut buf = Vec::with_capacity(size + 8);
+            let mut buf = Vec::with_capacity(size_hint);
             encode_sample(&sample, XCDR1, Endian::Little, &mut buf).expect("encode");
+            size_hint = buf.len();
             (bytes::Bytes::from(buf), key_hash(&sample, XcdrVersion::V1))
         });
         let mut change = mempair::make_change(payload, 0);
@@ -146,7 +153,7 @@ fn run(pair: &mut mempair::Pair, size: usize, n: u64, counts: &mut Counts) {
 #[test]
 fn allocations_per_sample_on_the_steady_state_paths() {
     // (payload size, bound on core write, core read, encode, decode allocations per sample)
-    let cases = [(12usize, 2.5, 3.5, 3.5, 1.5), (1024, 2.5, 3.5, 3.5, 1.5), (32 * 1024, 2.5, 3.5, 3.5, 1.5)];
+    let cases = [(12usize, 3.5, 2.5, 2.5, 1.5), (1024, 3.5, 2.5, 2.5, 1.5), (32 * 1024, 3.5, 2.5, 2.5, 1.5)];
     for (size, max_w, max_r, max_enc, max_dec) in cases {
         let mut pair = mempair::Pair::new(true, true);
         run(&mut pair, size, 1000, &mut Counts::default()); // warm-up: buffers, maps and queues grow
