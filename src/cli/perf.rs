@@ -8,12 +8,12 @@
 //!   counts them, detects lost samples from gaps in the sequence numbers, and reports samples/s and MB/s
 //!   (1 MB = 10^6 bytes of serialized sample, the same measure as ddsperf's Mb/s divided by 8).
 //!
-//! **Backpressure.** The core never blocks a writer and does not enforce resource limits on a KEEP_ALL
-//! history, so a reliable `pub` paces itself with a bounded unacknowledged window: after every `--window`
-//! samples it waits until every matched reader acknowledged everything ([`DataWriter::wait_for_acknowledgments`]).
-//! Acknowledgements follow the writer's periodic heartbeat (100 ms by default), so the window bounds the
-//! throughput to about `window / heartbeat period`; the default window is 64 MiB worth of samples
-//! (between 4 and 65 536 samples).
+//! **Backpressure.** A reliable `pub` uses a KEEP_ALL writer whose history is limited to `--window` samples
+//! (RESOURCE_LIMITS max_samples; default 64 MiB worth, between 4 and 65 536 samples). `DataWriter::write` does
+//! not block: when the history is full it fails with `HistoryFull`, and `pub` then waits for
+//! acknowledgements to free it ([`DataWriter::wait_for_acknowledgments`] with a 1 ms bound) and writes the
+//! sample again. So at most one window of unacknowledged samples is in flight; the time spent waiting is
+//! reported as `full wait`. Best-effort `pub` has no backpressure at all.
 //!
 //! Every line also shows the process's resident set size (VmRSS from `/proc/self/status`) and its CPU use
 //! (utime + stime from `/proc/self/stat`, assuming 100 clock ticks per second).
@@ -24,6 +24,7 @@ use crate::qos::{EndpointQos, History, Reliability, XCDR1, XCDR2};
 use crate::types::perf::{PerfSample, FIXED_SIZE};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
+use starling_proto::core::WriteErrorKind;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -72,7 +73,7 @@ pub struct PerfArgs {
     /// Use a keyed type with N instances (samples cycle through the keys).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keyed: Option<u32>,
-    /// Reliable pub: samples written between waits for acknowledgement (default: 64 MiB worth).
+    /// Reliable pub: most unacknowledged samples in the writer's history (default: 64 MiB worth).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub window: Option<u64>,
     /// Topic name prefix (`_ping`, `_pong`, `_data` are appended).
@@ -672,10 +673,14 @@ fn mb(bytes: f64) -> f64 {
 
 async fn publish<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Result<(), CliError> {
     let topic = p.create_topic::<PerfSample<K>>(&format!("{}_data", args.topic));
-    let w = p.create_datawriter(&topic, Some(qos(args, false, false)))?;
-    w.wait_for_subscribers(1, seconds(args.wait)).await.map_err(wait_error("subscriber", args.wait))?;
     let reliable = !args.best_effort;
     let window = args.window.unwrap_or_else(|| default_window(args.size));
+    let mut wq = qos(args, false, false);
+    if reliable {
+        wq.resource_limits.max_samples = i32::try_from(window).unwrap_or(i32::MAX);
+    }
+    let w = p.create_datawriter(&topic, Some(wq))?;
+    w.wait_for_subscribers(1, seconds(args.wait)).await.map_err(wait_error("subscriber", args.wait))?;
     let keys = args.keyed.unwrap_or(1).max(1);
     let mut sample = PerfSample::<K>::with_size(args.size);
     let size = sample.size() as f64;
@@ -688,17 +693,17 @@ async fn publish<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Resul
         );
         println!(
             "{:>6} {:>12} {:>10} {:>10} {:>9} {:>6} {:>5}",
-            "t", "written", "samples/s", "MB/s", "ack wait", "rssMB", "cpu%"
+            "t", "written", "samples/s", "MB/s", "full wait", "rssMB", "cpu%"
         );
     }
     let ack_timeout = Duration::from_secs(10);
+    let mut stalled = false;
     let mut cpu = CpuMeter::new();
     let start = Instant::now();
     let end = start + seconds(args.duration);
     let mut next_report = start + Duration::from_secs(1);
     let (mut written, mut interval_written) = (0u64, 0u64);
     let (mut ack_wait, mut interval_ack_wait) = (Duration::ZERO, Duration::ZERO);
-    let mut ack_timeouts = 0u64;
     let rate = args.rate.filter(|r| *r > 0.0);
     loop {
         let now = Instant::now();
@@ -711,21 +716,36 @@ async fn publish<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Resul
                 tokio::time::sleep_until(due.into()).await;
             }
         }
-        written += 1;
-        interval_written += 1;
-        sample.seq = written as u32;
-        sample.key = (written % u64::from(keys)) as u32;
-        w.write(&sample)?;
-        if reliable && written % window == 0 {
-            let t = Instant::now();
-            match w.wait_for_acknowledgments(ack_timeout).await {
-                Ok(()) => {}
-                Err(DdsError::Timeout) => ack_timeouts += 1,
+        sample.seq = (written + 1) as u32;
+        sample.key = ((written + 1) % u64::from(keys)) as u32;
+        let mut full_since = None;
+        loop {
+            match w.write(&sample) {
+                Ok(_) => break,
+                Err(DdsError::Write(e)) if e.kind == WriteErrorKind::HistoryFull => {
+                    let t = Instant::now();
+                    let since = *full_since.get_or_insert(t);
+                    if t - since > ack_timeout {
+                        stalled = true;
+                        break;
+                    }
+                    match w.wait_for_acknowledgments(Duration::from_millis(1)).await {
+                        Ok(()) | Err(DdsError::Timeout) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    ack_wait += t.elapsed();
+                    interval_ack_wait += t.elapsed();
+                }
                 Err(e) => return Err(e.into()),
             }
-            ack_wait += t.elapsed();
-            interval_ack_wait += t.elapsed();
-        } else if written % 256 == 0 {
+        }
+        if stalled {
+            tracing::warn!("no acknowledgement for {} s with a full history; stopping", ack_timeout.as_secs());
+            break;
+        }
+        written += 1;
+        interval_written += 1;
+        if written % 256 == 0 {
             tokio::task::yield_now().await;
         }
         let now = Instant::now();
@@ -738,7 +758,7 @@ async fn publish<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Resul
                 print_json(&json!({
                     "mode": "pub", "t": round2(t), "size": args.size, "written": written,
                     "samples_per_s": rate.round(), "mb_per_s": round2(mb(rate * size)),
-                    "ack_wait_s": round2(interval_ack_wait.as_secs_f64()), "rss_mb": round2(rss), "cpu_pct": c,
+                    "full_wait_s": round2(interval_ack_wait.as_secs_f64()), "rss_mb": round2(rss), "cpu_pct": c,
                 }));
             } else {
                 println!(
@@ -760,12 +780,12 @@ async fn publish<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Resul
         print_json(&json!({
             "mode": "pub", "summary": true, "size": args.size, "reliable": reliable, "seconds": round2(elapsed),
             "written": written, "samples_per_s": rate.round(), "mb_per_s": round2(mb(rate * size)),
-            "window": if reliable { Some(window) } else { None }, "ack_wait_s": round2(ack_wait.as_secs_f64()),
-            "ack_timeouts": ack_timeouts, "all_acked": acked, "rss_mb": round2(rss), "cpu_pct": c,
+            "window": if reliable { Some(window) } else { None }, "full_wait_s": round2(ack_wait.as_secs_f64()),
+            "stalled": stalled, "all_acked": acked, "rss_mb": round2(rss), "cpu_pct": c,
         }));
     } else {
         println!(
-            "# summary: {written} samples in {elapsed:.1} s: {rate:.0} samples/s, {:.1} MB/s; waited {:.2} s for acks{}; rss {rss:.1} MB, cpu {c:.1} %",
+            "# summary: {written} samples in {elapsed:.1} s: {rate:.0} samples/s, {:.1} MB/s; waited {:.2} s on a full history{}; rss {rss:.1} MB, cpu {c:.1} %",
             mb(rate * size),
             ack_wait.as_secs_f64(),
             if acked { "" } else { " (not all acknowledged at the end)" }
