@@ -4,6 +4,7 @@
 //! - [`dds`]: the DDS API (participant, topics, writers, readers, statuses).
 //! - [`runtime`]: sockets, the per-participant tokio task, timers; the only
 //!   layer that reads the clock. It drives the sans-IO core in [`proto`].
+//! - [`bridge`]: endpoints for MQTT clients (STOMP and AMQP later).
 //! - [`cli`]: the `starling` command-line tool (`src/bin/starling.rs`).
 //! - [`types`]: built-in topic types such as `ShapeType`.
 //! - [`dynamic`]: dynamically typed samples (JSON conversion of [`proto::xtypes`] values).
@@ -13,6 +14,7 @@
 
 pub use starling_proto as proto;
 
+pub mod bridge;
 pub mod cli;
 pub mod dds;
 pub mod dynamic;

@@ -275,3 +275,40 @@ fn cli_perf_ping_pong_and_pub_sub() {
     assert_eq!(s["lost"], 0, "{s}");
     assert_eq!(s["size"], 2048, "{s}");
 }
+
+/// A reader that knows nothing of the writer's type learns it through the
+/// TypeLookup service, then reads the samples as dynamic values and writes
+/// dynamic samples that a typed reader decodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_reader_learns_type_through_type_lookup() {
+    if !in_netns("dynamic_reader_learns_type_through_type_lookup") {
+        return;
+    }
+    use starling_proto::xtypes::DynamicValue;
+    let pa = lo_participant("typed");
+    let pb = lo_participant("dynamic");
+    let topic_a = pa.create_topic::<ShapeType>("Circle");
+    let writer = pa.create_datawriter(&topic_a, None).expect("writer");
+    let (type_name, ty) = pb.wait_for_writer_type("Circle", WAIT).await.expect("type learned");
+    assert_eq!(type_name, "ShapeType");
+    assert_eq!(ty, starling::dynamic::shape_type());
+    let topic_b = pb.create_dynamic_topic("Circle", ty.clone()).expect("dynamic topic");
+    let reader = pb.create_datareader(&topic_b, Some(reliable_reader_qos())).expect("reader");
+    writer.wait_for_subscribers(1, WAIT).await.expect("writer matches");
+    writer.write(&shape("GREEN", 7)).expect("write");
+    let s = tokio::time::timeout(WAIT, reader.take_next()).await.expect("sample in time").expect("sample");
+    let json = starling::dynamic::to_json(&ty, s.data.as_ref().expect("data")).expect("json");
+    assert_eq!(json["color"], "GREEN");
+    assert_eq!(json["x"], 7);
+
+    // And the other way: a dynamic writer, a typed reader.
+    let dyn_writer = pb.create_datawriter(&topic_b, None).expect("dynamic writer");
+    let typed_reader = pa.create_datareader(&topic_a, Some(reliable_reader_qos())).expect("typed reader");
+    dyn_writer.wait_for_subscribers(1, WAIT).await.expect("dynamic writer matches");
+    let v: DynamicValue =
+        starling::dynamic::from_json(&ty, &serde_json::json!({"color": "ORANGE", "x": 1, "y": 2, "shapesize": 3}))
+            .expect("value");
+    dyn_writer.write(&v).expect("write dynamic");
+    let t = tokio::time::timeout(WAIT, typed_reader.take_next()).await.expect("typed in time").expect("typed");
+    assert_eq!(t.data.map(|d| (d.color, d.shapesize)), Some(("ORANGE".to_string(), 3)));
+}

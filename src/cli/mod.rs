@@ -1,5 +1,6 @@
-//! The `starling` command-line tool: `ls`, `sub`, `pub` and `perf`.
+//! The `starling` command-line tool: `ls`, `sub`, `pub`, `bridge` and `perf`.
 
+mod bridge;
 mod ls;
 pub mod perf;
 mod pubsub;
@@ -11,7 +12,7 @@ use crate::qos::{EndpointQos, QosError, QosProfile, QosProvider};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-pub use registry::{find_type, known_types, JsonSample, TypeEntry};
+pub use registry::{find_type, known_types, DynamicCodec, JsonCodec, JsonSample, StaticCodec, TypeEntry};
 
 /// Errors reported by the CLI (one line each).
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +81,8 @@ pub enum Command {
     Sub(SubArgs),
     /// Publish JSON samples (arguments or stdin lines) to a topic.
     Pub(PubArgs),
+    /// Run the bridge: an MQTT 3.1.1/5.0 endpoint (DDS routes come later).
+    Bridge(bridge::BridgeArgs),
     /// Measure latency (ping/pong) or throughput (pub/sub), like Cyclone's ddsperf.
     Perf(perf::PerfArgs),
 }
@@ -126,9 +129,13 @@ pub struct QosArgs {
 pub struct SubArgs {
     /// Topic name.
     pub topic: String,
-    /// Registered type name.
+    /// Registered type name. Without it, the type is learned from the
+    /// topic's writers (XTypes TypeLookup), when they announce one.
     #[arg(long = "type", value_name = "TYPE")]
-    pub type_name: String,
+    pub type_name: Option<String>,
+    /// Seconds to wait for a writer's type when no `--type` is given.
+    #[arg(long, default_value_t = 10.0)]
+    pub type_wait: f64,
     /// QoS flags.
     #[command(flatten)]
     pub qos: QosArgs,
@@ -243,14 +250,29 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Ls(args) => ls::run(participant(&cli)?, args).await,
         Command::Sub(args) => {
-            let entry = find_type(&args.type_name)?;
+            let entry = args.type_name.as_deref().map(find_type).transpose()?;
             if let Some(expr) = &args.filter {
                 // Reject a bad expression before joining the domain.
                 Filter::with_parameters(expr, &args.filter_params)?;
             }
             let mut args = args.clone();
             args.qos.profile_qos = with_profile(&load_profile(&cli)?, |p| p.datareader_qos(&args.topic))?;
-            (entry.sub)(participant(&cli)?, &args).await
+            let p = participant(&cli)?;
+            match entry {
+                Some(entry) => (entry.sub)(p, &args).await,
+                None => {
+                    let (name, ty) =
+                        p.wait_for_writer_type(&args.topic, seconds(args.type_wait)).await.map_err(|e| match e {
+                            DdsError::Timeout => CliError::Wait(format!(
+                                "no writer on '{}' announced a type within {} s; give --type",
+                                args.topic, args.type_wait
+                            )),
+                            other => other.into(),
+                        })?;
+                    tracing::info!(type_name = %name, "learned the topic's type from its writer");
+                    pubsub::subscribe(p, &args, DynamicCodec::new(ty)).await
+                }
+            }
         }
         Command::Pub(args) => {
             let entry = find_type(&args.type_name)?;
@@ -258,6 +280,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             args.qos.profile_qos = with_profile(&load_profile(&cli)?, |p| p.datawriter_qos(&args.topic))?;
             (entry.publish)(participant(&cli)?, &args).await
         }
+        Command::Bridge(args) => bridge::run(args).await,
         Command::Perf(args) => perf::run(participant(&cli)?, args).await,
     }
 }

@@ -1,6 +1,6 @@
 //! `pub` and `sub`, generic over the registered type.
 
-use super::registry::JsonSample;
+use super::registry::JsonCodec;
 use super::{seconds, CliError, PubArgs, QosArgs, SubArgs};
 use crate::dds::{DataWriter, DdsError, DomainParticipant};
 use crate::filter::Filter;
@@ -48,20 +48,20 @@ pub(crate) enum Action<T> {
     Unregister(T),
 }
 
-pub(crate) fn parse_action<T: JsonSample>(text: &str, location: &str) -> Result<Action<T>, CliError> {
+pub(crate) fn parse_action<C: JsonCodec>(codec: &C, text: &str, location: &str) -> Result<Action<C::Sample>, CliError> {
     let bad = |message: String| CliError::BadInput { location: location.to_string(), message };
     let v: Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
     if let Value::Object(m) = &v {
         if m.len() == 1 {
             if let Some(inner) = m.get("dispose") {
-                return T::from_json(inner.clone()).map(Action::Dispose).map_err(bad);
+                return codec.parse_json(inner.clone()).map(Action::Dispose).map_err(bad);
             }
             if let Some(inner) = m.get("unregister") {
-                return T::from_json(inner.clone()).map(Action::Unregister).map_err(bad);
+                return codec.parse_json(inner.clone()).map(Action::Unregister).map_err(bad);
             }
         }
     }
-    T::from_json(v).map(Action::Write).map_err(bad)
+    codec.parse_json(v).map(Action::Write).map_err(bad)
 }
 
 fn print_line(v: &Value) -> Result<(), CliError> {
@@ -73,8 +73,8 @@ fn print_line(v: &Value) -> Result<(), CliError> {
 }
 
 /// Runs `sub`: one JSON line per sample until `--count` data samples or `--timeout`.
-pub(crate) async fn subscribe<T: JsonSample>(p: DomainParticipant, args: &SubArgs) -> Result<(), CliError> {
-    let topic = p.create_topic::<T>(&args.topic);
+pub(crate) async fn subscribe<C: JsonCodec>(p: DomainParticipant, args: &SubArgs, codec: C) -> Result<(), CliError> {
+    let topic = codec.topic(&p, &args.topic)?;
     let mut qos = apply_qos(EndpointQos::reader_default(), &args.qos);
     qos.data_representation = vec![XCDR1, XCDR2];
     let reader = p.create_datareader(&topic, Some(qos))?;
@@ -101,7 +101,7 @@ pub(crate) async fn subscribe<T: JsonSample>(p: DomainParticipant, args: &SubArg
             _ = tokio::signal::ctrl_c() => return Ok(()),
         };
         let line = if sample.info.valid_data {
-            let json = sample.data.as_ref().map(T::to_json);
+            let json = sample.data.as_ref().map(|d| codec.to_json(d));
             if let (Some(f), Some(v)) = (&filter, &json) {
                 match f.evaluate(v) {
                     Ok(true) => {}
@@ -118,7 +118,7 @@ pub(crate) async fn subscribe<T: JsonSample>(p: DomainParticipant, args: &SubArg
             received += 1;
             json
         } else {
-            let key = sample.data.as_ref().map_or(Value::Null, T::key_json);
+            let key = sample.data.as_ref().map_or(Value::Null, |d| codec.key_json(d));
             let what = match sample.info.instance_state {
                 crate::dds::InstanceState::NotAliveDisposed => "dispose",
                 _ => "unregister",
@@ -133,7 +133,7 @@ pub(crate) async fn subscribe<T: JsonSample>(p: DomainParticipant, args: &SubArg
     }
 }
 
-fn do_action<T: JsonSample>(w: &DataWriter<T>, a: &Action<T>) -> Result<(), DdsError> {
+fn do_action<T: Send + Sync + 'static>(w: &DataWriter<T>, a: &Action<T>) -> Result<(), DdsError> {
     match a {
         Action::Write(s) => w.write(s),
         Action::Dispose(s) => w.dispose(s),
@@ -143,15 +143,15 @@ fn do_action<T: JsonSample>(w: &DataWriter<T>, a: &Action<T>) -> Result<(), DdsE
 }
 
 /// Runs `pub`.
-pub(crate) async fn publish<T: JsonSample>(p: DomainParticipant, args: &PubArgs) -> Result<(), CliError> {
+pub(crate) async fn publish<C: JsonCodec>(p: DomainParticipant, args: &PubArgs, codec: C) -> Result<(), CliError> {
     // Parse the arguments first so bad input fails before anything is sent.
     let given = args
         .samples
         .iter()
         .enumerate()
-        .map(|(i, s)| parse_action::<T>(s, &format!("argument {}", i + 1)))
+        .map(|(i, s)| parse_action(&codec, s, &format!("argument {}", i + 1)))
         .collect::<Result<Vec<_>, _>>()?;
-    let topic = p.create_topic::<T>(&args.topic);
+    let topic = codec.topic(&p, &args.topic)?;
     let qos = apply_qos(EndpointQos::writer_default(), &args.qos);
     let reliable = qos.reliability.kind == ReliabilityKind::Reliable;
     let writer = p.create_datawriter(&topic, Some(qos))?;
@@ -179,7 +179,7 @@ pub(crate) async fn publish<T: JsonSample>(p: DomainParticipant, args: &PubArgs)
             if line.trim().is_empty() {
                 continue;
             }
-            let action = parse_action::<T>(&line, &format!("line {line_no}"))?;
+            let action = parse_action(&codec, &line, &format!("line {line_no}"))?;
             if let Some(t) = ticker.as_mut() {
                 t.tick().await;
             }
@@ -210,26 +210,33 @@ pub(crate) async fn publish<T: JsonSample>(p: DomainParticipant, args: &PubArgs)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::registry::{JsonSample, StaticCodec};
     use crate::types::ShapeType;
 
     #[test]
     fn parses_samples_and_lifecycle_lines() {
-        let a = parse_action::<ShapeType>(r#"{"color":"BLUE","x":10,"y":20,"shapesize":30}"#, "line 1").unwrap();
+        let a = parse_action(
+            &StaticCodec::<ShapeType>::default(),
+            r#"{"color":"BLUE","x":10,"y":20,"shapesize":30}"#,
+            "line 1",
+        )
+        .unwrap();
         let Action::Write(s) = a else { panic!("expected a write") };
         assert_eq!((s.color.as_str(), s.x, s.y, s.shapesize), ("BLUE", 10, 20, 30));
-        let d = parse_action::<ShapeType>(r#"{"dispose":{"color":"RED"}}"#, "line 2").unwrap();
+        let d = parse_action(&StaticCodec::<ShapeType>::default(), r#"{"dispose":{"color":"RED"}}"#, "line 2").unwrap();
         assert!(matches!(d, Action::Dispose(s) if s.color == "RED"));
-        let u = parse_action::<ShapeType>(r#"{"unregister":{"color":"RED"}}"#, "line 3").unwrap();
+        let u =
+            parse_action(&StaticCodec::<ShapeType>::default(), r#"{"unregister":{"color":"RED"}}"#, "line 3").unwrap();
         assert!(matches!(u, Action::Unregister(s) if s.color == "RED"));
     }
 
     #[test]
     fn bad_input_names_the_line() {
-        let e = parse_action::<ShapeType>("{not json", "line 7").unwrap_err();
+        let e = parse_action(&StaticCodec::<ShapeType>::default(), "{not json", "line 7").unwrap_err();
         assert!(e.to_string().starts_with("invalid sample on line 7:"), "{e}");
-        let e = parse_action::<ShapeType>(r#"{"color":5}"#, "argument 2").unwrap_err();
+        let e = parse_action(&StaticCodec::<ShapeType>::default(), r#"{"color":5}"#, "argument 2").unwrap_err();
         assert!(e.to_string().contains("argument 2"), "{e}");
-        assert!(parse_action::<ShapeType>("[1,2]", "line 1").is_err());
+        assert!(parse_action(&StaticCodec::<ShapeType>::default(), "[1,2]", "line 1").is_err());
     }
 
     fn qos_args(profile: Option<EndpointQos>) -> QosArgs {

@@ -8,15 +8,16 @@
 mod participant;
 mod reader;
 mod status;
+mod support;
 mod writer;
 
 pub use participant::{DomainParticipant, DomainParticipantBuilder, Publisher, Subscriber, Topic};
 pub use reader::{DataReader, InstanceState, Sample, SampleInfo, SampleState, ViewState};
 pub use status::{IncompatibleQosStatus, PublicationMatchedStatus, SubscriptionMatchedStatus};
+pub use support::{CodecError, DynamicSupport, StaticSupport, TypeSupport};
 pub use writer::DataWriter;
 
 use crate::runtime::TransportError;
-use starling_proto::cdr::CdrError;
 use starling_proto::core::WriteError;
 
 /// Errors of the DDS API.
@@ -31,7 +32,7 @@ pub enum DdsError {
     Runtime(std::io::Error),
     /// The sample could not be serialized.
     #[error("cannot serialize sample: {0}")]
-    Encode(CdrError),
+    Encode(CodecError),
     /// The core refused the write; the change (with its payload) is handed back.
     #[error(transparent)]
     Write(#[from] Box<WriteError>),
@@ -41,4 +42,31 @@ pub enum DdsError {
     /// The participant was shut down.
     #[error("participant is shut down")]
     Closed,
+}
+
+/// What a topic type announces about itself: its TypeInformation (as the
+/// SEDP parameter value) and the TypeObjects to register with the TypeLookup
+/// service. `None` for types that do not describe themselves, or when the
+/// description cannot be built (then matching falls back to type names).
+pub(crate) fn type_announcement(
+    ty: Option<starling_proto::xtypes::DynamicType>,
+    type_name: &str,
+) -> Option<TypeAnnouncement> {
+    use starling_proto::xtypes::typeobject::{type_objects, EquivalenceKind, TypeInformation};
+    // A type registered under another name than its own announces nothing: peers would resolve it under
+    // the wrong name.
+    let ty = ty.filter(|t| t.name() == Some(type_name))?;
+    let info = TypeInformation::for_type(&ty).ok()?;
+    let mut objects = type_objects(&ty, EquivalenceKind::Complete).ok()?;
+    objects.extend(type_objects(&ty, EquivalenceKind::Minimal).ok()?);
+    let bytes = info.to_bytes(starling_proto::wire::Endian::Little);
+    Some(TypeAnnouncement { info, objects, bytes })
+}
+
+/// See [`type_announcement`].
+pub(crate) struct TypeAnnouncement {
+    pub info: starling_proto::xtypes::typeobject::TypeInformation,
+    pub objects:
+        Vec<(starling_proto::xtypes::typeobject::TypeIdentifier, starling_proto::xtypes::typeobject::TypeObject)>,
+    pub bytes: Vec<u8>,
 }

@@ -1,6 +1,7 @@
 //! DomainParticipant, Topic, Publisher and Subscriber.
 
 use super::reader::DataReader;
+use super::support::{DynamicSupport, StaticSupport, TypeSupport};
 use super::writer::DataWriter;
 use super::DdsError;
 use crate::runtime::driver::{DiscoveryEvent, Inner};
@@ -9,9 +10,10 @@ use starling_proto::cdr::TopicType;
 use starling_proto::core::Stats;
 use starling_proto::discovery::{EndpointData, ParticipantData};
 use starling_proto::qos::{EndpointQos, XCDR1, XCDR2};
+use starling_proto::wire::types::Guid;
 use starling_proto::wire::types::GuidPrefix;
+use starling_proto::xtypes::{DynamicType, DynamicValue};
 use std::future::Future;
-use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::broadcast;
@@ -174,7 +176,15 @@ impl DomainParticipant {
 
     /// Creates a topic description with default topic QoS.
     pub fn create_topic<T: TopicType>(&self, name: &str) -> Topic<T> {
-        Topic { name: name.to_string(), type_name: T::type_name().to_string(), topic_data: Vec::new(), _t: PhantomData }
+        Topic::with_support(name, Arc::new(StaticSupport::<T>::default()))
+    }
+
+    /// Creates a topic whose type is known only at run time (from IDL parsed at
+    /// run time, or learned from a peer through TypeLookup); its samples are
+    /// [`DynamicValue`]s.
+    pub fn create_dynamic_topic(&self, name: &str, ty: DynamicType) -> Result<Topic<DynamicValue>, DdsError> {
+        let support = DynamicSupport::new(ty).map_err(|e| DdsError::Encode(e.into()))?;
+        Ok(Topic::with_support(name, Arc::new(support)))
     }
 
     /// A publisher with the given partitions (empty: the default partition).
@@ -188,7 +198,7 @@ impl DomainParticipant {
     }
 
     /// A writer in the default partition (`None`: the default writer QoS).
-    pub fn create_datawriter<T: TopicType>(
+    pub fn create_datawriter<T: Send + Sync + 'static>(
         &self,
         topic: &Topic<T>,
         qos: Option<EndpointQos>,
@@ -197,7 +207,7 @@ impl DomainParticipant {
     }
 
     /// A reader in the default partition (`None`: the default reader QoS).
-    pub fn create_datareader<T: TopicType + Clone>(
+    pub fn create_datareader<T: Clone + Send + Sync + 'static>(
         &self,
         topic: &Topic<T>,
         qos: Option<EndpointQos>,
@@ -251,19 +261,60 @@ impl DomainParticipant {
         self.shared.block_on(self.wait_for_participants(n, timeout))
     }
 
+    /// The type a remote writer or reader announced, once its TypeObjects are
+    /// known (learned through TypeLookup, or identical to a local type).
+    pub fn remote_type(&self, endpoint: &Guid) -> Option<Result<DynamicType, DdsError>> {
+        self.shared
+            .inner
+            .inspect(|c| c.resolve_remote_type(endpoint))
+            .map(|r| r.map_err(|e| DdsError::Encode(e.into())))
+    }
+
+    /// Waits until some remote writer on `topic` has announced a type that
+    /// can be resolved, and returns its type name and type. Peers that send no
+    /// TypeInformation (older DDS implementations) never satisfy this wait.
+    pub async fn wait_for_writer_type(
+        &self,
+        topic: &str,
+        timeout: std::time::Duration,
+    ) -> Result<(String, DynamicType), DdsError> {
+        let mut progress = self.shared.inner.progress();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let found = self.shared.inner.inspect(|c| {
+                c.discovered_writers()
+                    .filter(|w| w.topic_name == topic)
+                    .find_map(|w| c.resolve_remote_type(&w.guid).and_then(Result::ok).map(|t| (w.type_name.clone(), t)))
+            });
+            if let Some(f) = found {
+                return Ok(f);
+            }
+            match tokio::time::timeout_at(deadline, progress.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(DdsError::Closed),
+                Err(_) => return Err(DdsError::Timeout),
+            }
+        }
+    }
+
     /// Runs a future on the participant's runtime from synchronous code.
     pub fn block_on<F: Future>(&self, f: F) -> F::Output {
         self.shared.block_on(f)
     }
 }
 
-/// A topic: name, type name and topic-level QoS.
-#[derive(Debug)]
+/// A topic: name, type name, the type's codec and topic-level QoS.
 pub struct Topic<T> {
     name: String,
     type_name: String,
     topic_data: Vec<u8>,
-    _t: PhantomData<fn() -> T>,
+    support: Arc<dyn TypeSupport<T>>,
+}
+
+impl<T> std::fmt::Debug for Topic<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Topic").field("name", &self.name).field("type_name", &self.type_name).finish()
+    }
 }
 
 impl<T> Clone for Topic<T> {
@@ -272,8 +323,15 @@ impl<T> Clone for Topic<T> {
             name: self.name.clone(),
             type_name: self.type_name.clone(),
             topic_data: self.topic_data.clone(),
-            _t: PhantomData,
+            support: self.support.clone(),
         }
+    }
+}
+
+impl<T: 'static> Topic<T> {
+    /// A topic whose samples `support` encodes and decodes.
+    pub fn with_support(name: &str, support: Arc<dyn TypeSupport<T>>) -> Self {
+        Topic { name: name.to_string(), type_name: support.type_name().to_string(), topic_data: Vec::new(), support }
     }
 }
 
@@ -318,7 +376,7 @@ impl Publisher {
     ///
     /// The publisher's partition and group data and the topic's data replace
     /// those fields of `qos`.
-    pub fn create_datawriter<T: TopicType>(
+    pub fn create_datawriter<T: Send + Sync + 'static>(
         &self,
         topic: &Topic<T>,
         qos: Option<EndpointQos>,
@@ -330,7 +388,7 @@ impl Publisher {
         if qos.data_representation.is_empty() {
             qos.data_representation = vec![XCDR1];
         }
-        DataWriter::create(self.shared.clone(), &topic.name, &topic.type_name, qos)
+        DataWriter::create(self.shared.clone(), &topic.name, &topic.type_name, qos, topic.support.clone())
     }
 }
 
@@ -348,7 +406,7 @@ impl Subscriber {
     }
 
     /// Creates a reader (`None`: the default reader QoS, accepting XCDR1 and XCDR2).
-    pub fn create_datareader<T: TopicType + Clone>(
+    pub fn create_datareader<T: Clone + Send + Sync + 'static>(
         &self,
         topic: &Topic<T>,
         qos: Option<EndpointQos>,
@@ -361,6 +419,6 @@ impl Subscriber {
         qos.partition = self.partition.clone();
         qos.group_data = self.group_data.clone();
         qos.topic_data = topic.topic_data.clone();
-        DataReader::create(self.shared.clone(), &topic.name, &topic.type_name, qos)
+        DataReader::create(self.shared.clone(), &topic.name, &topic.type_name, qos, topic.support.clone())
     }
 }

@@ -2,10 +2,11 @@
 
 use super::participant::Shared;
 use super::status::{IncompatibleQosStatus, SubscriptionMatchedStatus};
+use super::support::TypeSupport;
 use super::DdsError;
 use crate::runtime::driver::ReaderSink;
 use crate::runtime::wall_clock;
-use starling_proto::cdr::{decode_key_payload, decode_sample, key_hash, split_encapsulation, TopicType, XcdrVersion};
+use starling_proto::cdr::{split_encapsulation, XcdrVersion};
 use starling_proto::core::{ChangeKind, EndpointConfig, ReceivedSample};
 use starling_proto::qos::{EndpointQos, History, QosPolicyId};
 use starling_proto::wire::types::{Guid, KeyHash, Time};
@@ -200,6 +201,7 @@ impl<T: Clone> Cache<T> {
 
 /// Cache and status channels of one reader, fed by the driver.
 pub(crate) struct ReaderState<T> {
+    support: Arc<dyn TypeSupport<T>>,
     cache: Mutex<Cache<T>>,
     data: watch::Sender<u64>,
     matched: watch::Sender<SubscriptionMatchedStatus>,
@@ -218,12 +220,12 @@ fn payload_version(payload: &[u8]) -> XcdrVersion {
     split_encapsulation(payload).map_or(XcdrVersion::V1, |(e, _, _)| e.version())
 }
 
-impl<T: TopicType + Clone> ReaderSink for ReaderState<T> {
+impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
     fn on_sample(&self, s: ReceivedSample) {
         let valid = s.kind == ChangeKind::Alive;
         let data = match &s.payload {
             Some(p) => {
-                let r = if s.payload_is_key { decode_key_payload::<T>(p) } else { decode_sample::<T>(p) };
+                let r = if s.payload_is_key { self.support.decode_key(p) } else { self.support.decode(p) };
                 match r {
                     Ok(v) => Some(v),
                     Err(e) => {
@@ -240,8 +242,8 @@ impl<T: TopicType + Clone> ReaderSink for ReaderState<T> {
             return;
         }
         let key = match (&data, &s.payload) {
-            _ if !T::is_keyed() => KeyHash::default(),
-            (Some(d), Some(p)) => key_hash(d, payload_version(p)),
+            _ if !self.support.is_keyed() => KeyHash::default(),
+            (Some(d), Some(p)) => self.support.key_hash(d, payload_version(p)),
             _ => s.key_hash.unwrap_or_default(),
         };
         let entry = Entry {
@@ -287,12 +289,13 @@ impl<T> std::fmt::Debug for DataReader<T> {
     }
 }
 
-impl<T: TopicType + Clone> DataReader<T> {
+impl<T: Clone + Send + Sync + 'static> DataReader<T> {
     pub(crate) fn create(
         shared: Arc<Shared>,
         topic: &str,
         type_name: &str,
         qos: EndpointQos,
+        support: Arc<dyn TypeSupport<T>>,
     ) -> Result<Self, DdsError> {
         if shared.inner.is_closed() {
             return Err(DdsError::Closed);
@@ -303,6 +306,7 @@ impl<T: TopicType + Clone> DataReader<T> {
         };
         let max_samples = usize::try_from(qos.resource_limits.max_samples).ok().filter(|m| *m > 0);
         let state = Arc::new(ReaderState {
+            support: support.clone(),
             cache: Mutex::new(Cache { entries: VecDeque::new(), instances: HashMap::new(), depth, max_samples }),
             data: watch::channel(0).0,
             matched: watch::channel(SubscriptionMatchedStatus::default()).0,
@@ -312,13 +316,21 @@ impl<T: TopicType + Clone> DataReader<T> {
         let desc = EndpointConfig {
             topic_name: topic.to_string(),
             type_name: type_name.to_string(),
-            keyed: T::is_keyed(),
+            keyed: support.is_keyed(),
             qos: qos.clone(),
             type_information: None,
         };
+        let announcement = super::type_announcement(support.dynamic_type(), type_name);
+        let mut desc = desc;
+        desc.type_information = announcement.as_ref().map(|a| a.bytes.clone());
         let sink: Arc<dyn ReaderSink> = state.clone();
         let guid = shared.inner.call(
-            |core, now| core.create_reader(now, desc),
+            |core, now| {
+                if let Some(a) = announcement {
+                    core.register_type(&a.info, a.objects);
+                }
+                core.create_reader(now, desc)
+            },
             |table, guid| {
                 table.readers.insert(*guid, sink);
             },

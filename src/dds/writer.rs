@@ -2,17 +2,15 @@
 
 use super::participant::Shared;
 use super::status::{IncompatibleQosStatus, PublicationMatchedStatus};
+use super::support::TypeSupport;
 use super::DdsError;
 use crate::runtime::driver::WriterSink;
 use crate::runtime::wall_clock;
-use starling_proto::cdr::{
-    encode_key_payload, encode_sample, key_hash, version_for_representation, TopicType, XcdrVersion,
-};
+use starling_proto::cdr::{version_for_representation, XcdrVersion};
 use starling_proto::core::{ChangeKind, EndpointConfig, WriteChange};
 use starling_proto::qos::{EndpointQos, QosPolicyId};
 use starling_proto::wire::types::{Guid, KeyHash, SequenceNumber, Time};
 use starling_proto::wire::Endian;
-use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -50,7 +48,7 @@ pub struct DataWriter<T> {
     version: XcdrVersion,
     state: Arc<WriterState>,
     size_hint: AtomicUsize,
-    _t: PhantomData<fn(T)>,
+    support: Arc<dyn TypeSupport<T>>,
 }
 
 impl<T> std::fmt::Debug for DataWriter<T> {
@@ -59,18 +57,19 @@ impl<T> std::fmt::Debug for DataWriter<T> {
     }
 }
 
-impl<T: TopicType> DataWriter<T> {
+impl<T: Send + Sync + 'static> DataWriter<T> {
     pub(crate) fn create(
         shared: Arc<Shared>,
         topic: &str,
         type_name: &str,
         qos: EndpointQos,
+        support: Arc<dyn TypeSupport<T>>,
     ) -> Result<Self, DdsError> {
         if shared.inner.is_closed() {
             return Err(DdsError::Closed);
         }
         let representation = qos.writer_representation();
-        let version = version_for_representation(representation).map_err(DdsError::Encode)?;
+        let version = version_for_representation(representation).map_err(|e| DdsError::Encode(e.into()))?;
         let state = Arc::new(WriterState {
             matched: watch::channel(PublicationMatchedStatus::default()).0,
             incompatible: watch::channel(IncompatibleQosStatus::default()).0,
@@ -78,13 +77,21 @@ impl<T: TopicType> DataWriter<T> {
         let desc = EndpointConfig {
             topic_name: topic.to_string(),
             type_name: type_name.to_string(),
-            keyed: T::is_keyed(),
+            keyed: support.is_keyed(),
             qos: qos.clone(),
             type_information: None,
         };
+        let announcement = super::type_announcement(support.dynamic_type(), type_name);
+        let mut desc = desc;
+        desc.type_information = announcement.as_ref().map(|a| a.bytes.clone());
         let sink: Arc<dyn WriterSink> = state.clone();
         let guid = shared.inner.call(
-            |core, now| core.create_writer(now, desc),
+            |core, now| {
+                if let Some(a) = announcement {
+                    core.register_type(&a.info, a.objects);
+                }
+                core.create_writer(now, desc)
+            },
             |table, guid| {
                 table.writers.insert(*guid, sink);
             },
@@ -98,7 +105,7 @@ impl<T: TopicType> DataWriter<T> {
             version,
             state,
             size_hint: AtomicUsize::new(64),
-            _t: PhantomData,
+            support,
         })
     }
 
@@ -139,13 +146,14 @@ impl<T: TopicType> DataWriter<T> {
     }
 
     fn write_change(&self, kind: ChangeKind, sample: &T, ts: Time) -> Result<SequenceNumber, DdsError> {
-        let key = if T::is_keyed() { key_hash(sample, self.version) } else { KeyHash::default() };
+        let key =
+            if self.support.is_keyed() { self.support.key_hash(sample, self.version) } else { KeyHash::default() };
         // One allocation per sample: the buffer becomes the change's payload.
         let mut buf = Vec::with_capacity(self.size_hint.load(Ordering::Relaxed));
         let r = if kind == ChangeKind::Alive {
-            encode_sample(sample, self.representation, Endian::Little, &mut buf)
+            self.support.encode(sample, self.representation, Endian::Little, &mut buf)
         } else {
-            encode_key_payload(sample, self.representation, Endian::Little, &mut buf)
+            self.support.encode_key(sample, self.representation, Endian::Little, &mut buf)
         };
         r.map_err(DdsError::Encode)?;
         if kind == ChangeKind::Alive {

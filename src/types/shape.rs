@@ -100,6 +100,10 @@ impl TopicType for ShapeType {
         r.skip_to_end_of(&body);
         Ok(ShapeType { color, ..ShapeType::default() })
     }
+
+    fn dynamic_type() -> Option<starling_proto::xtypes::DynamicType> {
+        Some(crate::dynamic::shape_type())
+    }
 }
 
 #[cfg(test)]

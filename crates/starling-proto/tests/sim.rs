@@ -552,3 +552,40 @@ fn flow_limit_paces_writes() {
     assert!(took >= Duration::from_millis(900), "flow limit not applied: {took:?}");
     assert!(took <= Duration::from_millis(2500), "too slow: {took:?}");
 }
+
+/// A reader's participant learns a remote writer's type through the
+/// TypeLookup service (request and reply over the built-in endpoints, under
+/// loss) and resolves it to the same dynamic type.
+#[test]
+fn type_lookup_resolves_remote_type() {
+    use starling_proto::wire::Endian;
+    use starling_proto::xtypes::typeobject::{type_objects, EquivalenceKind, TypeInformation};
+    use starling_proto::xtypes::{DynamicType, Extensibility, StructType};
+    let inner = StructType::new("demo::Point", Extensibility::Final)
+        .member("x", DynamicType::int32())
+        .member("y", DynamicType::int32())
+        .build();
+    let ty = StructType::new("demo::Track", Extensibility::Appendable)
+        .key_member("id", DynamicType::int32())
+        .member("pos", inner)
+        .member("label", DynamicType::string(0))
+        .build();
+    let info = TypeInformation::for_type(&ty).unwrap();
+    let mut objects = type_objects(&ty, EquivalenceKind::Complete).unwrap();
+    objects.extend(type_objects(&ty, EquivalenceKind::Minimal).unwrap());
+    for seed in 1..=5u64 {
+        let mut net = Net::new(2, seed, Faults { loss: 20, dup: 5, reorder: 10 });
+        net.parts[0].register_type(&info, objects.clone());
+        let mut desc = endpoint("Tracks", EndpointQos::writer_default());
+        desc.type_name = "demo::Track".into();
+        desc.type_information = Some(info.to_bytes(Endian::Little));
+        let w = net.parts[0].create_writer(net.now, desc);
+        let ok = net.run_until(Duration::from_secs(30), |n| {
+            n.events[1].iter().any(|e| matches!(e, Event::TypesReceived(_)))
+                && n.parts[1].resolve_remote_type(&w).is_some()
+        });
+        assert!(ok, "seed {seed}: type never resolved");
+        let resolved = net.parts[1].resolve_remote_type(&w).unwrap().unwrap();
+        assert_eq!(resolved, ty, "seed {seed}");
+    }
+}

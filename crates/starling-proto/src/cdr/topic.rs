@@ -31,6 +31,13 @@ pub trait TopicType: Sized + Send + Sync + 'static {
     fn serialize_key_payload(&self, w: &mut CdrWriter<'_>) -> Result<(), CdrError>;
     /// From a key payload: key fields set, the others default.
     fn deserialize_key_payload(r: &mut CdrReader<'_>) -> Result<Self, CdrError>;
+    /// The type as an XTypes dynamic type, when the implementation can describe
+    /// itself. Endpoints of such types announce TypeInformation in discovery and
+    /// answer TypeLookup requests for it; the default is `None` (matching by
+    /// type name only).
+    fn dynamic_type() -> Option<crate::xtypes::DynamicType> {
+        None
+    }
 }
 
 /// Maps a DataRepresentationId (XCDR1 = 0, XCDR2 = 2) to an XCDR version.

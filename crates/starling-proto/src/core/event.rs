@@ -174,6 +174,10 @@ pub enum Event {
         /// The first incompatible policy.
         policy: QosPolicyId,
     },
+    /// TypeObjects arrived from a peer through TypeLookup; endpoints that
+    /// announced these types can now be resolved with
+    /// [`super::Participant::resolve_remote_type`].
+    TypesReceived(Vec<crate::xtypes::typeobject::TypeIdentifier>),
     /// A sample for a local reader.
     Sample {
         /// Local reader.

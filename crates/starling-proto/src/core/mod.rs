@@ -20,6 +20,7 @@ mod history;
 mod outbox;
 mod participant;
 mod reader;
+mod typelookup;
 mod writer;
 
 pub use config::{FlowLimit, ParticipantConfig};

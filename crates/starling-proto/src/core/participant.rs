@@ -9,6 +9,7 @@ use super::event::{
 use super::history::CacheChange;
 use super::outbox::Outbox;
 use super::reader::{FragLimits, Reader, WriterProxy};
+use super::typelookup::{type_information, TypeRegistry};
 use super::writer::{ReaderProxy, Writer, WriterParams};
 use crate::discovery::{builtin_endpoints as be, key_guid, EndpointData, ParticipantData};
 use crate::qos::{check_compatible, partitions_match, DurabilityKind, History, ReliabilityKind};
@@ -42,6 +43,7 @@ pub struct Participant {
     /// Scratch list of local readers a submessage is for (reused to avoid allocation).
     targets: Vec<EntityId>,
     limits_logged: bool,
+    types: TypeRegistry,
 }
 
 /// The fields of a DATA that the receive path needs, after INFO_* processing.
@@ -74,6 +76,7 @@ impl Participant {
             deliver: Vec::new(),
             targets: Vec::new(),
             limits_logged: false,
+            types: TypeRegistry::default(),
         };
         p.spdp_payload = p.encode_spdp();
         p.create_builtin_endpoints(now);
@@ -98,7 +101,28 @@ impl Participant {
             };
             self.writers.insert(id, Writer::new(params));
         }
-        for id in [EntityId::SEDP_PUBLICATIONS_READER, EntityId::SEDP_SUBSCRIPTIONS_READER] {
+        for id in [EntityId::TL_REQUEST_WRITER, EntityId::TL_REPLY_WRITER] {
+            let params = WriterParams {
+                guid: Guid::new(prefix, id),
+                reliable: true,
+                keyed: false,
+                durability: DurabilityKind::Volatile,
+                history: History::KeepAll,
+                heartbeat_period: self.config.heartbeat_period,
+                max_message_size: self.config.max_message_size,
+                fragment_size: self.config.fragment_size,
+                max_samples: None,
+                flow: None,
+                piggyback_every: self.config.piggyback_heartbeat_every,
+            };
+            self.writers.insert(id, Writer::new(params));
+        }
+        for id in [
+            EntityId::SEDP_PUBLICATIONS_READER,
+            EntityId::SEDP_SUBSCRIPTIONS_READER,
+            EntityId::TL_REQUEST_READER,
+            EntityId::TL_REPLY_READER,
+        ] {
             self.readers.insert(id, Reader::new(Guid::new(prefix, id)));
         }
     }
@@ -113,7 +137,11 @@ impl Participant {
             | be::PUBLICATIONS_ANNOUNCER
             | be::PUBLICATIONS_DETECTOR
             | be::SUBSCRIPTIONS_ANNOUNCER
-            | be::SUBSCRIPTIONS_DETECTOR;
+            | be::SUBSCRIPTIONS_DETECTOR
+            | be::TYPELOOKUP_REQUEST_WRITER
+            | be::TYPELOOKUP_REQUEST_READER
+            | be::TYPELOOKUP_REPLY_WRITER
+            | be::TYPELOOKUP_REPLY_READER;
         d.metatraffic_unicast_locators = c.metatraffic_unicast.clone();
         d.metatraffic_multicast_locators = c.metatraffic_multicast.clone();
         d.default_unicast_locators = c.default_unicast.clone();
@@ -648,6 +676,12 @@ impl Participant {
         if deliver.is_empty() {
             return;
         }
+        if id == EntityId::TL_REQUEST_READER || id == EntityId::TL_REPLY_READER {
+            for s in std::mem::take(deliver) {
+                self.on_type_lookup(now, id, s);
+            }
+            return;
+        }
         if id == EntityId::SEDP_PUBLICATIONS_READER || id == EntityId::SEDP_SUBSCRIPTIONS_READER {
             let is_writer = id == EntityId::SEDP_PUBLICATIONS_READER;
             for s in std::mem::take(deliver) {
@@ -718,9 +752,23 @@ impl Participant {
                 }
             }
         }
+        let tl_writers = [
+            (EntityId::TL_REQUEST_WRITER, EntityId::TL_REQUEST_READER, be::TYPELOOKUP_REQUEST_READER),
+            (EntityId::TL_REPLY_WRITER, EntityId::TL_REPLY_READER, be::TYPELOOKUP_REPLY_READER),
+        ];
+        for (ours, theirs, bit) in tl_writers {
+            if endpoints & bit != 0 {
+                if let Some(w) = self.writers.get_mut(&ours) {
+                    let proxy = ReaderProxy::new(Guid::new(prefix, theirs), meta.clone(), true);
+                    w.add_reader(now, proxy, false, &mut self.outbox);
+                }
+            }
+        }
         let pairs = [
             (EntityId::SEDP_PUBLICATIONS_READER, EntityId::SEDP_PUBLICATIONS_WRITER, be::PUBLICATIONS_ANNOUNCER),
             (EntityId::SEDP_SUBSCRIPTIONS_READER, EntityId::SEDP_SUBSCRIPTIONS_WRITER, be::SUBSCRIPTIONS_ANNOUNCER),
+            (EntityId::TL_REQUEST_READER, EntityId::TL_REQUEST_WRITER, be::TYPELOOKUP_REQUEST_WRITER),
+            (EntityId::TL_REPLY_READER, EntityId::TL_REPLY_WRITER, be::TYPELOOKUP_REPLY_WRITER),
         ];
         for (ours, theirs, bit) in pairs {
             if endpoints & bit != 0 {
@@ -766,6 +814,12 @@ impl Participant {
             self.limit_hit("remote endpoints");
             return;
         }
+        if let Some(info) = type_information(&data) {
+            let ids = self.types.missing_for(now, &info);
+            if !ids.is_empty() {
+                self.request_types(now, ids);
+            }
+        }
         if is_writer {
             if self.db.writers.insert(guid, data).is_none() {
                 self.events.push_back(Event::WriterDiscovered(guid));
@@ -781,6 +835,66 @@ impl Participant {
                 self.try_match_remote_reader(now, id, guid);
             }
         }
+    }
+
+    /// Sends a getTypes request for `ids` to every peer's TypeLookup service.
+    fn request_types(&mut self, now: Instant, ids: Vec<crate::xtypes::typeobject::TypeIdentifier>) {
+        let Some(w) = self.writers.get_mut(&EntityId::TL_REQUEST_WRITER) else { return };
+        let Some(payload) = self.types.request(w.guid(), w.next_sn(), ids) else { return };
+        let change = CacheChange {
+            kind: ChangeKind::Alive,
+            key_hash: KeyHash::default(),
+            payload: Bytes::from(payload),
+            source_timestamp: None,
+        };
+        w.write(now, change, &mut self.outbox);
+    }
+
+    /// A TypeLookup request or reply from a peer.
+    fn on_type_lookup(&mut self, now: Instant, reader: EntityId, s: ReceivedSample) {
+        let Some(payload) = s.payload.as_deref() else { return };
+        if s.kind != ChangeKind::Alive {
+            return;
+        }
+        if reader == EntityId::TL_REQUEST_READER {
+            let Some(answer) = self.types.answer(payload, s.writer, s.sequence_number.0) else { return };
+            if let Some(w) = self.writers.get_mut(&EntityId::TL_REPLY_WRITER) {
+                let change = CacheChange {
+                    kind: ChangeKind::Alive,
+                    key_hash: KeyHash::default(),
+                    payload: Bytes::from(answer),
+                    source_timestamp: None,
+                };
+                w.write(now, change, &mut self.outbox);
+            }
+        } else {
+            let ours = Guid::new(self.config.guid_prefix, EntityId::TL_REQUEST_WRITER);
+            let learned = self.types.take_reply(payload, ours);
+            if !learned.is_empty() {
+                tracing::debug!(count = learned.len(), from = %s.writer, "learned TypeObjects through TypeLookup");
+                self.events.push_back(Event::TypesReceived(learned));
+            }
+        }
+    }
+
+    /// Registers a local type's TypeInformation and TypeObjects (the type and
+    /// its dependencies) so that peers can look them up.
+    pub fn register_type(
+        &mut self,
+        info: &crate::xtypes::typeobject::TypeInformation,
+        objects: Vec<(crate::xtypes::typeobject::TypeIdentifier, crate::xtypes::typeobject::TypeObject)>,
+    ) {
+        self.types.register(info, objects);
+    }
+
+    /// The type a remote writer or reader announced, once its TypeObjects are
+    /// known (`None` while they are not, or when it announced none).
+    pub fn resolve_remote_type(
+        &self,
+        remote: &Guid,
+    ) -> Option<Result<crate::xtypes::DynamicType, crate::xtypes::DynamicError>> {
+        let ep = self.db.writers.get(remote).or_else(|| self.db.readers.get(remote))?;
+        self.types.resolve(ep)
     }
 
     fn remove_remote_writer(&mut self, guid: Guid) {
@@ -867,6 +981,10 @@ impl Participant {
             tracing::debug!(participant = %prefix, "lease expired");
             self.remove_participant(prefix);
         }
+        let retries = self.types.retries_due(now);
+        if !retries.is_empty() {
+            self.request_types(now, retries);
+        }
         for w in self.writers.values_mut() {
             w.on_timer(now, &mut self.outbox);
         }
@@ -877,6 +995,9 @@ impl Participant {
         let mut t = self.next_spdp;
         if let Some(e) = self.db.next_expiry() {
             t = t.min(e);
+        }
+        if let Some(r) = self.types.next_retry() {
+            t = t.min(r);
         }
         for w in self.writers.values() {
             if let Some(d) = w.next_deadline() {

@@ -126,6 +126,11 @@ impl Writer {
         self.params.guid
     }
 
+    /// The sequence number the next write will get.
+    pub fn next_sn(&self) -> i64 {
+        self.history.last_sn() + 1
+    }
+
     /// The next time this writer needs `on_timer`.
     pub fn next_deadline(&self) -> Option<Instant> {
         match (self.next_heartbeat, self.next_send) {

@@ -24,6 +24,14 @@ pub mod builtin_endpoints {
     pub const PARTICIPANT_MESSAGE_WRITER: u32 = 1 << 10;
     /// Participant message reader.
     pub const PARTICIPANT_MESSAGE_READER: u32 = 1 << 11;
+    /// TypeLookup request writer.
+    pub const TYPELOOKUP_REQUEST_WRITER: u32 = 1 << 12;
+    /// TypeLookup request reader.
+    pub const TYPELOOKUP_REQUEST_READER: u32 = 1 << 13;
+    /// TypeLookup reply writer.
+    pub const TYPELOOKUP_REPLY_WRITER: u32 = 1 << 14;
+    /// TypeLookup reply reader.
+    pub const TYPELOOKUP_REPLY_READER: u32 = 1 << 15;
     /// SEDP topics writer (Cyclone/dust_dds numbering).
     pub const TOPICS_ANNOUNCER: u32 = 1 << 28;
     /// SEDP topics reader.

@@ -77,6 +77,14 @@ impl EntityId {
     pub const P2P_MESSAGE_WRITER: EntityId = EntityId([0, 2, 0, 0xc2]);
     /// Participant message (liveliness) reader.
     pub const P2P_MESSAGE_READER: EntityId = EntityId([0, 2, 0, 0xc7]);
+    /// TypeLookup request writer.
+    pub const TL_REQUEST_WRITER: EntityId = EntityId([0, 3, 0, 0xc3]);
+    /// TypeLookup request reader.
+    pub const TL_REQUEST_READER: EntityId = EntityId([0, 3, 0, 0xc4]);
+    /// TypeLookup reply writer.
+    pub const TL_REPLY_WRITER: EntityId = EntityId([0, 3, 1, 0xc3]);
+    /// TypeLookup reply reader.
+    pub const TL_REPLY_READER: EntityId = EntityId([0, 3, 1, 0xc4]);
 
     /// Entity kind: user writer with key.
     pub const KIND_WRITER_WITH_KEY: u8 = 0x02;

@@ -1,0 +1,112 @@
+"""Helpers for the MQTT bridge tests: run `starling bridge` in the test's namespace and talk to it
+with paho-mqtt from the test process itself, which enters that namespace (setns) for the test."""
+import contextlib
+import ctypes
+import os
+import queue
+import socket
+import time
+
+import paho.mqtt.client as mqtt
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@contextlib.contextmanager
+def inside(ns):
+    """Run the body with this thread in namespace `ns` (sockets created here stay there)."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/var/run/netns/{ns.name}", os.O_RDONLY)
+    try:
+        if _libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns failed")
+        yield
+    finally:
+        _libc.setns(home, CLONE_NEWNET)
+        os.close(home)
+        os.close(target)
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"port {port} did not open")
+
+
+def start_bridge(ns, starling_bin, *extra, port=1883):
+    p = ns.popen([starling_bin, "bridge", "--mqtt", f"127.0.0.1:{port}", *extra])
+    with inside(ns):
+        wait_port(port)
+    return p
+
+
+class Client:
+    """A paho client recording what it receives."""
+
+    def __init__(self, version, client_id="", clean=True, keepalive=60, props=None, will=None, port=1883,
+                 transport="tcp", manual_ack=False, session_expiry=None):
+        proto = mqtt.MQTTv5 if version == 5 else mqtt.MQTTv311
+        kw = {}
+        if version != 5:
+            kw["clean_session"] = clean
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=proto,
+                             transport=transport, manual_ack=manual_ack, **kw)
+        self.version = version
+        self.msgs = queue.Queue()
+        self.disconnects = queue.Queue()
+        self.c.on_message = lambda c, u, m: self.msgs.put(m)
+        self.c.on_disconnect = lambda c, u, f, rc, p: self.disconnects.put(rc)
+        self.connack = queue.Queue()
+        self.c.on_connect = lambda c, u, f, rc, p: self.connack.put((f.session_present, rc))
+        if will:
+            self.c.will_set(*will[:3], retain=False, properties=will[3] if len(will) > 3 else None)
+        if version == 5:
+            cp = props or mqtt.Properties(mqtt.PacketTypes.CONNECT)
+            if session_expiry is not None:
+                cp.SessionExpiryInterval = session_expiry
+            self.c.connect("127.0.0.1", port, keepalive, clean_start=clean, properties=cp)
+        else:
+            self.c.connect("127.0.0.1", port, keepalive)
+        self.c.loop_start()
+        self.session_present, rc = self.connack.get(timeout=5)
+        assert not rc.is_failure, rc
+
+    def sub(self, topic, qos=0, **opts):
+        if self.version == 5:
+            o = mqtt.SubscribeOptions(qos=qos, **opts)
+            r, mid = self.c.subscribe(topic, options=o)
+        else:
+            r, mid = self.c.subscribe(topic, qos)
+        assert r == mqtt.MQTT_ERR_SUCCESS
+        time.sleep(0.15)
+
+    def pub(self, topic, payload, qos=0, retain=False, props=None):
+        info = self.c.publish(topic, payload, qos=qos, retain=retain, properties=props)
+        if qos:
+            info.wait_for_publish(5)
+        return info
+
+    def get(self, timeout=3.0):
+        return self.msgs.get(timeout=timeout)
+
+    def drain(self, wait=0.5):
+        time.sleep(wait)
+        out = []
+        while not self.msgs.empty():
+            out.append(self.msgs.get())
+        return out
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+    def drop(self):
+        """Close the socket without DISCONNECT."""
+        self.c.loop_stop()
+        self.c.socket().close()

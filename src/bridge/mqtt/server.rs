@@ -1,0 +1,438 @@
+//! Tokio listeners and connection tasks: the only part of the MQTT endpoint with sockets.
+//!
+//! Each connection is one task that owns its socket (TCP with `TCP_NODELAY`, or a WebSocket
+//! carrying binary frames with subprotocol `mqtt`), feeds bytes to its [`Session`], applies the
+//! session's actions to the shared [`Broker`] (a `std::sync::Mutex`, locked only between
+//! awaits), drains its own [`Outbox`](super::broker::Outbox) within the client's in-flight
+//! window, and writes the session's output. A client that reads slowly only blocks its own
+//! task.
+//!
+//! Default addresses: MQTT over TCP on 127.0.0.1:1883 (the IANA port); MQTT over WebSocket is
+//! off unless asked for, conventionally on 127.0.0.1:8083 (port 8083 for `ws://`, as several
+//! brokers use; 8080 is too often taken by web servers).
+
+use super::auth::{Authenticator, Principal};
+use super::broker::{Broker, BrokerConfig, ConnectOutcome, Delivery, Metrics};
+use super::codec::topic::split_shared;
+use super::codec::{ReasonCode, Version};
+use super::session::{Action, Session, SessionConfig};
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// Listener addresses and limits.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// MQTT over TCP (default 127.0.0.1:1883).
+    pub tcp: Option<SocketAddr>,
+    /// MQTT over WebSocket (off by default; conventionally 127.0.0.1:8083).
+    pub ws: Option<SocketAddr>,
+    /// Per-connection limits.
+    pub session: SessionConfig,
+    /// Broker limits.
+    pub broker: BrokerConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            tcp: Some(SocketAddr::from(([127, 0, 0, 1], 1883))),
+            ws: None,
+            session: SessionConfig::default(),
+            broker: BrokerConfig::default(),
+        }
+    }
+}
+
+struct Shared {
+    broker: Mutex<Broker>,
+    metrics: Arc<Metrics>,
+    auth: Arc<dyn Authenticator>,
+    session: SessionConfig,
+}
+
+impl Shared {
+    fn broker(&self) -> MutexGuard<'_, Broker> {
+        self.broker.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Binding a listener failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// A running MQTT endpoint.
+pub struct MqttServer {
+    shared: Arc<Shared>,
+    tcp: Option<TcpListener>,
+    ws: Option<TcpListener>,
+}
+
+impl std::fmt::Debug for MqttServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttServer").finish_non_exhaustive()
+    }
+}
+
+impl MqttServer {
+    /// Binds the configured listeners.
+    pub async fn bind(cfg: ServerConfig, auth: Arc<dyn Authenticator>) -> Result<Self, ServerError> {
+        async fn listen(addr: Option<SocketAddr>) -> Result<Option<TcpListener>, ServerError> {
+            match addr {
+                None => Ok(None),
+                Some(addr) => {
+                    TcpListener::bind(addr).await.map(Some).map_err(|source| ServerError::Bind { addr, source })
+                }
+            }
+        }
+        let broker = Broker::new(cfg.broker.clone());
+        let metrics = broker.metrics().clone();
+        let shared = Arc::new(Shared { broker: Mutex::new(broker), metrics, auth, session: cfg.session.clone() });
+        Ok(Self { shared, tcp: listen(cfg.tcp).await?, ws: listen(cfg.ws).await? })
+    }
+
+    /// Bound TCP address.
+    #[must_use]
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Bound WebSocket address.
+    #[must_use]
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.ws.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The broker's counters.
+    #[must_use]
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
+    }
+
+    /// Serves until `shutdown` completes; then every connection is closed (5.0 clients get
+    /// DISCONNECT 0x8B) and this returns after at most about a second.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        if let Some(l) = self.tcp {
+            tasks.spawn(accept_loop(l, false, self.shared.clone(), stop_rx.clone()));
+        }
+        if let Some(l) = self.ws {
+            tasks.spawn(accept_loop(l, true, self.shared.clone(), stop_rx.clone()));
+        }
+        tasks.spawn(ticker(self.shared.clone(), stop_rx.clone()));
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let _ =
+            tokio::time::timeout(Duration::from_secs(1), async { while tasks.join_next().await.is_some() {} }).await;
+    }
+}
+
+async fn ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut iv = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = iv.tick() => shared.broker().tick(Instant::now()),
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn accept_loop(l: TcpListener, ws: bool, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            r = l.accept() => match r {
+                Ok((stream, _peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let shared = shared.clone();
+                    let stop = stop.clone();
+                    conns.spawn(async move {
+                        if ws {
+                            if let Some(t) = WsTransport::accept(stream).await {
+                                connection(shared, t, stop).await;
+                            }
+                        } else {
+                            connection(shared, TcpTransport(stream), stop).await;
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = stop.changed() => break,
+        }
+    }
+    let _ =
+        tokio::time::timeout(Duration::from_millis(900), async { while conns.join_next().await.is_some() {} }).await;
+}
+
+/// A byte transport for one connection.
+trait Transport: Send {
+    /// Appends received bytes; `Ok(false)` at end of stream.
+    fn read(&mut self, buf: &mut BytesMut) -> impl std::future::Future<Output = std::io::Result<bool>> + Send;
+    /// Writes all of `data`.
+    fn write(&mut self, data: &[u8]) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
+}
+
+struct TcpTransport(TcpStream);
+
+impl Transport for TcpTransport {
+    async fn read(&mut self, buf: &mut BytesMut) -> std::io::Result<bool> {
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 * 1024);
+        }
+        Ok(self.0.read_buf(buf).await? > 0)
+    }
+    async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(data).await
+    }
+}
+
+struct WsTransport(tokio_tungstenite::WebSocketStream<TcpStream>);
+
+impl WsTransport {
+    // The handshake callback's error type is tungstenite's HTTP response.
+    #[allow(clippy::result_large_err)]
+    async fn accept(stream: TcpStream) -> Option<Self> {
+        use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+        use tokio_tungstenite::tungstenite::http::HeaderValue;
+        let cb = |req: &Request, mut resp: Response| {
+            let wants_mqtt = req
+                .headers()
+                .get_all("sec-websocket-protocol")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|p| p.trim().eq_ignore_ascii_case("mqtt"));
+            if wants_mqtt {
+                resp.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("mqtt"));
+            }
+            Ok(resp)
+        };
+        let ws = tokio::time::timeout(Duration::from_secs(10), tokio_tungstenite::accept_hdr_async(stream, cb)).await;
+        match ws {
+            Ok(Ok(ws)) => Some(Self(ws)),
+            _ => None,
+        }
+    }
+}
+
+impl Transport for WsTransport {
+    async fn read(&mut self, buf: &mut BytesMut) -> std::io::Result<bool> {
+        use tokio_tungstenite::tungstenite::Message as M;
+        loop {
+            match self.0.next().await {
+                None | Some(Ok(M::Close(_))) => return Ok(false),
+                Some(Ok(M::Binary(b))) => {
+                    buf.extend_from_slice(&b);
+                    return Ok(true);
+                }
+                Some(Ok(M::Ping(_) | M::Pong(_) | M::Frame(_))) => {}
+                // MQTT over WebSocket uses binary frames only.
+                Some(Ok(M::Text(_))) => return Ok(false),
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+            }
+        }
+    }
+    async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        use tokio_tungstenite::tungstenite::Message as M;
+        self.0.send(M::Binary(data.to_vec())).await.map_err(std::io::Error::other)
+    }
+}
+
+struct Conn {
+    conn: Option<u64>,
+    outbox: Option<Arc<super::broker::Outbox>>,
+    principal: Principal,
+}
+
+async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, mut stop: watch::Receiver<bool>) {
+    let mut s = Session::new(shared.session.clone(), Instant::now());
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    let mut c = Conn { conn: None, outbox: None, principal: Principal::Anonymous };
+    let mut batch: Vec<Delivery> = Vec::new();
+    loop {
+        let now = Instant::now();
+        while s.handle_read(now, &mut rbuf) {
+            actions(&shared, &mut s, &mut c).await;
+        }
+        actions(&shared, &mut s, &mut c).await;
+        if let (false, Some(ob)) = (s.is_closed(), &c.outbox) {
+            if let Some(reason) = ob.kicked() {
+                let why =
+                    if reason == ReasonCode::QUOTA_EXCEEDED { "outbound queue full" } else { "session taken over" };
+                s.close(reason, why, reason != ReasonCode::SESSION_TAKEN_OVER);
+            } else {
+                ob.drain(now, s.send_quota(), &mut batch, &shared.metrics);
+                for d in batch.drain(..) {
+                    if !s.deliver(now, d) {
+                        shared.metrics.dropped_oversize.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        if !s.output().is_empty() {
+            let data = s.output().split();
+            if t.write(&data).await.is_err() {
+                s.connection_lost();
+            }
+        }
+        if s.is_closed() {
+            break;
+        }
+        let deadline = s.poll_timeout().map(tokio::time::Instant::from_std);
+        let outbox = c.outbox.clone();
+        tokio::select! {
+            r = t.read(&mut rbuf) => match r {
+                Ok(true) => {}
+                Ok(false) | Err(_) => s.connection_lost(),
+            },
+            _ = async { match &outbox { Some(o) => o.notify().notified().await, None => std::future::pending().await } } => {}
+            _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
+                s.handle_timeout(Instant::now());
+            }
+            _ = stop.changed() => s.close(ReasonCode::SERVER_SHUTTING_DOWN, "server shutting down", false),
+        }
+        if s.is_closed() {
+            if !s.output().is_empty() {
+                let data = s.output().split();
+                let _ = t.write(&data).await;
+            }
+            break;
+        }
+    }
+    if matches!(s.close_reason(), Some(r) if r == ReasonCode::MALFORMED_PACKET || r == ReasonCode::PROTOCOL_ERROR) {
+        shared.metrics.protocol_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    if let Some(conn) = c.conn {
+        let end = s.finish();
+        let client = s.client_id().clone();
+        shared.broker().disconnected(Instant::now(), &client, conn, end.state, end.expiry, end.will);
+    }
+}
+
+async fn actions(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn) {
+    while let Some(a) = s.poll_action() {
+        match a {
+            Action::Connect(req) => {
+                let auth = shared.auth.clone();
+                let (user, pass) = (req.username.clone(), req.password.clone());
+                let res =
+                    tokio::task::spawn_blocking(move || auth.authenticate(user.as_deref(), pass.as_deref())).await;
+                match res {
+                    Ok(Ok(p)) => c.principal = p,
+                    Ok(Err(code)) => {
+                        s.reject(code);
+                        continue;
+                    }
+                    Err(_) => {
+                        s.reject(ReasonCode::SERVER_UNAVAILABLE);
+                        continue;
+                    }
+                }
+                let (id, assigned) = if req.client_id.is_empty() {
+                    if req.version == Version::V311 && !req.clean_start {
+                        s.reject(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+                        continue;
+                    }
+                    (format!("auto-{:016x}", rand::random::<u64>()), true)
+                } else {
+                    (req.client_id.clone(), false)
+                };
+                let expiry = match req.version {
+                    Version::V5 => req.properties.session_expiry_interval.unwrap_or(0),
+                    Version::V311 if req.clean_start => 0,
+                    Version::V311 => u32::MAX,
+                };
+                let mut forced = false;
+                loop {
+                    let outcome = shared.broker().connect(Instant::now(), &id, req.clean_start, expiry);
+                    match outcome {
+                        ConnectOutcome::Accepted { conn, outbox, session_present, restored } => {
+                            c.conn = Some(conn);
+                            c.outbox = Some(outbox);
+                            s.accept(Instant::now(), Arc::from(id.as_str()), assigned, session_present, restored);
+                            break;
+                        }
+                        ConnectOutcome::Busy(released) => {
+                            if forced {
+                                s.reject(ReasonCode::SERVER_BUSY);
+                                break;
+                            }
+                            let waited = tokio::time::timeout(Duration::from_secs(2), released.notified()).await;
+                            if waited.is_err() {
+                                shared.broker().force_detach(Instant::now(), &id);
+                                forced = true;
+                            }
+                        }
+                    }
+                }
+            }
+            Action::Publish { msg, pkid } => {
+                let qos = msg.qos;
+                let reason = if !shared.auth.can_publish(&c.principal, &msg.topic) {
+                    ReasonCode::NOT_AUTHORIZED
+                } else if shared.broker().publish(Instant::now(), *msg) == 0 {
+                    ReasonCode::NO_MATCHING_SUBSCRIBERS
+                } else {
+                    ReasonCode::SUCCESS
+                };
+                if let Some(id) = pkid {
+                    s.publish_done(id, qos, reason);
+                }
+            }
+            Action::Subscribe { pkid, requests } => {
+                let client = s.client_id().clone();
+                let mut codes = Vec::with_capacity(requests.len());
+                for r in requests {
+                    let code = if let Some(refused) = r.refused {
+                        refused
+                    } else if !shared.auth.can_subscribe(&c.principal, split_shared(&r.filter).1) {
+                        ReasonCode::NOT_AUTHORIZED
+                    } else {
+                        match shared.broker().subscribe(Instant::now(), &client, &r.filter, r.opts, r.id) {
+                            Ok(q) => ReasonCode(q as u8),
+                            Err(e) => e,
+                        }
+                    };
+                    codes.push(code);
+                }
+                s.suback(pkid, codes);
+            }
+            Action::Unsubscribe { pkid, filters } => {
+                let client = s.client_id().clone();
+                let codes = filters
+                    .iter()
+                    .map(|f| {
+                        if shared.broker().unsubscribe(&client, f) {
+                            ReasonCode::SUCCESS
+                        } else {
+                            ReasonCode::NO_SUBSCRIPTION_EXISTED
+                        }
+                    })
+                    .collect();
+                s.unsuback(pkid, codes);
+            }
+            Action::Close { .. } => {}
+        }
+    }
+}
