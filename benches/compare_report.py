@@ -127,9 +127,12 @@ def agg(runs, keys):
     return res
 
 
+per_round = {}
 lat = {}
 for impl, fn in [("starling", starling_latency), ("cyclone", cyclone_latency), ("udp", starling_latency)]:
     runs = [fn(os.path.join(raw, f"{r}-lat-{impl}.log")) for r in rounds]
+    per_round[("latency median", impl)] = [r["median"] if r else None for r in runs]
+    per_round[("latency p99", impl)] = [r["p99"] if r else None for r in runs]
     lat[impl] = agg(runs, ["median", "p90", "p99", "max", "rate"])
     if lat[impl] is not None:
         lat[impl]["max"] = max(r["max"] for r in runs if r)
@@ -139,6 +142,7 @@ for size in sizes:
     tp[size] = {}
     for impl, fn in [("starling", starling_tp), ("cyclone", cyclone_tp)]:
         runs = [fn(os.path.join(raw, f"{r}-tp-{impl}-{size}-sub.log")) for r in rounds]
+        per_round[(f"{size} samples/s", impl)] = [r["samples_per_s"] if r else None for r in runs]
         a = agg(runs, ["samples_per_s", "mb_per_s"])
         if a is not None:
             a["lost"] = sum(r["lost"] for r in runs if r)
@@ -204,6 +208,12 @@ rr = ratio(idle["starling"], idle["cyclone"])
 md += ["", "## Idle RSS (one reader, no peer, after 3 s)", "",
        "| Starling MB | Cyclone MB | ratio | target | |", "|---:|---:|---:|---|---|",
        f"| {f(idle['starling'])} | {f(idle['cyclone'])} | {f(rr,2)} | ≤ 1.0 | {mark(None if rr is None else rr <= 1.0)} |", ""]
+md += ["## Per round (to judge the noise)", "", "| metric | implementation | " + " | ".join(f"round {r}" for r in rounds) + " |",
+       "|---|---|" + "---:|" * len(rounds)]
+for (metric, impl), vals in per_round.items():
+    nd = 1 if metric.startswith("latency") else 0
+    md.append(f"| {metric} | {impl} | " + " | ".join(f(v, nd) for v in vals) + " |")
+md += [""]
 md += ["Each figure is the median over rounds of a run's median over its per-second lines; max is the largest seen. "
        "MB = 10^6 bytes of serialized sample (ddsperf's Mb/s ÷ 8). See benches/README.md.", ""]
 
