@@ -229,10 +229,10 @@ impl Inner {
     fn receive(&self, socket: &UdpSocket, buf: &mut [u8], first: usize) {
         let mut core = lock(&self.core);
         let now = Instant::now();
-        core.handle_datagram(now, &buf[..first]);
+        guarded(&mut core, now, &buf[..first]);
         for _ in 1..RECV_BATCH {
             match socket.try_recv_from(buf) {
-                Ok((n, _)) => core.handle_datagram(now, &buf[..n]),
+                Ok((n, _)) => guarded(&mut core, now, &buf[..n]),
                 Err(_) => break,
             }
         }
@@ -307,4 +307,15 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         }
     }
     tracing::debug!("participant task stopped");
+}
+
+/// Feeds one datagram to the core. The core is written never to panic on
+/// input; should a bug make it panic anyway, the datagram is dropped, the
+/// fault is logged with the datagram's size, and the participant keeps
+/// running instead of its task dying silently.
+fn guarded(core: &mut Participant, now: Instant, datagram: &[u8]) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| core.handle_datagram(now, datagram)));
+    if r.is_err() {
+        tracing::error!(len = datagram.len(), "internal error while handling a datagram; the datagram was dropped");
+    }
 }
