@@ -1,6 +1,7 @@
-//! The `starling` command-line tool: `ls`, `sub`, `pub`, `bridge` and `perf`.
+//! The `starling` command-line tool: `ls`, `sub`, `pub`, `bridge`, `idl` and `perf`.
 
 mod bridge;
+mod idl;
 mod ls;
 pub mod perf;
 mod pubsub;
@@ -12,6 +13,7 @@ use crate::qos::{EndpointQos, QosError, QosProfile, QosProvider};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub use idl::{IdlArgs, IdlCommand};
 pub use registry::{find_type, known_types, DynamicCodec, JsonCodec, JsonSample, StaticCodec, TypeEntry};
 
 /// Errors reported by the CLI (one line each).
@@ -43,6 +45,9 @@ pub enum CliError {
     /// `--filter` does not parse or lacks `--filter-param` values.
     #[error("invalid --filter expression: {0}")]
     Filter(#[from] FilterError),
+    /// The IDL compiler rejected its input (diagnostics were printed on stderr) or could not write.
+    #[error("{0}")]
+    Idl(String),
 }
 
 /// Command-line arguments.
@@ -83,6 +88,8 @@ pub enum Command {
     Pub(PubArgs),
     /// Run the bridge: an MQTT 3.1.1/5.0 endpoint (DDS routes come later).
     Bridge(bridge::BridgeArgs),
+    /// Check IDL files or generate Rust code from them.
+    Idl(idl::IdlArgs),
     /// Measure latency (ping/pong) or throughput (pub/sub), like Cyclone's ddsperf.
     Perf(perf::PerfArgs),
 }
@@ -281,6 +288,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             (entry.publish)(participant(&cli)?, &args).await
         }
         Command::Bridge(args) => bridge::run(args).await,
+        Command::Idl(args) => idl::run(args),
         Command::Perf(args) => perf::run(participant(&cli)?, args).await,
     }
 }
