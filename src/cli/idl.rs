@@ -83,3 +83,13 @@ pub fn run(args: &IdlArgs) -> Result<(), CliError> {
         }
     }
 }
+
+/// Loads `files` and builds the run-time type `name` from them (for `pub`/`sub --idl`).
+pub(crate) fn load_type(
+    files: &[PathBuf],
+    include: &[PathBuf],
+    name: &str,
+) -> Result<starling_proto::xtypes::DynamicType, CliError> {
+    let model = starling_idl::check(files, include).map_err(|d| rejected(&d))?;
+    crate::dynamic::from_idl(&model, name).map_err(|e| CliError::Idl(e.to_string()))
+}

@@ -143,6 +143,12 @@ pub struct SubArgs {
     /// Seconds to wait for a writer's type when no `--type` is given.
     #[arg(long, default_value_t = 10.0)]
     pub type_wait: f64,
+    /// IDL files defining `--type` (repeatable); the type is then built at run time.
+    #[arg(long = "idl", value_name = "FILE")]
+    pub idl: Vec<PathBuf>,
+    /// Include directory for the IDL files (repeatable).
+    #[arg(short = 'I', long = "include", value_name = "DIR")]
+    pub include: Vec<PathBuf>,
     /// QoS flags.
     #[command(flatten)]
     pub qos: QosArgs,
@@ -166,9 +172,15 @@ pub struct SubArgs {
 pub struct PubArgs {
     /// Topic name.
     pub topic: String,
-    /// Registered type name.
+    /// Registered type name (a built-in type, or one defined in `--idl` files).
     #[arg(long = "type", value_name = "TYPE")]
     pub type_name: String,
+    /// IDL files defining `--type` (repeatable); the type is then built at run time.
+    #[arg(long = "idl", value_name = "FILE")]
+    pub idl: Vec<PathBuf>,
+    /// Include directory for the IDL files (repeatable).
+    #[arg(short = 'I', long = "include", value_name = "DIR")]
+    pub include: Vec<PathBuf>,
     /// QoS flags.
     #[command(flatten)]
     pub qos: QosArgs,
@@ -257,7 +269,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Ls(args) => ls::run(participant(&cli)?, args).await,
         Command::Sub(args) => {
-            let entry = args.type_name.as_deref().map(find_type).transpose()?;
+            let idl_type = match (&args.type_name, args.idl.is_empty()) {
+                (Some(t), false) => Some(idl::load_type(&args.idl, &args.include, t)?),
+                (None, false) => return Err(CliError::Idl("--idl needs --type to name the topic's type".into())),
+                _ => None,
+            };
+            let entry = match (&idl_type, &args.type_name) {
+                (None, Some(t)) => Some(find_type(t)?),
+                _ => None,
+            };
             if let Some(expr) = &args.filter {
                 // Reject a bad expression before joining the domain.
                 Filter::with_parameters(expr, &args.filter_params)?;
@@ -265,6 +285,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let mut args = args.clone();
             args.qos.profile_qos = with_profile(&load_profile(&cli)?, |p| p.datareader_qos(&args.topic))?;
             let p = participant(&cli)?;
+            if let Some(ty) = idl_type {
+                return pubsub::subscribe(p, &args, DynamicCodec::new(ty)).await;
+            }
             match entry {
                 Some(entry) => (entry.sub)(p, &args).await,
                 None => {
@@ -282,10 +305,16 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::Pub(args) => {
-            let entry = find_type(&args.type_name)?;
             let mut args = args.clone();
-            args.qos.profile_qos = with_profile(&load_profile(&cli)?, |p| p.datawriter_qos(&args.topic))?;
-            (entry.publish)(participant(&cli)?, &args).await
+            if args.idl.is_empty() {
+                let entry = find_type(&args.type_name)?;
+                args.qos.profile_qos = with_profile(&load_profile(&cli)?, |p| p.datawriter_qos(&args.topic))?;
+                (entry.publish)(participant(&cli)?, &args).await
+            } else {
+                let ty = idl::load_type(&args.idl, &args.include, &args.type_name)?;
+                args.qos.profile_qos = with_profile(&load_profile(&cli)?, |p| p.datawriter_qos(&args.topic))?;
+                pubsub::publish(participant(&cli)?, &args, DynamicCodec::new(ty)).await
+            }
         }
         Command::Bridge(args) => bridge::run(args).await,
         Command::Idl(args) => idl::run(args),

@@ -4,8 +4,10 @@
 //! The type model and the XCDR codec live in [`starling_proto::xtypes`]; this module adds what needs
 //! `serde_json`.
 
+pub mod from_idl;
 pub mod json;
 
+pub use from_idl::{dynamic_type as from_idl, FromIdlError};
 pub use json::{from_json, to_json, JsonError};
 
 use starling_proto::xtypes::{DynamicType, Extensibility, StructType};
