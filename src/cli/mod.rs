@@ -103,6 +103,10 @@ pub struct LsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also print each discovered type as IDL (types peers announce through
+    /// XTypes TypeInformation, learned with TypeLookup).
+    #[arg(long)]
+    pub types: bool,
 }
 
 /// Reliability, durability and history flags shared by `pub` and `sub`.

@@ -6,9 +6,11 @@
 
 pub mod from_idl;
 pub mod json;
+pub mod to_idl;
 
 pub use from_idl::{dynamic_type as from_idl, FromIdlError};
 pub use json::{from_json, to_json, JsonError};
+pub use to_idl::to_idl;
 
 use starling_proto::xtypes::{DynamicType, Extensibility, StructType};
 
