@@ -1,15 +1,35 @@
-//! `starling bridge`: runs the MQTT endpoint until SIGINT or SIGTERM.
+//! `starling bridge`: runs the bridge (from `--config FILE`, or just the MQTT endpoint) until
+//! SIGINT or SIGTERM; `starling bridge hash-password` makes password hashes for the config.
 
-use super::CliError;
+use super::{Cli, CliError};
+use crate::bridge::core::{BridgeConfig, EndpointRegistry, MqttEndpoint, ParticipantFactory};
 use crate::bridge::mqtt::auth::MemoryAuth;
 use crate::bridge::mqtt::{MqttServer, ServerConfig};
-use clap::Args;
+use crate::dds::DomainParticipant;
+use clap::{Args, Subcommand};
+use std::io::BufRead;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+/// `bridge` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BridgeCommand {
+    /// Read a password on stdin (one line) and print its Argon2id PHC hash for `password_hash`.
+    HashPassword,
+}
 
 /// `bridge` arguments.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BridgeArgs {
+    /// Bridge configuration file (listeners, IDL files, routes, users); see examples/bridge.xml.
+    /// Without it, only the MQTT endpoint runs, configured by the flags below.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Helper commands.
+    #[command(subcommand)]
+    pub command: Option<BridgeCommand>,
     /// MQTT over TCP listen address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1883")]
     pub mqtt: SocketAddr,
@@ -49,7 +69,53 @@ async fn shutdown_signal() {
     }
 }
 
-pub(super) async fn run(args: &BridgeArgs) -> Result<(), CliError> {
+fn bridge_err(e: impl std::fmt::Display) -> CliError {
+    CliError::Io(std::io::Error::other(e.to_string()))
+}
+
+fn hash_password() -> Result<(), CliError> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let pw = line.trim_end_matches(['\r', '\n']);
+    if pw.is_empty() {
+        return Err(CliError::Wait("no password on stdin".into()));
+    }
+    let h = crate::bridge::mqtt::auth::hash_password(pw.as_bytes()).map_err(bridge_err)?;
+    println!("{h}");
+    Ok(())
+}
+
+async fn run_config(cli: &Cli, args: &BridgeArgs, path: &std::path::Path) -> Result<(), CliError> {
+    let cfg = BridgeConfig::load(path).map_err(bridge_err)?;
+    let mut registry = EndpointRegistry::with_builtin();
+    let mut mqtt = MqttEndpoint::default();
+    mqtt.server.session.max_packet_size = args.max_packet_size;
+    mqtt.server.session.receive_maximum = args.receive_maximum;
+    mqtt.server.broker.queue_capacity = args.queue_capacity;
+    registry.register(Arc::new(mqtt));
+    let (interface, peers) = (cli.interface.clone(), cli.peers.clone());
+    let factory: ParticipantFactory = Arc::new(move |domain| {
+        let mut b = DomainParticipant::builder(domain).name("starling-bridge");
+        if let Some(i) = &interface {
+            b = b.interface(i.clone());
+        }
+        for p in &peers {
+            b = b.peer(p.clone());
+        }
+        b.build()
+    });
+    crate::bridge::core::run(cfg, &registry, factory, shutdown_signal()).await.map_err(bridge_err)?;
+    eprintln!("starling bridge: stopped");
+    Ok(())
+}
+
+pub(super) async fn run(cli: &Cli, args: &BridgeArgs) -> Result<(), CliError> {
+    if let Some(BridgeCommand::HashPassword) = args.command {
+        return hash_password();
+    }
+    if let Some(path) = &args.config {
+        return run_config(cli, args, path).await;
+    }
     let mut cfg = ServerConfig { tcp: Some(args.mqtt), ws: args.mqtt_ws, ..ServerConfig::default() };
     cfg.session.max_packet_size = args.max_packet_size;
     cfg.session.receive_maximum = args.receive_maximum;

@@ -86,7 +86,7 @@ pub enum Command {
     Sub(SubArgs),
     /// Publish JSON samples (arguments or stdin lines) to a topic.
     Pub(PubArgs),
-    /// Run the bridge: an MQTT 3.1.1/5.0 endpoint (DDS routes come later).
+    /// Run the bridge between DDS and MQTT clients (`--config FILE`), or only an MQTT 3.1.1/5.0 broker.
     Bridge(bridge::BridgeArgs),
     /// Check IDL files or generate Rust code from them.
     Idl(idl::IdlArgs),
@@ -320,7 +320,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 pubsub::publish(participant(&cli)?, &args, DynamicCodec::new(ty)).await
             }
         }
-        Command::Bridge(args) => bridge::run(args).await,
+        Command::Bridge(args) => bridge::run(&cli, args).await,
         Command::Idl(args) => idl::run(args),
         Command::Perf(args) => perf::run(participant(&cli)?, args).await,
     }
