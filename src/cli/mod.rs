@@ -1,8 +1,9 @@
-//! The `starling` command-line tool: `ls`, `sub`, `pub`, `bridge` and `idl`.
+//! The `starling` command-line tool: `ls`, `sub`, `pub`, `bridge`, `idl` and `perf`.
 
 mod bridge;
 mod idl;
 mod ls;
+pub mod perf;
 mod pubsub;
 mod registry;
 
@@ -89,6 +90,8 @@ pub enum Command {
     Bridge(bridge::BridgeArgs),
     /// Check IDL files or generate Rust code from them.
     Idl(idl::IdlArgs),
+    /// Measure latency (ping/pong) or throughput (pub/sub), like Cyclone's ddsperf.
+    Perf(perf::PerfArgs),
 }
 
 /// `ls` arguments.
@@ -319,5 +322,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Bridge(args) => bridge::run(&cli, args).await,
         Command::Idl(args) => idl::run(args),
+        Command::Perf(args) => perf::run(participant(&cli)?, args).await,
     }
 }
