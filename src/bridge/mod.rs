@@ -4,4 +4,5 @@
 //! passed in) and a thin tokio task that owns the socket. Only MQTT exists so far; routes to
 //! DDS topics (payloads transcoded through dynamic types) come with the bridge core.
 
+pub mod amqp;
 pub mod mqtt;
