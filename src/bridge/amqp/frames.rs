@@ -381,7 +381,7 @@ mod tests {
             .with_expiration("1000".into())
             .with_message_id("m".into())
             .with_timestamp(1_700_000_000)
-            .with_kind("t".into())
+            .with_type("t".into())
             .with_user_id("guest".into())
             .with_app_id("a".into());
         let body = vec![7u8; 10_000];
