@@ -2,8 +2,8 @@
 //! SIGINT or SIGTERM.
 
 use super::CliError;
-use crate::bridge::mqtt::auth::MemoryAuth;
 use crate::bridge::amqp::{AmqpServer, AmqpServerConfig};
+use crate::bridge::mqtt::auth::MemoryAuth;
 use crate::bridge::mqtt::{MqttServer, ServerConfig};
 use clap::Args;
 use std::net::SocketAddr;
@@ -76,9 +76,7 @@ pub(super) async fn run(args: &BridgeArgs) -> Result<(), CliError> {
             Some(s)
         }
     };
-    let server = MqttServer::bind(cfg, auth)
-        .await
-        .map_err(|e| CliError::Io(std::io::Error::other(e.to_string())))?;
+    let server = MqttServer::bind(cfg, auth).await.map_err(|e| CliError::Io(std::io::Error::other(e.to_string())))?;
     if let Some(a) = server.tcp_addr() {
         eprintln!("starling bridge: MQTT on {a}");
     }

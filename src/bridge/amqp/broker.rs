@@ -421,7 +421,12 @@ impl Broker {
             );
         }
         for q in defs.queues {
-            let opts = QueueOptions { durable: true, auto_delete: q.auto_delete, arguments: q.arguments, ..Default::default() };
+            let opts = QueueOptions {
+                durable: true,
+                auto_delete: q.auto_delete,
+                arguments: q.arguments,
+                ..Default::default()
+            };
             let Ok(name) = b.declare_queue(now, 0, &q.name, &opts).map(|r| r.0) else { continue };
             let Some(queue) = b.queues.get_mut(&name) else { continue };
             for m in messages.remove(&q.name).unwrap_or_default() {
@@ -769,7 +774,8 @@ impl Broker {
         let ttl = int_arg(&o.arguments, "x-message-ttl")?;
         let max_length = int_arg(&o.arguments, "x-max-length")?;
         let expires = int_arg(&o.arguments, "x-expires")?;
-        let bad = |what: &str| AmqpError::new(reply::PRECONDITION_FAILED, format!("invalid arg '{what}' for queue '{name}'"));
+        let bad =
+            |what: &str| AmqpError::new(reply::PRECONDITION_FAILED, format!("invalid arg '{what}' for queue '{name}'"));
         if ttl.is_some_and(|v| !(0..=i128::from(u32::MAX)).contains(&v)) {
             return Err(bad("x-message-ttl"));
         }
@@ -785,7 +791,8 @@ impl Broker {
             Some(AMQPValue::ShortString(s)) if s.as_str() == "drop-head" => {}
             Some(_) => return Err(bad("x-overflow")),
         }
-        let name: Arc<str> = if name.is_empty() { Arc::from(format!("amq.gen-{}", random_suffix())) } else { Arc::from(name) };
+        let name: Arc<str> =
+            if name.is_empty() { Arc::from(format!("amq.gen-{}", random_suffix())) } else { Arc::from(name) };
         let exclusive = o.exclusive;
         self.queues.insert(
             name.clone(),
@@ -823,7 +830,10 @@ impl Broker {
     ) -> Result<(), AmqpError> {
         self.queue_access(conn, queue)?;
         self.check_bindable(exchange)?;
-        self.add_binding(exchange, Binding { dest: Arc::from(queue), to_exchange: false, key: key.into(), args: args.clone() })
+        self.add_binding(
+            exchange,
+            Binding { dest: Arc::from(queue), to_exchange: false, key: key.into(), args: args.clone() },
+        )
     }
 
     /// queue.unbind.
@@ -864,7 +874,10 @@ impl Broker {
             return Err(AmqpError::new(reply::PRECONDITION_FAILED, format!("queue '{name}' in vhost '/' in use")));
         }
         if if_empty && !q.messages.is_empty() {
-            return Err(AmqpError::new(reply::PRECONDITION_FAILED, format!("queue '{name}' in vhost '/' is not empty")));
+            return Err(AmqpError::new(
+                reply::PRECONDITION_FAILED,
+                format!("queue '{name}' in vhost '/' is not empty"),
+            ));
         }
         Ok(self.remove_queue(name))
     }
@@ -878,7 +891,9 @@ impl Broker {
                 }
             }
             if let Some(ob) = self.outboxes.get_mut(&key.conn) {
-                ob.items.retain(|o| !matches!(o, Outgoing::Deliver(d) if d.channel == key.channel && d.consumer_tag == key.tag));
+                ob.items.retain(
+                    |o| !matches!(o, Outgoing::Deliver(d) if d.channel == key.channel && d.consumer_tag == key.tag),
+                );
                 ob.items.push_back(Outgoing::Cancel { channel: key.channel, consumer_tag: key.tag.clone() });
                 ob.notify.notify_one();
             }
@@ -1079,13 +1094,15 @@ impl Broker {
                 format!("queue '{queue}' in vhost '/' in exclusive use"),
             ));
         }
-        let tag: Arc<str> = if tag.is_empty() { Arc::from(format!("amq.ctag-{}", random_suffix())) } else { Arc::from(tag) };
+        let tag: Arc<str> =
+            if tag.is_empty() { Arc::from(format!("amq.ctag-{}", random_suffix())) } else { Arc::from(tag) };
         let key = ConsumerKey { conn, channel, tag: tag.clone() };
         if self.consumers.contains_key(&key) {
             return Err(AmqpError::new(reply::NOT_ALLOWED, format!("attempt to reuse consumer tag '{tag}'")));
         }
         let prefetch = self.channels.entry((conn, channel)).or_default().consumer_prefetch;
-        let qname = self.queues.get_key_value(queue).map(|(k, _)| k.clone()).ok_or_else(|| not_found("queue", queue))?;
+        let qname =
+            self.queues.get_key_value(queue).map(|(k, _)| k.clone()).ok_or_else(|| not_found("queue", queue))?;
         self.consumers.insert(key.clone(), Consumer { queue: qname.clone(), no_ack, prefetch, pending: 0, unacked: 0 });
         if let Some(q) = self.queues.get_mut(queue) {
             q.consumers.push(key);
@@ -1237,7 +1254,13 @@ impl Broker {
     }
 
     /// basic.get: the next ready message and how many remain.
-    pub fn get(&mut self, now: Instant, conn: u64, queue: &str, no_ack: bool) -> Result<Option<(Queued, u32)>, AmqpError> {
+    pub fn get(
+        &mut self,
+        now: Instant,
+        conn: u64,
+        queue: &str,
+        no_ack: bool,
+    ) -> Result<Option<(Queued, u32)>, AmqpError> {
         self.queue_access(conn, queue)?;
         self.drop_expired(now, queue);
         let Some(q) = self.queues.get_mut(queue) else { return Err(not_found("queue", queue)) };
@@ -1251,6 +1274,7 @@ impl Broker {
     }
 
     /// Settles one unacknowledged message taken by `consumer` (`None` for basic.get).
+    #[allow(clippy::too_many_arguments)]
     pub fn settle(
         &mut self,
         now: Instant,

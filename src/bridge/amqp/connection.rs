@@ -489,7 +489,12 @@ impl Connection {
                     ) => {}
                     m => {
                         let ids = (m.get_amqp_class_id(), m.get_amqp_method_id());
-                        self.close(now, reply::COMMAND_INVALID, "COMMAND_INVALID - unexpected method on channel 0", ids);
+                        self.close(
+                            now,
+                            reply::COMMAND_INVALID,
+                            "COMMAND_INVALID - unexpected method on channel 0",
+                            ids,
+                        );
                     }
                 },
                 _ => self.close(now, reply::UNEXPECTED_FRAME, "UNEXPECTED_FRAME - content frame on channel 0", (0, 0)),
@@ -505,7 +510,12 @@ impl Connection {
 
     fn handshake_frame(&mut self, now: Instant, f: Frame) {
         let Frame::Method { channel: 0, method } = f else {
-            self.close(now, reply::COMMAND_INVALID, "COMMAND_INVALID - expected a connection method on channel 0", (0, 0));
+            self.close(
+                now,
+                reply::COMMAND_INVALID,
+                "COMMAND_INVALID - expected a connection method on channel 0",
+                (0, 0),
+            );
             return;
         };
         let ids = (method.get_amqp_class_id(), method.get_amqp_method_id());
@@ -547,7 +557,8 @@ impl Connection {
                     return;
                 }
                 self.frame_max = t.frame_max;
-                self.channel_max = if t.channel_max == 0 { self.cfg.channel_max } else { t.channel_max.min(self.cfg.channel_max) };
+                self.channel_max =
+                    if t.channel_max == 0 { self.cfg.channel_max } else { t.channel_max.min(self.cfg.channel_max) };
                 self.heartbeat = (t.heartbeat > 0).then(|| Duration::from_secs(u64::from(t.heartbeat)));
                 self.phase = Phase::Open;
             }
@@ -568,7 +579,9 @@ impl Connection {
                 self.send(0, AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})));
                 self.phase = Phase::Closed;
             }
-            _ => self.close(now, reply::COMMAND_INVALID, "COMMAND_INVALID - unexpected method during the handshake", ids),
+            _ => {
+                self.close(now, reply::COMMAND_INVALID, "COMMAND_INVALID - unexpected method during the handshake", ids)
+            }
         }
     }
 
@@ -581,9 +594,16 @@ impl Connection {
                 }
                 Frame::Method { method, .. } => {
                     let ids = (method.get_amqp_class_id(), method.get_amqp_method_id());
-                    self.close(now, reply::CHANNEL_ERROR, &format!("CHANNEL_ERROR - expected 'channel.open' on channel {ch}"), ids);
+                    self.close(
+                        now,
+                        reply::CHANNEL_ERROR,
+                        &format!("CHANNEL_ERROR - expected 'channel.open' on channel {ch}"),
+                        ids,
+                    );
                 }
-                _ => self.close(now, reply::CHANNEL_ERROR, &format!("CHANNEL_ERROR - channel {ch} is not open"), (0, 0)),
+                _ => {
+                    self.close(now, reply::CHANNEL_ERROR, &format!("CHANNEL_ERROR - channel {ch} is not open"), (0, 0))
+                }
             }
             return;
         };
@@ -620,17 +640,30 @@ impl Connection {
             }
             Frame::Header { class_id, body_size, properties, .. } => {
                 let Some(content) = c.content.as_mut().filter(|ct| ct.properties.is_none()) else {
-                    self.close(now, reply::UNEXPECTED_FRAME, "UNEXPECTED_FRAME - content header without basic.publish", (60, 40));
+                    self.close(
+                        now,
+                        reply::UNEXPECTED_FRAME,
+                        "UNEXPECTED_FRAME - content header without basic.publish",
+                        (60, 40),
+                    );
                     return;
                 };
                 if class_id != 60 {
-                    self.close(now, reply::FRAME_ERROR, "FRAME_ERROR - content header for a class other than basic", (60, 40));
+                    self.close(
+                        now,
+                        reply::FRAME_ERROR,
+                        "FRAME_ERROR - content header for a class other than basic",
+                        (60, 40),
+                    );
                     return;
                 }
                 if body_size > self.cfg.max_message_size {
                     let e = AmqpError::new(
                         reply::PRECONDITION_FAILED,
-                        format!("message size {body_size} is larger than configured max size {}", self.cfg.max_message_size),
+                        format!(
+                            "message size {body_size} is larger than configured max size {}",
+                            self.cfg.max_message_size
+                        ),
                     );
                     self.hard(now, &AmqpError { code: reply::FRAME_ERROR, ..e }, (60, 40));
                     return;
@@ -643,7 +676,12 @@ impl Connection {
             }
             Frame::Body { data, .. } => {
                 let Some(content) = c.content.as_mut().filter(|ct| ct.properties.is_some()) else {
-                    self.close(now, reply::UNEXPECTED_FRAME, "UNEXPECTED_FRAME - content body without header", (60, 40));
+                    self.close(
+                        now,
+                        reply::UNEXPECTED_FRAME,
+                        "UNEXPECTED_FRAME - content body without header",
+                        (60, 40),
+                    );
                     return;
                 };
                 content.received += data.len() as u64;
@@ -781,7 +819,14 @@ impl Connection {
             while i < list.len() {
                 let (seq, ok) = list[i];
                 if !ok {
-                    out.push((*ch, AMQPClass::Basic(basic::AMQPMethod::Nack(basic::Nack { delivery_tag: seq, multiple: false, requeue: false }))));
+                    out.push((
+                        *ch,
+                        AMQPClass::Basic(basic::AMQPMethod::Nack(basic::Nack {
+                            delivery_tag: seq,
+                            multiple: false,
+                            requeue: false,
+                        })),
+                    ));
                     i += 1;
                     continue;
                 }

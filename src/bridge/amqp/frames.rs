@@ -238,7 +238,7 @@ pub fn decode(buf: &mut BytesMut, frame_max: u32) -> Result<Option<Frame>, Frame
                 return Err(FrameError::UnknownMethod { class, method });
             }
             match parse_class(&payload[..]) {
-                Ok((rest, m)) if rest.is_empty() => Frame::Method { channel, method: Box::new(m) },
+                Ok((&[], m)) => Frame::Method { channel, method: Box::new(m) },
                 _ => return Err(FrameError::Malformed { what: "method", class, method }),
             }
         }
@@ -268,9 +268,7 @@ fn decode_header(channel: u16, p: &[u8]) -> Result<Frame, FrameError> {
         return Err(bad);
     }
     match parse_properties(&p[12..]) {
-        Ok((rest, props)) if rest.is_empty() => {
-            Ok(Frame::Header { channel, class_id, body_size, properties: Box::new(props) })
-        }
+        Ok((&[], props)) => Ok(Frame::Header { channel, class_id, body_size, properties: Box::new(props) }),
         _ => Err(bad),
     }
 }
@@ -330,7 +328,7 @@ pub fn encode_properties(properties: &AMQPProperties) -> Vec<u8> {
 #[must_use]
 pub fn decode_properties(bytes: &[u8]) -> Option<AMQPProperties> {
     match parse_properties(bytes) {
-        Ok((rest, p)) if rest.is_empty() => Some(p),
+        Ok((&[], p)) => Some(p),
         _ => None,
     }
 }

@@ -78,6 +78,9 @@ pub struct Definitions {
     pub bindings: Vec<BindingDef>,
 }
 
+/// Messages read back at start, by queue name.
+pub type StoredQueues = HashMap<String, Vec<StoredMessage>>;
+
 /// A persistent message read back from a queue log.
 #[derive(Debug, Clone)]
 pub struct StoredMessage {
@@ -181,7 +184,7 @@ fn frame_record(data: &[u8]) -> Vec<u8> {
 }
 
 enum Record {
-    Put(StoredMessage),
+    Put(Box<StoredMessage>),
     Del(u64),
 }
 
@@ -206,7 +209,7 @@ fn parse_record(data: &[u8]) -> Option<Record> {
     let body = Bytes::copy_from_slice(&rest[4 + n..]);
     let routing_key = strs.pop()?;
     let exchange = strs.pop()?;
-    Some(Record::Put(StoredMessage { id, exchange, routing_key, properties, body }))
+    Some(Record::Put(Box::new(StoredMessage { id, exchange, routing_key, properties, body })))
 }
 
 /// Replays a log: the live messages in order, the number of dead records, and whether the
@@ -232,7 +235,7 @@ fn replay(bytes: &[u8]) -> (Vec<StoredMessage>, u64, bool) {
             break;
         }
         match parse_record(data) {
-            Some(Record::Put(m)) => msgs.push(m),
+            Some(Record::Put(m)) => msgs.push(*m),
             Some(Record::Del(id)) => {
                 deleted.insert(id);
             }
@@ -252,7 +255,7 @@ fn replay(bytes: &[u8]) -> (Vec<StoredMessage>, u64, bool) {
 impl Store {
     /// Opens (creating if needed) the store in `dir` and reads back definitions and the
     /// messages of every queue log, by queue name.
-    pub fn open(dir: &Path) -> Result<(Self, Definitions, HashMap<String, Vec<StoredMessage>>), StoreError> {
+    pub fn open(dir: &Path) -> Result<(Self, Definitions, StoredQueues), StoreError> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let defs_path = dir.join("definitions.json");
         let defs = match std::fs::read(&defs_path) {
@@ -310,8 +313,8 @@ impl Store {
     pub fn save_definitions(&self, defs: &Definitions) -> Result<(), StoreError> {
         let path = self.dir.join("definitions.json");
         let tmp = self.dir.join("definitions.json.tmp");
-        let bytes = serde_json::to_vec_pretty(defs)
-            .map_err(|source| StoreError::Definitions { path: path.clone(), source })?;
+        let bytes =
+            serde_json::to_vec_pretty(defs).map_err(|source| StoreError::Definitions { path: path.clone(), source })?;
         std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io_err(&path))
     }

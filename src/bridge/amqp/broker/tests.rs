@@ -1,10 +1,10 @@
 //! Broker and connection semantics with simulated time.
 
 use super::*;
-use bytes::BytesMut;
 use crate::bridge::amqp::connection::{Connection, ConnectionConfig};
 use crate::bridge::amqp::frames::{decode, encode_content, encode_method, Frame};
 use amq_protocol::protocol::{basic, channel, confirm, connection, queue, tx, AMQPClass};
+use bytes::BytesMut;
 
 fn msg(ex: &str, rk: &str, body: &str) -> Message {
     Message {
@@ -121,7 +121,11 @@ impl Client {
         let mut out = Vec::new();
         let tune = connection::TuneOk { channel_max: 0, frame_max: 131_072, heartbeat: 10 };
         encode_method(0, AMQPClass::Connection(connection::AMQPMethod::TuneOk(tune)), &mut out);
-        encode_method(0, AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open { virtual_host: "/".into() })), &mut out);
+        encode_method(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open { virtual_host: "/".into() })),
+            &mut out,
+        );
         encode_method(1, AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})), &mut out);
         let mut input = BytesMut::from(&out[..]);
         c.handle_input(now, &mut input, b);
@@ -193,10 +197,7 @@ fn confirms_coalesce_and_mandatory_returns() {
         encode_content(1, &AMQPProperties::default(), b"x", 4096, &mut bytes);
     }
     let r = c.input(&mut b, &bytes);
-    assert_eq!(
-        methods(&r),
-        [AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack { delivery_tag: 3, multiple: true }))]
-    );
+    assert_eq!(methods(&r), [AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack { delivery_tag: 3, multiple: true }))]);
     let r = c.publish(&mut b, "amq.direct", "none", b"bounce", true);
     let m = methods(&r);
     assert!(matches!(&m[0], AMQPClass::Basic(basic::AMQPMethod::Return(x)) if x.reply_code == reply::NO_ROUTE));
@@ -232,7 +233,9 @@ fn requeue_redelivered_prefetch_and_tx() {
         AMQPClass::Basic(basic::AMQPMethod::Reject(basic::Reject { delivery_tag: 1, requeue: true })),
     );
     let m = methods(&r);
-    assert!(matches!(&m[..], [AMQPClass::Basic(basic::AMQPMethod::Deliver(d))] if d.redelivered && d.delivery_tag == 3));
+    assert!(
+        matches!(&m[..], [AMQPClass::Basic(basic::AMQPMethod::Deliver(d))] if d.redelivered && d.delivery_tag == 3)
+    );
     // Transaction: the ack is held until commit.
     c.send(&mut b, 1, AMQPClass::Tx(tx::AMQPMethod::Select(tx::Select {})));
     let r = c.send(&mut b, 1, AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack { delivery_tag: 3, multiple: true })));
@@ -245,8 +248,11 @@ fn requeue_redelivered_prefetch_and_tx() {
     assert_eq!(m.iter().filter(|x| matches!(x, AMQPClass::Basic(basic::AMQPMethod::Deliver(_)))).count(), 2);
     assert_eq!(b.queue_len("q"), Some(2));
     // Unknown delivery tag: channel.close 406, the connection stays.
-    let r = c.send(&mut b, 1, AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack { delivery_tag: 99, multiple: false })));
-    assert!(matches!(&methods(&r)[..], [AMQPClass::Channel(channel::AMQPMethod::Close(x))] if x.reply_code == reply::PRECONDITION_FAILED));
+    let r =
+        c.send(&mut b, 1, AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack { delivery_tag: 99, multiple: false })));
+    assert!(
+        matches!(&methods(&r)[..], [AMQPClass::Channel(channel::AMQPMethod::Close(x))] if x.reply_code == reply::PRECONDITION_FAILED)
+    );
     assert!(!c.c.is_closed());
     // The channel's two unacked messages went back to the queue.
     assert_eq!(b.queue_len("q"), Some(4));

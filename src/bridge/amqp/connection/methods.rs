@@ -32,7 +32,10 @@ impl Connection {
                 channel::AMQPMethod::CloseOk(_) => Ok(()),
                 channel::AMQPMethod::Flow(f) => {
                     broker.set_flow(id, ch, f.active);
-                    self.send(ch, AMQPClass::Channel(channel::AMQPMethod::FlowOk(channel::FlowOk { active: f.active })));
+                    self.send(
+                        ch,
+                        AMQPClass::Channel(channel::AMQPMethod::FlowOk(channel::FlowOk { active: f.active })),
+                    );
                     Ok(())
                 }
                 channel::AMQPMethod::FlowOk(_) => Ok(()),
@@ -87,11 +90,21 @@ impl Connection {
                 (d.nowait, exchange::AMQPMethod::DeleteOk(exchange::DeleteOk {}))
             }
             exchange::AMQPMethod::Bind(b) => {
-                broker.bind_exchange(b.destination.as_str(), b.source.as_str(), b.routing_key.as_str(), &b.arguments)?;
+                broker.bind_exchange(
+                    b.destination.as_str(),
+                    b.source.as_str(),
+                    b.routing_key.as_str(),
+                    &b.arguments,
+                )?;
                 (b.nowait, exchange::AMQPMethod::BindOk(exchange::BindOk {}))
             }
             exchange::AMQPMethod::Unbind(b) => {
-                broker.unbind_exchange(b.destination.as_str(), b.source.as_str(), b.routing_key.as_str(), &b.arguments)?;
+                broker.unbind_exchange(
+                    b.destination.as_str(),
+                    b.source.as_str(),
+                    b.routing_key.as_str(),
+                    &b.arguments,
+                )?;
                 (b.nowait, exchange::AMQPMethod::UnbindOk(exchange::UnbindOk {}))
             }
             _ => return Err(err(reply::COMMAND_INVALID, "unexpected exchange method from a client")),
@@ -102,7 +115,13 @@ impl Connection {
         Ok(())
     }
 
-    fn queue_method(&mut self, now: Instant, ch: u16, m: queue::AMQPMethod, broker: &mut Broker) -> Result<(), AmqpError> {
+    fn queue_method(
+        &mut self,
+        now: Instant,
+        ch: u16,
+        m: queue::AMQPMethod,
+        broker: &mut Broker,
+    ) -> Result<(), AmqpError> {
         let id = self.id;
         let (nowait, ok) = match m {
             queue::AMQPMethod::Declare(d) => {
@@ -147,7 +166,13 @@ impl Connection {
         Ok(())
     }
 
-    fn basic_method(&mut self, now: Instant, ch: u16, m: basic::AMQPMethod, broker: &mut Broker) -> Result<(), AmqpError> {
+    fn basic_method(
+        &mut self,
+        now: Instant,
+        ch: u16,
+        m: basic::AMQPMethod,
+        broker: &mut Broker,
+    ) -> Result<(), AmqpError> {
         let id = self.id;
         match m {
             basic::AMQPMethod::Publish(p) => {
@@ -164,12 +189,15 @@ impl Connection {
                 Ok(())
             }
             basic::AMQPMethod::Consume(c) => {
-                let tag = broker.consume(now, id, ch, c.queue.as_str(), c.consumer_tag.as_str(), c.no_ack, c.exclusive)?;
+                let tag =
+                    broker.consume(now, id, ch, c.queue.as_str(), c.consumer_tag.as_str(), c.no_ack, c.exclusive)?;
                 self.chan(ch)?.consumers.insert(tag.clone());
                 if !c.nowait {
                     self.send(
                         ch,
-                        AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk { consumer_tag: tag.as_ref().into() })),
+                        AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk {
+                            consumer_tag: tag.as_ref().into(),
+                        })),
                     );
                 }
                 Ok(())
@@ -179,7 +207,10 @@ impl Connection {
                 self.chan(ch)?.consumers.retain(|t| **t != *tag);
                 broker.cancel(now, id, ch, &tag);
                 if !c.nowait {
-                    self.send(ch, AMQPClass::Basic(basic::AMQPMethod::CancelOk(basic::CancelOk { consumer_tag: tag.into() })));
+                    self.send(
+                        ch,
+                        AMQPClass::Basic(basic::AMQPMethod::CancelOk(basic::CancelOk { consumer_tag: tag.into() })),
+                    );
                 }
                 Ok(())
             }
@@ -210,7 +241,9 @@ impl Connection {
                 }
                 Ok(())
             }
-            basic::AMQPMethod::Ack(a) => self.settle_or_buffer(now, ch, TxSettle::Ack { tag: a.delivery_tag, multiple: a.multiple }, broker),
+            basic::AMQPMethod::Ack(a) => {
+                self.settle_or_buffer(now, ch, TxSettle::Ack { tag: a.delivery_tag, multiple: a.multiple }, broker)
+            }
             basic::AMQPMethod::Nack(n) => self.settle_or_buffer(
                 now,
                 ch,
@@ -251,7 +284,7 @@ impl Connection {
             TxSettle::Ack { tag, multiple } | TxSettle::Reject { tag, multiple, .. } => (tag, multiple),
         };
         // Unknown tags are refused at once, in and out of transactions.
-        if !(multiple && tag == 0) && !c.unacked.contains_key(&tag) {
+        if !(c.unacked.contains_key(&tag) || multiple && tag == 0) {
             return Err(err(reply::PRECONDITION_FAILED, format!("unknown delivery tag {tag}")));
         }
         if let Some((_, settles)) = &mut c.tx {
