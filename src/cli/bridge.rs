@@ -1,7 +1,9 @@
-//! `starling bridge`: runs the bridge (from `--config FILE`, or just the MQTT endpoint) until
-//! SIGINT or SIGTERM; `starling bridge hash-password` makes password hashes for the config.
+//! `starling bridge`: runs the bridge (from `--config FILE`, or the MQTT endpoint and, with `--amqp`,
+//! the AMQP 0-9-1 endpoint) until SIGINT or SIGTERM; `starling bridge hash-password` makes password
+//! hashes for the config.
 
 use super::{Cli, CliError};
+use crate::bridge::amqp::{AmqpServer, AmqpServerConfig};
 use crate::bridge::core::{BridgeConfig, EndpointRegistry, MqttEndpoint, ParticipantFactory};
 use crate::bridge::mqtt::auth::MemoryAuth;
 use crate::bridge::mqtt::{MqttServer, ServerConfig};
@@ -45,6 +47,12 @@ pub struct BridgeArgs {
     /// Outbound queue capacity per client (messages); see the overflow policy in the docs.
     #[arg(long, default_value_t = 10_000)]
     pub queue_capacity: usize,
+    /// AMQP 0-9-1 listen address, e.g. 127.0.0.1:5672; off by default.
+    #[arg(long, value_name = "ADDR")]
+    pub amqp: Option<SocketAddr>,
+    /// Directory for durable AMQP queues, exchanges and persistent messages (in memory if unset).
+    #[arg(long = "amqp-data", value_name = "DIR", requires = "amqp")]
+    pub amqp_data: Option<std::path::PathBuf>,
 }
 
 async fn shutdown_signal() {
@@ -120,15 +128,45 @@ pub(super) async fn run(cli: &Cli, args: &BridgeArgs) -> Result<(), CliError> {
     cfg.session.max_packet_size = args.max_packet_size;
     cfg.session.receive_maximum = args.receive_maximum;
     cfg.broker.queue_capacity = args.queue_capacity;
-    let server = MqttServer::bind(cfg, Arc::new(MemoryAuth::default()))
-        .await
-        .map_err(|e| CliError::Io(std::io::Error::other(e.to_string())))?;
+    let auth = Arc::new(MemoryAuth::default());
+    let amqp = match args.amqp {
+        None => None,
+        Some(addr) => {
+            let cfg = AmqpServerConfig { addr, data_dir: args.amqp_data.clone(), ..AmqpServerConfig::default() };
+            let s = AmqpServer::bind(cfg, auth.clone())
+                .await
+                .map_err(|e| CliError::Io(std::io::Error::other(e.to_string())))?;
+            if let Some(a) = s.local_addr() {
+                eprintln!("starling bridge: AMQP 0-9-1 on {a}");
+            }
+            Some(s)
+        }
+    };
+    let server = MqttServer::bind(cfg, auth).await.map_err(|e| CliError::Io(std::io::Error::other(e.to_string())))?;
     if let Some(a) = server.tcp_addr() {
         eprintln!("starling bridge: MQTT on {a}");
     }
     if let Some(a) = server.ws_addr() {
         eprintln!("starling bridge: MQTT over WebSocket on ws://{a}/");
     }
-    server.run(shutdown_signal()).await;
+    match amqp {
+        None => server.run(shutdown_signal()).await,
+        Some(amqp) => {
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            let mut rx2 = rx.clone();
+            let mut rx1 = rx;
+            let stop_amqp = async move {
+                let _ = rx2.wait_for(|v| *v).await;
+            };
+            let stop_mqtt = async move {
+                let _ = rx1.wait_for(|v| *v).await;
+            };
+            let signal = async move {
+                shutdown_signal().await;
+                let _ = tx.send(true);
+            };
+            tokio::join!(server.run(stop_mqtt), amqp.run(stop_amqp), signal);
+        }
+    }
     Ok(())
 }
