@@ -158,7 +158,7 @@ def test_starling_pub_and_loop_guard(netns, bridge, starling_bin):
         pub = netns.run(starling_argv(starling_bin, "pub", "Triangle", "--type", "ShapeType", "--wait-subscribers",
                                       "1", json.dumps({"color": "CYAN", "x": 5, "y": 6, "shapesize": 7})), timeout=30)
         assert pub.returncode == 0, pub.stderr
-        m = mq.get(timeout=5)
+        m = mq.get(timeout=20)
         assert m.topic == "shapes/triangle/CYAN"
         assert json.loads(m.payload)["x"] == 5 and props(m)["type-name"] == "ShapeType"
         assert sub.wait_exit(30) == 0, sub.describe()
