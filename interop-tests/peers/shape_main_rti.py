@@ -62,6 +62,9 @@ def _config_xml(a, names, flt):
             q.append("<ownership_strength><value>%d</value></ownership_strength>" % a.strength)
         if a.lifespan > 0:
             q.append("<lifespan><duration>%s</duration></lifespan>" % _dur(a.lifespan))
+        if a.additional_payload_size > 60000:
+            # Connext sends reliable fragmented samples only from an asynchronous writer.
+            q.append("<publish_mode><kind>ASYNCHRONOUS_PUBLISH_MODE_QOS</kind></publish_mode>")
         if a.final_instance_state == "u":
             q.append("<writer_data_lifecycle><autodispose_unregistered_instances>false"
                      "</autodispose_unregistered_instances></writer_data_lifecycle>")
