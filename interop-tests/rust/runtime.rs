@@ -252,7 +252,8 @@ async fn dynamic_reader_learns_type_through_type_lookup() {
     // And the other way: a dynamic writer, a typed reader.
     let dyn_writer = pb.create_datawriter(&topic_b, None).expect("dynamic writer");
     let typed_reader = pa.create_datareader(&topic_a, Some(reliable_reader_qos())).expect("typed reader");
-    dyn_writer.wait_for_subscribers(1, WAIT).await.expect("dynamic writer matches");
+    // Two subscribers: the dynamic reader in the same participant and the remote typed one.
+    dyn_writer.wait_for_subscribers(2, WAIT).await.expect("dynamic writer matches both readers");
     let v: DynamicValue =
         starling::dynamic::from_json(&ty, &serde_json::json!({"color": "ORANGE", "x": 1, "y": 2, "shapesize": 3}))
             .expect("value");

@@ -4,18 +4,47 @@
 //! The API is async-first; every wait has a `*_blocking` twin that runs on the
 //! participant's runtime. Creating a participant inside a tokio runtime uses
 //! that runtime; outside one the participant owns a small multi-thread runtime.
+//!
+//! # QoS behaviour
+//! Readers apply TIME_BASED_FILTER, LIFESPAN (with the writer's lifespan from
+//! discovery), DESTINATION_ORDER, exclusive OWNERSHIP (strength from
+//! discovery), HISTORY and RESOURCE_LIMITS in their cache, track the writers
+//! of each instance (NOT_ALIVE_NO_WRITERS), purge instances per
+//! [`ReaderDataLifecycle`], and report REQUESTED_DEADLINE_MISSED,
+//! LIVELINESS_CHANGED, SAMPLE_REJECTED and SAMPLE_LOST. Writers report
+//! OFFERED_DEADLINE_MISSED and LIVELINESS_LOST, honour
+//! [`WriterDataLifecycle`], unregister their instances when dropped, block
+//! KEEP_ALL writes for RELIABILITY.max_blocking_time
+//! ([`DataWriter::write_async`]), and map TRANSPORT_PRIORITY to the DSCP of
+//! the participant's send socket. Deadline, liveliness and purge checks run
+//! in one timer task per endpoint.
+//!
+//! Conditions ([`GuardCondition`], [`StatusCondition`], [`ReadCondition`],
+//! [`QueryCondition`]) wake a [`WaitSet`]; built-in topic readers
+//! ([`BuiltinReader`]) show what discovery found.
 
+mod builtin;
+mod condition;
 mod participant;
 mod reader;
 mod status;
 mod support;
 mod writer;
 
+pub use builtin::{
+    builtin_instance_handle, BuiltinReader, ParticipantBuiltinTopicData, PublicationBuiltinTopicData,
+    SubscriptionBuiltinTopicData, TopicBuiltinTopicData,
+};
+pub use condition::{Condition, GuardCondition, QueryCondition, ReadCondition, StateMask, StatusCondition, WaitSet};
 pub use participant::{DomainParticipant, DomainParticipantBuilder, Publisher, Subscriber, Topic};
-pub use reader::{DataReader, InstanceState, Sample, SampleInfo, SampleState, ViewState};
-pub use status::{IncompatibleQosStatus, PublicationMatchedStatus, SubscriptionMatchedStatus};
+pub use reader::{DataReader, InstanceState, ReaderDataLifecycle, Sample, SampleInfo, SampleState, ViewState};
+pub use status::{
+    DeadlineMissedStatus, IncompatibleQosStatus, LivelinessChangedStatus, LivelinessLostStatus,
+    PublicationMatchedStatus, SampleLostStatus, SampleRejectedReason, SampleRejectedStatus, StatusMask,
+    SubscriptionMatchedStatus,
+};
 pub use support::{CodecError, DynamicSupport, StaticSupport, TypeSupport};
-pub use writer::DataWriter;
+pub use writer::{DataWriter, WriterDataLifecycle};
 
 use crate::runtime::TransportError;
 use starling_proto::core::WriteError;
@@ -36,6 +65,10 @@ pub enum DdsError {
     /// The core refused the write; the change (with its payload) is handed back.
     #[error(transparent)]
     Write(#[from] Box<WriteError>),
+    /// A blocking write ran out of time (RELIABILITY.max_blocking_time) with
+    /// the history still full; the change is handed back.
+    #[error("write timed out: {0}")]
+    WriteTimeout(Box<WriteError>),
     /// A wait ran out of time.
     #[error("timed out")]
     Timeout,

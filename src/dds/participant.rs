@@ -1,8 +1,12 @@
 //! DomainParticipant, Topic, Publisher and Subscriber.
 
+use super::builtin::{
+    BuiltinReader, ParticipantBuiltinTopicData, PublicationBuiltinTopicData, SubscriptionBuiltinTopicData,
+    TopicBuiltinTopicData,
+};
 use super::reader::DataReader;
 use super::support::{DynamicSupport, StaticSupport, TypeSupport};
-use super::writer::DataWriter;
+use super::writer::{DataWriter, WriterState};
 use super::DdsError;
 use crate::runtime::driver::{DiscoveryEvent, Inner};
 use crate::runtime::{self, NetInterface, TransportConfig};
@@ -14,7 +18,7 @@ use starling_proto::wire::types::Guid;
 use starling_proto::wire::types::GuidPrefix;
 use starling_proto::xtypes::{DynamicType, DynamicValue};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::broadcast;
 
@@ -25,9 +29,27 @@ pub(crate) struct Shared {
     pub(crate) handle: Handle,
     runtime: Mutex<Option<Runtime>>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The participant's writers, for MANUAL_BY_PARTICIPANT liveliness.
+    writers: Mutex<Vec<Weak<WriterState>>>,
 }
 
 impl Shared {
+    /// Remembers a writer for participant-wide liveliness assertions.
+    pub(crate) fn register_writer(&self, w: &Arc<WriterState>) {
+        let mut ws = self.writers.lock().unwrap_or_else(|e| e.into_inner());
+        ws.retain(|w| w.strong_count() > 0);
+        ws.push(Arc::downgrade(w));
+    }
+
+    /// Asserts the liveliness of every MANUAL_BY_PARTICIPANT writer.
+    pub(crate) fn assert_participant_liveliness(&self) {
+        let ws: Vec<Arc<WriterState>> =
+            self.writers.lock().unwrap_or_else(|e| e.into_inner()).iter().filter_map(Weak::upgrade).collect();
+        for w in ws.iter().filter(|w| w.by_participant) {
+            w.assert_liveliness();
+        }
+    }
+
     /// Runs `f` to completion from synchronous code.
     ///
     /// Inside a multi-thread tokio runtime this uses `block_in_place`; it must
@@ -114,6 +136,7 @@ impl DomainParticipantBuilder {
                 handle,
                 runtime: Mutex::new(rt),
                 task: Mutex::new(Some(started.task)),
+                writers: Mutex::new(Vec::new()),
             }),
             domain_id: self.transport.domain_id,
             participant_id: started.participant_id,
@@ -295,6 +318,41 @@ impl DomainParticipant {
                 Err(_) => return Err(DdsError::Timeout),
             }
         }
+    }
+
+    /// The IP_TOS byte of the send socket: TRANSPORT_PRIORITY of the writers
+    /// (the highest, clamped to a 6-bit DSCP) shifted into bits 7..2.
+    pub fn send_tos(&self) -> Option<u32> {
+        self.shared.inner.send_tos()
+    }
+
+    /// Asserts the liveliness of this participant's MANUAL_BY_PARTICIPANT writers.
+    ///
+    /// Only their local LIVELINESS_LOST status sees it: announcing it to remote
+    /// readers (a ParticipantMessageData) is up to the core.
+    pub fn assert_liveliness(&self) {
+        self.shared.assert_participant_liveliness();
+    }
+
+    /// A reader of the DCPSParticipant built-in topic: remote participants
+    /// (lost ones become NOT_ALIVE_DISPOSED).
+    pub fn builtin_participant_reader(&self) -> BuiltinReader<ParticipantBuiltinTopicData> {
+        BuiltinReader::participants(self.shared.clone())
+    }
+
+    /// A reader of the DCPSPublication built-in topic: remote writers.
+    pub fn builtin_publication_reader(&self) -> BuiltinReader<PublicationBuiltinTopicData> {
+        BuiltinReader::publications(self.shared.clone())
+    }
+
+    /// A reader of the DCPSSubscription built-in topic: remote readers.
+    pub fn builtin_subscription_reader(&self) -> BuiltinReader<SubscriptionBuiltinTopicData> {
+        BuiltinReader::subscriptions(self.shared.clone())
+    }
+
+    /// A reader of the DCPSTopic built-in topic: topics remote endpoints use.
+    pub fn builtin_topic_reader(&self) -> BuiltinReader<TopicBuiltinTopicData> {
+        BuiltinReader::topics(self.shared.clone())
     }
 
     /// Runs a future on the participant's runtime from synchronous code.

@@ -1,20 +1,24 @@
 //! DataReader with a per-instance history cache.
 
+use super::condition::{ReadCondition, StateMask, StatusCondition};
 use super::participant::Shared;
-use super::status::{IncompatibleQosStatus, SubscriptionMatchedStatus};
+use super::status::{
+    take_status, DeadlineMissedStatus, IncompatibleQosStatus, LivelinessChangedStatus, SampleLostStatus,
+    SampleRejectedReason, SampleRejectedStatus, StatusFlags, StatusMask, SubscriptionMatchedStatus,
+};
 use super::support::TypeSupport;
 use super::DdsError;
 use crate::runtime::driver::ReaderSink;
 use crate::runtime::wall_clock;
 use starling_proto::cdr::{split_encapsulation, XcdrVersion};
 use starling_proto::core::{ChangeKind, EndpointConfig, ReceivedSample};
-use starling_proto::qos::{EndpointQos, History, QosPolicyId};
+use starling_proto::qos::{DestinationOrderKind, EndpointQos, History, OwnershipKind, QosPolicyId, ReliabilityKind};
 use starling_proto::wire::types::{Guid, KeyHash, Time};
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
-use tokio::sync::watch;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
 
 /// Whether the application has seen a sample before.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +88,8 @@ struct Entry<T> {
     source_timestamp: Option<Time>,
     reception_timestamp: Time,
     writer: Guid,
+    /// Wall-clock nanoseconds after which the sample is dropped (LIFESPAN).
+    expires: Option<u64>,
 }
 
 struct Instance<T> {
@@ -91,59 +97,392 @@ struct Instance<T> {
     view: ViewState,
     key_holder: Option<T>,
     count: usize,
+    /// Writers that wrote the instance and have not unregistered it (nor unmatched).
+    writers: HashSet<Guid>,
+    /// EXCLUSIVE ownership: the owner and its strength.
+    owner: Option<(Guid, i32)>,
+    /// TIME_BASED_FILTER: when the last sample was kept.
+    last_kept: Option<Instant>,
+    /// BY_SOURCE_TIMESTAMP: the newest source timestamp kept.
+    newest_source: Option<Time>,
+    /// DEADLINE: when the last sample arrived (or the last miss was counted).
+    last_sample: Instant,
+    /// When the instance stopped being alive (autopurge).
+    not_alive_since: Option<Instant>,
 }
 
-struct Cache<T> {
+/// What the reader knows about a matched writer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WriterInfo {
+    /// OWNERSHIP_STRENGTH.
+    pub(crate) strength: i32,
+    /// LIFESPAN (`None`: infinite).
+    pub(crate) lifespan: Option<Duration>,
+}
+
+/// The reader policies the cache applies.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CachePolicies {
+    /// KEEP_LAST depth (already capped by max_samples_per_instance); `None` for KEEP_ALL.
+    pub(crate) depth: Option<usize>,
+    pub(crate) max_samples: Option<usize>,
+    pub(crate) max_instances: Option<usize>,
+    pub(crate) max_per_instance: Option<usize>,
+    pub(crate) min_separation: Option<Duration>,
+    pub(crate) by_source_timestamp: bool,
+    pub(crate) exclusive: bool,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) purge_nowriter: Option<Duration>,
+    pub(crate) purge_disposed: Option<Duration>,
+}
+
+impl CachePolicies {
+    pub(crate) fn from_qos(qos: &EndpointQos) -> Self {
+        let limit = |v: i32| usize::try_from(v).ok().filter(|m| *m > 0);
+        let max_per_instance = limit(qos.resource_limits.max_samples_per_instance);
+        let depth = match qos.history {
+            History::KeepLast(d) => {
+                let d = usize::try_from(d).unwrap_or(1).max(1);
+                Some(max_per_instance.map_or(d, |m| m.min(d)))
+            }
+            History::KeepAll => None,
+        };
+        CachePolicies {
+            depth,
+            max_samples: limit(qos.resource_limits.max_samples),
+            max_instances: limit(qos.resource_limits.max_instances),
+            max_per_instance,
+            min_separation: qos.time_based_filter.to_std().filter(|d| !d.is_zero()),
+            by_source_timestamp: qos.destination_order == DestinationOrderKind::BySourceTimestamp,
+            exclusive: qos.ownership == OwnershipKind::Exclusive,
+            deadline: qos.deadline.to_std().filter(|d| !d.is_zero()),
+            purge_nowriter: None,
+            purge_disposed: None,
+        }
+    }
+}
+
+/// What became of a received sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Stored in the cache (or changed an instance's state visibly).
+    Stored,
+    /// Dropped by a policy (time-based filter, ownership, destination order, a no-op unregister).
+    Dropped,
+    /// Its lifespan had expired on arrival.
+    Expired,
+    /// Did not fit the resource limits.
+    Rejected(SampleRejectedReason),
+}
+
+/// What a timer run found.
+#[derive(Debug, Default)]
+pub(crate) struct TickResult {
+    pub(crate) deadline_missed: Vec<KeyHash>,
+    pub(crate) purged: bool,
+    pub(crate) next: Option<Instant>,
+}
+
+pub(crate) struct Cache<T> {
     entries: VecDeque<Entry<T>>,
     instances: HashMap<KeyHash, Instance<T>>,
-    depth: Option<usize>,
-    max_samples: Option<usize>,
+    pub(crate) policies: CachePolicies,
+    /// Matched writers.
+    writers: HashMap<Guid, WriterInfo>,
+    /// The last sequence number received from each writer (gap detection).
+    last_sn: HashMap<Guid, i64>,
 }
 
 impl<T: Clone> Cache<T> {
-    fn insert(&mut self, kind: ChangeKind, key: KeyHash, data: Option<T>, entry: Entry<T>) {
+    pub(crate) fn new(policies: CachePolicies) -> Self {
+        Cache {
+            entries: VecDeque::new(),
+            instances: HashMap::new(),
+            policies,
+            writers: HashMap::new(),
+            last_sn: HashMap::new(),
+        }
+    }
+
+    /// Notes a sequence number from `writer`; returns how many were skipped
+    /// since the previous one (none for the first, or for one out of order).
+    fn note_sequence(&mut self, writer: Guid, sn: i64) -> u64 {
+        let prev = self.last_sn.insert(writer, sn);
+        match prev {
+            Some(p) if sn > p + 1 => u64::try_from(sn - p - 1).unwrap_or(0),
+            Some(p) if sn <= p => {
+                self.last_sn.insert(writer, p);
+                0
+            }
+            _ => 0,
+        }
+    }
+
+    /// Adds a change from `writer`, received now (built-in topics use this).
+    pub(crate) fn push(&mut self, kind: ChangeKind, key: KeyHash, data: Option<T>, writer: Guid) -> bool {
+        let wall = wall_clock();
+        let entry = Entry {
+            data: None,
+            key,
+            read: false,
+            valid: kind == ChangeKind::Alive,
+            source_timestamp: Some(wall),
+            reception_timestamp: wall,
+            writer,
+            expires: None,
+        };
+        self.insert(kind, key, data, entry, Instant::now()) == Outcome::Stored
+    }
+
+    /// A writer matched.
+    pub(crate) fn add_writer(&mut self, writer: Guid, info: WriterInfo) {
+        self.writers.insert(writer, info);
+    }
+
+    /// Adds a sample or lifecycle change received at `now` (`wall`: the wall clock in nanoseconds).
+    fn insert(&mut self, kind: ChangeKind, key: KeyHash, data: Option<T>, entry: Entry<T>, now: Instant) -> Outcome {
+        let p = self.policies;
+        let info = self.writers.get(&entry.writer).copied().unwrap_or_default();
+        let w = entry.writer;
+        let alive = kind == ChangeKind::Alive;
+        // Resource limits are checked before anything changes.
+        let existing = self.instances.get(&key).map(|i| i.count);
+        if existing.is_none() && p.max_instances.is_some_and(|m| self.instances.len() >= m) {
+            // Forget an instance that holds nothing and is not alive, if there is one.
+            let idle = self.instances.iter().find(|(_, i)| i.count == 0 && i.state != InstanceState::Alive);
+            match idle.map(|(k, _)| *k) {
+                Some(k) => {
+                    self.instances.remove(&k);
+                }
+                None => return Outcome::Rejected(SampleRejectedReason::InstancesLimit),
+            }
+        }
+        if alive && p.depth.is_none() {
+            let count = existing.unwrap_or(0);
+            if p.max_per_instance.is_some_and(|m| count >= m) {
+                return Outcome::Rejected(SampleRejectedReason::SamplesPerInstanceLimit);
+            }
+            if p.max_samples.is_some_and(|m| self.entries.len() >= m) {
+                return Outcome::Rejected(SampleRejectedReason::SamplesLimit);
+            }
+        }
         let inst = self.instances.entry(key).or_insert_with(|| Instance {
             state: InstanceState::Alive,
             view: ViewState::New,
             key_holder: None,
             count: 0,
+            writers: HashSet::new(),
+            owner: None,
+            last_kept: None,
+            newest_source: None,
+            last_sample: now,
+            not_alive_since: None,
         });
+        let unregisters = matches!(kind, ChangeKind::Unregistered | ChangeKind::DisposedUnregistered);
+        if p.exclusive {
+            match inst.owner {
+                Some((o, _)) if o == w => {}
+                Some((o, os)) if info.strength > os || (info.strength == os && w < o) => {
+                    inst.owner = Some((w, info.strength));
+                }
+                Some(_) => {
+                    // Not the owner: its samples are not delivered, but it counts as a live writer.
+                    if alive {
+                        inst.writers.insert(w);
+                    } else if unregisters {
+                        inst.writers.remove(&w);
+                    }
+                    return Outcome::Dropped;
+                }
+                None => inst.owner = Some((w, info.strength)),
+            }
+        }
+        if p.by_source_timestamp && kind != ChangeKind::Unregistered {
+            if let (Some(ts), Some(newest)) = (entry.source_timestamp, inst.newest_source) {
+                if ts < newest {
+                    return Outcome::Dropped;
+                }
+            }
+            if entry.source_timestamp.is_some() {
+                inst.newest_source = entry.source_timestamp;
+            }
+        }
+        if alive {
+            inst.writers.insert(w);
+            inst.last_sample = now;
+            if let (Some(min), Some(last)) = (p.min_separation, inst.last_kept) {
+                if inst.state == InstanceState::Alive && now.saturating_duration_since(last) < min {
+                    return Outcome::Dropped;
+                }
+            }
+            inst.last_kept = Some(now);
+        }
         match kind {
             ChangeKind::Alive => {
                 if inst.state != InstanceState::Alive {
                     inst.state = InstanceState::Alive;
                     inst.view = ViewState::New;
+                    inst.not_alive_since = None;
                 }
             }
-            ChangeKind::Disposed | ChangeKind::DisposedUnregistered => inst.state = InstanceState::NotAliveDisposed,
-            ChangeKind::Unregistered => {
-                if inst.state == InstanceState::Alive {
-                    inst.state = InstanceState::NotAliveNoWriters;
+            ChangeKind::Disposed | ChangeKind::DisposedUnregistered => {
+                if unregisters {
+                    inst.writers.remove(&w);
+                    if inst.owner.is_some_and(|(o, _)| o == w) {
+                        inst.owner = None;
+                    }
                 }
+                if inst.state != InstanceState::NotAliveDisposed {
+                    inst.not_alive_since = Some(now);
+                }
+                inst.state = InstanceState::NotAliveDisposed;
+            }
+            ChangeKind::Unregistered => {
+                inst.writers.remove(&w);
+                if inst.owner.is_some_and(|(o, _)| o == w) {
+                    inst.owner = None;
+                }
+                if inst.state != InstanceState::Alive || !inst.writers.is_empty() {
+                    // Other writers keep the instance alive: nothing to tell the application.
+                    return Outcome::Dropped;
+                }
+                inst.state = InstanceState::NotAliveNoWriters;
+                inst.not_alive_since = Some(now);
             }
         }
         if inst.key_holder.is_none() {
             inst.key_holder = data.clone();
         }
-        let entry = Entry { data: if entry.valid { data } else { data.or_else(|| inst.key_holder.clone()) }, ..entry };
+        let data = if entry.valid { data } else { data.or_else(|| inst.key_holder.clone()) };
+        if !alive && p.depth.is_none() && p.max_samples.is_some_and(|m| self.entries.len() >= m) {
+            // KEEP_ALL and full: the state changed, but there is no room for the notification.
+            return Outcome::Stored;
+        }
+        self.store(Entry { data, ..entry });
+        Outcome::Stored
+    }
+
+    /// Appends an entry, evicting (KEEP_LAST) what exceeds the depth and the sample limit.
+    fn store(&mut self, entry: Entry<T>) {
+        let key = entry.key;
+        let Some(inst) = self.instances.get_mut(&key) else { return };
         inst.count += 1;
-        let over_depth = self.depth.is_some_and(|d| inst.count > d);
+        let over_depth = self.policies.depth.is_some_and(|d| inst.count > d);
         self.entries.push_back(entry);
         if over_depth {
             if let Some(pos) = self.entries.iter().position(|e| e.key == key) {
-                self.entries.remove(pos);
-                if let Some(i) = self.instances.get_mut(&key) {
-                    i.count -= 1;
+                self.remove_at(pos);
+            }
+        }
+        while self.policies.max_samples.is_some_and(|m| self.entries.len() > m) {
+            self.remove_at(0);
+        }
+    }
+
+    fn remove_at(&mut self, pos: usize) -> Option<Entry<T>> {
+        let e = self.entries.remove(pos)?;
+        if let Some(i) = self.instances.get_mut(&e.key) {
+            i.count -= 1;
+        }
+        Some(e)
+    }
+
+    /// A writer unmatched (or its participant was lost): instances it alone
+    /// kept alive become NOT_ALIVE_NO_WRITERS; ownership it held is released.
+    /// Returns true when the cache changed.
+    fn remove_writer(&mut self, writer: Guid, now: Instant, wall: Time) -> bool {
+        self.writers.remove(&writer);
+        self.last_sn.remove(&writer);
+        let mut notify = Vec::new();
+        for (k, inst) in self.instances.iter_mut() {
+            if inst.owner.is_some_and(|(o, _)| o == writer) {
+                inst.owner = None;
+            }
+            if inst.writers.remove(&writer) && inst.writers.is_empty() && inst.state == InstanceState::Alive {
+                inst.state = InstanceState::NotAliveNoWriters;
+                inst.not_alive_since = Some(now);
+                notify.push((*k, inst.key_holder.clone()));
+            }
+        }
+        let changed = !notify.is_empty();
+        for (key, data) in notify {
+            if self.policies.depth.is_none() && self.policies.max_samples.is_some_and(|m| self.entries.len() >= m) {
+                continue;
+            }
+            self.store(Entry {
+                data,
+                key,
+                read: false,
+                valid: false,
+                source_timestamp: None,
+                reception_timestamp: wall,
+                writer,
+                expires: None,
+            });
+        }
+        changed
+    }
+
+    /// Runs the deadline and autopurge checks.
+    fn tick(&mut self, now: Instant) -> TickResult {
+        let p = self.policies;
+        let mut r = TickResult::default();
+        let mut next: Option<Instant> = None;
+        let mut due = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        let mut purge = Vec::new();
+        for (k, inst) in self.instances.iter_mut() {
+            if let Some(period) = p.deadline {
+                if inst.state == InstanceState::Alive {
+                    if now >= inst.last_sample + period {
+                        r.deadline_missed.push(*k);
+                        inst.last_sample = now;
+                    }
+                    due(inst.last_sample + period);
+                }
+            }
+            let delay = match inst.state {
+                InstanceState::NotAliveNoWriters => p.purge_nowriter,
+                InstanceState::NotAliveDisposed => p.purge_disposed,
+                InstanceState::Alive => None,
+            };
+            if let (Some(delay), Some(since)) = (delay, inst.not_alive_since) {
+                if now >= since + delay {
+                    purge.push(*k);
+                } else {
+                    due(since + delay);
                 }
             }
         }
-        if self.max_samples.is_some_and(|m| self.entries.len() > m) {
-            if let Some(old) = self.entries.pop_front() {
-                if let Some(i) = self.instances.get_mut(&old.key) {
+        // Anything that starts after this run is due no sooner than the shortest period from now.
+        for d in [p.deadline, p.purge_nowriter, p.purge_disposed].into_iter().flatten() {
+            due(now + d);
+        }
+        if !purge.is_empty() {
+            r.purged = true;
+            self.entries.retain(|e| !purge.contains(&e.key));
+            for k in &purge {
+                self.instances.remove(k);
+            }
+        }
+        r.next = next;
+        r
+    }
+
+    /// Drops samples whose lifespan ended before `wall` (nanoseconds).
+    fn expire(&mut self, wall: u64) {
+        if !self.entries.iter().any(|e| e.expires.is_some_and(|x| x <= wall)) {
+            return;
+        }
+        let instances = &mut self.instances;
+        self.entries.retain(|e| {
+            let keep = e.expires.is_none_or(|x| x > wall);
+            if !keep {
+                if let Some(i) = instances.get_mut(&e.key) {
                     i.count -= 1;
                 }
             }
-        }
+            keep
+        });
     }
 
     fn info(&self, e: &Entry<T>) -> SampleInfo {
@@ -168,35 +507,85 @@ impl<T: Clone> Cache<T> {
         }
     }
 
-    fn read(&mut self) -> Vec<Sample<T>> {
-        let out: Vec<Sample<T>> =
-            self.entries.iter().map(|e| Sample { data: e.data.clone(), info: self.info(e) }).collect();
-        for e in self.entries.iter_mut() {
-            e.read = true;
+    fn matches(&self, e: &Entry<T>, filter: &dyn Fn(&SampleInfo, Option<&T>) -> bool) -> bool {
+        filter(&self.info(e), e.data.as_ref())
+    }
+
+    /// Copies of the samples `filter` accepts, marked read afterwards.
+    pub(crate) fn read_where(&mut self, filter: &dyn Fn(&SampleInfo, Option<&T>) -> bool) -> Vec<Sample<T>> {
+        let mut out = Vec::new();
+        for i in 0..self.entries.len() {
+            let e = &self.entries[i];
+            if self.matches(e, filter) {
+                out.push(Sample { data: e.data.clone(), info: self.info(e) });
+                self.entries[i].read = true;
+            }
         }
         self.mark_seen(out.iter().map(|s| s.info.instance_handle));
         out
     }
 
-    fn take(&mut self, max: usize) -> Vec<Sample<T>> {
-        let n = max.min(self.entries.len());
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            let Some(e) = self.entries.pop_front() else { break };
-            let info = self.info(&e);
-            if let Some(i) = self.instances.get_mut(&e.key) {
-                i.count -= 1;
+    pub(crate) fn read(&mut self) -> Vec<Sample<T>> {
+        self.read_where(&|_, _| true)
+    }
+
+    /// Removes and returns up to `max` samples `filter` accepts, oldest first.
+    pub(crate) fn take_where(
+        &mut self,
+        max: usize,
+        filter: &dyn Fn(&SampleInfo, Option<&T>) -> bool,
+    ) -> Vec<Sample<T>> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.entries.len() && out.len() < max {
+            if self.matches(&self.entries[i], filter) {
+                let info = self.info(&self.entries[i]);
+                if let Some(e) = self.remove_at(i) {
+                    out.push(Sample { data: e.data, info });
+                }
+            } else {
+                i += 1;
             }
-            out.push(Sample { data: e.data, info });
         }
         self.mark_seen(out.iter().map(|s| s.info.instance_handle));
+        // Instances that hold nothing and are not alive are forgotten.
         self.instances.retain(|_, i| i.count > 0 || i.state == InstanceState::Alive);
         out
     }
 
-    fn has_unread(&self) -> bool {
+    pub(crate) fn take(&mut self, max: usize) -> Vec<Sample<T>> {
+        self.take_where(max, &|_, _| true)
+    }
+
+    pub(crate) fn has_unread(&self) -> bool {
         self.entries.iter().any(|e| !e.read)
     }
+
+    /// True when some sample passes `filter`.
+    pub(crate) fn any(&self, filter: &dyn Fn(&SampleInfo, Option<&T>) -> bool) -> bool {
+        self.entries.iter().any(|e| self.matches(e, filter))
+    }
+
+    pub(crate) fn instance_state(&self, key: &KeyHash) -> Option<InstanceState> {
+        self.instances.get(key).map(|i| i.state)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn instance_count(&self) -> usize {
+        self.instances.len()
+    }
+}
+
+/// READER_DATA_LIFECYCLE policy (not sent in discovery).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReaderDataLifecycle {
+    /// Purge instances this long after they became NOT_ALIVE_NO_WRITERS (`None`: never).
+    pub autopurge_nowriter_samples_delay: Option<Duration>,
+    /// Purge instances this long after they became NOT_ALIVE_DISPOSED (`None`: never).
+    pub autopurge_disposed_samples_delay: Option<Duration>,
 }
 
 /// Cache and status channels of one reader, fed by the driver.
@@ -206,12 +595,92 @@ pub(crate) struct ReaderState<T> {
     data: watch::Sender<u64>,
     matched: watch::Sender<SubscriptionMatchedStatus>,
     incompatible: watch::Sender<IncompatibleQosStatus>,
+    deadline: watch::Sender<DeadlineMissedStatus>,
+    liveliness: watch::Sender<LivelinessChangedStatus>,
+    rejected: watch::Sender<SampleRejectedStatus>,
+    lost: watch::Sender<SampleLostStatus>,
+    pub(crate) flags: Arc<StatusFlags>,
     undecodable: AtomicU64,
+    timer: Arc<TimerHandle>,
+    best_effort: bool,
 }
 
 impl<T> ReaderState<T> {
-    fn lock(&self) -> MutexGuard<'_, Cache<T>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Cache<T>> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<T: Clone> ReaderState<T> {
+    /// The cache changed: wake waiters.
+    fn data_changed(&self) {
+        self.data.send_modify(|v| *v = v.wrapping_add(1));
+        self.flags.raise(StatusMask::DATA_AVAILABLE);
+    }
+
+    /// Runs the timers; returns when to run them next.
+    fn tick(&self, now: Instant) -> Option<Instant> {
+        let r = self.lock().tick(now);
+        if !r.deadline_missed.is_empty() {
+            self.deadline.send_modify(|s| r.deadline_missed.iter().for_each(|k| s.record(*k)));
+            self.flags.raise(StatusMask::REQUESTED_DEADLINE_MISSED);
+        }
+        if r.purged {
+            self.data.send_modify(|v| *v = v.wrapping_add(1));
+            self.flags.notify();
+        }
+        r.next
+    }
+}
+
+/// Wakes an endpoint's timer task (to re-plan, or to exit once closed).
+#[derive(Default)]
+pub(crate) struct TimerHandle {
+    notify: Notify,
+    closed: AtomicBool,
+}
+
+impl TimerHandle {
+    /// The endpoint's timing changed: re-plan.
+    pub(crate) fn wake(&self) {
+        self.notify.notify_one();
+    }
+
+    /// The endpoint is gone: stop.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+}
+
+/// The timer task of an endpoint: runs `tick` when due, sleeps otherwise
+/// (without keeping the endpoint alive), and exits once the endpoint is gone.
+pub(crate) async fn timer_task<S: Send + Sync + 'static>(
+    state: std::sync::Weak<S>,
+    handle: Arc<TimerHandle>,
+    tick: fn(&S, Instant) -> Option<Instant>,
+) {
+    loop {
+        if handle.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let notified = handle.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let next = match state.upgrade() {
+            Some(s) => tick(&s, Instant::now()),
+            None => return,
+        };
+        let sleep = async {
+            match next {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = sleep => {}
+            () = &mut notified => {}
+        }
     }
 }
 
@@ -246,20 +715,76 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
             (Some(d), Some(p)) => self.support.key_hash(d, payload_version(p)),
             _ => s.key_hash.unwrap_or_default(),
         };
-        let entry = Entry {
-            data: None,
-            key,
-            read: false,
-            valid,
-            source_timestamp: s.source_timestamp,
-            reception_timestamp: wall_clock(),
-            writer: s.writer,
+        let wall = wall_clock();
+        let mut gap = 0;
+        let outcome = {
+            let mut cache = self.lock();
+            if self.best_effort {
+                // Reliable readers get every change repaired (or a GAP for what the writer no longer has).
+                gap = cache.note_sequence(s.writer, s.sequence_number.0);
+            }
+            let lifespan = cache.writers.get(&s.writer).and_then(|w| w.lifespan);
+            let expires = match (lifespan, s.source_timestamp) {
+                (Some(l), Some(ts)) if ts != Time::INVALID => {
+                    Some(ts.to_nanos().saturating_add(u64::try_from(l.as_nanos()).unwrap_or(u64::MAX)))
+                }
+                _ => None,
+            };
+            if valid && expires.is_some_and(|x| x <= wall.to_nanos()) {
+                Outcome::Expired
+            } else {
+                let entry = Entry {
+                    data: None,
+                    key,
+                    read: false,
+                    valid,
+                    source_timestamp: s.source_timestamp,
+                    reception_timestamp: wall,
+                    writer: s.writer,
+                    expires,
+                };
+                cache.insert(s.kind, key, data, entry, Instant::now())
+            }
         };
-        self.lock().insert(s.kind, key, data, entry);
-        self.data.send_modify(|v| *v = v.wrapping_add(1));
+        if gap > 0 {
+            self.lost.send_modify(|l| {
+                l.total_count = l.total_count.saturating_add(u32::try_from(gap).unwrap_or(u32::MAX));
+                l.total_count_change = l.total_count_change.saturating_add(u32::try_from(gap).unwrap_or(u32::MAX));
+            });
+            self.flags.raise(StatusMask::SAMPLE_LOST);
+        }
+        match outcome {
+            Outcome::Stored => self.data_changed(),
+            Outcome::Dropped => {}
+            Outcome::Expired => {
+                self.lost.send_modify(|l| {
+                    l.total_count += 1;
+                    l.total_count_change += 1;
+                });
+                self.flags.raise(StatusMask::SAMPLE_LOST);
+            }
+            Outcome::Rejected(reason) => {
+                self.rejected.send_modify(|r| {
+                    r.total_count += 1;
+                    r.total_count_change += 1;
+                    r.last_reason = Some(reason);
+                    r.last_instance_handle = Some(key);
+                });
+                self.flags.raise(StatusMask::SAMPLE_REJECTED);
+            }
+        }
     }
 
-    fn on_matched(&self, writer: Guid, matched: bool, current_count: u32) {
+    fn on_matched(&self, writer: Guid, matched: bool, current_count: u32, writer_qos: Option<&EndpointQos>) {
+        if matched {
+            let info = writer_qos.map_or_else(WriterInfo::default, |q| WriterInfo {
+                strength: q.ownership_strength,
+                lifespan: q.lifespan.to_std(),
+            });
+            self.lock().add_writer(writer, info);
+        } else if self.lock().remove_writer(writer, Instant::now(), wall_clock()) {
+            self.data_changed();
+        }
         self.matched.send_modify(|s| {
             if matched {
                 s.total_count += 1;
@@ -267,10 +792,23 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
             s.current_count = current_count;
             s.last_publication_handle = Some(writer);
         });
+        // A matched writer is alive while its match (and so its participant's lease) lasts.
+        self.liveliness.send_modify(|l| {
+            if matched {
+                l.alive_count += 1;
+                l.alive_count_change += 1;
+            } else {
+                l.alive_count = l.alive_count.saturating_sub(1);
+                l.alive_count_change -= 1;
+            }
+            l.last_publication_handle = Some(writer);
+        });
+        self.flags.raise(StatusMask::SUBSCRIPTION_MATCHED | StatusMask::LIVELINESS_CHANGED);
     }
 
     fn on_incompatible(&self, writer: Guid, policy: QosPolicyId) {
         self.incompatible.send_modify(|s| s.record(writer, policy));
+        self.flags.raise(StatusMask::REQUESTED_INCOMPATIBLE_QOS);
     }
 }
 
@@ -289,6 +827,14 @@ impl<T> std::fmt::Debug for DataReader<T> {
     }
 }
 
+fn wait_result<R>(r: Result<Result<R, watch::error::RecvError>, tokio::time::error::Elapsed>) -> Result<(), DdsError> {
+    match r {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(_)) => Err(DdsError::Closed),
+        Err(_) => Err(DdsError::Timeout),
+    }
+}
+
 impl<T: Clone + Send + Sync + 'static> DataReader<T> {
     pub(crate) fn create(
         shared: Arc<Shared>,
@@ -300,18 +846,21 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
         if shared.inner.is_closed() {
             return Err(DdsError::Closed);
         }
-        let depth = match qos.history {
-            History::KeepLast(d) => Some(usize::try_from(d).unwrap_or(1).max(1)),
-            History::KeepAll => None,
-        };
-        let max_samples = usize::try_from(qos.resource_limits.max_samples).ok().filter(|m| *m > 0);
+        let timer = Arc::new(TimerHandle::default());
         let state = Arc::new(ReaderState {
             support: support.clone(),
-            cache: Mutex::new(Cache { entries: VecDeque::new(), instances: HashMap::new(), depth, max_samples }),
+            cache: Mutex::new(Cache::new(CachePolicies::from_qos(&qos))),
             data: watch::channel(0).0,
             matched: watch::channel(SubscriptionMatchedStatus::default()).0,
             incompatible: watch::channel(IncompatibleQosStatus::default()).0,
+            deadline: watch::channel(DeadlineMissedStatus::default()).0,
+            liveliness: watch::channel(LivelinessChangedStatus::default()).0,
+            rejected: watch::channel(SampleRejectedStatus::default()).0,
+            lost: watch::channel(SampleLostStatus::default()).0,
+            flags: Arc::new(StatusFlags::new()),
             undecodable: AtomicU64::new(0),
+            timer: timer.clone(),
+            best_effort: qos.reliability.kind == ReliabilityKind::BestEffort,
         });
         let desc = EndpointConfig {
             topic_name: topic.to_string(),
@@ -335,6 +884,7 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
                 table.readers.insert(*guid, sink);
             },
         );
+        shared.handle.spawn(timer_task(Arc::downgrade(&state), timer, ReaderState::<T>::tick));
         Ok(DataReader { shared, guid, topic: topic.to_string(), qos, state })
     }
 
@@ -353,19 +903,124 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
         &self.qos
     }
 
+    /// Sets READER_DATA_LIFECYCLE (instances that are not alive are purged after the delays).
+    pub fn set_reader_data_lifecycle(&self, lifecycle: ReaderDataLifecycle) {
+        {
+            let mut c = self.state.lock();
+            c.policies.purge_nowriter = lifecycle.autopurge_nowriter_samples_delay;
+            c.policies.purge_disposed = lifecycle.autopurge_disposed_samples_delay;
+        }
+        self.state.timer.wake();
+    }
+
+    fn locked(&self) -> MutexGuard<'_, Cache<T>> {
+        let mut c = self.state.lock();
+        c.expire(wall_clock().to_nanos());
+        c
+    }
+
+    fn after_access(&self, c: MutexGuard<'_, Cache<T>>) {
+        if !c.has_unread() {
+            self.state.flags.clear(StatusMask::DATA_AVAILABLE);
+        }
+        drop(c);
+        self.state.flags.notify();
+    }
+
     /// Returns copies of all samples in the cache and marks them read.
     pub fn read(&self) -> Vec<Sample<T>> {
-        self.state.lock().read()
+        let mut c = self.locked();
+        let out = c.read();
+        self.after_access(c);
+        out
     }
 
     /// Removes and returns all samples in the cache.
     pub fn take(&self) -> Vec<Sample<T>> {
-        self.state.lock().take(usize::MAX)
+        let mut c = self.locked();
+        let out = c.take(usize::MAX);
+        self.after_access(c);
+        out
     }
 
     /// Removes and returns the oldest sample, if any.
     pub fn try_take_next(&self) -> Option<Sample<T>> {
-        self.state.lock().take(1).pop()
+        let mut c = self.locked();
+        let out = c.take(1).pop();
+        self.after_access(c);
+        out
+    }
+
+    /// Like [`DataReader::read`], limited to the samples `condition` selects.
+    pub fn read_w_condition(&self, condition: &ReadCondition<T>) -> Vec<Sample<T>> {
+        let mut c = self.locked();
+        let out = c.read_where(&|i, d| condition.selects(i, d));
+        self.after_access(c);
+        out
+    }
+
+    /// Like [`DataReader::take`], limited to the samples `condition` selects.
+    pub fn take_w_condition(&self, condition: &ReadCondition<T>) -> Vec<Sample<T>> {
+        let mut c = self.locked();
+        let out = c.take_where(usize::MAX, &|i, d| condition.selects(i, d));
+        self.after_access(c);
+        out
+    }
+
+    /// A condition that triggers while the cache holds a sample in the given states.
+    pub fn create_readcondition(&self, mask: StateMask) -> ReadCondition<T> {
+        ReadCondition::new(self.state.clone(), mask, None)
+    }
+
+    /// A condition that triggers while the cache holds a sample in the given
+    /// states whose value `query` accepts.
+    pub fn create_querycondition_fn(
+        &self,
+        mask: StateMask,
+        query: impl Fn(&T) -> bool + Send + Sync + 'static,
+    ) -> ReadCondition<T> {
+        ReadCondition::new(self.state.clone(), mask, Some(Arc::new(query)))
+    }
+
+    /// A condition on the samples in the given states that match a DDS SQL
+    /// filter `expression` (with `%n` parameters), evaluated on the sample's
+    /// JSON form.
+    pub fn create_querycondition<S: AsRef<str>>(
+        &self,
+        mask: StateMask,
+        expression: &str,
+        parameters: &[S],
+    ) -> Result<ReadCondition<T>, crate::filter::FilterError>
+    where
+        T: serde::Serialize,
+    {
+        let filter = crate::filter::Filter::with_parameters(expression, parameters)?;
+        Ok(self.create_querycondition_fn(mask, move |v: &T| serde_json::to_value(v).is_ok_and(|j| filter.matches(&j))))
+    }
+
+    /// The StatusCondition of this reader (all statuses enabled).
+    pub fn status_condition(&self) -> StatusCondition {
+        StatusCondition::new(self.state.flags.clone())
+    }
+
+    /// The statuses changed since they were last read (DATA_AVAILABLE: unread samples).
+    pub fn status_changes(&self) -> StatusMask {
+        self.state.flags.changes()
+    }
+
+    /// Samples currently in the cache (expired ones excluded).
+    pub fn sample_count(&self) -> usize {
+        self.locked().len()
+    }
+
+    /// Instances currently in the cache.
+    pub fn instance_count(&self) -> usize {
+        self.state.lock().instance_count()
+    }
+
+    /// The state of an instance, if the cache knows it.
+    pub fn instance_state(&self, instance: &KeyHash) -> Option<InstanceState> {
+        self.state.lock().instance_state(instance)
     }
 
     /// Waits until the cache holds an unread sample.
@@ -373,7 +1028,7 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
         let mut rx = self.state.data.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if self.state.lock().has_unread() {
+            if self.locked().has_unread() {
                 return Ok(());
             }
             if self.shared.inner.is_closed() {
@@ -414,12 +1069,7 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
     /// Waits until at least `n` writers are matched.
     pub async fn wait_for_publishers(&self, n: u32, timeout: Duration) -> Result<(), DdsError> {
         let mut rx = self.state.matched.subscribe();
-        let r = tokio::time::timeout(timeout, rx.wait_for(|s| s.current_count >= n)).await.map(|r| r.map(|_| ()));
-        match r {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(_)) => Err(DdsError::Closed),
-            Err(_) => Err(DdsError::Timeout),
-        }
+        wait_result(tokio::time::timeout(timeout, rx.wait_for(|s| s.current_count >= n)).await)
     }
 
     /// Blocking form of [`DataReader::wait_for_publishers`].
@@ -429,6 +1079,7 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
 
     /// The current SUBSCRIPTION_MATCHED status.
     pub fn subscription_matched_status(&self) -> SubscriptionMatchedStatus {
+        self.state.flags.clear(StatusMask::SUBSCRIPTION_MATCHED);
         *self.state.matched.borrow()
     }
 
@@ -439,12 +1090,55 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
 
     /// The current REQUESTED_INCOMPATIBLE_QOS status.
     pub fn requested_incompatible_qos_status(&self) -> IncompatibleQosStatus {
+        self.state.flags.clear(StatusMask::REQUESTED_INCOMPATIBLE_QOS);
         *self.state.incompatible.borrow()
     }
 
     /// A watch channel of REQUESTED_INCOMPATIBLE_QOS changes.
     pub fn requested_incompatible_qos_watch(&self) -> watch::Receiver<IncompatibleQosStatus> {
         self.state.incompatible.subscribe()
+    }
+
+    /// The REQUESTED_DEADLINE_MISSED status (reading it resets `total_count_change`).
+    pub fn requested_deadline_missed_status(&self) -> DeadlineMissedStatus {
+        self.state.flags.clear(StatusMask::REQUESTED_DEADLINE_MISSED);
+        take_status(&self.state.deadline, |s| s.total_count_change = 0)
+    }
+
+    /// A watch channel of REQUESTED_DEADLINE_MISSED changes.
+    pub fn requested_deadline_missed_watch(&self) -> watch::Receiver<DeadlineMissedStatus> {
+        self.state.deadline.subscribe()
+    }
+
+    /// The LIVELINESS_CHANGED status (reading it resets the `*_change` fields).
+    pub fn liveliness_changed_status(&self) -> LivelinessChangedStatus {
+        self.state.flags.clear(StatusMask::LIVELINESS_CHANGED);
+        take_status(&self.state.liveliness, |s| {
+            s.alive_count_change = 0;
+            s.not_alive_count_change = 0;
+        })
+    }
+
+    /// A watch channel of LIVELINESS_CHANGED changes.
+    pub fn liveliness_changed_watch(&self) -> watch::Receiver<LivelinessChangedStatus> {
+        self.state.liveliness.subscribe()
+    }
+
+    /// The SAMPLE_REJECTED status (reading it resets `total_count_change`).
+    pub fn sample_rejected_status(&self) -> SampleRejectedStatus {
+        self.state.flags.clear(StatusMask::SAMPLE_REJECTED);
+        take_status(&self.state.rejected, |s| s.total_count_change = 0)
+    }
+
+    /// A watch channel of SAMPLE_REJECTED changes.
+    pub fn sample_rejected_watch(&self) -> watch::Receiver<SampleRejectedStatus> {
+        self.state.rejected.subscribe()
+    }
+
+    /// The SAMPLE_LOST status (reading it resets `total_count_change`).
+    pub fn sample_lost_status(&self) -> SampleLostStatus {
+        self.state.flags.clear(StatusMask::SAMPLE_LOST);
+        take_status(&self.state.lost, |s| s.total_count_change = 0)
     }
 
     /// Samples dropped because their payload could not be decoded.
@@ -455,6 +1149,7 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
 
 impl<T> Drop for DataReader<T> {
     fn drop(&mut self) {
+        self.state.timer.close();
         if self.shared.inner.is_closed() {
             return;
         }
@@ -472,29 +1167,52 @@ impl<T> Drop for DataReader<T> {
 mod tests {
     use super::*;
 
+    const W1: Guid = Guid {
+        prefix: starling_proto::wire::types::GuidPrefix([1; 12]),
+        entity_id: starling_proto::wire::types::EntityId([0, 0, 1, 2]),
+    };
+    const W2: Guid = Guid {
+        prefix: starling_proto::wire::types::GuidPrefix([2; 12]),
+        entity_id: starling_proto::wire::types::EntityId([0, 0, 1, 2]),
+    };
+
     fn entry(key: u8, valid: bool) -> Entry<u32> {
+        entry_from(key, valid, W1, None)
+    }
+
+    fn entry_from(key: u8, valid: bool, writer: Guid, ts: Option<u64>) -> Entry<u32> {
         Entry {
             data: None,
             key: KeyHash([key; 16]),
             read: false,
             valid,
-            source_timestamp: None,
+            source_timestamp: ts.map(Time::from_nanos),
             reception_timestamp: Time::ZERO,
-            writer: Guid::UNKNOWN,
+            writer,
+            expires: None,
         }
     }
 
     fn cache(depth: Option<usize>) -> Cache<u32> {
-        Cache { entries: VecDeque::new(), instances: HashMap::new(), depth, max_samples: None }
+        Cache::new(CachePolicies { depth, ..CachePolicies::default() })
+    }
+
+    fn k(n: u8) -> KeyHash {
+        KeyHash([n; 16])
+    }
+
+    fn values(c: &mut Cache<u32>) -> Vec<u32> {
+        c.take(usize::MAX).into_iter().filter(|s| s.info.valid_data).filter_map(|s| s.data).collect()
     }
 
     #[test]
     fn keep_last_is_per_instance() {
         let mut c = cache(Some(2));
+        let now = Instant::now();
         for v in 0..5 {
-            c.insert(ChangeKind::Alive, KeyHash([1; 16]), Some(v), entry(1, true));
+            c.insert(ChangeKind::Alive, k(1), Some(v), entry(1, true), now);
         }
-        c.insert(ChangeKind::Alive, KeyHash([2; 16]), Some(100), entry(2, true));
+        c.insert(ChangeKind::Alive, k(2), Some(100), entry(2, true), now);
         let got: Vec<_> = c.take(usize::MAX).into_iter().map(|s| s.data).collect();
         assert_eq!(got, vec![Some(3), Some(4), Some(100)]);
     }
@@ -502,20 +1220,179 @@ mod tests {
     #[test]
     fn states_and_dispose_key_holder() {
         let mut c = cache(None);
-        c.insert(ChangeKind::Alive, KeyHash([1; 16]), Some(7), entry(1, true));
+        let now = Instant::now();
+        c.insert(ChangeKind::Alive, k(1), Some(7), entry(1, true), now);
         let first = c.read();
         assert_eq!(first[0].info.sample_state, SampleState::NotRead);
         assert_eq!(first[0].info.view_state, ViewState::New);
         let again = c.read();
         assert_eq!(again[0].info.sample_state, SampleState::Read);
         assert_eq!(again[0].info.view_state, ViewState::NotNew);
-        c.insert(ChangeKind::Disposed, KeyHash([1; 16]), None, entry(1, false));
+        c.insert(ChangeKind::Disposed, k(1), None, entry(1, false), now);
         let all = c.take(usize::MAX);
         assert_eq!(all.len(), 2);
         assert!(!all[1].info.valid_data);
         assert_eq!(all[1].data, Some(7), "dispose without payload carries the instance's key holder");
         assert_eq!(all[1].info.instance_state, InstanceState::NotAliveDisposed);
         assert!(c.instances.is_empty(), "a taken, disposed instance is forgotten");
+    }
+
+    #[test]
+    fn time_based_filter_thins_per_instance() {
+        let mut c = Cache::new(CachePolicies {
+            depth: None,
+            min_separation: Some(Duration::from_millis(100)),
+            ..CachePolicies::default()
+        });
+        let t0 = Instant::now();
+        for i in 0..20u32 {
+            let now = t0 + Duration::from_millis(u64::from(i) * 10);
+            c.insert(ChangeKind::Alive, k(1), Some(i), entry(1, true), now);
+            c.insert(ChangeKind::Alive, k(2), Some(100 + i), entry(2, true), now);
+        }
+        assert_eq!(values(&mut c), vec![0, 100, 10, 110]);
+    }
+
+    #[test]
+    fn destination_order_by_source_timestamp() {
+        let mut c = Cache::new(CachePolicies { depth: None, by_source_timestamp: true, ..CachePolicies::default() });
+        let now = Instant::now();
+        for (v, ts) in [(1, 100), (2, 300), (3, 200), (4, 300), (5, 400)] {
+            c.insert(ChangeKind::Alive, k(1), Some(v), entry_from(1, true, W1, Some(ts)), now);
+        }
+        // Another instance has its own order.
+        c.insert(ChangeKind::Alive, k(2), Some(9), entry_from(2, true, W1, Some(50)), now);
+        assert_eq!(values(&mut c), vec![1, 2, 4, 5, 9]);
+    }
+
+    #[test]
+    fn exclusive_ownership_and_failover() {
+        let mut c = Cache::new(CachePolicies { depth: None, exclusive: true, ..CachePolicies::default() });
+        c.add_writer(W1, WriterInfo { strength: 10, lifespan: None });
+        c.add_writer(W2, WriterInfo { strength: 20, lifespan: None });
+        let now = Instant::now();
+        c.insert(ChangeKind::Alive, k(1), Some(1), entry_from(1, true, W1, None), now);
+        c.insert(ChangeKind::Alive, k(1), Some(2), entry_from(1, true, W2, None), now);
+        c.insert(ChangeKind::Alive, k(1), Some(3), entry_from(1, true, W1, None), now);
+        c.insert(ChangeKind::Alive, k(1), Some(4), entry_from(1, true, W2, None), now);
+        assert_eq!(values(&mut c), vec![1, 2, 4], "the stronger writer takes over");
+        assert!(!c.remove_writer(W2, now, Time::ZERO), "W1 still writes the instance: it stays alive");
+        c.insert(ChangeKind::Alive, k(1), Some(5), entry_from(1, true, W1, None), now);
+        assert_eq!(values(&mut c), vec![5], "ownership failed over to W1");
+        // Equal strengths: the lower GUID wins.
+        c.add_writer(W2, WriterInfo { strength: 10, lifespan: None });
+        c.insert(ChangeKind::Alive, k(1), Some(6), entry_from(1, true, W2, None), now);
+        assert_eq!(values(&mut c), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn no_writers_after_unregister_and_unmatch() {
+        let mut c = cache(Some(5));
+        let now = Instant::now();
+        c.insert(ChangeKind::Alive, k(1), Some(1), entry_from(1, true, W1, None), now);
+        c.insert(ChangeKind::Alive, k(1), Some(2), entry_from(1, true, W2, None), now);
+        c.insert(ChangeKind::Alive, k(2), Some(3), entry_from(2, true, W1, None), now);
+        c.insert(ChangeKind::Unregistered, k(1), None, entry_from(1, false, W1, None), now);
+        assert_eq!(c.instance_state(&k(1)), Some(InstanceState::Alive), "W2 still writes instance 1");
+        assert!(c.remove_writer(W1, now, Time::ZERO));
+        assert_eq!(c.instance_state(&k(2)), Some(InstanceState::NotAliveNoWriters));
+        c.insert(ChangeKind::Unregistered, k(1), None, entry_from(1, false, W2, None), now);
+        assert_eq!(c.instance_state(&k(1)), Some(InstanceState::NotAliveNoWriters));
+        let s = c.read();
+        assert_eq!(s.iter().filter(|s| !s.info.valid_data).count(), 2, "one notification per instance");
+        // A new sample makes the instance alive and NEW again.
+        c.insert(ChangeKind::Alive, k(2), Some(4), entry_from(2, true, W2, None), now);
+        let s = c.read();
+        let last = s.last().expect("sample");
+        assert_eq!((last.info.instance_state, last.info.view_state), (InstanceState::Alive, ViewState::New));
+    }
+
+    #[test]
+    fn resource_limits_keep_all_rejects_keep_last_evicts() {
+        let mut c = Cache::new(CachePolicies {
+            depth: None,
+            max_samples: Some(4),
+            max_instances: Some(2),
+            max_per_instance: Some(3),
+            ..CachePolicies::default()
+        });
+        let now = Instant::now();
+        let mut outcomes = Vec::new();
+        for v in 0..4 {
+            outcomes.push(c.insert(ChangeKind::Alive, k(1), Some(v), entry(1, true), now));
+        }
+        outcomes.push(c.insert(ChangeKind::Alive, k(2), Some(10), entry(2, true), now));
+        outcomes.push(c.insert(ChangeKind::Alive, k(3), Some(20), entry(3, true), now));
+        outcomes.push(c.insert(ChangeKind::Alive, k(2), Some(11), entry(2, true), now));
+        assert_eq!(
+            outcomes,
+            vec![
+                Outcome::Stored,
+                Outcome::Stored,
+                Outcome::Stored,
+                Outcome::Rejected(SampleRejectedReason::SamplesPerInstanceLimit),
+                Outcome::Stored,
+                Outcome::Rejected(SampleRejectedReason::InstancesLimit),
+                Outcome::Rejected(SampleRejectedReason::SamplesLimit),
+            ]
+        );
+        assert_eq!(c.len(), 4);
+
+        let mut c = Cache::new(CachePolicies { depth: Some(2), max_samples: Some(3), ..CachePolicies::default() });
+        for v in 0..3 {
+            c.insert(ChangeKind::Alive, k(1), Some(v), entry(1, true), now);
+        }
+        c.insert(ChangeKind::Alive, k(2), Some(10), entry(2, true), now);
+        c.insert(ChangeKind::Alive, k(3), Some(20), entry(3, true), now);
+        assert_eq!(values(&mut c), vec![2, 10, 20], "KEEP_LAST evicts the oldest");
+    }
+
+    #[test]
+    fn deadline_and_autopurge_ticks() {
+        let mut c = Cache::new(CachePolicies {
+            depth: Some(1),
+            deadline: Some(Duration::from_millis(100)),
+            purge_nowriter: Some(Duration::from_millis(500)),
+            ..CachePolicies::default()
+        });
+        let t0 = Instant::now();
+        c.insert(ChangeKind::Alive, k(1), Some(1), entry(1, true), t0);
+        let r = c.tick(t0 + Duration::from_millis(50));
+        assert!(r.deadline_missed.is_empty());
+        assert_eq!(r.next, Some(t0 + Duration::from_millis(100)));
+        let r = c.tick(t0 + Duration::from_millis(120));
+        assert_eq!(r.deadline_missed, vec![k(1)]);
+        let r = c.tick(t0 + Duration::from_millis(150));
+        assert!(r.deadline_missed.is_empty(), "one miss per period");
+        c.remove_writer(W1, t0 + Duration::from_millis(200), Time::ZERO);
+        let r = c.tick(t0 + Duration::from_millis(600));
+        assert!(!r.purged && r.deadline_missed.is_empty(), "not alive: no deadline; purge not yet due");
+        let r = c.tick(t0 + Duration::from_millis(700));
+        assert!(r.purged);
+        assert_eq!(c.len(), 0);
+        assert_eq!(c.instance_count(), 0);
+    }
+
+    #[test]
+    fn sequence_gaps() {
+        let mut c = cache(None);
+        assert_eq!(c.note_sequence(W1, 5), 0, "the first sets the baseline");
+        assert_eq!(c.note_sequence(W1, 6), 0);
+        assert_eq!(c.note_sequence(W1, 9), 2);
+        assert_eq!(c.note_sequence(W1, 8), 0, "late: not counted, baseline kept");
+        assert_eq!(c.note_sequence(W1, 10), 0);
+        assert_eq!(c.note_sequence(W2, 3), 0, "per writer");
+    }
+
+    #[test]
+    fn lifespan_expiry() {
+        let mut c = cache(None);
+        let now = Instant::now();
+        c.insert(ChangeKind::Alive, k(1), Some(1), Entry { expires: Some(1000), ..entry(1, true) }, now);
+        c.insert(ChangeKind::Alive, k(1), Some(2), Entry { expires: Some(2000), ..entry(1, true) }, now);
+        c.insert(ChangeKind::Alive, k(1), Some(3), entry(1, true), now);
+        c.expire(1500);
+        assert_eq!(values(&mut c), vec![2, 3]);
     }
 
     #[test]

@@ -1,25 +1,127 @@
 //! DataWriter.
 
+use super::condition::StatusCondition;
 use super::participant::Shared;
-use super::status::{IncompatibleQosStatus, PublicationMatchedStatus};
+use super::reader::{timer_task, TimerHandle};
+use super::status::{
+    take_status, DeadlineMissedStatus, IncompatibleQosStatus, LivelinessLostStatus, PublicationMatchedStatus,
+    StatusFlags, StatusMask,
+};
 use super::support::TypeSupport;
 use super::DdsError;
 use crate::runtime::driver::WriterSink;
 use crate::runtime::wall_clock;
+use bytes::Bytes;
 use starling_proto::cdr::{version_for_representation, XcdrVersion};
-use starling_proto::core::{ChangeKind, EndpointConfig, WriteChange};
-use starling_proto::qos::{EndpointQos, QosPolicyId};
+use starling_proto::core::{ChangeKind, EndpointConfig, WriteChange, WriteError, WriteErrorKind};
+use starling_proto::qos::{EndpointQos, LivelinessKind, QosPolicyId};
 use starling_proto::wire::types::{Guid, KeyHash, SequenceNumber, Time};
 use starling_proto::wire::Endian;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
+
+/// WRITER_DATA_LIFECYCLE policy (not sent in discovery).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriterDataLifecycle {
+    /// Unregistering an instance disposes it too (default true).
+    pub autodispose_unregistered_instances: bool,
+}
+
+impl Default for WriterDataLifecycle {
+    fn default() -> Self {
+        WriterDataLifecycle { autodispose_unregistered_instances: true }
+    }
+}
+
+/// An instance the writer has registered (written and not unregistered).
+struct WriterInstance {
+    /// The serialized key, for the unregister sent when the writer goes away.
+    key_payload: Bytes,
+    /// When it was last written (or its missed deadline counted).
+    last_write: Instant,
+}
+
+struct WriterTrack {
+    instances: HashMap<KeyHash, WriterInstance>,
+    /// When liveliness was last asserted (by a write or `assert_liveliness`).
+    last_assert: Instant,
+    /// False after LIVELINESS_LOST until the next assertion.
+    alive: bool,
+}
 
 /// Status channels of one writer, fed by the driver.
 pub(crate) struct WriterState {
     matched: watch::Sender<PublicationMatchedStatus>,
     incompatible: watch::Sender<IncompatibleQosStatus>,
+    deadline_missed: watch::Sender<DeadlineMissedStatus>,
+    liveliness_lost: watch::Sender<LivelinessLostStatus>,
+    pub(crate) flags: Arc<StatusFlags>,
+    track: Mutex<WriterTrack>,
+    timer: Arc<TimerHandle>,
+    deadline: Option<Duration>,
+    /// Lease for MANUAL_BY_* liveliness (`None`: AUTOMATIC or infinite).
+    lease: Option<Duration>,
+    pub(crate) by_participant: bool,
+    autodispose: AtomicBool,
+}
+
+impl WriterState {
+    fn lock(&self) -> MutexGuard<'_, WriterTrack> {
+        self.track.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asserts liveliness now.
+    pub(crate) fn assert_liveliness(&self) {
+        let mut t = self.lock();
+        t.last_assert = Instant::now();
+        t.alive = true;
+    }
+
+    /// Deadline and liveliness checks; returns when to run them next.
+    fn tick(&self, now: Instant) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut due = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        let mut missed = Vec::new();
+        let mut lost = false;
+        {
+            let mut t = self.lock();
+            if let Some(period) = self.deadline {
+                for (k, i) in t.instances.iter_mut() {
+                    if now >= i.last_write + period {
+                        missed.push(*k);
+                        i.last_write = now;
+                    }
+                    due(i.last_write + period);
+                }
+                due(now + period);
+            }
+            if let Some(lease) = self.lease {
+                if t.alive && now >= t.last_assert + lease {
+                    t.alive = false;
+                    lost = true;
+                }
+                if t.alive {
+                    due(t.last_assert + lease);
+                }
+                due(now + lease);
+            }
+        }
+        if !missed.is_empty() {
+            self.deadline_missed.send_modify(|s| missed.iter().for_each(|k| s.record(*k)));
+            self.flags.raise(StatusMask::OFFERED_DEADLINE_MISSED);
+        }
+        if lost {
+            self.liveliness_lost.send_modify(|s| {
+                s.total_count += 1;
+                s.total_count_change += 1;
+            });
+            self.flags.raise(StatusMask::LIVELINESS_LOST);
+        }
+        next
+    }
 }
 
 impl WriterSink for WriterState {
@@ -31,10 +133,12 @@ impl WriterSink for WriterState {
             s.current_count = current_count;
             s.last_subscription_handle = Some(reader);
         });
+        self.flags.raise(StatusMask::PUBLICATION_MATCHED);
     }
 
     fn on_incompatible(&self, reader: Guid, policy: QosPolicyId) {
         self.incompatible.send_modify(|s| s.record(reader, policy));
+        self.flags.raise(StatusMask::OFFERED_INCOMPATIBLE_QOS);
     }
 }
 
@@ -70,9 +174,20 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         }
         let representation = qos.writer_representation();
         let version = version_for_representation(representation).map_err(|e| DdsError::Encode(e.into()))?;
+        let manual = qos.liveliness.kind != LivelinessKind::Automatic;
+        let timer = Arc::new(TimerHandle::default());
         let state = Arc::new(WriterState {
             matched: watch::channel(PublicationMatchedStatus::default()).0,
             incompatible: watch::channel(IncompatibleQosStatus::default()).0,
+            deadline_missed: watch::channel(DeadlineMissedStatus::default()).0,
+            liveliness_lost: watch::channel(LivelinessLostStatus::default()).0,
+            flags: Arc::new(StatusFlags::new()),
+            track: Mutex::new(WriterTrack { instances: HashMap::new(), last_assert: Instant::now(), alive: true }),
+            timer: timer.clone(),
+            deadline: qos.deadline.to_std().filter(|d| !d.is_zero()),
+            lease: if manual { qos.liveliness.lease_duration.to_std() } else { None },
+            by_participant: qos.liveliness.kind == LivelinessKind::ManualByParticipant,
+            autodispose: AtomicBool::new(true),
         });
         let desc = EndpointConfig {
             topic_name: topic.to_string(),
@@ -85,6 +200,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         let mut desc = desc;
         desc.type_information = announcement.as_ref().map(|a| a.bytes.clone());
         let sink: Arc<dyn WriterSink> = state.clone();
+        let writer_qos = qos.clone();
         let guid = shared.inner.call(
             |core, now| {
                 if let Some(a) = announcement {
@@ -94,8 +210,14 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
             },
             |table, guid| {
                 table.writers.insert(*guid, sink);
+                table.writer_qos.insert(*guid, writer_qos);
             },
         );
+        shared.register_writer(&state);
+        shared.inner.raise_transport_priority(qos.transport_priority);
+        if state.deadline.is_some() || state.lease.is_some() {
+            shared.handle.spawn(timer_task(Arc::downgrade(&state), timer, WriterState::tick));
+        }
         Ok(DataWriter {
             shared,
             guid,
@@ -124,9 +246,51 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         &self.qos
     }
 
+    /// Sets WRITER_DATA_LIFECYCLE.
+    pub fn set_writer_data_lifecycle(&self, lifecycle: WriterDataLifecycle) {
+        self.state.autodispose.store(lifecycle.autodispose_unregistered_instances, Ordering::Release);
+    }
+
     /// Writes a sample, stamped with the current time.
+    ///
+    /// Never blocks (so it can be called from async code): a KEEP_ALL writer
+    /// whose history is full (RESOURCE_LIMITS.max_samples) fails at once with
+    /// [`DdsError::Write`] of kind `HistoryFull`, handing the change back; use
+    /// [`DataWriter::write_async`] to wait for acknowledgements to free space.
     pub fn write(&self, sample: &T) -> Result<SequenceNumber, DdsError> {
         self.write_change(ChangeKind::Alive, sample, wall_clock())
+    }
+
+    /// Writes a sample, waiting up to RELIABILITY.max_blocking_time for room
+    /// in a full KEEP_ALL history; then fails with [`DdsError::WriteTimeout`],
+    /// which hands the change back.
+    pub async fn write_async(&self, sample: &T) -> Result<SequenceNumber, DdsError> {
+        let mut change = self.prepare(ChangeKind::Alive, sample, wall_clock())?;
+        let mut progress = self.shared.inner.progress();
+        let max = self.qos.reliability.max_blocking_time.to_std().unwrap_or(Duration::from_secs(24 * 3600));
+        let deadline = tokio::time::Instant::now() + max;
+        loop {
+            match self.submit(change) {
+                Ok(sn) => return Ok(sn),
+                Err(DdsError::Write(e)) if e.kind == WriteErrorKind::HistoryFull => change = e.change,
+                Err(e) => return Err(e),
+            }
+            match tokio::time::timeout_at(deadline, progress.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(DdsError::Closed),
+                Err(_) => {
+                    return Err(DdsError::WriteTimeout(Box::new(WriteError {
+                        kind: WriteErrorKind::HistoryFull,
+                        change,
+                    })))
+                }
+            }
+        }
+    }
+
+    /// Blocking form of [`DataWriter::write_async`].
+    pub fn write_blocking(&self, sample: &T) -> Result<SequenceNumber, DdsError> {
+        self.shared.block_on(self.write_async(sample))
     }
 
     /// Writes a sample with an explicit source timestamp.
@@ -140,12 +304,35 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         self.write_change(ChangeKind::Disposed, key_holder, wall_clock())
     }
 
-    /// Unregisters the instance whose key fields `key_holder` carries.
+    /// Unregisters the instance whose key fields `key_holder` carries (and
+    /// disposes it when WRITER_DATA_LIFECYCLE.autodispose_unregistered_instances is set).
     pub fn unregister_instance(&self, key_holder: &T) -> Result<SequenceNumber, DdsError> {
-        self.write_change(ChangeKind::Unregistered, key_holder, wall_clock())
+        let kind = if self.state.autodispose.load(Ordering::Acquire) {
+            ChangeKind::DisposedUnregistered
+        } else {
+            ChangeKind::Unregistered
+        };
+        self.write_change(kind, key_holder, wall_clock())
+    }
+
+    /// Asserts this writer's liveliness (MANUAL_BY_TOPIC / MANUAL_BY_PARTICIPANT).
+    ///
+    /// Only the local LIVELINESS_LOST status sees it: sending the assertion to
+    /// remote readers (a heartbeat or participant message) is up to the core.
+    pub fn assert_liveliness(&self) {
+        if self.state.by_participant {
+            self.shared.assert_participant_liveliness();
+        } else {
+            self.state.assert_liveliness();
+        }
     }
 
     fn write_change(&self, kind: ChangeKind, sample: &T, ts: Time) -> Result<SequenceNumber, DdsError> {
+        let change = self.prepare(kind, sample, ts)?;
+        self.submit(change)
+    }
+
+    fn prepare(&self, kind: ChangeKind, sample: &T, ts: Time) -> Result<WriteChange, DdsError> {
         let key =
             if self.support.is_keyed() { self.support.key_hash(sample, self.version) } else { KeyHash::default() };
         // One allocation per sample: the buffer becomes the change's payload.
@@ -158,13 +345,47 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         r.map_err(DdsError::Encode)?;
         if kind == ChangeKind::Alive {
             self.size_hint.store(buf.len(), Ordering::Relaxed);
+            // Remember the key of a new instance, for the unregister on drop.
+            if !self.state.lock().instances.contains_key(&key) {
+                let mut kb = Vec::new();
+                self.support
+                    .encode_key(sample, self.representation, Endian::Little, &mut kb)
+                    .map_err(DdsError::Encode)?;
+                self.state
+                    .lock()
+                    .instances
+                    .insert(key, WriterInstance { key_payload: kb.into(), last_write: Instant::now() });
+                self.state.timer.wake();
+            }
         }
-        let change = WriteChange { kind, key_hash: key, payload: buf.into(), source_timestamp: Some(ts) };
+        Ok(WriteChange { kind, key_hash: key, payload: buf.into(), source_timestamp: Some(ts) })
+    }
+
+    fn submit(&self, change: WriteChange) -> Result<SequenceNumber, DdsError> {
         if self.shared.inner.is_closed() {
             return Err(DdsError::Closed);
         }
+        let (kind, key) = (change.kind, change.key_hash);
         let guid = self.guid;
-        self.shared.inner.call(|core, now| core.write(now, guid, change), |_, _| {}).map_err(|e| Box::new(e).into())
+        let sn = self.shared.inner.call(|core, now| core.write(now, guid, change), |_, _| {}).map_err(Box::new)?;
+        let now = Instant::now();
+        {
+            let mut t = self.state.lock();
+            match kind {
+                ChangeKind::Alive | ChangeKind::Disposed => {
+                    if let Some(i) = t.instances.get_mut(&key) {
+                        i.last_write = now;
+                    }
+                }
+                ChangeKind::Unregistered | ChangeKind::DisposedUnregistered => {
+                    t.instances.remove(&key);
+                }
+            }
+        }
+        if self.state.lease.is_some() {
+            self.assert_liveliness();
+        }
+        Ok(sn)
     }
 
     /// True when every matched reliable reader acknowledged everything written.
@@ -214,6 +435,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
 
     /// The current PUBLICATION_MATCHED status.
     pub fn publication_matched_status(&self) -> PublicationMatchedStatus {
+        self.state.flags.clear(StatusMask::PUBLICATION_MATCHED);
         *self.state.matched.borrow()
     }
 
@@ -224,6 +446,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
 
     /// The current OFFERED_INCOMPATIBLE_QOS status.
     pub fn offered_incompatible_qos_status(&self) -> IncompatibleQosStatus {
+        self.state.flags.clear(StatusMask::OFFERED_INCOMPATIBLE_QOS);
         *self.state.incompatible.borrow()
     }
 
@@ -233,16 +456,69 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
     }
 }
 
+impl<T: Send + Sync + 'static> DataWriter<T> {
+    /// Instances this writer has registered (written and not unregistered).
+    pub fn registered_instances(&self) -> Vec<KeyHash> {
+        self.state.lock().instances.keys().copied().collect()
+    }
+
+    /// The OFFERED_DEADLINE_MISSED status (reading it resets `total_count_change`).
+    pub fn offered_deadline_missed_status(&self) -> DeadlineMissedStatus {
+        self.state.flags.clear(StatusMask::OFFERED_DEADLINE_MISSED);
+        take_status(&self.state.deadline_missed, |s| s.total_count_change = 0)
+    }
+
+    /// A watch channel of OFFERED_DEADLINE_MISSED changes.
+    pub fn offered_deadline_missed_watch(&self) -> watch::Receiver<DeadlineMissedStatus> {
+        self.state.deadline_missed.subscribe()
+    }
+
+    /// The LIVELINESS_LOST status (reading it resets `total_count_change`).
+    pub fn liveliness_lost_status(&self) -> LivelinessLostStatus {
+        self.state.flags.clear(StatusMask::LIVELINESS_LOST);
+        take_status(&self.state.liveliness_lost, |s| s.total_count_change = 0)
+    }
+
+    /// A watch channel of LIVELINESS_LOST changes.
+    pub fn liveliness_lost_watch(&self) -> watch::Receiver<LivelinessLostStatus> {
+        self.state.liveliness_lost.subscribe()
+    }
+
+    /// The StatusCondition of this writer (all statuses enabled).
+    pub fn status_condition(&self) -> StatusCondition {
+        StatusCondition::new(self.state.flags.clone())
+    }
+}
+
 impl<T> Drop for DataWriter<T> {
     fn drop(&mut self) {
+        self.state.timer.close();
         if self.shared.inner.is_closed() {
             return;
         }
         let guid = self.guid;
+        // Unregister (and dispose, with autodispose) every instance still registered.
+        let kind = if self.state.autodispose.load(Ordering::Acquire) {
+            ChangeKind::DisposedUnregistered
+        } else {
+            ChangeKind::Unregistered
+        };
+        let instances: Vec<(KeyHash, Bytes)> =
+            self.state.lock().instances.drain().map(|(k, i)| (k, i.key_payload)).collect();
+        let ts = wall_clock();
         self.shared.inner.call(
-            |core, now| core.delete_writer(now, guid),
+            |core, now| {
+                for (key_hash, payload) in instances {
+                    let change = WriteChange { kind, key_hash, payload, source_timestamp: Some(ts) };
+                    if let Err(e) = core.write(now, guid, change) {
+                        tracing::debug!(%guid, "unregister on delete failed: {e}");
+                    }
+                }
+                core.delete_writer(now, guid)
+            },
             |table, _| {
                 table.writers.remove(&guid);
+                table.writer_qos.remove(&guid);
             },
         );
     }

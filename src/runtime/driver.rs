@@ -10,12 +10,13 @@
 
 use super::transport::BoundTransport;
 use starling_proto::core::{Event, Participant, ReceivedSample};
-use starling_proto::qos::QosPolicyId;
+use starling_proto::discovery::{EndpointData, ParticipantData};
+use starling_proto::qos::{EndpointQos, QosPolicyId};
 use starling_proto::wire::types::{Guid, GuidPrefix};
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, watch, Notify};
@@ -37,10 +38,43 @@ pub(crate) trait WriterSink: Send + Sync {
 pub(crate) trait ReaderSink: Send + Sync {
     /// A sample arrived.
     fn on_sample(&self, sample: ReceivedSample);
-    /// A writer matched (`matched`) or unmatched.
-    fn on_matched(&self, writer: Guid, matched: bool, current_count: u32);
+    /// A writer matched (`matched`, with the writer's QoS when known) or unmatched.
+    fn on_matched(&self, writer: Guid, matched: bool, current_count: u32, writer_qos: Option<&EndpointQos>);
     /// A writer with incompatible QoS was found.
     fn on_incompatible(&self, writer: Guid, policy: QosPolicyId);
+}
+
+/// What built-in topic readers learn from discovery.
+#[derive(Clone, Debug)]
+pub(crate) enum BuiltinEvent {
+    /// A remote participant appeared (or its data changed).
+    Participant(Box<ParticipantData>),
+    /// A remote participant left or timed out.
+    ParticipantLost(GuidPrefix),
+    /// A remote writer appeared.
+    Writer(Box<EndpointData>),
+    /// A remote writer went away.
+    WriterLost(Guid),
+    /// A remote reader appeared.
+    Reader(Box<EndpointData>),
+    /// A remote reader went away.
+    ReaderLost(Guid),
+}
+
+/// A built-in topic reader's view of discovery.
+pub(crate) trait BuiltinSink: Send + Sync {
+    /// Something was discovered or lost.
+    fn on_builtin(&self, event: &BuiltinEvent);
+}
+
+/// Events drained from the core, with what endpoints need to know about them
+/// that only the core (locked while draining) can tell.
+#[derive(Default)]
+struct Drained {
+    events: Vec<Event>,
+    /// QoS of remote writers that just matched a local reader.
+    writer_qos: HashMap<Guid, EndpointQos>,
+    builtin: Vec<BuiltinEvent>,
 }
 
 /// Discovery notifications for participant-level listeners.
@@ -65,6 +99,10 @@ pub enum DiscoveryEvent {
 pub(crate) struct EndpointTable {
     pub(crate) writers: HashMap<Guid, Arc<dyn WriterSink>>,
     pub(crate) readers: HashMap<Guid, Arc<dyn ReaderSink>>,
+    /// QoS of the local writers (local readers match them too).
+    pub(crate) writer_qos: HashMap<Guid, EndpointQos>,
+    /// Built-in topic readers.
+    pub(crate) builtin: Vec<Weak<dyn BuiltinSink>>,
 }
 
 /// Shared state of one participant's runtime.
@@ -119,6 +157,7 @@ impl Inner {
         let mut table = lock(&self.table);
         drop(core);
         register(&mut table, &r);
+        table.builtin.retain(|w| w.strong_count() > 0);
         self.dispatch(&table, events);
         drop(table);
         self.wake.notify_one();
@@ -133,6 +172,28 @@ impl Inner {
     /// Watch bumped whenever received datagrams were processed.
     pub(crate) fn progress(&self) -> watch::Receiver<u64> {
         self.progress.subscribe()
+    }
+
+    /// Applies TRANSPORT_PRIORITY to the send socket: the DSCP (IP_TOS bits
+    /// 7..2) becomes the highest priority of any writer so far, clamped to
+    /// 0..=63. All of the participant's traffic leaves through that one socket.
+    pub(crate) fn raise_transport_priority(&self, priority: i32) {
+        let dscp = priority.clamp(0, 63) as u32;
+        if dscp == 0 {
+            return;
+        }
+        let sock = socket2::SockRef::from(&self.send);
+        let current = sock.tos().unwrap_or(0) >> 2;
+        if dscp > current {
+            if let Err(e) = sock.set_tos(dscp << 2) {
+                tracing::debug!("cannot set IP_TOS for transport priority {priority}: {e}");
+            }
+        }
+    }
+
+    /// The send socket's IP_TOS byte.
+    pub(crate) fn send_tos(&self) -> Option<u32> {
+        socket2::SockRef::from(&self.send).tos().ok()
     }
 
     /// Discovery notifications.
@@ -155,13 +216,15 @@ impl Inner {
             core.shutdown(Instant::now());
             let _ = self.drain(&mut core);
         }
-        lock(&self.table).writers.clear();
-        lock(&self.table).readers.clear();
+        let mut table = lock(&self.table);
+        table.writers.clear();
+        table.readers.clear();
+        table.builtin.clear();
         self.wake.notify_one();
     }
 
     /// Sends every pending datagram and collects the pending events.
-    fn drain(&self, core: &mut Participant) -> Vec<Event> {
+    fn drain(&self, core: &mut Participant) -> Drained {
         while let Some(t) = core.poll_transmit() {
             for dest in &t.destinations {
                 let Some(addr) = dest.to_socket_addr() else { continue };
@@ -173,14 +236,48 @@ impl Inner {
                 }
             }
         }
-        let mut events = Vec::new();
+        let mut d = Drained::default();
         while let Some(e) = core.poll_event() {
-            events.push(e);
+            match &e {
+                Event::SubscriptionMatched { writer, matched: true, .. } => {
+                    if let Some(w) = core.discovered_writers().find(|w| w.guid == *writer) {
+                        d.writer_qos.insert(*writer, w.qos.clone());
+                    }
+                }
+                Event::ParticipantDiscovered(p) => {
+                    if let Some(data) = core.discovered_participants().find(|x| x.guid_prefix == *p) {
+                        d.builtin.push(BuiltinEvent::Participant(Box::new(data.clone())));
+                    }
+                }
+                Event::ParticipantLost(p) => d.builtin.push(BuiltinEvent::ParticipantLost(*p)),
+                Event::WriterDiscovered(g) => {
+                    if let Some(data) = core.discovered_writers().find(|x| x.guid == *g) {
+                        d.builtin.push(BuiltinEvent::Writer(Box::new(data.clone())));
+                    }
+                }
+                Event::WriterLost(g) => d.builtin.push(BuiltinEvent::WriterLost(*g)),
+                Event::ReaderDiscovered(g) => {
+                    if let Some(data) = core.discovered_readers().find(|x| x.guid == *g) {
+                        d.builtin.push(BuiltinEvent::Reader(Box::new(data.clone())));
+                    }
+                }
+                Event::ReaderLost(g) => d.builtin.push(BuiltinEvent::ReaderLost(*g)),
+                _ => {}
+            }
+            d.events.push(e);
         }
-        events
+        d
     }
 
-    fn dispatch(&self, table: &EndpointTable, events: Vec<Event>) {
+    fn dispatch(&self, table: &EndpointTable, drained: Drained) {
+        if !drained.builtin.is_empty() {
+            for sink in table.builtin.iter().filter_map(Weak::upgrade) {
+                for b in &drained.builtin {
+                    sink.on_builtin(b);
+                }
+            }
+        }
+        let Drained { events, writer_qos, .. } = drained;
         for event in events {
             match event {
                 Event::Sample { reader, sample } => {
@@ -195,7 +292,12 @@ impl Inner {
                 }
                 Event::SubscriptionMatched { reader, writer, matched, current_count } => {
                     if let Some(r) = table.readers.get(&reader) {
-                        r.on_matched(writer, matched, current_count);
+                        let qos = if matched {
+                            table.writer_qos.get(&writer).or_else(|| writer_qos.get(&writer))
+                        } else {
+                            None
+                        };
+                        r.on_matched(writer, matched, current_count, qos);
                     }
                 }
                 Event::OfferedIncompatibleQos { writer, reader, policy } => {
@@ -229,10 +331,10 @@ impl Inner {
     fn receive(&self, socket: &UdpSocket, buf: &mut [u8], first: usize) {
         let mut core = lock(&self.core);
         let now = Instant::now();
-        core.handle_datagram(now, &buf[..first]);
+        guarded(&mut core, now, &buf[..first]);
         for _ in 1..RECV_BATCH {
             match socket.try_recv_from(buf) {
-                Ok((n, _)) => core.handle_datagram(now, &buf[..n]),
+                Ok((n, _)) => guarded(&mut core, now, &buf[..n]),
                 Err(_) => break,
             }
         }
@@ -250,7 +352,7 @@ impl Inner {
 
     fn finish(&self, mut core: MutexGuard<'_, Participant>) {
         let events = self.drain(&mut core);
-        if events.is_empty() {
+        if events.events.is_empty() {
             return;
         }
         let table = lock(&self.table);
@@ -307,4 +409,15 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         }
     }
     tracing::debug!("participant task stopped");
+}
+
+/// Feeds one datagram to the core. The core is written never to panic on
+/// input; should a bug make it panic anyway, the datagram is dropped, the
+/// fault is logged with the datagram's size, and the participant keeps
+/// running instead of its task dying silently.
+fn guarded(core: &mut Participant, now: Instant, datagram: &[u8]) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| core.handle_datagram(now, datagram)));
+    if r.is_err() {
+        tracing::error!(len = datagram.len(), "internal error while handling a datagram; the datagram was dropped");
+    }
 }

@@ -589,3 +589,21 @@ fn type_lookup_resolves_remote_type() {
         assert_eq!(resolved, ty, "seed {seed}");
     }
 }
+
+/// One remote participant cannot fill the endpoint table: past
+/// `max_endpoints_per_participant` its endpoints are ignored and counted.
+#[test]
+fn per_participant_endpoint_limit() {
+    let mut net = Net::with_config(2, 47, NONE, |i, c| {
+        if i == 1 {
+            c.max_endpoints_per_participant = 3;
+        }
+    });
+    for t in 0..5 {
+        let now = net.now;
+        net.parts[0].create_writer(now, endpoint(&format!("T{t}"), EndpointQos::writer_default()));
+    }
+    net.run_until(Duration::from_secs(3), |_| false);
+    assert_eq!(net.parts[1].discovered_writers().count(), 3);
+    assert_eq!(net.parts[1].stats().endpoints_rejected, 2);
+}

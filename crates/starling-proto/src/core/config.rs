@@ -66,6 +66,9 @@ pub struct ParticipantConfig {
     pub max_participants: usize,
     /// Most remote writers plus readers tracked at once.
     pub max_remote_endpoints: usize,
+    /// Most remote writers plus readers tracked for any one remote participant,
+    /// so that one peer cannot fill the whole table.
+    pub max_endpoints_per_participant: usize,
     /// Largest sample accepted for reassembly from DATA_FRAG.
     pub max_sample_size: usize,
     /// Bytes all partially reassembled samples may hold together.
@@ -105,6 +108,7 @@ impl ParticipantConfig {
             fragment_size: 16384,
             max_participants: 1024,
             max_remote_endpoints: 16384,
+            max_endpoints_per_participant: 2048,
             max_sample_size: 256 * 1024 * 1024,
             max_reassembly_bytes: 512 * 1024 * 1024,
             writer_flow_limit: None,

@@ -809,7 +809,14 @@ impl Participant {
             return;
         }
         let known = self.db.writers.contains_key(&guid) || self.db.readers.contains_key(&guid);
-        if !known && self.db.writers.len() + self.db.readers.len() >= self.config.max_remote_endpoints {
+        let per_participant = || {
+            let r = Guid::new(guid.prefix, EntityId::UNKNOWN)..=Guid::new(guid.prefix, EntityId([0xff; 4]));
+            self.db.writers.range(r.clone()).count() + self.db.readers.range(r).count()
+        };
+        if !known
+            && (self.db.writers.len() + self.db.readers.len() >= self.config.max_remote_endpoints
+                || per_participant() >= self.config.max_endpoints_per_participant)
+        {
             self.stats.endpoints_rejected += 1;
             self.limit_hit("remote endpoints");
             return;

@@ -348,8 +348,14 @@ impl Reader {
         if !p.reliable {
             return;
         }
+        // A writer only declares irrelevant what it has announced (HEARTBEAT) or sent: a GAP reaching
+        // beyond that is forged or stale, and would make the reader skip samples still to come.
+        let known = p.available.max(p.next - 1).max(p.pending.last_key_value().map_or(0, |(k, _)| *k));
         let start = gap.gap_start.0;
-        let end = gap.gap_list.base.0; // exclusive end of the contiguous range
+        if start > known {
+            return;
+        }
+        let end = gap.gap_list.base.0.min(known + 1); // exclusive end of the contiguous range
         if start <= p.next && end > p.next {
             p.skip_to(end, deliver);
         } else if start > p.next {
@@ -361,6 +367,9 @@ impl Reader {
         }
         for sn in gap.gap_list.iter() {
             let sn = sn.0;
+            if sn > known {
+                break;
+            }
             if sn == p.next {
                 p.next += 1;
                 p.drain(deliver);

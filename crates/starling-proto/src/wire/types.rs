@@ -284,11 +284,12 @@ impl SequenceNumberSet {
         self.bitmap[(i / 32) as usize] & (1 << (31 - i % 32)) != 0
     }
 
-    /// The sequence numbers in the set, ascending.
+    /// The sequence numbers in the set, ascending. Bits that would name a
+    /// sequence number beyond `i64::MAX` (a hostile base) are left out.
     pub fn iter(&self) -> impl Iterator<Item = SequenceNumber> + '_ {
         (0..self.num_bits)
             .filter(|i| self.bitmap[(i / 32) as usize] & (1 << (31 - i % 32)) != 0)
-            .map(|i| SequenceNumber(self.base.0 + i as i64))
+            .map_while(|i| self.base.0.checked_add(i64::from(i)).map(SequenceNumber))
     }
 
     /// Reads base, numBits and the bitmap; rejects numBits > 256.
@@ -660,6 +661,12 @@ mod tests {
         let back = SequenceNumberSet::read(&mut ByteReader::new(&buf, Endian::Little)).unwrap();
         assert_eq!(back, s);
         assert_eq!(back.iter().collect::<Vec<_>>(), vec![SequenceNumber(10), SequenceNumber(42)]);
+    }
+
+    #[test]
+    fn sn_set_iter_near_i64_max_does_not_overflow() {
+        let set = SequenceNumberSet { base: SequenceNumber(i64::MAX - 1), num_bits: 256, bitmap: [u32::MAX; 8] };
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![SequenceNumber(i64::MAX - 1), SequenceNumber(i64::MAX)]);
     }
 
     #[test]

@@ -1,0 +1,705 @@
+//! Deterministic simulations of hostile networks, using only the public core
+//! API: partitions that heal, a participant that crashes and comes back with a
+//! new GUID, bursty (Gilbert-Elliott) loss, delay and jitter, multicast
+//! fan-out with independent loss per receiver, KEEP_LAST delivery of the
+//! newest sample per instance, and participant lease expiry.
+//!
+//! Every scenario runs over many seeds. A failure names its seed; set
+//! `SIM_SEED=<n>` to replay only that seed.
+
+use bytes::Bytes;
+use starling_proto::core::{ChangeKind, EndpointConfig, Event, Participant, ParticipantConfig, WriteChange};
+use starling_proto::qos::{EndpointQos, History, Reliability};
+use starling_proto::wire::{Guid, GuidPrefix, KeyHash, Locator};
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+/// xorshift64*: failures replay from the seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        percent > 0 && self.next() % 100 < percent
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// The seeds to run: `range`, or only `$SIM_SEED` when set.
+fn seeds(range: std::ops::RangeInclusive<u64>) -> Vec<u64> {
+    match std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+        Some(s) => vec![s],
+        None => range.collect(),
+    }
+}
+
+/// Two-state bursty loss: in the good state a datagram is lost with `good_loss` %, in the bad state with
+/// `bad_loss` %; before each datagram the state flips with `to_bad` % (good) or `to_good` % (bad).
+#[derive(Clone, Copy)]
+struct GilbertElliott {
+    to_bad: u64,
+    to_good: u64,
+    good_loss: u64,
+    bad_loss: u64,
+}
+
+/// Impairments of one directed link.
+#[derive(Clone, Copy, Default)]
+struct Link {
+    loss: u64,
+    blocked: bool,
+    ge: Option<GilbertElliott>,
+    ge_bad: bool,
+}
+
+struct InFlight {
+    at: Instant,
+    order: u64,
+    from: usize,
+    to: usize,
+    data: Vec<u8>,
+}
+
+struct Net {
+    start: Instant,
+    now: Instant,
+    rng: Rng,
+    parts: Vec<Participant>,
+    configs: Vec<ParticipantConfig>,
+    alive: Vec<bool>,
+    addr: HashMap<Locator, usize>,
+    links: Vec<Vec<Link>>,
+    dup: u64,
+    reorder: u64,
+    delay_ms: (u64, u64),
+    in_flight: Vec<InFlight>,
+    order: u64,
+    events: Vec<Vec<(Instant, Event)>>,
+    /// When participant `to` received a datagram from `from`: `rx[to][from]`, as (time, global order).
+    rx: Vec<Vec<Vec<(Instant, u64)>>>,
+    /// Global order of each entry of `events` (same shape), so same-instant events and receptions compare.
+    event_order: Vec<Vec<u64>>,
+    tick: u64,
+}
+
+fn spdp_group() -> Locator {
+    Locator::udpv4(Ipv4Addr::new(239, 255, 0, 1), 7400)
+}
+
+fn user_group() -> Locator {
+    Locator::udpv4(Ipv4Addr::new(239, 255, 0, 1), 7401)
+}
+
+fn prefix(i: usize, generation: u8) -> GuidPrefix {
+    let mut p = [0u8; 12];
+    p[0] = 0x01;
+    p[10] = generation;
+    p[11] = i as u8 + 1;
+    GuidPrefix(p)
+}
+
+impl Net {
+    fn new(n: usize, seed: u64, tweak: impl Fn(usize, &mut ParticipantConfig)) -> Net {
+        let start = Instant::now();
+        let mut addr = HashMap::new();
+        let mut configs = Vec::new();
+        for i in 0..n {
+            let mut c = ParticipantConfig::new(0, i as u32, prefix(i, 0));
+            let ip = Ipv4Addr::new(10, 0, 0, i as u8 + 1);
+            c.metatraffic_unicast = vec![Locator::udpv4(ip, 7410)];
+            c.default_unicast = vec![Locator::udpv4(ip, 7411)];
+            c.metatraffic_multicast = vec![spdp_group()];
+            c.spdp_destinations = vec![spdp_group()];
+            addr.insert(c.metatraffic_unicast[0], i);
+            addr.insert(c.default_unicast[0], i);
+            tweak(i, &mut c);
+            configs.push(c);
+        }
+        let parts = configs.iter().map(|c| Participant::new(c.clone(), start)).collect();
+        Net {
+            start,
+            now: start,
+            rng: Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).max(1)),
+            parts,
+            configs,
+            alive: vec![true; n],
+            addr,
+            links: vec![vec![Link::default(); n]; n],
+            dup: 0,
+            reorder: 0,
+            delay_ms: (0, 0),
+            in_flight: Vec::new(),
+            order: 0,
+            events: (0..n).map(|_| Vec::new()).collect(),
+            rx: vec![vec![Vec::new(); n]; n],
+            event_order: vec![Vec::new(); n],
+            tick: 0,
+        }
+    }
+
+    /// Sets the same loss on every link.
+    fn set_loss(&mut self, percent: u64) {
+        for row in &mut self.links {
+            for l in row.iter_mut() {
+                l.loss = percent;
+            }
+        }
+    }
+
+    fn set_ge(&mut self, ge: GilbertElliott) {
+        for row in &mut self.links {
+            for l in row.iter_mut() {
+                l.ge = Some(ge);
+            }
+        }
+    }
+
+    fn block(&mut self, from: usize, to: usize, blocked: bool) {
+        self.links[from][to].blocked = blocked;
+    }
+
+    /// Whether a datagram on `from -> to` is lost, advancing the link's bursty-loss state.
+    fn lost(&mut self, from: usize, to: usize) -> bool {
+        let mut l = self.links[from][to];
+        if l.blocked {
+            return true;
+        }
+        let mut loss = l.loss;
+        if let Some(ge) = l.ge {
+            let flip = if l.ge_bad { ge.to_good } else { ge.to_bad };
+            if self.rng.chance(flip) {
+                l.ge_bad = !l.ge_bad;
+            }
+            loss = if l.ge_bad { ge.bad_loss } else { ge.good_loss };
+            self.links[from][to] = l;
+        }
+        self.rng.chance(loss)
+    }
+
+    fn hold(&mut self) -> Duration {
+        let (d, j) = self.delay_ms;
+        let mut ms = d + if j > 0 { self.rng.below(j + 1) } else { 0 };
+        if self.rng.chance(self.reorder) {
+            ms += 1 + self.rng.below(20);
+        }
+        Duration::from_millis(ms)
+    }
+
+    /// Collects what every live participant sends (applying faults) and the events it raised.
+    fn collect(&mut self) {
+        for i in 0..self.parts.len() {
+            while let Some(t) = self.parts[i].poll_transmit() {
+                if !self.alive[i] {
+                    continue;
+                }
+                for d in &t.destinations {
+                    let targets: Vec<usize> = if *d == spdp_group() || *d == user_group() {
+                        (0..self.parts.len()).collect()
+                    } else {
+                        self.addr.get(d).copied().into_iter().collect()
+                    };
+                    for to in targets {
+                        if to != i && self.lost(i, to) {
+                            continue;
+                        }
+                        let copies = if self.rng.chance(self.dup) { 2 } else { 1 };
+                        for _ in 0..copies {
+                            let at = self.now + self.hold();
+                            self.order += 1;
+                            self.in_flight.push(InFlight {
+                                at,
+                                order: self.order,
+                                from: i,
+                                to,
+                                data: t.payload.to_vec(),
+                            });
+                        }
+                    }
+                }
+            }
+            self.drain_events(i);
+        }
+    }
+
+    fn drain_events(&mut self, i: usize) {
+        while let Some(e) = self.parts[i].poll_event() {
+            self.tick += 1;
+            self.events[i].push((self.now, e));
+            self.event_order[i].push(self.tick);
+        }
+    }
+
+    /// Delivers everything due, then advances time to the next timer or delivery (at most `max_step`).
+    fn step(&mut self, max_step: Duration) {
+        for _ in 0..10_000 {
+            self.collect();
+            let now = self.now;
+            let mut due: Vec<InFlight> = Vec::new();
+            let mut later = Vec::with_capacity(self.in_flight.len());
+            for f in self.in_flight.drain(..) {
+                if f.at <= now {
+                    due.push(f);
+                } else {
+                    later.push(f);
+                }
+            }
+            self.in_flight = later;
+            if due.is_empty() {
+                break;
+            }
+            due.sort_by_key(|f| (f.at, f.order));
+            for f in due {
+                if self.alive[f.to] {
+                    self.drain_events(f.to);
+                    self.tick += 1;
+                    self.rx[f.to][f.from].push((now, self.tick));
+                    self.parts[f.to].handle_datagram(now, &f.data);
+                    self.drain_events(f.to);
+                }
+            }
+        }
+        let timers = self.parts.iter().zip(&self.alive).filter(|(_, a)| **a).filter_map(|(p, _)| p.poll_timeout());
+        let deliveries = self.in_flight.iter().map(|f| f.at);
+        let next = timers.chain(deliveries).min().unwrap_or(self.now + max_step);
+        self.now = next.max(self.now).min(self.now + max_step);
+        for i in 0..self.parts.len() {
+            if self.alive[i] {
+                self.parts[i].handle_timeout(self.now);
+                self.drain_events(i);
+            }
+        }
+    }
+
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Net) -> bool) -> bool {
+        let end = self.now + limit;
+        while self.now < end {
+            if done(self) {
+                return true;
+            }
+            self.step(Duration::from_millis(50));
+        }
+        done(self)
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        self.run_until(d, |_| false);
+    }
+
+    /// Participant `i` stops sending and receiving at once (no goodbye).
+    fn crash(&mut self, i: usize) {
+        self.alive[i] = false;
+        self.in_flight.retain(|f| f.from != i && f.to != i);
+    }
+
+    /// Participant `i` comes back as a new participant (new GUID prefix), same addresses.
+    fn restart(&mut self, i: usize, generation: u8) {
+        let mut c = self.configs[i].clone();
+        c.guid_prefix = prefix(i, generation);
+        self.parts[i] = Participant::new(c.clone(), self.now);
+        self.configs[i] = c;
+        self.alive[i] = true;
+    }
+
+    fn write(&mut self, p: usize, w: Guid, c: WriteChange) {
+        let now = self.now;
+        self.parts[p].write(now, w, c).expect("write accepted");
+    }
+}
+
+fn endpoint(topic: &str, qos: EndpointQos) -> EndpointConfig {
+    EndpointConfig { topic_name: topic.into(), type_name: "Blob".into(), keyed: true, qos, type_information: None }
+}
+
+fn writer_qos(history: History) -> EndpointQos {
+    let mut q = EndpointQos::writer_default();
+    q.reliability = Reliability::reliable();
+    q.history = history;
+    q
+}
+
+fn reader_qos(history: History) -> EndpointQos {
+    let mut q = EndpointQos::reader_default();
+    q.reliability = Reliability::reliable();
+    q.history = history;
+    q
+}
+
+fn change(i: u32, instance: u8) -> WriteChange {
+    let mut payload = vec![0x00, 0x01, 0x00, 0x00];
+    payload.extend_from_slice(&i.to_le_bytes());
+    let mut k = [0u8; 16];
+    k[0] = instance;
+    WriteChange { kind: ChangeKind::Alive, key_hash: KeyHash(k), payload: Bytes::from(payload), source_timestamp: None }
+}
+
+/// (instance, value) of every data sample participant `idx` received, optionally only for reader `reader`.
+fn received_by(net: &Net, idx: usize, reader: Option<Guid>) -> Vec<(u8, u32)> {
+    net.events[idx]
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Sample { reader: r, sample }
+                if sample.kind == ChangeKind::Alive && reader.is_none_or(|x| x == *r) =>
+            {
+                let p = sample.payload.as_ref()?;
+                Some((sample.key_hash?.0[0], u32::from_le_bytes([p[4], p[5], p[6], p[7]])))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn values(net: &Net, idx: usize) -> Vec<u32> {
+    received_by(net, idx, None).into_iter().map(|(_, v)| v).collect()
+}
+
+fn pub_matches(net: &Net, idx: usize) -> usize {
+    net.events[idx].iter().filter(|(_, e)| matches!(e, Event::PublicationMatched { matched: true, .. })).count()
+}
+
+fn sub_matched(net: &Net, idx: usize) -> bool {
+    net.events[idx].iter().any(|(_, e)| matches!(e, Event::SubscriptionMatched { matched: true, .. }))
+}
+
+/// Writer in participant 0, reader in participant 1, both matched (writer side and reader side).
+fn pair(net: &mut Net, wh: History, rh: History) -> Guid {
+    let now = net.now;
+    let w = net.parts[0].create_writer(now, endpoint("T", writer_qos(wh)));
+    net.parts[1].create_reader(now, endpoint("T", reader_qos(rh)));
+    w
+}
+
+fn strictly_increasing(v: &[u32]) -> bool {
+    v.windows(2).all(|w| w[0] < w[1])
+}
+
+/// A one-way or two-way partition shorter than the lease heals: the reader converges to every sample,
+/// exactly once and in order, also for samples written while partitioned.
+#[test]
+fn partitions_shorter_than_the_lease_heal() {
+    for seed in seeds(1..=450) {
+        let mut net = Net::new(2, seed, |_, c| c.lease_duration = Duration::from_secs(30));
+        let background = net.rng.below(15);
+        net.set_loss(background);
+        let w = pair(&mut net, History::KeepAll, History::KeepAll);
+        assert!(
+            net.run_until(Duration::from_secs(30), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)),
+            "seed {seed}: no match"
+        );
+        let mode = net.rng.below(3); // 0: data direction, 1: ack direction, 2: both
+        let part_ms = 500 + net.rng.below(8000);
+        for i in 0..10 {
+            net.write(0, w, change(i, (i % 3) as u8));
+            net.step(Duration::from_millis(5));
+        }
+        if mode != 1 {
+            net.block(0, 1, true);
+        }
+        if mode != 0 {
+            net.block(1, 0, true);
+        }
+        let healed_at = net.now + Duration::from_millis(part_ms);
+        for i in 10..30 {
+            net.write(0, w, change(i, (i % 3) as u8));
+            net.run_for(Duration::from_millis(part_ms / 20));
+        }
+        net.run_until(Duration::from_secs(30), |n| n.now >= healed_at);
+        net.block(0, 1, false);
+        net.block(1, 0, false);
+        let ok = net.run_until(Duration::from_secs(60), |n| values(n, 1).len() >= 30 && n.parts[0].is_acked_by_all(w));
+        let got = values(&net, 1);
+        assert!(
+            ok && got == (0..30).collect::<Vec<_>>(),
+            "seed {seed} (partition mode {mode}, {part_ms} ms, background loss {background}%): got {got:?}, acked {}",
+            net.parts[0].is_acked_by_all(w)
+        );
+    }
+}
+
+/// A two-way partition longer than the lease: both sides drop each other and unmatch, then rediscover and
+/// rematch after healing; samples written after the rematch arrive, nothing is delivered twice or out of order.
+#[test]
+fn partition_longer_than_the_lease_rediscovers() {
+    for seed in seeds(1..=60) {
+        let mut net = Net::new(2, seed, |_, c| {
+            c.lease_duration = Duration::from_secs(3);
+            c.spdp_period = Duration::from_secs(1);
+        });
+        let loss = net.rng.below(10);
+        net.set_loss(loss);
+        let w = pair(&mut net, History::KeepAll, History::KeepAll);
+        assert!(net.run_until(Duration::from_secs(30), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)), "seed {seed}");
+        for i in 0..10 {
+            net.write(0, w, change(i, 0));
+        }
+        assert!(net.run_until(Duration::from_secs(30), |n| values(n, 1).len() >= 10), "seed {seed}: first batch");
+        net.block(0, 1, true);
+        net.block(1, 0, true);
+        let lost = |n: &Net, i: usize| n.events[i].iter().any(|(_, e)| matches!(e, Event::ParticipantLost(_)));
+        assert!(
+            net.run_until(Duration::from_secs(10), |n| lost(n, 0) && lost(n, 1)),
+            "seed {seed}: lease never expired"
+        );
+        for i in 10..20 {
+            net.write(0, w, change(i, 0));
+        }
+        let ms = net.rng.below(3000);
+        net.run_for(Duration::from_millis(ms));
+        net.block(0, 1, false);
+        net.block(1, 0, false);
+        assert!(net.run_until(Duration::from_secs(30), |n| pub_matches(n, 0) == 2), "seed {seed}: no rematch");
+        net.run_for(Duration::from_millis(500));
+        for i in 100..110 {
+            net.write(0, w, change(i, 0));
+        }
+        let ok = net.run_until(Duration::from_secs(30), |n| values(n, 1).ends_with(&[109]));
+        let got = values(&net, 1);
+        assert!(ok, "seed {seed}: samples written after the rematch did not all arrive: {got:?}");
+        assert!(strictly_increasing(&got), "seed {seed}: duplicate or out-of-order delivery: {got:?}");
+        assert!(got.starts_with(&(0..10).collect::<Vec<_>>()), "seed {seed}: {got:?}");
+        assert!(got.ends_with(&(100..110).collect::<Vec<_>>()), "seed {seed}: {got:?}");
+    }
+}
+
+/// The reader's participant crashes (no goodbye) and restarts with a new GUID prefix: the writer drops the
+/// dead reader when the lease expires (and not before), matches the new one, and the new reader gets every
+/// sample written after it matched, in order.
+#[test]
+fn crash_and_restart_with_a_new_guid() {
+    for seed in seeds(1..=100) {
+        let lease = Duration::from_secs(4);
+        let mut net = Net::new(2, seed, |_, c| {
+            c.lease_duration = lease;
+            c.spdp_period = Duration::from_secs(1);
+        });
+        let loss = net.rng.below(20);
+        net.set_loss(loss);
+        let w = pair(&mut net, History::KeepAll, History::KeepAll);
+        assert!(net.run_until(Duration::from_secs(30), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)), "seed {seed}");
+        for i in 0..10 {
+            net.write(0, w, change(i, 0));
+        }
+        assert!(net.run_until(Duration::from_secs(30), |n| values(n, 1).len() >= 10), "seed {seed}");
+        let crashed_at = net.now;
+        let old = net.parts[1].guid_prefix();
+        net.crash(1);
+        for i in 10..15 {
+            net.write(0, w, change(i, 0));
+        }
+        let ms = 200 + net.rng.below(2000);
+        net.run_for(Duration::from_millis(ms));
+        net.events[1].clear();
+        net.restart(1, 1);
+        let now = net.now;
+        net.parts[1].create_reader(now, endpoint("T", reader_qos(History::KeepAll)));
+        assert!(
+            net.run_until(Duration::from_secs(30), |n| pub_matches(n, 0) >= 2),
+            "seed {seed}: new reader not matched"
+        );
+        let lost_at = |n: &Net| {
+            n.events[0].iter().find_map(|(t, e)| matches!(e, Event::ParticipantLost(p) if *p == old).then_some(*t))
+        };
+        assert!(
+            net.run_until(Duration::from_secs(30), |n| lost_at(n).is_some()),
+            "seed {seed}: old participant never lost"
+        );
+        let last_heard =
+            net.rx[0][1].iter().map(|r| r.0).filter(|t| *t <= crashed_at).max().expect("heard before crash");
+        let t = lost_at(&net).expect("lost");
+        assert!(
+            t - last_heard >= lease,
+            "seed {seed}: lease expired early: {:?} after the last datagram",
+            t - last_heard
+        );
+        assert!(
+            t - last_heard <= lease + Duration::from_millis(100),
+            "seed {seed}: lease expired late: {:?}",
+            t - last_heard
+        );
+        net.run_for(Duration::from_millis(300));
+        for i in 100..120 {
+            net.write(0, w, change(i, (i % 2) as u8));
+            net.step(Duration::from_millis(2));
+        }
+        let ok =
+            net.run_until(Duration::from_secs(60), |n| n.parts[0].is_acked_by_all(w) && values(n, 1).ends_with(&[119]));
+        let got = values(&net, 1);
+        assert!(ok, "seed {seed}: acked {} got {got:?}", net.parts[0].is_acked_by_all(w));
+        assert!(strictly_increasing(&got) && got.ends_with(&(100..120).collect::<Vec<_>>()), "seed {seed}: {got:?}");
+    }
+}
+
+/// Bursty loss (Gilbert-Elliott: 5% -> bad, 30% -> good, 90% loss when bad, 1% when good), both ways:
+/// reliable KEEP_ALL delivers everything exactly once, in order.
+#[test]
+fn bursty_gilbert_elliott_loss() {
+    for seed in seeds(1..=450) {
+        let mut net = Net::new(2, seed, |_, _| {});
+        net.set_ge(GilbertElliott { to_bad: 5, to_good: 30, good_loss: 1, bad_loss: 90 });
+        let w = pair(&mut net, History::KeepAll, History::KeepAll);
+        assert!(net.run_until(Duration::from_secs(60), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)), "seed {seed}");
+        for i in 0..40 {
+            net.write(0, w, change(i, (i % 4) as u8));
+            net.step(Duration::from_millis(2));
+        }
+        let ok = net.run_until(Duration::from_secs(60), |n| values(n, 1).len() >= 40 && n.parts[0].is_acked_by_all(w));
+        let got = values(&net, 1);
+        assert!(ok && got == (0..40).collect::<Vec<_>>(), "seed {seed}: {got:?}");
+    }
+}
+
+/// Delay 10-60 ms, jitter up to 80 ms (so datagrams overtake each other), 5% duplicates, 10% loss:
+/// reliable KEEP_ALL delivers everything exactly once, in order.
+#[test]
+fn delay_jitter_duplication() {
+    for seed in seeds(1..=450) {
+        let mut net = Net::new(2, seed, |_, _| {});
+        let base = 10 + net.rng.below(50);
+        let jitter = net.rng.below(80);
+        net.delay_ms = (base, jitter);
+        net.dup = 5;
+        net.reorder = 10;
+        net.set_loss(10);
+        let w = pair(&mut net, History::KeepAll, History::KeepAll);
+        assert!(net.run_until(Duration::from_secs(60), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)), "seed {seed}");
+        for i in 0..40 {
+            net.write(0, w, change(i, (i % 4) as u8));
+            net.step(Duration::from_millis(3));
+        }
+        let ok = net.run_until(Duration::from_secs(60), |n| values(n, 1).len() >= 40 && n.parts[0].is_acked_by_all(w));
+        let got = values(&net, 1);
+        assert!(ok && got == (0..40).collect::<Vec<_>>(), "seed {seed} (delay {:?}): {got:?}", net.delay_ms);
+    }
+}
+
+/// One writer sending user data by multicast to three readers whose links lose 5%, 20% and 40% independently:
+/// every reader gets every sample exactly once, in order, and the writer sees all of them acknowledge.
+#[test]
+fn multicast_fan_out_with_independent_loss() {
+    for seed in seeds(1..=150) {
+        let mut net = Net::new(4, seed, |_, c| {
+            c.default_multicast = vec![user_group()];
+            c.use_multicast_for_data = true;
+        });
+        for (to, loss) in [(1, 5), (2, 20), (3, 40)] {
+            net.links[0][to].loss = loss;
+            net.links[to][0].loss = loss / 2;
+        }
+        let now = net.now;
+        let w = net.parts[0].create_writer(now, endpoint("T", writer_qos(History::KeepAll)));
+        for r in 1..4 {
+            net.parts[r].create_reader(now, endpoint("T", reader_qos(History::KeepAll)));
+        }
+        assert!(
+            net.run_until(Duration::from_secs(60), |n| pub_matches(n, 0) == 3 && (1..4).all(|r| sub_matched(n, r))),
+            "seed {seed}: matching"
+        );
+        for i in 0..30 {
+            net.write(0, w, change(i, (i % 2) as u8));
+            net.step(Duration::from_millis(2));
+        }
+        let ok = net.run_until(Duration::from_secs(60), |n| {
+            (1..4).all(|r| values(n, r).len() >= 30) && n.parts[0].is_acked_by_all(w)
+        });
+        for r in 1..4 {
+            let got = values(&net, r);
+            assert!(ok && got == (0..30).collect::<Vec<_>>(), "seed {seed}: reader {r} got {got:?}");
+        }
+    }
+}
+
+/// KEEP_LAST(1) writer and reader under 30% loss: samples may be skipped, but every instance ends with its
+/// newest value, and per instance nothing is duplicated or reordered.
+#[test]
+fn keep_last_readers_get_the_newest_per_instance() {
+    for seed in seeds(1..=450) {
+        let mut net = Net::new(2, seed, |_, _| {});
+        net.set_loss(30);
+        net.dup = 5;
+        let depth = 1 + net.rng.below(3) as i32;
+        let w = pair(&mut net, History::KeepLast(depth), History::KeepLast(depth));
+        assert!(net.run_until(Duration::from_secs(60), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)), "seed {seed}");
+        let mut last = [0u32; 4];
+        for i in 0..60 {
+            let inst = net.rng.below(4) as u8;
+            net.write(0, w, change(i, inst));
+            last[inst as usize] = i;
+            if net.rng.chance(30) {
+                net.step(Duration::from_millis(1));
+            }
+        }
+        let newest = |n: &Net| {
+            let got = received_by(n, 1, None);
+            (0..4u8).all(|k| {
+                let written = (0..60).any(|i| i == last[k as usize]);
+                !written || got.iter().rev().find(|(inst, _)| *inst == k).map(|(_, v)| *v) == Some(last[k as usize])
+            })
+        };
+        let ok = net.run_until(Duration::from_secs(60), |n| newest(n) && n.parts[0].is_acked_by_all(w));
+        let got = received_by(&net, 1, None);
+        assert!(ok, "seed {seed} (depth {depth}): newest per instance {last:?} not reached: {got:?}");
+        for k in 0..4u8 {
+            let per: Vec<u32> = got.iter().filter(|(i, _)| *i == k).map(|(_, v)| *v).collect();
+            assert!(strictly_increasing(&per), "seed {seed}: instance {k}: {per:?}");
+        }
+        assert!(strictly_increasing(&got.iter().map(|(_, v)| *v).collect::<Vec<_>>()), "seed {seed}: {got:?}");
+    }
+}
+
+/// Participant lease expiry fires when, and only when, nothing was heard from the peer for longer than its
+/// lease: random background loss on the peer's link, plus a silence of random length (sometimes shorter,
+/// sometimes longer than the lease). Every ParticipantLost must follow a silence of at least the lease, and
+/// every silence longer than the lease (plus one timer step) must produce one.
+#[test]
+fn lease_expiry_when_and_only_when_due() {
+    let lease = Duration::from_secs(3);
+    for seed in seeds(1..=450) {
+        let mut net = Net::new(2, seed, |_, c| {
+            c.lease_duration = lease;
+            c.spdp_period = Duration::from_millis(700);
+        });
+        let loss = net.rng.below(40);
+        net.links[1][0].loss = loss;
+        assert!(
+            net.run_until(Duration::from_secs(10), |n| n.parts[0].discovered_participants().count() == 1),
+            "seed {seed}"
+        );
+        let ms = net.rng.below(3000);
+        net.run_for(Duration::from_millis(ms));
+        let silence = Duration::from_millis(500 + net.rng.below(5000));
+        net.block(1, 0, true);
+        net.run_for(silence);
+        net.block(1, 0, false);
+        net.run_for(Duration::from_secs(6));
+        let rx = net.rx[0][1].clone();
+        let lost: Vec<(Instant, u64)> = net.events[0]
+            .iter()
+            .zip(&net.event_order[0])
+            .filter_map(|((t, e), o)| matches!(e, Event::ParticipantLost(_)).then_some((*t, *o)))
+            .collect();
+        for (t, o) in &lost {
+            let last = rx.iter().filter(|r| r.1 < *o).map(|r| r.0).max().expect("heard before losing");
+            assert!(*t - last >= lease, "seed {seed}: lease fired after only {:?} of silence", *t - last);
+        }
+        // Every silence longer than the lease (+100 ms of timer slack) contains an expiry.
+        let mut heard: Vec<Instant> = rx.iter().map(|r| r.0).collect();
+        heard.push(net.now);
+        for w in heard.windows(2) {
+            if w[1] - w[0] > lease + Duration::from_millis(100) {
+                assert!(
+                    lost.iter().any(|(t, _)| *t >= w[0] + lease && *t <= w[0] + lease + Duration::from_millis(100)),
+                    "seed {seed}: silence of {:?} from {:.3}s without a lease expiry (expiries at {:?})",
+                    w[1] - w[0],
+                    (w[0] - net.start).as_secs_f64(),
+                    lost.iter().map(|(t, _)| (*t - net.start).as_secs_f64()).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+}
