@@ -23,7 +23,8 @@
 
 use rand::Rng;
 use starling::dds::{
-    DataReader, DataWriter, DomainParticipant, IncompatibleQosStatus, InstanceState, Sample, SampleState,
+    DataReader, DataWriter, DeadlineMissedStatus, DomainParticipant, IncompatibleQosStatus, InstanceState, Sample,
+    SampleState, WriterDataLifecycle,
 };
 use starling::filter::Filter;
 use starling::proto::qos::{
@@ -400,18 +401,6 @@ fn unsupported(o: &Opts) -> Vec<String> {
     if o.ordered {
         v.push("    Presentation Ordered Access = not supported".into());
     }
-    if o.deadline_ms != 0 {
-        v.push("    Deadline (missed-deadline detection) = not supported".into());
-    }
-    if o.subscribe && o.strength >= 0 {
-        v.push("    Ownership = EXCLUSIVE_OWNERSHIP_QOS (reader-side arbitration) : not supported".into());
-    }
-    if o.subscribe && o.time_filter != 0 {
-        v.push("    Time-based filter = not supported".into());
-    }
-    if o.publish && o.lifespan != 0 {
-        v.push("    Lifespan = not supported".into());
-    }
     v
 }
 
@@ -499,10 +488,29 @@ fn watch_writer(w: &DataWriter<ShapeType>) {
         }
     });
     let mut incompatible = w.offered_incompatible_qos_watch();
+    let t = topic.clone();
     tokio::spawn(async move {
         while incompatible.changed().await.is_ok() {
             let s = *incompatible.borrow_and_update();
-            out(&incompatible_line("on_offered_incompatible_qos", &topic, &s));
+            out(&incompatible_line("on_offered_incompatible_qos", &t, &s));
+        }
+    });
+    watch_deadline(w.offered_deadline_missed_watch(), "on_offered_deadline_missed", topic);
+}
+
+/// Prints a deadline-missed listener line for every change of a DEADLINE_MISSED status.
+fn watch_deadline(mut rx: tokio::sync::watch::Receiver<DeadlineMissedStatus>, kind: &'static str, topic: String) {
+    tokio::spawn(async move {
+        let mut last = 0u32;
+        while rx.changed().await.is_ok() {
+            let total = rx.borrow_and_update().total_count;
+            if total != last {
+                out(&format!(
+                    "{kind}() topic: '{topic}'  type: '{TYPE_NAME}' : (total = {total}, change = {})",
+                    total - last
+                ));
+                last = total;
+            }
         }
     });
 }
@@ -526,12 +534,14 @@ fn watch_reader(r: &DataReader<ShapeType>) {
         }
     });
     let mut incompatible = r.requested_incompatible_qos_watch();
+    let t = topic.clone();
     tokio::spawn(async move {
         while incompatible.changed().await.is_ok() {
             let s = *incompatible.borrow_and_update();
-            out(&incompatible_line("on_requested_incompatible_qos", &topic, &s));
+            out(&incompatible_line("on_requested_incompatible_qos", &t, &s));
         }
     });
+    watch_deadline(r.requested_deadline_missed_watch(), "on_requested_deadline_missed", topic);
 }
 
 /// The contract's sample line.
@@ -633,6 +643,10 @@ async fn run_publisher(dp: &DomainParticipant, o: &Opts) -> Result<(), u8> {
             warn(&format!("failed to create datawriter: {e}"));
             1u8
         })?;
+        if o.final_state == Some('u') {
+            // The contract: unregistering must not dispose.
+            w.set_writer_data_lifecycle(WriterDataLifecycle { autodispose_unregistered_instances: false });
+        }
         watch_writer(&w);
         writers.push(w);
     }
@@ -659,7 +673,7 @@ async fn run_publisher(dp: &DomainParticipant, o: &Opts) -> Result<(), u8> {
                     shapesize: shape.size,
                     additional_payload_size: payload.clone(),
                 };
-                match w.write(&s) {
+                match w.write_async(&s).await {
                     Ok(_) => {
                         if o.print_writes {
                             out(&sample_line(w.topic_name(), &s));
@@ -746,7 +760,7 @@ fn print_samples(e: &mut ReaderEntry, samples: Vec<Sample<ShapeType>>, per_insta
             if let Some(f) = &e.filter {
                 let holder = ShapeType { color: color.clone(), ..ShapeType::default() };
                 // Instance-state lines of filtered-out colors are not shown; only the key can be tested.
-                if o_color_filtered_out(f, &holder) {
+                if key_filtered_out(f, &holder) {
                     continue;
                 }
             }
@@ -761,7 +775,7 @@ fn print_samples(e: &mut ReaderEntry, samples: Vec<Sample<ShapeType>>, per_insta
 
 /// True when a filter that only looks at `color` rejects the key holder. Filters on other fields cannot be
 /// decided from the key, so instance-state lines are then always shown.
-fn o_color_filtered_out(f: &Filter, holder: &ShapeType) -> bool {
+fn key_filtered_out(f: &Filter, holder: &ShapeType) -> bool {
     f.expression().contains("color") && !f.expression().contains("shapesize") && {
         let v = serde_json::to_value(holder).unwrap_or_default();
         !f.matches(&v)
