@@ -62,7 +62,7 @@ def test_reliability_no_losses_w_instances(app, first, cfg):
 
 
 def test_size_receivers(app, first, cfg):
-    sizes, result, n = [first.size], "RECEIVING_FROM_ONE", 1
+    sizes, result, n = [first.size], "RECEIVING_FROM_ONE", 0
     for s in _samples(app, first, cfg.timeout):
         n += 1
         if s.size != sizes[-1]:
