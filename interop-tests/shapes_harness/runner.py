@@ -55,8 +55,11 @@ def program_label(name):
 
 
 class Config:
-    def __init__(self, timeout=15.0, max_samples=500, stop_grace=10.0, log_dir=None):
+    def __init__(self, timeout=15.0, max_samples=500, stop_grace=10.0, log_dir=None, start_gap=1.0):
         self.timeout = timeout
+        # The contract starts the apps of a case 1 s apart; Durability_16 (a late volatile reader must not see
+        # the first samples) depends on that spacing.
+        self.start_gap = start_gap
         self.max_samples = max_samples
         self.stop_grace = stop_grace
         self.log_dir = log_dir
@@ -150,15 +153,17 @@ def run_case(case, pub, sub, cfg):
     start = time.monotonic()
     ns = NetNS()
     apps, roles = [], []
+    spacing = threading.Event()  # never set: waiting on it paces the app starts
     try:
-        for params in case["publishers"]:
-            apps.append(App(ns, program(pub) + app_params(params), "pub"))
-            roles.append(("pub", params))
-            apps[-1].wait_started(cfg.timeout)
-        for params in case["subscribers"]:
-            apps.append(App(ns, program(sub) + app_params(params), "sub"))
-            roles.append(("sub", params))
-            apps[-1].wait_started(cfg.timeout)
+        for role, prog, params in [("pub", pub, p) for p in case["publishers"]] + \
+                [("sub", sub, p) for p in case["subscribers"]]:
+            if apps:
+                # Start the next app once the previous one created its writer/reader (or gave up), and no sooner
+                # than the contract's spacing after the previous start.
+                apps[-1].wait_started(cfg.timeout)
+                spacing.wait(apps[-1].started_at + cfg.start_gap - time.monotonic())
+            apps.append(App(ns, program(prog) + app_params(params), role))
+            roles.append((role, params))
         codes = [None] * len(apps)
 
         def work(i):
@@ -272,6 +277,7 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=15.0, help="seconds per expect step (contract: 15)")
     ap.add_argument("--max-samples", type=int, default=500, help="samples a check reads (contract: 500)")
     ap.add_argument("--stop-grace", type=float, default=10.0, help="seconds after SIGINT before SIGKILL")
+    ap.add_argument("--start-gap", type=float, default=1.0, help="seconds between app starts (contract: 1)")
     ap.add_argument("--table", default=TABLE, help="test table (JSON)")
     ap.add_argument("--out", default="shapes-results", help="directory for logs and results.json")
     ap.add_argument("--junit", help="JUnit XML path (default OUT/junit.xml)")
@@ -289,7 +295,7 @@ def main(argv=None):
     table = load_table(a.table)
     cases = [c for c in table if re.search(a.cases, c["name"])]
     os.makedirs(a.out, exist_ok=True)
-    cfg = Config(timeout=a.timeout, max_samples=a.max_samples, stop_grace=a.stop_grace,
+    cfg = Config(timeout=a.timeout, max_samples=a.max_samples, stop_grace=a.stop_grace, start_gap=a.start_gap,
                  log_dir=os.path.join(a.out, "logs"))
     done = [0]
     total = len(cases) * len(pairs)
