@@ -219,6 +219,8 @@ trait Transport: Send {
     fn read(&mut self, buf: &mut BytesMut) -> impl std::future::Future<Output = std::io::Result<bool>> + Send;
     /// Writes all of `data`.
     fn write(&mut self, data: BytesMut) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
+    /// Closes gracefully: the peer gets what was written before it sees the end.
+    fn close(&mut self) -> impl std::future::Future<Output = ()> + Send;
 }
 
 struct TcpTransport(TcpStream);
@@ -248,6 +250,26 @@ impl Transport for TcpTransport {
     async fn write(&mut self, data: BytesMut) -> std::io::Result<()> {
         use tokio::io::AsyncWriteExt;
         self.0.write_all(&data).await
+    }
+    async fn close(&mut self) {
+        use tokio::io::AsyncWriteExt;
+        // Send FIN, then discard what the peer still sends for a moment: closing with unread
+        // input would reset the connection and could destroy the ERROR frame in flight.
+        if self.0.shutdown().await.is_err() {
+            return;
+        }
+        let drain = async {
+            let mut discarded = 0usize;
+            let mut tmp = BytesMut::new();
+            while discarded < 1 << 20 {
+                tmp.clear();
+                match self.read(&mut tmp).await {
+                    Ok(true) => discarded += tmp.len(),
+                    _ => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
     }
 }
 
@@ -308,6 +330,9 @@ impl Transport for WsTransport {
             Err(e) => M::Binary(e.into_bytes()),
         };
         self.0.send(msg).await.map_err(std::io::Error::other)
+    }
+    async fn close(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_millis(500), self.0.close(None)).await;
     }
 }
 
@@ -404,6 +429,9 @@ async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, mut stop: watch
             }
             break;
         }
+    }
+    if s.error() != Some("connection lost") {
+        t.close().await;
     }
     if s.error().is_some_and(|e| !matches!(e, "connection lost" | "client disconnected" | "server shutting down")) {
         shared.metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
