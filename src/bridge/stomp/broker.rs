@@ -404,7 +404,12 @@ impl StompBroker {
 
     /// Routes a message from the route layer (e.g. a DDS sample) to `destination`; returns the
     /// number of subscriptions it reached (queue messages: 1, or 0 if kept in the backlog).
-    pub fn publish_external(&mut self, destination: &str, headers: Vec<Header>, body: Bytes) -> Result<usize, BrokerError> {
+    pub fn publish_external(
+        &mut self,
+        destination: &str,
+        headers: Vec<Header>,
+        body: Bytes,
+    ) -> Result<usize, BrokerError> {
         let d = Destination::parse(destination).map_err(BrokerError::BadDestination)?;
         let msg = Arc::new(Message { destination: d.name().clone(), headers, body });
         Ok(self.route(&d, msg))

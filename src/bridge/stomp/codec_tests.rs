@@ -113,7 +113,12 @@ fn malformed() {
     assert_eq!(frame(b"FOO\n\n\0", None), Err(DecodeError::UnknownCommand));
     assert_eq!(frame(b"SEND\nnocolon\n\n\0", None), Err(DecodeError::MalformedHeader));
     assert_eq!(frame(b"SEND\nk:\xff\n\n\0", None), Err(DecodeError::NotUtf8));
-    let many: Vec<u8> = b"SEND\n".iter().copied().chain((0..9).flat_map(|i| format!("h{i}:v\n").into_bytes())).chain(*b"\n\0").collect();
+    let many: Vec<u8> = b"SEND\n"
+        .iter()
+        .copied()
+        .chain((0..9).flat_map(|i| format!("h{i}:v\n").into_bytes()))
+        .chain(*b"\n\0")
+        .collect();
     assert_eq!(dec(&many, None), Err(DecodeError::TooManyHeaders).map(|_: ()| vec![]));
     let mut long = b"SEND\nk:".to_vec();
     long.extend(std::iter::repeat_n(b'a', 100));

@@ -290,7 +290,8 @@ impl WsTransport {
                 .flat_map(|v| v.split(','))
                 .map(|p| p.trim().to_ascii_lowercase())
                 .collect();
-            if let Some(p) = ["v12.stomp", "v11.stomp", "v10.stomp"].into_iter().find(|p| offered.iter().any(|o| o == p))
+            if let Some(p) =
+                ["v12.stomp", "v11.stomp", "v10.stomp"].into_iter().find(|p| offered.iter().any(|o| o == p))
             {
                 resp.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(p));
             }

@@ -494,7 +494,9 @@ impl Session {
         };
         let idx = self.subs.iter().position(|s| &*s.id == key).or_else(|| {
             // 1.0 clients may unsubscribe by destination.
-            (self.version == Some(Version::V10)).then(|| self.subs.iter().position(|s| &**s.dest.name() == key)).flatten()
+            (self.version == Some(Version::V10))
+                .then(|| self.subs.iter().position(|s| &**s.dest.name() == key))
+                .flatten()
         });
         if let Some(i) = idx {
             let s = self.subs.remove(i);
