@@ -68,7 +68,21 @@ async fn shutdown_signal() {
     }
 }
 
+/// Raises the open-file soft limit to the hard limit: every client connection is a descriptor.
+fn raise_nofile_limit() {
+    #[cfg(unix)]
+    // SAFETY: getrlimit/setrlimit only read and write the local struct.
+    unsafe {
+        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
 pub(super) async fn run(args: &BridgeArgs) -> Result<(), CliError> {
+    raise_nofile_limit();
     let mut cfg = ServerConfig { tcp: Some(args.mqtt), ws: args.mqtt_ws, ..ServerConfig::default() };
     cfg.session.max_packet_size = args.max_packet_size;
     cfg.session.receive_maximum = args.receive_maximum;
