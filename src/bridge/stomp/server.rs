@@ -407,10 +407,6 @@ async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, mut stop: watch
         if s.is_closed() {
             break;
         }
-        if more {
-            tokio::task::yield_now().await;
-            continue;
-        }
         let deadline = s.poll_timeout().map(tokio::time::Instant::from_std);
         let outbox = c.outbox.clone();
         tokio::select! {
@@ -423,6 +419,8 @@ async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, mut stop: watch
                 s.handle_timeout(Instant::now());
             }
             _ = stop.changed() => s.shutdown(),
+            // More deliveries are waiting: go round again, still reading whatever arrived.
+            () = std::future::ready(()), if more => {}
         }
         if s.is_closed() {
             if let Some(data) = s.take_output() {
@@ -430,9 +428,6 @@ async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, mut stop: watch
             }
             break;
         }
-    }
-    if s.error() != Some("connection lost") {
-        t.close().await;
     }
     if s.error().is_some_and(|e| !matches!(e, "connection lost" | "client disconnected" | "server shutting down")) {
         shared.metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
@@ -444,6 +439,10 @@ async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, mut stop: watch
             b.unsubscribe(c.id, id, d);
         }
         b.requeue(end.unacked.into_iter().chain(ob.take_all()));
+    }
+    // Subscriptions are gone before the socket lingers in its graceful close.
+    if s.error() != Some("connection lost") {
+        t.close().await;
     }
 }
 
@@ -501,4 +500,83 @@ fn deliver(shared: &Shared, s: &mut Session, c: &Conn, ob: &Arc<Outbox>) -> bool
         b.refill();
     }
     got == BATCH
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bridge::mqtt::auth::{hash_password, MemoryAuth};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn frame(s: &mut TcpStream) -> String {
+        let mut buf = Vec::new();
+        let mut b = [0u8; 1];
+        while s.read(&mut b).await.unwrap_or(0) == 1 && b[0] != 0 {
+            buf.push(b[0]);
+        }
+        String::from_utf8_lossy(&buf).trim_start_matches('\n').to_owned()
+    }
+
+    #[derive(Default)]
+    struct Hook(Mutex<Vec<String>>);
+
+    impl RouteHook for Hook {
+        fn on_send(&self, msg: &Arc<Message>) {
+            self.0.lock().unwrap().push(format!("send {}", msg.destination));
+        }
+        fn on_subscribe(&self, destination: &str) {
+            self.0.lock().unwrap().push(format!("sub {destination}"));
+        }
+        fn on_unsubscribe(&self, destination: &str) {
+            self.0.lock().unwrap().push(format!("unsub {destination}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn login_acl_and_route_layer_interface() {
+        let mut auth = MemoryAuth::default();
+        auth.allow_anonymous(false);
+        let acl = vec![crate::bridge::mqtt::auth::AclRule::all("topic/#")];
+        auth.add_user("ops", &hash_password(b"pw").unwrap(), Some(acl)).unwrap();
+        let cfg = ServerConfig { tcp: Some(SocketAddr::from(([127, 0, 0, 1], 0))), ..ServerConfig::default() };
+        let server = StompServer::bind(cfg, Arc::new(auth)).await.unwrap();
+        let addr = server.tcp_addr().unwrap();
+        let handle = server.handle();
+        let hook = Arc::new(Hook::default());
+        handle.set_route_hook(hook.clone());
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(server.run(async move {
+            let _ = stop_rx.await;
+        }));
+
+        let mut bad = TcpStream::connect(addr).await.unwrap();
+        bad.write_all(b"CONNECT\naccept-version:1.2\nlogin:ops\npasscode:nope\n\n\0").await.unwrap();
+        assert!(frame(&mut bad).await.contains("message:access refused"));
+        let mut anon = TcpStream::connect(addr).await.unwrap();
+        anon.write_all(b"CONNECT\naccept-version:1.2\n\n\0").await.unwrap();
+        assert!(frame(&mut anon).await.starts_with("ERROR"));
+
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"CONNECT\naccept-version:1.2\nlogin:ops\npasscode:pw\n\n\0").await.unwrap();
+        assert!(frame(&mut c).await.starts_with("CONNECTED"));
+        c.write_all(b"SUBSCRIBE\nid:1\ndestination:/topic/dds.Temp\nreceipt:r\n\n\0").await.unwrap();
+        assert!(frame(&mut c).await.contains("receipt-id:r"));
+        // A sample from the route layer reaches the STOMP subscriber.
+        let n = handle
+            .publish_external("/topic/dds.Temp", vec![("content-type".into(), "application/json".into())], "{}".into())
+            .unwrap();
+        assert_eq!(n, 1);
+        let m = frame(&mut c).await;
+        assert!(m.starts_with("MESSAGE") && m.contains("content-type:application/json") && m.ends_with("{}"), "{m}");
+        c.write_all(b"SEND\ndestination:/topic/dds.Cmd\nreceipt:s\n\ngo\0").await.unwrap();
+        assert!(frame(&mut c).await.contains("receipt-id:s"));
+        // The ACL allows topic/# only.
+        c.write_all(b"SEND\ndestination:/queue/jobs\n\nx\0").await.unwrap();
+        assert!(frame(&mut c).await.contains("message:access refused"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(*hook.0.lock().unwrap(), ["sub /topic/dds.Temp", "send /topic/dds.Cmd", "unsub /topic/dds.Temp"]);
+        assert!(handle.publish_external("/bad", vec![], Bytes::new()).is_err());
+        let _ = stop_tx.send(());
+        run.await.unwrap();
+    }
 }
