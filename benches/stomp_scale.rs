@@ -7,7 +7,8 @@
 //! 2. With the idle connections still open, `--publishers` connections each send SEND frames
 //!    to `/topic/bench` in windows of `--window`, the last one of each window asking for a
 //!    RECEIPT, and wait for it before the next window (closed loop), for `--seconds`; reports
-//!    messages per second accepted by the server.
+//!    messages per second accepted by the server. With `--subscribers N`, N more connections
+//!    subscribe to `/topic/bench` (ack auto) and count the MESSAGE frames they receive.
 //!
 //! ```sh
 //! cargo bench --bench stomp_scale --no-run   # builds target/release/deps/stomp_scale-*
@@ -30,6 +31,7 @@ struct Args {
     window: usize,
     body: usize,
     seconds: u64,
+    subscribers: usize,
 }
 
 fn parse_args() -> Args {
@@ -42,6 +44,7 @@ fn parse_args() -> Args {
         window: 200,
         body: 64,
         seconds: 10,
+        subscribers: 0,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -56,6 +59,7 @@ fn parse_args() -> Args {
             "--window" => a.window = val.parse().expect("--window"),
             "--body" => a.body = val.parse().expect("--body"),
             "--seconds" => a.seconds = val.parse().expect("--seconds"),
+            "--subscribers" => a.subscribers = val.parse().expect("--subscribers"),
             // `cargo bench` passes --bench.
             "--bench" => {
                 i += 1;
@@ -109,6 +113,25 @@ async fn open(addr: SocketAddr, src: Ipv4Addr) -> std::io::Result<TcpStream> {
         return Err(std::io::Error::other(String::from_utf8_lossy(&f).into_owned()));
     }
     Ok(s)
+}
+
+/// Subscribes to the bench topic and counts MESSAGE frames (NUL bytes) until `until` + 1 s.
+async fn subscriber(addr: SocketAddr, until: Instant, ready: tokio::sync::mpsc::Sender<()>) -> std::io::Result<u64> {
+    let mut s = open(addr, Ipv4Addr::LOCALHOST).await?;
+    s.write_all(b"SUBSCRIBE\nid:1\ndestination:/topic/bench\nreceipt:s\n\n\0").await?;
+    read_frame(&mut s).await?;
+    let _ = ready.send(()).await;
+    let mut rb = vec![0u8; 64 * 1024];
+    let mut n = 0u64;
+    let end = tokio::time::Instant::from_std(until + Duration::from_secs(1));
+    while let Ok(r) = tokio::time::timeout_at(end, s.read(&mut rb)).await {
+        let k = r?;
+        if k == 0 {
+            break;
+        }
+        n += rb[..k].iter().filter(|&&b| b == 0).count() as u64;
+    }
+    Ok(n)
 }
 
 async fn publisher(addr: SocketAddr, window: usize, body: usize, until: Instant) -> std::io::Result<u64> {
@@ -185,7 +208,15 @@ async fn main() {
         let per = (f.saturating_sub(b) as f64 * 1024.0) / idle.len() as f64;
         println!("server RSS {b} kB -> {f} kB: {per:.0} bytes per idle connection");
     }
-    let until = Instant::now() + Duration::from_secs(a.seconds);
+    let until = Instant::now() + Duration::from_secs(a.seconds) + Duration::from_millis(500);
+    let mut subs = tokio::task::JoinSet::new();
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(a.subscribers.max(1));
+    for _ in 0..a.subscribers {
+        subs.spawn(subscriber(a.addr, until, ready_tx.clone()));
+    }
+    for _ in 0..a.subscribers {
+        let _ = ready_rx.recv().await;
+    }
     let t1 = Instant::now();
     let mut pubs = tokio::task::JoinSet::new();
     for _ in 0..a.publishers {
@@ -207,6 +238,20 @@ async fn main() {
         total as f64 / secs,
         idle.len()
     );
+    let mut received = 0u64;
+    while let Some(r) = subs.join_next().await {
+        if let Ok(Ok(n)) = r {
+            received += n;
+        }
+    }
+    if a.subscribers > 0 {
+        println!(
+            "egress: {received} MESSAGE frames to {} subscribers = {:.0} msg/s ({:.1}% of published x subscribers)",
+            a.subscribers,
+            received as f64 / secs,
+            100.0 * received as f64 / (total as f64 * a.subscribers as f64).max(1.0)
+        );
+    }
     if let Some(f) = a.server_pid.and_then(rss_kb) {
         println!("server RSS after load {f} kB");
     }
