@@ -54,6 +54,7 @@ fuzz_target!(|data: &[u8]| {
     for (i, part) in data.chunks(chunk).enumerate() {
         buf.extend_from_slice(part);
         let t = now + Duration::from_millis(i as u64 * 50);
+        s.received(t);
         s.handle_read(t, &mut buf, &mut Null);
         if s.take_auth().is_some() {
             s.accept(t, "fuzz");

@@ -411,7 +411,7 @@ async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, mut stop: watch
         let outbox = c.outbox.clone();
         tokio::select! {
             r = t.read(&mut rbuf) => match r {
-                Ok(true) => {}
+                Ok(true) => s.received(Instant::now()),
                 Ok(false) | Err(_) => s.connection_lost(),
             },
             () = async { match &outbox { Some(o) => o.notify().notified().await, None => std::future::pending().await } } => {}

@@ -1,7 +1,8 @@
 //! Per-connection STOMP state machine (sans-IO).
 //!
 //! # Call order (the driver's loop)
-//! 1. Append received bytes to a `BytesMut`; call [`Session::handle_read`] with a [`Host`] that
+//! 1. Append received bytes to a `BytesMut` and call [`Session::received`]; call
+//!    [`Session::handle_read`] with a [`Host`] that
 //!    reaches the broker. It handles every complete frame in the buffer, stopping early while
 //!    credentials are being checked or once the session is closed.
 //! 2. If [`Session::take_auth`] returns credentials, check them (off the async runtime: hashing
@@ -236,11 +237,13 @@ impl Session {
         self.phase == Phase::Authenticating
     }
 
+    /// Call when bytes arrived at `now` (any bytes count as the client's heart-beat).
+    pub fn received(&mut self, now: Instant) {
+        self.last_rx = now;
+    }
+
     /// Handles every complete frame in `buf` (see the module docs).
     pub fn handle_read(&mut self, now: Instant, buf: &mut BytesMut, host: &mut dyn Host) {
-        if !buf.is_empty() {
-            self.last_rx = now;
-        }
         while matches!(self.phase, Phase::AwaitConnect | Phase::Connected) {
             let version = if self.phase == Phase::Connected { self.version } else { None };
             match self.decoder.decode(buf, version, &self.cfg.limits) {

@@ -49,6 +49,7 @@ impl T {
     }
     fn input(&mut self, s: &str) {
         let mut b = BytesMut::from(s.as_bytes());
+        self.s.received(self.now);
         self.s.handle_read(self.now, &mut b, &mut self.h);
     }
     fn output(&mut self) -> Vec<Frame> {
