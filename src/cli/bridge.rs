@@ -1,12 +1,13 @@
-//! `starling bridge`: runs the bridge (from `--config FILE`, or the MQTT endpoint and, with `--amqp`,
-//! the AMQP 0-9-1 endpoint) until SIGINT or SIGTERM; `starling bridge hash-password` makes password
-//! hashes for the config.
+//! `starling bridge`: runs the bridge (from `--config FILE`, or the MQTT endpoint plus, when asked for,
+//! the STOMP and AMQP 0-9-1 endpoints) until SIGINT or SIGTERM; `starling bridge hash-password` makes
+//! password hashes for the config.
 
 use super::{Cli, CliError};
 use crate::bridge::amqp::{AmqpServer, AmqpServerConfig};
 use crate::bridge::core::{BridgeConfig, EndpointRegistry, MqttEndpoint, ParticipantFactory};
 use crate::bridge::mqtt::auth::MemoryAuth;
 use crate::bridge::mqtt::{MqttServer, ServerConfig};
+use crate::bridge::stomp::{ServerConfig as StompConfig, StompServer};
 use crate::dds::DomainParticipant;
 use clap::{Args, Subcommand};
 use std::io::BufRead;
@@ -53,6 +54,18 @@ pub struct BridgeArgs {
     /// Directory for durable AMQP queues, exchanges and persistent messages (in memory if unset).
     #[arg(long = "amqp-data", value_name = "DIR", requires = "amqp")]
     pub amqp_data: Option<std::path::PathBuf>,
+    /// STOMP over TCP listen address, e.g. 127.0.0.1:61613; off by default.
+    #[arg(long, value_name = "ADDR")]
+    pub stomp: Option<SocketAddr>,
+    /// STOMP over WebSocket listen address (subprotocols v10.stomp, v11.stomp, v12.stomp); off by default.
+    #[arg(long = "stomp-ws", value_name = "ADDR")]
+    pub stomp_ws: Option<SocketAddr>,
+    /// STOMP heart-beat offered in CONNECTED, "SX,SY" in milliseconds (can send every SX, wants one every SY).
+    #[arg(long = "stomp-heart-beat", value_name = "SX,SY", default_value = "10000,10000", value_parser = parse_heart_beat)]
+    pub stomp_heart_beat: (u32, u32),
+    /// Largest STOMP frame accepted, in bytes.
+    #[arg(long = "stomp-max-frame", default_value_t = 4 * 1024 * 1024)]
+    pub stomp_max_frame: usize,
 }
 
 async fn shutdown_signal() {
@@ -74,6 +87,23 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn parse_heart_beat(s: &str) -> Result<(u32, u32), String> {
+    let (a, b) = s.split_once(',').ok_or("expected SX,SY")?;
+    Ok((a.trim().parse().map_err(|e| format!("{e}"))?, b.trim().parse().map_err(|e| format!("{e}"))?))
+}
+
+fn raise_nofile_limit() {
+    #[cfg(unix)]
+    // SAFETY: getrlimit/setrlimit only read and write the local struct.
+    unsafe {
+        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
     }
 }
 
@@ -121,6 +151,7 @@ pub(super) async fn run(cli: &Cli, args: &BridgeArgs) -> Result<(), CliError> {
     if let Some(BridgeCommand::HashPassword) = args.command {
         return hash_password();
     }
+    raise_nofile_limit();
     if let Some(path) = &args.config {
         return run_config(cli, args, path).await;
     }
@@ -133,40 +164,54 @@ pub(super) async fn run(cli: &Cli, args: &BridgeArgs) -> Result<(), CliError> {
         None => None,
         Some(addr) => {
             let cfg = AmqpServerConfig { addr, data_dir: args.amqp_data.clone(), ..AmqpServerConfig::default() };
-            let s = AmqpServer::bind(cfg, auth.clone())
-                .await
-                .map_err(|e| CliError::Io(std::io::Error::other(e.to_string())))?;
+            let s = AmqpServer::bind(cfg, auth.clone()).await.map_err(bridge_err)?;
             if let Some(a) = s.local_addr() {
                 eprintln!("starling bridge: AMQP 0-9-1 on {a}");
             }
             Some(s)
         }
     };
-    let server = MqttServer::bind(cfg, auth).await.map_err(|e| CliError::Io(std::io::Error::other(e.to_string())))?;
+    let stomp = if args.stomp.is_some() || args.stomp_ws.is_some() {
+        let mut sc = StompConfig { tcp: args.stomp, ws: args.stomp_ws, ..StompConfig::default() };
+        sc.session.heart_beat = args.stomp_heart_beat;
+        sc.session.limits.max_frame_size = args.stomp_max_frame;
+        sc.broker.queue_capacity = args.queue_capacity;
+        let s = StompServer::bind(sc, auth.clone()).await.map_err(bridge_err)?;
+        if let Some(a) = s.tcp_addr() {
+            eprintln!("starling bridge: STOMP on {a}");
+        }
+        if let Some(a) = s.ws_addr() {
+            eprintln!("starling bridge: STOMP over WebSocket on ws://{a}/");
+        }
+        Some(s)
+    } else {
+        None
+    };
+    let server = MqttServer::bind(cfg, auth).await.map_err(bridge_err)?;
     if let Some(a) = server.tcp_addr() {
         eprintln!("starling bridge: MQTT on {a}");
     }
     if let Some(a) = server.ws_addr() {
         eprintln!("starling bridge: MQTT over WebSocket on ws://{a}/");
     }
-    match amqp {
-        None => server.run(shutdown_signal()).await,
-        Some(amqp) => {
-            let (tx, rx) = tokio::sync::watch::channel(false);
-            let mut rx2 = rx.clone();
-            let mut rx1 = rx;
-            let stop_amqp = async move {
-                let _ = rx2.wait_for(|v| *v).await;
-            };
-            let stop_mqtt = async move {
-                let _ = rx1.wait_for(|v| *v).await;
-            };
-            let signal = async move {
-                shutdown_signal().await;
-                let _ = tx.send(true);
-            };
-            tokio::join!(server.run(stop_mqtt), amqp.run(stop_amqp), signal);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    let stomp_run = async {
+        if let Some(s) = stomp {
+            s.run(stopped(stop_rx.clone())).await;
         }
-    }
+    };
+    let amqp_run = async {
+        if let Some(a) = amqp {
+            a.run(stopped(stop_rx.clone())).await;
+        }
+    };
+    tokio::join!(signal, server.run(stopped(stop_rx.clone())), stomp_run, amqp_run);
     Ok(())
 }
