@@ -37,6 +37,8 @@ struct Listing {
     participants: Vec<ParticipantRow>,
     topics: Vec<TopicRow>,
     endpoints: Vec<EndpointRow>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    types: std::collections::BTreeMap<String, String>,
 }
 
 fn endpoint_row(kind: &'static str, e: &EndpointData) -> EndpointRow {
@@ -59,7 +61,7 @@ fn endpoint_row(kind: &'static str, e: &EndpointData) -> EndpointRow {
     }
 }
 
-fn listing(p: &DomainParticipant) -> Listing {
+fn listing(p: &DomainParticipant, with_types: bool) -> Listing {
     let participants = p
         .discovered_participants()
         .into_iter()
@@ -87,12 +89,23 @@ fn listing(p: &DomainParticipant) -> Listing {
         .map(|e| endpoint_row("writer", e))
         .chain(readers.iter().map(|e| endpoint_row("reader", e)))
         .collect();
-    Listing { participants, topics: topics.into_iter().collect(), endpoints }
+    let mut types = std::collections::BTreeMap::new();
+    if with_types {
+        for e in writers.iter().chain(&readers) {
+            if types.contains_key(&e.type_name) {
+                continue;
+            }
+            if let Some(Ok(t)) = p.remote_type(&e.guid) {
+                types.insert(e.type_name.clone(), crate::dynamic::to_idl(&t));
+            }
+        }
+    }
+    Listing { participants, topics: topics.into_iter().collect(), endpoints, types }
 }
 
 pub(crate) async fn run(p: DomainParticipant, args: &LsArgs) -> Result<(), CliError> {
     tokio::time::sleep(seconds(args.wait)).await;
-    let l = listing(&p);
+    let l = listing(&p, args.types);
     let mut out = String::new();
     if args.json {
         out = serde_json::to_string_pretty(&l).map_err(std::io::Error::from)?;
@@ -121,6 +134,13 @@ pub(crate) async fn run(p: DomainParticipant, args: &LsArgs) -> Result<(), CliEr
                 "  {:<6} {}  {:<24} {:<20} {:<11} {}",
                 e.kind, e.guid, e.topic, e.type_name, e.reliability, e.durability
             );
+        }
+        if args.types {
+            let _ = writeln!(out, "TYPES ({})", l.types.len());
+            for (name, idl) in &l.types {
+                let _ = writeln!(out, "// {name}");
+                out.push_str(idl);
+            }
         }
     }
     use std::io::Write as _;

@@ -1,7 +1,9 @@
-//! The `starling` command-line tool: `ls`, `sub`, `pub` and `bridge`.
+//! The `starling` command-line tool: `ls`, `sub`, `pub`, `bridge`, `idl` and `perf`.
 
 mod bridge;
+mod idl;
 mod ls;
+pub mod perf;
 mod pubsub;
 mod registry;
 
@@ -11,6 +13,7 @@ use crate::qos::{EndpointQos, QosError, QosProfile, QosProvider};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub use idl::{IdlArgs, IdlCommand};
 pub use registry::{find_type, known_types, DynamicCodec, JsonCodec, JsonSample, StaticCodec, TypeEntry};
 
 /// Errors reported by the CLI (one line each).
@@ -42,6 +45,9 @@ pub enum CliError {
     /// `--filter` does not parse or lacks `--filter-param` values.
     #[error("invalid --filter expression: {0}")]
     Filter(#[from] FilterError),
+    /// The IDL compiler rejected its input (diagnostics were printed on stderr) or could not write.
+    #[error("{0}")]
+    Idl(String),
 }
 
 /// Command-line arguments.
@@ -80,8 +86,12 @@ pub enum Command {
     Sub(SubArgs),
     /// Publish JSON samples (arguments or stdin lines) to a topic.
     Pub(PubArgs),
-    /// Run the bridge: an MQTT 3.1.1/5.0 endpoint (DDS routes come later).
+    /// Run the bridge between DDS and MQTT clients (`--config FILE`), or only an MQTT 3.1.1/5.0 broker.
     Bridge(bridge::BridgeArgs),
+    /// Check IDL files or generate Rust code from them.
+    Idl(idl::IdlArgs),
+    /// Measure latency (ping/pong) or throughput (pub/sub), like Cyclone's ddsperf.
+    Perf(perf::PerfArgs),
 }
 
 /// `ls` arguments.
@@ -93,6 +103,10 @@ pub struct LsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also print each discovered type as IDL (types peers announce through
+    /// XTypes TypeInformation, learned with TypeLookup).
+    #[arg(long)]
+    pub types: bool,
 }
 
 /// Reliability, durability and history flags shared by `pub` and `sub`.
@@ -133,6 +147,12 @@ pub struct SubArgs {
     /// Seconds to wait for a writer's type when no `--type` is given.
     #[arg(long, default_value_t = 10.0)]
     pub type_wait: f64,
+    /// IDL files defining `--type` (repeatable); the type is then built at run time.
+    #[arg(long = "idl", value_name = "FILE")]
+    pub idl: Vec<PathBuf>,
+    /// Include directory for the IDL files (repeatable).
+    #[arg(short = 'I', long = "include", value_name = "DIR")]
+    pub include: Vec<PathBuf>,
     /// QoS flags.
     #[command(flatten)]
     pub qos: QosArgs,
@@ -156,9 +176,15 @@ pub struct SubArgs {
 pub struct PubArgs {
     /// Topic name.
     pub topic: String,
-    /// Registered type name.
+    /// Registered type name (a built-in type, or one defined in `--idl` files).
     #[arg(long = "type", value_name = "TYPE")]
     pub type_name: String,
+    /// IDL files defining `--type` (repeatable); the type is then built at run time.
+    #[arg(long = "idl", value_name = "FILE")]
+    pub idl: Vec<PathBuf>,
+    /// Include directory for the IDL files (repeatable).
+    #[arg(short = 'I', long = "include", value_name = "DIR")]
+    pub include: Vec<PathBuf>,
     /// QoS flags.
     #[command(flatten)]
     pub qos: QosArgs,
@@ -247,7 +273,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Ls(args) => ls::run(participant(&cli)?, args).await,
         Command::Sub(args) => {
-            let entry = args.type_name.as_deref().map(find_type).transpose()?;
+            let idl_type = match (&args.type_name, args.idl.is_empty()) {
+                (Some(t), false) => Some(idl::load_type(&args.idl, &args.include, t)?),
+                (None, false) => return Err(CliError::Idl("--idl needs --type to name the topic's type".into())),
+                _ => None,
+            };
+            let entry = match (&idl_type, &args.type_name) {
+                (None, Some(t)) => Some(find_type(t)?),
+                _ => None,
+            };
             if let Some(expr) = &args.filter {
                 // Reject a bad expression before joining the domain.
                 Filter::with_parameters(expr, &args.filter_params)?;
@@ -255,6 +289,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let mut args = args.clone();
             args.qos.profile_qos = with_profile(&load_profile(&cli)?, |p| p.datareader_qos(&args.topic))?;
             let p = participant(&cli)?;
+            if let Some(ty) = idl_type {
+                return pubsub::subscribe(p, &args, DynamicCodec::new(ty)).await;
+            }
             match entry {
                 Some(entry) => (entry.sub)(p, &args).await,
                 None => {
@@ -272,11 +309,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::Pub(args) => {
-            let entry = find_type(&args.type_name)?;
             let mut args = args.clone();
-            args.qos.profile_qos = with_profile(&load_profile(&cli)?, |p| p.datawriter_qos(&args.topic))?;
-            (entry.publish)(participant(&cli)?, &args).await
+            if args.idl.is_empty() {
+                let entry = find_type(&args.type_name)?;
+                args.qos.profile_qos = with_profile(&load_profile(&cli)?, |p| p.datawriter_qos(&args.topic))?;
+                (entry.publish)(participant(&cli)?, &args).await
+            } else {
+                let ty = idl::load_type(&args.idl, &args.include, &args.type_name)?;
+                args.qos.profile_qos = with_profile(&load_profile(&cli)?, |p| p.datawriter_qos(&args.topic))?;
+                pubsub::publish(participant(&cli)?, &args, DynamicCodec::new(ty)).await
+            }
         }
-        Command::Bridge(args) => bridge::run(args).await,
+        Command::Bridge(args) => bridge::run(&cli, args).await,
+        Command::Idl(args) => idl::run(args),
+        Command::Perf(args) => perf::run(participant(&cli)?, args).await,
     }
 }

@@ -4,9 +4,13 @@
 //! The type model and the XCDR codec live in [`starling_proto::xtypes`]; this module adds what needs
 //! `serde_json`.
 
+pub mod from_idl;
 pub mod json;
+pub mod to_idl;
 
+pub use from_idl::{dynamic_type as from_idl, FromIdlError};
 pub use json::{from_json, to_json, JsonError};
+pub use to_idl::to_idl;
 
 use starling_proto::xtypes::{DynamicType, Extensibility, StructType};
 

@@ -14,6 +14,7 @@ pub mod encapsulation;
 pub mod error;
 pub mod reader;
 pub mod topic;
+pub mod traits;
 pub mod writer;
 
 pub use encapsulation::{Encapsulation, Extensibility, XcdrVersion};
@@ -23,6 +24,7 @@ pub use topic::{
     decode_key_payload, decode_sample, encode_key_payload, encode_sample, key_hash, split_encapsulation, try_key_hash,
     version_for_representation, TopicType,
 };
+pub use traits::CdrSerialize;
 pub use writer::{CdrWriter, DHeaderToken, MemberToken};
 
 #[cfg(test)]
