@@ -213,6 +213,7 @@ class Mover:
 class Backend:
     """What a vendor supplies. Writers/readers are opaque objects passed back to the backend.
 
+    - create_topic(args, name): create the topic (and register the type) ahead of the writer/reader
     - unsupported(args) -> list of `not supported` lines (empty when everything is supported)
     - create_writer(args, topic) / create_reader(args, topic, flt) -> entity (prints listener lines itself,
       or from poll())
@@ -239,6 +240,7 @@ def _run_pub(backend, a, stop):
     writers = []
     for name in topic_names(a):
         out("Create topic: %s" % name)
+        backend.create_topic(a, name)
         out("Create writer for topic: %s color: %s" % (name, a.color))
         lines = backend.unsupported(a)
         if lines:
@@ -276,6 +278,7 @@ def _run_sub(backend, a, stop):
     readers = []
     for name in topic_names(a):
         out("Create topic: %s" % name)
+        backend.create_topic(a, name)
         flt = None
         if a.color or a.cft:
             try:

@@ -72,6 +72,11 @@ class CycloneBackend:
             lines.append("    Presentation Ordered Access = not supported")
         return lines
 
+    def create_topic(self, a, name):
+        # Registering the type (XTypes type information) takes a while in Python; doing it here keeps the
+        # writer's first write close to its creation.
+        self._topic(name)
+
     def _topic(self, name):
         if name not in self.topics:
             self.topics[name] = Topic(self.dp, name, ShapeType)

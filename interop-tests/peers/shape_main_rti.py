@@ -127,6 +127,10 @@ class RtiBackend:
             lines.append("    Deadline = not supported (RTI Connector exposes no deadline-missed status)")
         return lines
 
+    def create_topic(self, a, name):
+        # Topics are declared in the XML; the Connector creates them with the participant.
+        pass
+
     def make_filter(self, a, name):
         if a.color is not None:
             return "color = '%s'" % a.color.replace("'", "''")
