@@ -72,9 +72,10 @@ def check_shapes(data, disposes, count, instances, reliable, dispose_expected=Tr
     else:
         assert len(data) >= min_fraction * count, \
             f"best-effort: only {len(data)} of {count} samples arrived"
+    assert set(disposes) <= set(colors), f"dispose for an unknown instance: {disposes}"
+    assert len(disposes) == len(set(disposes)), f"duplicate disposes: {disposes}"
     if dispose_expected:
         assert sorted(set(disposes)) == sorted(colors), f"disposes seen: {disposes}"
-        assert len(disposes) == len(set(disposes)), f"duplicate disposes: {disposes}"
 
 
 def find_endpoint(ls, topic, kind, vendor=None):

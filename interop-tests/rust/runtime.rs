@@ -224,6 +224,58 @@ async fn incompatible_qos_is_reported() {
     assert_eq!(writer.publication_matched_status().current_count, 0);
 }
 
+/// The summary line (`"summary": true`) of a `perf --json` run.
+fn perf_summary(out: &std::process::Output) -> serde_json::Value {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["summary"] == true)
+        .unwrap_or_else(|| panic!("no summary in: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn cli_perf_ping_pong_and_pub_sub() {
+    if !in_netns("cli_perf_ping_pong_and_pub_sub") {
+        return;
+    }
+    let svg = std::env::temp_dir().join(format!("starling-perf-{}.svg", std::process::id()));
+    let pong = cli().args(["perf", "pong", "--duration", "20", "--json"]).stdout(Stdio::piped()).spawn().expect("pong");
+    let ping = cli()
+        .args(["perf", "ping", "--duration", "1", "--warmup", "0.2", "--json", "--histogram"])
+        .arg(&svg)
+        .output()
+        .expect("run ping");
+    let mut pong = pong;
+    let _ = pong.kill();
+    let _ = pong.wait();
+    assert!(ping.status.success(), "ping: {}", String::from_utf8_lossy(&ping.stderr));
+    let s = perf_summary(&ping);
+    assert!(s["rtt_us"]["count"].as_u64().is_some_and(|n| n > 10), "{s}");
+    assert_eq!(s["timeouts"], 0, "{s}");
+    assert!(s["half_rtt_us"]["median"].as_f64() <= s["rtt_us"]["median"].as_f64(), "{s}");
+    let text = std::fs::read_to_string(&svg).expect("histogram written");
+    let _ = std::fs::remove_file(&svg);
+    assert!(text.starts_with("<svg") && text.contains("round trips"));
+
+    let sub = cli()
+        .args(["perf", "sub", "--keyed", "4", "--duration", "4", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sub");
+    let publ = cli()
+        .args(["perf", "pub", "--keyed", "4", "--size", "2k", "--window", "64", "--duration", "1", "--json"])
+        .output()
+        .expect("run pub");
+    assert!(publ.status.success(), "pub: {}", String::from_utf8_lossy(&publ.stderr));
+    let p = perf_summary(&publ);
+    let s = perf_summary(&sub.wait_with_output().expect("sub output"));
+    assert_eq!(p["all_acked"], true, "{p}");
+    assert!(p["written"].as_u64().is_some_and(|n| n > 0), "{p}");
+    assert_eq!(s["received"], p["written"], "sub {s} pub {p}");
+    assert_eq!(s["lost"], 0, "{s}");
+    assert_eq!(s["size"], 2048, "{s}");
+}
+
 /// A reader that knows nothing of the writer's type learns it through the
 /// TypeLookup service, then reads the samples as dynamic values and writes
 /// dynamic samples that a typed reader decodes.

@@ -1,17 +1,38 @@
-//! `starling bridge`: runs the MQTT endpoint (and the STOMP endpoint if asked for) until SIGINT
-//! or SIGTERM.
+//! `starling bridge`: runs the bridge (from `--config FILE`, or the MQTT endpoint plus, when asked for,
+//! the STOMP and AMQP 0-9-1 endpoints) until SIGINT or SIGTERM; `starling bridge hash-password` makes
+//! password hashes for the config.
 
-use super::CliError;
+use super::{Cli, CliError};
+use crate::bridge::amqp::{AmqpServer, AmqpServerConfig};
+use crate::bridge::core::{BridgeConfig, EndpointRegistry, MqttEndpoint, ParticipantFactory};
 use crate::bridge::mqtt::auth::MemoryAuth;
 use crate::bridge::mqtt::{MqttServer, ServerConfig};
 use crate::bridge::stomp::{ServerConfig as StompConfig, StompServer};
-use clap::Args;
+use crate::dds::DomainParticipant;
+use clap::{Args, Subcommand};
+use std::io::BufRead;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+/// `bridge` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BridgeCommand {
+    /// Read a password on stdin (one line) and print its Argon2id PHC hash for `password_hash`.
+    HashPassword,
+}
 
 /// `bridge` arguments.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BridgeArgs {
+    /// Bridge configuration file (listeners, IDL files, routes, users); see examples/bridge.xml.
+    /// Without it, only the MQTT endpoint runs, configured by the flags below.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Helper commands.
+    #[command(subcommand)]
+    pub command: Option<BridgeCommand>,
     /// MQTT over TCP listen address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1883")]
     pub mqtt: SocketAddr,
@@ -27,6 +48,12 @@ pub struct BridgeArgs {
     /// Outbound queue capacity per client (messages); see the overflow policy in the docs.
     #[arg(long, default_value_t = 10_000)]
     pub queue_capacity: usize,
+    /// AMQP 0-9-1 listen address, e.g. 127.0.0.1:5672; off by default.
+    #[arg(long, value_name = "ADDR")]
+    pub amqp: Option<SocketAddr>,
+    /// Directory for durable AMQP queues, exchanges and persistent messages (in memory if unset).
+    #[arg(long = "amqp-data", value_name = "DIR", requires = "amqp")]
+    pub amqp_data: Option<std::path::PathBuf>,
     /// STOMP over TCP listen address, e.g. 127.0.0.1:61613; off by default.
     #[arg(long, value_name = "ADDR")]
     pub stomp: Option<SocketAddr>,
@@ -39,11 +66,6 @@ pub struct BridgeArgs {
     /// Largest STOMP frame accepted, in bytes.
     #[arg(long = "stomp-max-frame", default_value_t = 4 * 1024 * 1024)]
     pub stomp_max_frame: usize,
-}
-
-fn parse_heart_beat(s: &str) -> Result<(u32, u32), String> {
-    let (a, b) = s.split_once(',').ok_or("expected SX,SY")?;
-    Ok((a.trim().parse().map_err(|e| format!("{e}"))?, b.trim().parse().map_err(|e| format!("{e}"))?))
 }
 
 async fn shutdown_signal() {
@@ -68,7 +90,11 @@ async fn shutdown_signal() {
     }
 }
 
-/// Raises the open-file soft limit to the hard limit: every client connection is a descriptor.
+fn parse_heart_beat(s: &str) -> Result<(u32, u32), String> {
+    let (a, b) = s.split_once(',').ok_or("expected SX,SY")?;
+    Ok((a.trim().parse().map_err(|e| format!("{e}"))?, b.trim().parse().map_err(|e| format!("{e}"))?))
+}
+
 fn raise_nofile_limit() {
     #[cfg(unix)]
     // SAFETY: getrlimit/setrlimit only read and write the local struct.
@@ -81,29 +107,76 @@ fn raise_nofile_limit() {
     }
 }
 
-pub(super) async fn run(args: &BridgeArgs) -> Result<(), CliError> {
+fn bridge_err(e: impl std::fmt::Display) -> CliError {
+    CliError::Io(std::io::Error::other(e.to_string()))
+}
+
+fn hash_password() -> Result<(), CliError> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let pw = line.trim_end_matches(['\r', '\n']);
+    if pw.is_empty() {
+        return Err(CliError::Wait("no password on stdin".into()));
+    }
+    let h = crate::bridge::mqtt::auth::hash_password(pw.as_bytes()).map_err(bridge_err)?;
+    println!("{h}");
+    Ok(())
+}
+
+async fn run_config(cli: &Cli, args: &BridgeArgs, path: &std::path::Path) -> Result<(), CliError> {
+    let cfg = BridgeConfig::load(path).map_err(bridge_err)?;
+    let mut registry = EndpointRegistry::with_builtin();
+    let mut mqtt = MqttEndpoint::default();
+    mqtt.server.session.max_packet_size = args.max_packet_size;
+    mqtt.server.session.receive_maximum = args.receive_maximum;
+    mqtt.server.broker.queue_capacity = args.queue_capacity;
+    registry.register(Arc::new(mqtt));
+    let (interface, peers) = (cli.interface.clone(), cli.peers.clone());
+    let factory: ParticipantFactory = Arc::new(move |domain| {
+        let mut b = DomainParticipant::builder(domain).name("starling-bridge");
+        if let Some(i) = &interface {
+            b = b.interface(i.clone());
+        }
+        for p in &peers {
+            b = b.peer(p.clone());
+        }
+        b.build()
+    });
+    crate::bridge::core::run(cfg, &registry, factory, shutdown_signal()).await.map_err(bridge_err)?;
+    eprintln!("starling bridge: stopped");
+    Ok(())
+}
+
+pub(super) async fn run(cli: &Cli, args: &BridgeArgs) -> Result<(), CliError> {
+    if let Some(BridgeCommand::HashPassword) = args.command {
+        return hash_password();
+    }
     raise_nofile_limit();
+    if let Some(path) = &args.config {
+        return run_config(cli, args, path).await;
+    }
     let mut cfg = ServerConfig { tcp: Some(args.mqtt), ws: args.mqtt_ws, ..ServerConfig::default() };
     cfg.session.max_packet_size = args.max_packet_size;
     cfg.session.receive_maximum = args.receive_maximum;
     cfg.broker.queue_capacity = args.queue_capacity;
-    let server = MqttServer::bind(cfg, Arc::new(MemoryAuth::default()))
-        .await
-        .map_err(|e| CliError::Io(std::io::Error::other(e.to_string())))?;
-    if let Some(a) = server.tcp_addr() {
-        eprintln!("starling bridge: MQTT on {a}");
-    }
-    if let Some(a) = server.ws_addr() {
-        eprintln!("starling bridge: MQTT over WebSocket on ws://{a}/");
-    }
+    let auth = Arc::new(MemoryAuth::default());
+    let amqp = match args.amqp {
+        None => None,
+        Some(addr) => {
+            let cfg = AmqpServerConfig { addr, data_dir: args.amqp_data.clone(), ..AmqpServerConfig::default() };
+            let s = AmqpServer::bind(cfg, auth.clone()).await.map_err(bridge_err)?;
+            if let Some(a) = s.local_addr() {
+                eprintln!("starling bridge: AMQP 0-9-1 on {a}");
+            }
+            Some(s)
+        }
+    };
     let stomp = if args.stomp.is_some() || args.stomp_ws.is_some() {
         let mut sc = StompConfig { tcp: args.stomp, ws: args.stomp_ws, ..StompConfig::default() };
         sc.session.heart_beat = args.stomp_heart_beat;
         sc.session.limits.max_frame_size = args.stomp_max_frame;
         sc.broker.queue_capacity = args.queue_capacity;
-        let s = StompServer::bind(sc, Arc::new(MemoryAuth::default()))
-            .await
-            .map_err(|e| CliError::Io(std::io::Error::other(e.to_string())))?;
+        let s = StompServer::bind(sc, auth.clone()).await.map_err(bridge_err)?;
         if let Some(a) = s.tcp_addr() {
             eprintln!("starling bridge: STOMP on {a}");
         }
@@ -114,6 +187,13 @@ pub(super) async fn run(args: &BridgeArgs) -> Result<(), CliError> {
     } else {
         None
     };
+    let server = MqttServer::bind(cfg, auth).await.map_err(bridge_err)?;
+    if let Some(a) = server.tcp_addr() {
+        eprintln!("starling bridge: MQTT on {a}");
+    }
+    if let Some(a) = server.ws_addr() {
+        eprintln!("starling bridge: MQTT over WebSocket on ws://{a}/");
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -127,6 +207,11 @@ pub(super) async fn run(args: &BridgeArgs) -> Result<(), CliError> {
             s.run(stopped(stop_rx.clone())).await;
         }
     };
-    tokio::join!(signal, server.run(stopped(stop_rx.clone())), stomp_run);
+    let amqp_run = async {
+        if let Some(a) = amqp {
+            a.run(stopped(stop_rx.clone())).await;
+        }
+    };
+    tokio::join!(signal, server.run(stopped(stop_rx.clone())), stomp_run, amqp_run);
     Ok(())
 }

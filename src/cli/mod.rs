@@ -1,8 +1,9 @@
-//! The `starling` command-line tool: `ls`, `sub`, `pub`, `bridge` and `idl`.
+//! The `starling` command-line tool: `ls`, `sub`, `pub`, `bridge`, `idl` and `perf`.
 
 mod bridge;
 mod idl;
 mod ls;
+pub mod perf;
 mod pubsub;
 mod registry;
 
@@ -85,10 +86,12 @@ pub enum Command {
     Sub(SubArgs),
     /// Publish JSON samples (arguments or stdin lines) to a topic.
     Pub(PubArgs),
-    /// Run the bridge: an MQTT 3.1.1/5.0 endpoint (DDS routes come later).
+    /// Run the bridge between DDS and MQTT clients (`--config FILE`), or only an MQTT 3.1.1/5.0 broker.
     Bridge(bridge::BridgeArgs),
     /// Check IDL files or generate Rust code from them.
     Idl(idl::IdlArgs),
+    /// Measure latency (ping/pong) or throughput (pub/sub), like Cyclone's ddsperf.
+    Perf(perf::PerfArgs),
 }
 
 /// `ls` arguments.
@@ -317,7 +320,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 pubsub::publish(participant(&cli)?, &args, DynamicCodec::new(ty)).await
             }
         }
-        Command::Bridge(args) => bridge::run(args).await,
+        Command::Bridge(args) => bridge::run(&cli, args).await,
         Command::Idl(args) => idl::run(args),
+        Command::Perf(args) => perf::run(participant(&cli)?, args).await,
     }
 }

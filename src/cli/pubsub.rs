@@ -201,6 +201,11 @@ pub(crate) async fn publish<C: JsonCodec>(p: DomainParticipant, args: &PubArgs, 
         if let Err(e) = writer.wait_for_acknowledgments(seconds(args.linger)).await {
             tracing::warn!("not every subscriber acknowledged within {} s: {e}", args.linger);
         }
+    } else {
+        // Best effort has no acknowledgement to wait for. Readers may handle the writer's removal (sent
+        // on the discovery channel) before the last data still in their receive queues, and would then
+        // drop it; a short pause lets that data be taken first.
+        tokio::time::sleep(seconds(args.linger.min(0.25))).await;
     }
     drop(writer);
     drop(p);

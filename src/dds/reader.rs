@@ -68,6 +68,9 @@ pub struct SampleInfo {
     pub valid_data: bool,
     /// The instance's key hash (computed locally).
     pub instance_handle: KeyHash,
+    /// The writer's sequence number of the change (0 when not from a writer's history, such as
+    /// a NOT_ALIVE_NO_WRITERS notification).
+    pub sequence_number: i64,
 }
 
 /// A sample with its metadata. For `valid_data == false` the data, when
@@ -90,6 +93,8 @@ struct Entry<T> {
     writer: Guid,
     /// Wall-clock nanoseconds after which the sample is dropped (LIFESPAN).
     expires: Option<u64>,
+    /// The writer's sequence number (0 if none).
+    seq: i64,
 }
 
 struct Instance<T> {
@@ -230,6 +235,7 @@ impl<T: Clone> Cache<T> {
             reception_timestamp: wall,
             writer,
             expires: None,
+            seq: 0,
         };
         self.insert(kind, key, data, entry, Instant::now()) == Outcome::Stored
     }
@@ -332,9 +338,12 @@ impl<T: Clone> Cache<T> {
                         inst.owner = None;
                     }
                 }
-                if inst.state != InstanceState::NotAliveDisposed {
-                    inst.not_alive_since = Some(now);
+                if inst.state == InstanceState::NotAliveDisposed {
+                    // Already disposed (e.g. the writer's unregister-on-delete disposing again): the state
+                    // does not change, so the application is not told twice.
+                    return Outcome::Dropped;
                 }
+                inst.not_alive_since = Some(now);
                 inst.state = InstanceState::NotAliveDisposed;
             }
             ChangeKind::Unregistered => {
@@ -418,6 +427,7 @@ impl<T: Clone> Cache<T> {
                 reception_timestamp: wall,
                 writer,
                 expires: None,
+                seq: 0,
             });
         }
         changed
@@ -496,6 +506,7 @@ impl<T: Clone> Cache<T> {
             publication_handle: e.writer,
             valid_data: e.valid,
             instance_handle: e.key,
+            sequence_number: e.seq,
         }
     }
 
@@ -548,8 +559,9 @@ impl<T: Clone> Cache<T> {
             }
         }
         self.mark_seen(out.iter().map(|s| s.info.instance_handle));
-        // Instances that hold nothing and are not alive are forgotten.
-        self.instances.retain(|_, i| i.count > 0 || i.state == InstanceState::Alive);
+        // Instances that hold nothing, are not alive and that no writer still has registered are forgotten
+        // (a registered one must be remembered, or its writer's later unregister would look new).
+        self.instances.retain(|_, i| i.count > 0 || i.state == InstanceState::Alive || !i.writers.is_empty());
         out
     }
 
@@ -742,6 +754,7 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
                     reception_timestamp: wall,
                     writer: s.writer,
                     expires,
+                    seq: s.sequence_number.0,
                 };
                 cache.insert(s.kind, key, data, entry, Instant::now())
             }
@@ -1190,6 +1203,7 @@ mod tests {
             reception_timestamp: Time::ZERO,
             writer,
             expires: None,
+            seq: 0,
         }
     }
 
@@ -1234,7 +1248,10 @@ mod tests {
         assert!(!all[1].info.valid_data);
         assert_eq!(all[1].data, Some(7), "dispose without payload carries the instance's key holder");
         assert_eq!(all[1].info.instance_state, InstanceState::NotAliveDisposed);
-        assert!(c.instances.is_empty(), "a taken, disposed instance is forgotten");
+        assert_eq!(c.instances.len(), 1, "its writer still has it registered: remembered");
+        c.insert(ChangeKind::DisposedUnregistered, k(1), None, entry(1, false), now);
+        assert!(c.take(usize::MAX).is_empty(), "disposing a disposed instance again tells nothing new");
+        assert!(c.instances.is_empty(), "taken, disposed and unregistered by its only writer: forgotten");
     }
 
     #[test]

@@ -20,4 +20,4 @@ pub mod codec;
 pub mod server;
 pub mod session;
 
-pub use server::{MqttServer, ServerConfig};
+pub use server::{ListenerSpec, MqttServer, ServerConfig};

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// Listener addresses and limits.
@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub tcp: Option<SocketAddr>,
     /// MQTT over WebSocket (off by default; conventionally 127.0.0.1:8083).
     pub ws: Option<SocketAddr>,
+    /// More listeners (several addresses, TLS), besides `tcp` and `ws`.
+    pub listeners: Vec<ListenerSpec>,
     /// Per-connection limits.
     pub session: SessionConfig,
     /// Broker limits.
@@ -43,14 +45,39 @@ impl Default for ServerConfig {
         Self {
             tcp: Some(SocketAddr::from(([127, 0, 0, 1], 1883))),
             ws: None,
+            listeners: Vec::new(),
             session: SessionConfig::default(),
             broker: BrokerConfig::default(),
         }
     }
 }
 
+/// One extra listener: an address, WebSocket or plain MQTT framing, and TLS.
+#[derive(Clone)]
+pub struct ListenerSpec {
+    /// Address to bind.
+    pub addr: SocketAddr,
+    /// MQTT over WebSocket rather than over the byte stream.
+    pub websocket: bool,
+    /// TLS server configuration (rustls); `None` for plain TCP.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+}
+
+impl std::fmt::Debug for ListenerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerSpec")
+            .field("addr", &self.addr)
+            .field("websocket", &self.websocket)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+/// Client ids starting with this are reserved for the bridge's own sessions.
+pub const RESERVED_CLIENT_PREFIX: &str = "$starling";
+
 struct Shared {
-    broker: Mutex<Broker>,
+    broker: Arc<Mutex<Broker>>,
     metrics: Arc<Metrics>,
     auth: Arc<dyn Authenticator>,
     session: SessionConfig,
@@ -81,6 +108,7 @@ pub struct MqttServer {
     shared: Arc<Shared>,
     tcp: Option<TcpListener>,
     ws: Option<TcpListener>,
+    extra: Vec<(TcpListener, ListenerSpec)>,
 }
 
 impl std::fmt::Debug for MqttServer {
@@ -102,8 +130,28 @@ impl MqttServer {
         }
         let broker = Broker::new(cfg.broker.clone());
         let metrics = broker.metrics().clone();
-        let shared = Arc::new(Shared { broker: Mutex::new(broker), metrics, auth, session: cfg.session.clone() });
-        Ok(Self { shared, tcp: listen(cfg.tcp).await?, ws: listen(cfg.ws).await? })
+        let shared =
+            Arc::new(Shared { broker: Arc::new(Mutex::new(broker)), metrics, auth, session: cfg.session.clone() });
+        let mut extra = Vec::new();
+        for spec in cfg.listeners {
+            if let Some(l) = listen(Some(spec.addr)).await? {
+                extra.push((l, spec));
+            }
+        }
+        Ok(Self { shared, tcp: listen(cfg.tcp).await?, ws: listen(cfg.ws).await?, extra })
+    }
+
+    /// The broker core, for in-process publishers and subscribers (the DDS side of the bridge).
+    /// Lock it only briefly and never across an `.await`.
+    #[must_use]
+    pub fn broker(&self) -> Arc<Mutex<Broker>> {
+        self.shared.broker.clone()
+    }
+
+    /// Bound addresses of the extra listeners, in configuration order.
+    #[must_use]
+    pub fn listener_addrs(&self) -> Vec<SocketAddr> {
+        self.extra.iter().filter_map(|(l, _)| l.local_addr().ok()).collect()
     }
 
     /// Bound TCP address.
@@ -130,10 +178,14 @@ impl MqttServer {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(l) = self.tcp {
-            tasks.spawn(accept_loop(l, false, self.shared.clone(), stop_rx.clone()));
+            tasks.spawn(accept_loop(l, false, None, self.shared.clone(), stop_rx.clone()));
         }
         if let Some(l) = self.ws {
-            tasks.spawn(accept_loop(l, true, self.shared.clone(), stop_rx.clone()));
+            tasks.spawn(accept_loop(l, true, None, self.shared.clone(), stop_rx.clone()));
+        }
+        for (l, spec) in self.extra {
+            let tls = spec.tls.map(tokio_rustls::TlsAcceptor::from);
+            tasks.spawn(accept_loop(l, spec.websocket, tls, self.shared.clone(), stop_rx.clone()));
         }
         tasks.spawn(ticker(self.shared.clone(), stop_rx.clone()));
         shutdown.await;
@@ -153,7 +205,13 @@ async fn ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn accept_loop(l: TcpListener, ws: bool, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    l: TcpListener,
+    ws: bool,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -162,13 +220,18 @@ async fn accept_loop(l: TcpListener, ws: bool, shared: Arc<Shared>, mut stop: wa
                     let _ = stream.set_nodelay(true);
                     let shared = shared.clone();
                     let stop = stop.clone();
+                    let tls = tls.clone();
                     conns.spawn(async move {
-                        if ws {
-                            if let Some(t) = WsTransport::accept(stream).await {
-                                connection(shared, t, stop).await;
+                        match tls {
+                            Some(acceptor) => {
+                                let hs = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+                                let Ok(Ok(stream)) = hs else {
+                                    tracing::debug!("TLS handshake failed");
+                                    return;
+                                };
+                                serve(shared, stream, ws, stop).await;
                             }
-                        } else {
-                            connection(shared, TcpTransport(stream), stop).await;
+                            None => serve(shared, stream, ws, stop).await,
                         }
                     });
                 }
@@ -185,6 +248,19 @@ async fn accept_loop(l: TcpListener, ws: bool, shared: Arc<Shared>, mut stop: wa
         tokio::time::timeout(Duration::from_millis(900), async { while conns.join_next().await.is_some() {} }).await;
 }
 
+async fn serve<S>(shared: Arc<Shared>, stream: S, ws: bool, stop: watch::Receiver<bool>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    if ws {
+        if let Some(t) = WsTransport::accept(stream).await {
+            connection(shared, t, stop).await;
+        }
+    } else {
+        connection(shared, TcpTransport(stream), stop).await;
+    }
+}
+
 /// A byte transport for one connection.
 trait Transport: Send {
     /// Appends received bytes; `Ok(false)` at end of stream.
@@ -193,9 +269,9 @@ trait Transport: Send {
     fn write(&mut self, data: &[u8]) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
 }
 
-struct TcpTransport(TcpStream);
+struct TcpTransport<S>(S);
 
-impl Transport for TcpTransport {
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Transport for TcpTransport<S> {
     async fn read(&mut self, buf: &mut BytesMut) -> std::io::Result<bool> {
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(16 * 1024);
@@ -207,12 +283,12 @@ impl Transport for TcpTransport {
     }
 }
 
-struct WsTransport(tokio_tungstenite::WebSocketStream<TcpStream>);
+struct WsTransport<S>(tokio_tungstenite::WebSocketStream<S>);
 
-impl WsTransport {
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> WsTransport<S> {
     // The handshake callback's error type is tungstenite's HTTP response.
     #[allow(clippy::result_large_err)]
-    async fn accept(stream: TcpStream) -> Option<Self> {
+    async fn accept(stream: S) -> Option<Self> {
         use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
         use tokio_tungstenite::tungstenite::http::HeaderValue;
         let cb = |req: &Request, mut resp: Response| {
@@ -236,7 +312,7 @@ impl WsTransport {
     }
 }
 
-impl Transport for WsTransport {
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Transport for WsTransport<S> {
     async fn read(&mut self, buf: &mut BytesMut) -> std::io::Result<bool> {
         use tokio_tungstenite::tungstenite::Message as M;
         loop {
@@ -355,6 +431,9 @@ async fn actions(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn) {
                         continue;
                     }
                     (format!("auto-{:016x}", rand::random::<u64>()), true)
+                } else if req.client_id.starts_with(RESERVED_CLIENT_PREFIX) {
+                    s.reject(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+                    continue;
                 } else {
                     (req.client_id.clone(), false)
                 };

@@ -30,7 +30,7 @@
 //! skipped with a warning ([`QosProvider::warnings`]); invalid values are
 //! errors naming `file:line:column` and the allowed values.
 
-mod dom;
+pub(crate) mod dom;
 mod policy;
 
 pub use policy::{HistoryKind, QosPolicies};

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Starling vs Cyclone DDS (ddsperf) vs raw UDP, side by side, inside one private network namespace.
+#
+#   benches/compare.sh                      # defaults: 3 rounds, 5 s latency runs, 4 s throughput runs
+#   ROUNDS=5 LAT_SECS=10 TP_SECS=8 benches/compare.sh
+#   SIZES="12 1k" benches/compare.sh        # throughput sizes (ddsperf syntax: 12, 1k, 64k, 1M)
+#
+# Per round, alternating: latency (12 B, reliable) Starling ping/pong, ddsperf ping/pong, UDP ping/pong;
+# then for every size, throughput (reliable, as fast as possible) Starling pub/sub, ddsperf pub/sub.
+# Then the idle RSS of a participant with one reader and no peer, for both.
+# Writes benches/results/latest.{md,json,svg}; raw logs go to benches/results/raw/.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROUNDS=${ROUNDS:-3}
+LAT_SECS=${LAT_SECS:-5}
+TP_SECS=${TP_SECS:-4}
+SIZES=${SIZES:-"12 1k 64k 1M"}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+RAW=$ROOT/benches/results/raw
+STARLING=$CARGO_TARGET_DIR/release/starling
+UDP=$CARGO_TARGET_DIR/release/examples/udp_pingpong
+
+if [ -z "${STARLING_BENCH_IN_NS:-}" ]; then
+    if ! command -v ddsperf >/dev/null; then
+        echo "== installing cyclonedds-tools (ddsperf)"
+        apt-get install -y cyclonedds-tools >/dev/null
+    fi
+    command -v python3 >/dev/null || { echo "python3 is needed for the report" >&2; exit 1; }
+    echo "== building (release)"
+    (cd "$ROOT" && cargo build --release --bin starling --example udp_pingpong)
+    rm -rf "$RAW"
+    mkdir -p "$RAW"
+    {
+        echo "date: $(date -u +%FT%TZ)"
+        echo "commit: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+        echo "host: $(uname -sr), $(nproc) cpus"
+        echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "ddsperf: $(dpkg-query -W -f='${Version}' cyclonedds-tools 2>/dev/null || echo unknown)"
+        echo "rounds: $ROUNDS, latency: $LAT_SECS s, throughput: $TP_SECS s, sizes: $SIZES"
+    } > "$RAW/meta.txt"
+    echo "== running inside a private network namespace (loopback only)"
+    export STARLING_BENCH_IN_NS=1
+    unshare -n "$0" "$@"
+    echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$RAW/meta.txt"
+    python3 "$ROOT/benches/compare_report.py" "$RAW" "$ROOT/benches/results"
+    exit 0
+fi
+
+# ---- inside the namespace ---------------------------------------------------------------------------------
+ip link set lo up
+ip link set lo multicast on
+ip route add 239.0.0.0/8 dev lo
+export CYCLONEDDS_URI='<CycloneDDS><Domain><General><Interfaces><NetworkInterface name="lo"/></Interfaces></General></Domain></CycloneDDS>'
+S="$STARLING --interface lo"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# Starts a background peer, remembers its pid in BG.
+bg() { "$@" & BG=$!; PIDS+=("$BG"); }
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+for r in $(seq 1 "$ROUNDS"); do
+    echo "-- round $r/$ROUNDS: latency 12 B"
+    bg $S perf pong --keyed 1 --duration $((LAT_SECS + 15)) --json > "$RAW/$r-lat-starling-pong.log" 2>&1
+    $S perf ping --keyed 1 --size 12 --warmup 1 --duration "$LAT_SECS" --json \
+        --histogram "$RAW/$r-lat-starling.svg" > "$RAW/$r-lat-starling.log" 2>&1 || echo "starling ping failed"
+    stop "$BG"
+    bg ddsperf -D $((LAT_SECS + 5)) pong > "$RAW/$r-lat-cyclone-pong.log" 2>&1
+    ddsperf -D $((LAT_SECS + 1)) ping > "$RAW/$r-lat-cyclone.log" 2>&1 || echo "ddsperf ping failed"
+    stop "$BG"
+    bg "$UDP" pong --duration $((LAT_SECS + 5)) > "$RAW/$r-lat-udp-pong.log" 2>&1
+    sleep 0.2
+    "$UDP" ping --size 12 --warmup 1 --duration "$LAT_SECS" --json > "$RAW/$r-lat-udp.log" 2>&1 || echo "udp ping failed"
+    stop "$BG"
+    for size in $SIZES; do
+        echo "-- round $r/$ROUNDS: throughput $size"
+        bg $S perf sub --keyed 1 --duration $((TP_SECS + 3)) --json > "$RAW/$r-tp-starling-$size-sub.log" 2>&1
+        $S perf pub --keyed 1 --size "$size" --duration "$TP_SECS" --json > "$RAW/$r-tp-starling-$size-pub.log" 2>&1 \
+            || echo "starling pub failed"
+        wait "$BG" 2>/dev/null || true
+        bg ddsperf -D $((TP_SECS + 2)) -k all sub > "$RAW/$r-tp-cyclone-$size-sub.log" 2>&1
+        ddsperf -D "$TP_SECS" -k all pub size "$size" > "$RAW/$r-tp-cyclone-$size-pub.log" 2>&1 || true
+        wait "$BG" 2>/dev/null || true
+    done
+done
+
+echo "-- idle RSS (one reader, no peer, after 3 s)"
+for impl in starling cyclone; do
+    if [ "$impl" = starling ]; then
+        bg $S perf sub --keyed 1 --duration 10 --wait 10
+    else
+        bg ddsperf -D 10 sub
+    fi
+    sleep 3
+    awk '/^VmRSS:/ {print $2}' "/proc/$BG/status" > "$RAW/idle-$impl.kib"
+    stop "$BG"
+done > /dev/null 2>&1

@@ -1,0 +1,174 @@
+//! Heap allocations per sample on the steady-state write and read paths, counted with a global allocator.
+//!
+//! Two participants run in-process through the sans-IO core (no sockets): `a` writes reliable KEEP_ALL
+//! samples, its datagrams are fed to `b`, and `b`'s events are drained. Only allocations made by this
+//! thread while a measured section runs are counted; heartbeat/ACKNACK rounds run outside them.
+//!
+//! The bounds below hold today and are there to catch regressions; they are not targets. Run with
+//! `cargo test --test alloc -- --nocapture` to see the figures. At the time of writing, per sample (1 KB):
+//! core write path 3.1 (promoting the payload `Bytes` to shared on its first clone in `Participant::write`;
+//! in `Outbox::start`, the destination list copy and regrowing the pending list that `flush` took away),
+//! core read path 2.1 (the payload copy out of the datagram and cloning the `ReceivedSample` for the
+//! event), encode 2 (the buffer and the key-hash scratch buffer), decode 1 (the payload `Vec`).
+
+use starling::types::perf::PerfKeyed;
+use starling_proto::cdr::{decode_sample, encode_sample, key_hash, XcdrVersion};
+use starling_proto::core::Transmit;
+use starling_proto::qos::XCDR1;
+use starling_proto::wire::Endian;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+#[path = "../../benches/support/mempair.rs"]
+mod mempair;
+
+struct Counting;
+
+thread_local! {
+    static ON: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<u64> = const { Cell::new(0) };
+}
+
+fn bump() {
+    let _ = ON.try_with(|on| {
+        if on.get() {
+            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+        }
+    });
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; it only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        bump();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        bump();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        bump();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f`, returning its result and the allocations (alloc + realloc) it made on this thread.
+fn counted<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    let before = COUNT.with(Cell::get);
+    ON.with(|on| on.set(true));
+    let r = f();
+    ON.with(|on| on.set(false));
+    (r, COUNT.with(Cell::get) - before)
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    samples: u64,
+    write_core: u64,
+    read_core: u64,
+    encode: u64,
+    decode: u64,
+}
+
+impl Counts {
+    fn per_sample(&self, n: u64) -> f64 {
+        n as f64 / self.samples as f64
+    }
+}
+
+/// Writes `n` samples of `size` bytes; counts the core's write path (write + poll_transmit), the core's
+/// read path (handle_datagram + poll_event), and CDR encode (with the key hash) and decode as DataWriter
+/// and DataReader do them.
+fn run(pair: &mut mempair::Pair, size: usize, n: u64, counts: &mut Counts) {
+    let mut sample = PerfKeyed::with_size(size);
+    let mut sent: Vec<Transmit> = Vec::with_capacity(64);
+    let mut events = Vec::with_capacity(64);
+    // Like DataWriter::write: a buffer presized to the previous sample's encoded length.
+    let mut size_hint = 64;
+    for i in 0..n {
+        sample.seq = i as u32;
+        let ((payload, key), enc) = counted(|| {
+            let mut buf = Vec::with_capacity(size_hint);
+            encode_sample(&sample, XCDR1, Endian::Little, &mut buf).expect("encode");
+            size_hint = buf.len();
+            (bytes::Bytes::from(buf), key_hash(&sample, XcdrVersion::V1))
+        });
+        let mut change = mempair::make_change(payload, 0);
+        change.key_hash = key;
+        let now = pair.now;
+        let writer = pair.writer;
+        let ((), w) = counted(|| {
+            pair.a.write(now, writer, change).expect("write");
+            while let Some(t) = pair.a.poll_transmit() {
+                sent.push(t);
+            }
+        });
+        let ((), r) = counted(|| {
+            for t in &sent {
+                pair.b.handle_datagram(now, &t.payload);
+            }
+            while let Some(e) = pair.b.poll_event() {
+                events.push(e);
+            }
+        });
+        for t in sent.drain(..) {
+            pair.a.recycle(t.payload);
+        }
+        let mut dec = 0;
+        for e in events.drain(..) {
+            if let starling_proto::core::Event::Sample { sample, .. } = e {
+                let p = sample.payload.expect("payload");
+                let (v, d) = counted(|| decode_sample::<PerfKeyed>(&p).expect("decode"));
+                assert_eq!(v.seq, i as u32);
+                dec += d;
+                counts.samples += 1;
+            }
+        }
+        // Acknowledgements and anything else the reader sends go back uncounted.
+        while let Some(t) = pair.b.poll_transmit() {
+            pair.a.handle_datagram(now, &t.payload);
+            pair.b.recycle(t.payload);
+        }
+        counts.write_core += w;
+        counts.read_core += r;
+        counts.encode += enc;
+        counts.decode += dec;
+        if i % 256 == 255 {
+            pair.settle();
+        }
+    }
+}
+
+#[test]
+fn allocations_per_sample_on_the_steady_state_paths() {
+    // (payload size, bound on core write, core read, encode, decode allocations per sample)
+    let cases = [(12usize, 3.5, 2.5, 2.5, 1.5), (1024, 3.5, 2.5, 2.5, 1.5), (32 * 1024, 3.5, 2.5, 2.5, 1.5)];
+    for (size, max_w, max_r, max_enc, max_dec) in cases {
+        let mut pair = mempair::Pair::new(true, true);
+        run(&mut pair, size, 1000, &mut Counts::default()); // warm-up: buffers, maps and queues grow
+        pair.settle();
+        let mut c = Counts::default();
+        run(&mut pair, size, 2000, &mut c);
+        assert_eq!(c.samples, 2000, "every sample delivered once");
+        let (w, r, enc, dec) =
+            (c.per_sample(c.write_core), c.per_sample(c.read_core), c.per_sample(c.encode), c.per_sample(c.decode));
+        println!(
+            "size {size:>6} B: core write path {w:.2}, core read path {r:.2}, encode+key hash {enc:.2}, decode {dec:.2} allocations per sample"
+        );
+        assert!(w <= max_w, "core write path: {w:.2} allocations per sample (bound {max_w})");
+        assert!(r <= max_r, "core read path: {r:.2} allocations per sample (bound {max_r})");
+        assert!(enc <= max_enc, "encode: {enc:.2} allocations per sample (bound {max_enc})");
+        assert!(dec <= max_dec, "decode: {dec:.2} allocations per sample (bound {max_dec})");
+    }
+}

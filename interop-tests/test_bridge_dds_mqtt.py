@@ -1,0 +1,168 @@
+"""`starling bridge --config`: DDS (Cyclone DDS, Starling) <-> MQTT (paho) through the bridge's routes, in a
+private network namespace. ShapeType keyed by color: JSON payload field by field, one retained message per
+instance, dispose -> empty retained message, MQTT 5 user properties, MQTT -> DDS writes."""
+import json
+import os
+import time
+
+import pytest
+
+from mqtt_helpers import Client, inside, wait_port
+from netns import Watcher
+from shapes import peer_argv, starling_argv
+
+CONFIG = """<dds>
+  <qos_library name="Bridge">
+    <qos_profile name="State">
+      <datawriter_qos>
+        <reliability><kind>RELIABLE_RELIABILITY_QOS</kind></reliability>
+        <history><kind>KEEP_LAST_HISTORY_QOS</kind><depth>1</depth></history>
+      </datawriter_qos>
+      <datareader_qos>
+        <reliability><kind>RELIABLE_RELIABILITY_QOS</kind></reliability>
+        <history><kind>KEEP_ALL_HISTORY_QOS</kind></history>
+      </datareader_qos>
+    </qos_profile>
+  </qos_library>
+  <bridge>
+    <listener protocol="mqtt" address="127.0.0.1:1883"/>
+    <route topic="Square" type="ShapeType" broker_name="shapes/square" direction="from_dds"
+           qos_profile="Bridge::State"/>
+    <route topic="Circle" type="ShapeType" broker_name="shapes/circle" direction="to_dds"
+           qos_profile="Bridge::State"/>
+    <route topic="Triangle" type="ShapeType" broker_name="shapes/triangle" direction="both"
+           qos_profile="Bridge::State"/>
+  </bridge>
+</dds>
+"""
+
+
+@pytest.fixture
+def bridge(netns, starling_bin, tmp_path):
+    cfg = tmp_path / "bridge.xml"
+    cfg.write_text(CONFIG)
+    p = Watcher(netns.popen(starling_argv(starling_bin, "-v", "bridge", "--config", str(cfg))), "bridge")
+    with inside(netns):
+        wait_port(1883)
+    yield p
+
+
+def props(m):
+    up = getattr(m.properties, "UserProperty", None) if m.properties else None
+    return dict(up or [])
+
+
+def by_topic(msgs):
+    out = {}
+    for m in msgs:
+        out.setdefault(m.topic, []).append(m)
+    return out
+
+
+def test_cyclone_to_mqtt(netns, bridge):
+    pub = Watcher(netns.popen(peer_argv("cyclone", "pub", "Square", count=12, instances=3, dispose=True,
+                                        wait_match=20, rate=20)), "cyclone pub")
+    with inside(netns):
+        live = Client(5, "live")
+        live.sub("shapes/square/#", 1)
+        assert pub.wait_exit(60) == 0, pub.describe() + bridge.describe()
+        time.sleep(1.0)
+        got = live.drain(1.0)
+        data = [m for m in got if m.payload]
+        assert len(data) == 12, str([(m.topic, m.payload) for m in got]) + bridge.describe() + pub.describe()
+        per = by_topic(data)
+        assert set(per) == {"shapes/square/RED", "shapes/square/BLUE", "shapes/square/GREEN"}
+        for topic, ms in per.items():
+            color = topic.rsplit("/", 1)[1]
+            xs = []
+            for m in ms:
+                s = json.loads(m.payload)
+                assert s["color"] == color and s["shapesize"] == 30, s
+                assert s["y"] % 3 == ["RED", "BLUE", "GREEN"].index(color) and s["x"] == s["y"] // 3, s
+                assert s["additional_payload_size"] == []
+                xs.append(s["x"])
+                p = props(m)
+                assert p.get("type-name") == "ShapeType", p
+                assert "writer-guid" in p and int(p["source-timestamp"]) > 0 and int(p["sequence-number"]) > 0, p
+            assert xs == sorted(xs) and len(xs) == 4
+        disposes = [m for m in got if not m.payload]
+        assert sorted(m.topic for m in disposes) == sorted(per), [(m.topic, props(m)) for m in disposes]
+        assert all(props(m).get("dds-instance-state") == "disposed" for m in disposes)
+        # Disposed instances leave no retained message.
+        late = Client(5, "late")
+        late.sub("shapes/square/#", 1)
+        assert [m for m in late.drain(1.0)] == []
+        live.close()
+        late.close()
+
+
+def test_retained_latest_per_instance(netns, bridge):
+    pub = Watcher(netns.popen(peer_argv("cyclone", "pub", "Square", count=9, instances=3, wait_match=20, rate=20)),
+                  "cyclone pub")
+    assert pub.wait_exit(60) == 0, pub.describe()
+    time.sleep(1.0)
+    with inside(netns):
+        late = Client(4, "late311")
+        late.sub("shapes/square/+", 1)
+        got = late.drain(1.5)
+        assert all(m.retain for m in got)
+        latest = {m.topic: json.loads(m.payload) for m in got}
+        assert latest == {
+            "shapes/square/RED": {"color": "RED", "x": 2, "y": 6, "shapesize": 30, "additional_payload_size": []},
+            "shapes/square/BLUE": {"color": "BLUE", "x": 2, "y": 7, "shapesize": 30, "additional_payload_size": []},
+            "shapes/square/GREEN": {"color": "GREEN", "x": 2, "y": 8, "shapesize": 30,
+                                    "additional_payload_size": []},
+        }, latest
+        late.close()
+
+
+def test_mqtt_to_cyclone(netns, bridge):
+    sub = Watcher(netns.popen(peer_argv("cyclone", "sub", "Circle", count=6, instances=2, dispose=True,
+                                        timeout=40)), "cyclone sub")
+    with inside(netns):
+        pub = Client(5, "pub")
+        time.sleep(4.0)  # discovery between the bridge's writer and the Cyclone reader
+        per = {"RED": 0, "BLUE": 0}
+        for i in range(6):
+            color = ["RED", "BLUE"][i % 2]
+            # The key comes from the topic level; the payload may leave it out.
+            pub.pub(f"shapes/circle/{color}", json.dumps({"x": per[color], "y": i, "shapesize": 30}), qos=1)
+            per[color] += 1
+            time.sleep(0.05)
+        time.sleep(0.5)
+        pub.pub("shapes/circle/RED", b"", qos=1)
+        pub.pub("shapes/circle/BLUE", b"", qos=1)
+        assert sub.wait_exit(40) == 0, sub.describe() + bridge.describe()
+        pub.close()
+    data = sub.data()
+    assert [(d["color"], d["x"], d["y"]) for d in data] == [
+        ("RED", 0, 0), ("BLUE", 0, 1), ("RED", 1, 2), ("BLUE", 1, 3), ("RED", 2, 4), ("BLUE", 2, 5)], data
+    assert sorted(sub.disposes()) == ["BLUE", "RED"]
+
+
+def test_starling_pub_and_loop_guard(netns, bridge, starling_bin):
+    """`starling pub` -> bridge -> paho, and paho -> bridge -> `starling sub`; what the bridge writes into DDS
+    does not come back to MQTT."""
+    with inside(netns):
+        mq = Client(5, "watch")
+        mq.sub("shapes/triangle/#", 1)
+        sub = Watcher(netns.popen(starling_argv(starling_bin, "sub", "Triangle", "--type", "ShapeType", "--count", "2",
+                                                "--timeout", "30")), "starling sub")
+        time.sleep(3.0)
+        p = Client(5, "pubber")
+        p.pub("shapes/triangle/GREEN", json.dumps({"x": 1, "y": 2, "shapesize": 3}), qos=1)
+        got = mq.drain(2.0)
+        # Exactly the client's own message (from the broker), no echo through DDS.
+        assert [(m.topic, json.loads(m.payload)) for m in got] == [
+            ("shapes/triangle/GREEN", {"x": 1, "y": 2, "shapesize": 3})], [(m.topic, m.payload) for m in got]
+        pub = netns.run(starling_argv(starling_bin, "pub", "Triangle", "--type", "ShapeType", "--wait-subscribers",
+                                      "1", json.dumps({"color": "CYAN", "x": 5, "y": 6, "shapesize": 7})), timeout=30)
+        assert pub.returncode == 0, pub.stderr
+        m = mq.get(timeout=20)
+        assert m.topic == "shapes/triangle/CYAN"
+        assert json.loads(m.payload)["x"] == 5 and props(m)["type-name"] == "ShapeType"
+        assert sub.wait_exit(30) == 0, sub.describe()
+        colors = [d["color"] for d in sub.data()]
+        assert colors == ["GREEN", "CYAN"], colors
+        mq.close()
+        p.close()

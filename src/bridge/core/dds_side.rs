@@ -1,0 +1,435 @@
+//! The DDS side: one participant per domain, a dynamic reader and/or writer per route, routes
+//! created at run time for default-mapped topics, and the loop guard.
+
+use super::config::{BridgeConfig, Format, LoopGuardConfig, RouteConfig};
+use super::mapping::{apply_key_levels, default_name, key_levels, key_paths};
+use super::{props, BridgeError, Hub, Inbound, Outbound, ParticipantFactory, BRIDGE_USER_DATA};
+use crate::dds::{DataReader, DataWriter, DomainParticipant, InstanceState, Sample};
+use crate::dynamic::{from_json, to_json};
+use bytes::Bytes;
+use starling_proto::discovery::data::EndpointData;
+use starling_proto::wire::types::{Guid, GuidPrefix};
+use starling_proto::xtypes::{DynamicType, DynamicValue};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// The MQTT filters whose messages the DDS side wants.
+pub(super) fn inbound_filters(cfg: &BridgeConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in cfg.routes.iter().filter(|r| r.direction.to_dds()) {
+        out.push(r.broker_name.clone());
+        out.push(format!("{}/#", r.broker_name));
+    }
+    let d = &cfg.default_mapping;
+    if d.enabled && d.direction.to_dds() {
+        out.push(if d.prefix.is_empty() { "#".to_string() } else { format!("{}/#", d.prefix) });
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Decides whether a DDS sample may go out to clients.
+#[derive(Debug, Clone)]
+pub(crate) struct LoopGuard {
+    own: HashSet<GuidPrefix>,
+    forward_other_bridges: bool,
+}
+
+impl LoopGuard {
+    pub(crate) fn new(own: impl IntoIterator<Item = GuidPrefix>, cfg: LoopGuardConfig) -> Self {
+        Self { own: own.into_iter().collect(), forward_other_bridges: cfg.forward_other_bridges }
+    }
+
+    /// `writer_user_data`: the writer's USER_DATA, if discovery knows it.
+    pub(crate) fn forward(&self, writer: &Guid, writer_user_data: Option<&[u8]>) -> bool {
+        if self.own.contains(&writer.prefix) {
+            return false;
+        }
+        self.forward_other_bridges || writer_user_data != Some(BRIDGE_USER_DATA)
+    }
+}
+
+/// A route in service.
+struct Active {
+    cfg: RouteConfig,
+    ty: DynamicType,
+    keyed: bool,
+    writer: Option<DataWriter<DynamicValue>>,
+    // Kept alive while the route runs.
+    _reader: Option<Arc<DataReader<DynamicValue>>>,
+}
+
+struct Shared {
+    routes: Mutex<Vec<Arc<Active>>>,
+    hub: Hub,
+    guard: LoopGuard,
+    writers: Mutex<HashMap<Guid, WriterMeta>>,
+}
+
+#[derive(Clone)]
+struct WriterMeta {
+    user_data: Vec<u8>,
+    lifespan: Option<Duration>,
+}
+
+impl Shared {
+    fn routes(&self) -> MutexGuard<'_, Vec<Arc<Active>>> {
+        self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The running DDS side.
+pub(super) struct DdsSide {
+    tasks: tokio::task::JoinSet<()>,
+    _participants: Vec<Arc<DomainParticipant>>,
+}
+
+impl DdsSide {
+    pub(super) fn start(
+        cfg: &BridgeConfig,
+        factory: &ParticipantFactory,
+        hub: Hub,
+        inbound: mpsc::Receiver<Inbound>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Self, BridgeError> {
+        let mut domains: Vec<u32> = cfg.routes.iter().map(|r| r.domain).collect();
+        if cfg.default_mapping.enabled {
+            domains.push(cfg.default_mapping.domain);
+        }
+        domains.sort_unstable();
+        domains.dedup();
+        let mut parts: HashMap<u32, Arc<DomainParticipant>> = HashMap::new();
+        for d in domains {
+            parts.insert(d, Arc::new(factory(d)?));
+        }
+        let guard = LoopGuard::new(parts.values().map(|p| p.guid_prefix()), cfg.loop_guard);
+        let shared =
+            Arc::new(Shared { routes: Mutex::new(Vec::new()), hub, guard, writers: Mutex::new(HashMap::new()) });
+        let mut tasks = tokio::task::JoinSet::new();
+        for r in &cfg.routes {
+            let Some(p) = parts.get(&r.domain).cloned() else { continue };
+            let (shared, r, stop) = (shared.clone(), r.clone(), stop.clone());
+            tasks.spawn(async move {
+                let ty = match r.ty.clone() {
+                    Some(t) => t,
+                    None => match learn_type(&p, &r.topic, stop.clone()).await {
+                        Some(t) => t,
+                        None => return,
+                    },
+                };
+                if let Err(e) = open_route(&shared, &p, r.clone(), ty, stop) {
+                    tracing::error!("bridge: route for topic {} (line {}): {e}", r.topic, r.line);
+                }
+            });
+        }
+        if cfg.default_mapping.enabled {
+            if let Some(p) = parts.get(&cfg.default_mapping.domain).cloned() {
+                tasks.spawn(default_mapping(shared.clone(), p, cfg.clone(), stop.clone()));
+            }
+        }
+        tasks.spawn(inbound_loop(shared, inbound, stop));
+        Ok(Self { tasks, _participants: parts.into_values().collect() })
+    }
+
+    pub(super) async fn stop(mut self) {
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Waits for a remote writer or reader on `topic` whose type can be resolved.
+async fn learn_type(p: &DomainParticipant, topic: &str, mut stop: watch::Receiver<bool>) -> Option<DynamicType> {
+    let mut events = p.discovery_events();
+    loop {
+        let found = p
+            .discovered_writers()
+            .into_iter()
+            .chain(p.discovered_readers())
+            .filter(|e| e.topic_name == topic && e.guid.prefix != p.guid_prefix())
+            .find_map(|e| p.remote_type(&e.guid).and_then(Result::ok));
+        if found.is_some() {
+            return found;
+        }
+        tokio::select! {
+            _ = events.recv() => {}
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stop.changed() => return None,
+        }
+    }
+}
+
+fn open_route(
+    shared: &Arc<Shared>,
+    p: &Arc<DomainParticipant>,
+    cfg: RouteConfig,
+    ty: DynamicType,
+    stop: watch::Receiver<bool>,
+) -> Result<(), BridgeError> {
+    let topic = p.create_dynamic_topic(&cfg.topic, ty.clone())?;
+    let partition = if cfg.partition.is_empty() { Vec::new() } else { vec![cfg.partition.clone()] };
+    let writer = if cfg.direction.to_dds() {
+        let mut q = cfg.writer_qos.clone();
+        q.user_data = BRIDGE_USER_DATA.to_vec();
+        Some(p.create_publisher(partition.clone()).create_datawriter(&topic, Some(q))?)
+    } else {
+        None
+    };
+    let reader = if cfg.direction.from_dds() {
+        let mut q = cfg.reader_qos.clone();
+        q.user_data = BRIDGE_USER_DATA.to_vec();
+        // Accept both encodings (Cyclone 11 writers offer XCDR2, most others XCDR1); a profile that names
+        // representations explicitly is kept.
+        if q.data_representation == [crate::qos::XCDR1] {
+            q.data_representation = vec![crate::qos::XCDR1, crate::qos::XCDR2];
+        }
+        Some(Arc::new(p.create_subscriber(partition).create_datareader(&topic, Some(q))?))
+    } else {
+        None
+    };
+    let keyed = ty.is_keyed();
+    let active = Arc::new(Active { cfg, ty, keyed, writer, _reader: reader.clone() });
+    shared.routes().push(active.clone());
+    tracing::info!(
+        "bridge: topic {} ⇄ {} ({:?}, {:?})",
+        active.cfg.topic,
+        active.cfg.broker_name,
+        active.cfg.direction,
+        active.cfg.format
+    );
+    if let Some(reader) = reader {
+        tokio::spawn(read_loop(shared.clone(), active, reader, p.clone(), stop));
+    }
+    Ok(())
+}
+
+async fn read_loop(
+    shared: Arc<Shared>,
+    route: Arc<Active>,
+    reader: Arc<DataReader<DynamicValue>>,
+    participant: Arc<DomainParticipant>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let s = tokio::select! {
+            s = reader.take_next() => s,
+            _ = stop.changed() => return,
+        };
+        let Ok(s) = s else { return };
+        let meta = writer_meta(&shared, &participant, &s.info.publication_handle);
+        if !shared.guard.forward(&s.info.publication_handle, meta.as_ref().map(|m| m.user_data.as_slice())) {
+            continue;
+        }
+        if let Some(m) = to_outbound(&route, &s, meta.and_then(|m| m.lifespan)) {
+            shared.hub.publish(m);
+        }
+    }
+}
+
+fn writer_meta(shared: &Shared, p: &DomainParticipant, g: &Guid) -> Option<WriterMeta> {
+    if let Some(m) = shared.writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(g) {
+        return Some(m.clone());
+    }
+    let d: EndpointData = p.discovered_writers().into_iter().find(|w| w.guid == *g)?;
+    let lifespan = d.qos.lifespan.to_std();
+    let m = WriterMeta { user_data: d.qos.user_data.clone(), lifespan };
+    shared.writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(*g, m.clone());
+    Some(m)
+}
+
+/// Builds the broker message for a sample (None for samples that carry nothing to forward).
+fn to_outbound(route: &Active, s: &Sample<DynamicValue>, lifespan: Option<Duration>) -> Option<Outbound> {
+    let data = s.data.as_ref()?;
+    let json = match to_json(&route.ty, data) {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::warn!("bridge: sample on {} not convertible to JSON: {e}", route.cfg.topic);
+            return None;
+        }
+    };
+    let mut name = route.cfg.broker_name.clone();
+    if route.keyed {
+        for l in key_levels(&route.ty, &json) {
+            name.push('/');
+            name.push_str(&l);
+        }
+    }
+    let mut properties = Vec::new();
+    if let Some(ts) = s.info.source_timestamp {
+        properties.push((props::SOURCE_TIMESTAMP.to_string(), ts.to_nanos().to_string()));
+    }
+    properties.push((props::WRITER_GUID.to_string(), s.info.publication_handle.to_string()));
+    if s.info.sequence_number > 0 {
+        properties.push((props::SEQUENCE_NUMBER.to_string(), s.info.sequence_number.to_string()));
+    }
+    properties.push((props::TYPE_NAME.to_string(), route.ty.name().unwrap_or_default().to_string()));
+    if !s.info.valid_data {
+        if s.info.instance_state != InstanceState::NotAliveDisposed || !route.keyed {
+            return None;
+        }
+        properties.push((props::INSTANCE_STATE.to_string(), "disposed".to_string()));
+        return Some(Outbound {
+            name,
+            payload: Bytes::new(),
+            disposed: true,
+            properties,
+            expiry: None,
+            content_type: "application/json",
+        });
+    }
+    let (payload, content_type) = match route.cfg.format {
+        Format::Json => (Bytes::from(json.to_string()), "application/json"),
+        Format::Cdr => {
+            let mut out = Vec::new();
+            let rep = route.cfg.writer_qos.writer_representation();
+            if let Err(e) =
+                starling_proto::xtypes::encode(&route.ty, data, rep, starling_proto::wire::Endian::Little, &mut out)
+            {
+                tracing::warn!("bridge: sample on {} not encodable: {e}", route.cfg.topic);
+                return None;
+            }
+            (Bytes::from(out), "application/cdr")
+        }
+    };
+    Some(Outbound { name, payload, disposed: false, properties, expiry: lifespan, content_type })
+}
+
+/// Finds the route for a broker name and the key levels after its `broker_name`.
+fn match_route<'a>(routes: &'a [Arc<Active>], name: &str) -> Option<(&'a Arc<Active>, Vec<String>)> {
+    routes.iter().filter(|r| r.cfg.direction.to_dds()).find_map(|r| {
+        let rest = if name == r.cfg.broker_name {
+            ""
+        } else {
+            name.strip_prefix(r.cfg.broker_name.as_str())?.strip_prefix('/')?
+        };
+        let levels: Vec<String> =
+            if rest.is_empty() { Vec::new() } else { rest.split('/').map(str::to_string).collect() };
+        let nkeys = if r.keyed { key_paths(&r.ty).len() } else { 0 };
+        (levels.is_empty() || levels.len() == nkeys).then_some((r, levels))
+    })
+}
+
+async fn inbound_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Inbound>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let m = tokio::select! {
+            m = rx.recv() => m,
+            _ = stop.changed() => return,
+        };
+        let Some(m) = m else { return };
+        let route = {
+            let routes = shared.routes();
+            match_route(&routes, &m.name).map(|(r, l)| (r.clone(), l))
+        };
+        let Some((route, levels)) = route else {
+            tracing::debug!("bridge: no DDS route for {}", m.name);
+            continue;
+        };
+        if let Err(e) = write_inbound(&route, &levels, &m) {
+            tracing::warn!("bridge: message on {} not written to DDS topic {}: {e}", m.name, route.cfg.topic);
+        }
+    }
+}
+
+fn write_inbound(route: &Active, levels: &[String], m: &Inbound) -> Result<(), String> {
+    let Some(w) = &route.writer else { return Ok(()) };
+    let refs: Vec<&str> = levels.iter().map(String::as_str).collect();
+    if m.payload.is_empty() {
+        // An empty message on an instance's topic disposes the instance.
+        if !route.keyed || levels.is_empty() {
+            return Ok(());
+        }
+        let mut j = serde_json::Value::Object(serde_json::Map::new());
+        apply_key_levels(&route.ty, &refs, &mut j).map_err(|e| e.to_string())?;
+        let v = from_json(&route.ty, &j).map_err(|e| e.to_string())?;
+        w.dispose(&v).map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    let v = match route.cfg.format {
+        Format::Json => {
+            let mut j: serde_json::Value = serde_json::from_slice(&m.payload).map_err(|e| e.to_string())?;
+            if !refs.is_empty() {
+                apply_key_levels(&route.ty, &refs, &mut j).map_err(|e| e.to_string())?;
+            }
+            from_json(&route.ty, &j).map_err(|e| e.to_string())?
+        }
+        Format::Cdr => starling_proto::xtypes::decode(&route.ty, &m.payload).map_err(|e| e.to_string())?,
+    };
+    w.write(&v).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Creates routes for topics found by discovery that the default mapping allows.
+async fn default_mapping(
+    shared: Arc<Shared>,
+    p: Arc<DomainParticipant>,
+    cfg: BridgeConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    let dm = cfg.default_mapping.clone();
+    let mut events = p.discovery_events();
+    let mut pending: HashSet<(String, String)> = HashSet::new();
+    loop {
+        let endpoints: Vec<EndpointData> = p
+            .discovered_writers()
+            .into_iter()
+            .chain(p.discovered_readers())
+            .filter(|e| e.guid.prefix != p.guid_prefix())
+            .collect();
+        for e in endpoints {
+            if !dm.allows(&e.topic_name) {
+                continue;
+            }
+            let partition = e.qos.partition.first().cloned().unwrap_or_default();
+            if partition.contains(['*', '?']) {
+                continue;
+            }
+            let key = (partition.clone(), e.topic_name.clone());
+            let known = shared.routes().iter().any(|r| r.cfg.topic == key.1 && r.cfg.partition == key.0)
+                || cfg.routes.iter().any(|r| r.domain == dm.domain && r.topic == key.1 && r.partition == key.0);
+            if known {
+                continue;
+            }
+            let Some(Ok(ty)) = p.remote_type(&e.guid) else {
+                pending.insert(key);
+                continue;
+            };
+            pending.remove(&key);
+            let mut route = RouteConfig {
+                domain: dm.domain,
+                partition: partition.clone(),
+                topic: e.topic_name.clone(),
+                type_name: Some(e.type_name.clone()),
+                ty: Some(ty.clone()),
+                broker_name: default_name(&dm.prefix, &partition, &e.topic_name),
+                direction: dm.direction,
+                format: dm.format,
+                writer_qos: crate::qos::EndpointQos::writer_default(),
+                reader_qos: crate::qos::EndpointQos::reader_default(),
+                line: 0,
+            };
+            // Match what the remote side offers or asks for.
+            route.reader_qos.reliability = e.qos.reliability;
+            route.reader_qos.durability = e.qos.durability;
+            route.writer_qos.durability = e.qos.durability;
+            if !partition.is_empty() {
+                route.reader_qos.partition = vec![partition.clone()];
+                route.writer_qos.partition = vec![partition];
+            }
+            if let Err(err) = open_route(&shared, &p, route, ty, stop.clone()) {
+                tracing::warn!("bridge: default mapping of {}: {err}", e.topic_name);
+            }
+        }
+        tokio::select! {
+            _ = events.recv() => {}
+            () = tokio::time::sleep(Duration::from_millis(if pending.is_empty() { 2000 } else { 300 })) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod test_support {
+    pub(crate) use super::LoopGuard;
+}

@@ -1,0 +1,266 @@
+//! The bridge core: configuration, the protocol-neutral hub between DDS and the broker endpoints,
+//! the DDS side (dynamic readers and writers per route), and the registry the protocol endpoints
+//! plug into.
+//!
+//! # Data flow
+//! - DDS → clients: each route's dynamic reader turns samples into [`Outbound`] messages (JSON or
+//!   raw CDR, named `broker_name[/key…]`, with metadata) on the [`Hub`]'s broadcast channel. Each
+//!   endpoint takes them from its own receiver; a lagging endpoint loses the oldest messages, so
+//!   nothing on the broker side can slow the DDS side. The MQTT endpoint publishes them retained
+//!   (the latest value per instance for late joiners) with MQTT 5 user properties.
+//! - Clients → DDS: endpoints hand [`Inbound`] messages whose names match
+//!   [`Hub::inbound_filters`] to [`Hub::to_dds`]; the DDS side parses and writes them.
+//!
+//! # Loop guard
+//! The bridge's DDS writers carry [`BRIDGE_USER_DATA`] in USER_DATA. Samples from the bridge's
+//! own participant are never forwarded to clients (the client that sent them, and the others,
+//! already got the message from the broker), and samples from other bridges' writers are not
+//! re-bridged unless `<loop_guard forward_other_bridges="true"/>`. Endpoints publish with their
+//! own origin and subscribe with No Local, so what the bridge publishes never returns to DDS.
+//!
+//! # Endpoints
+//! A protocol endpoint implements [`Endpoint`] and is added to an [`EndpointRegistry`]; [`run`]
+//! binds every listener of the configuration through the endpoint registered for its protocol
+//! before anything starts, so a configuration naming a protocol that has no endpoint (or an
+//! address that cannot be bound) fails as a whole.
+
+pub mod config;
+mod dds_side;
+pub mod mapping;
+mod mqtt_endpoint;
+pub mod tls;
+
+pub use config::{BridgeConfig, ConfigError, Direction, Format, ListenerConfig, Protocol, RouteConfig};
+pub use mqtt_endpoint::MqttEndpoint;
+
+use crate::bridge::mqtt::auth::MemoryAuth;
+use crate::dds::{DdsError, DomainParticipant};
+use bytes::Bytes;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// USER_DATA of the bridge's DDS writers (and readers), so other bridges recognise them.
+pub const BRIDGE_USER_DATA: &[u8] = b"starling-bridge";
+
+/// MQTT 5 user property names the bridge sets and reads.
+pub mod props {
+    /// Source timestamp, nanoseconds since the Unix epoch.
+    pub const SOURCE_TIMESTAMP: &str = "source-timestamp";
+    /// The DDS writer's GUID.
+    pub const WRITER_GUID: &str = "writer-guid";
+    /// The writer's sequence number.
+    pub const SEQUENCE_NUMBER: &str = "sequence-number";
+    /// The registered DDS type name.
+    pub const TYPE_NAME: &str = "type-name";
+    /// `disposed` on the empty message that stands for a disposed instance.
+    pub const INSTANCE_STATE: &str = "dds-instance-state";
+}
+
+/// A boxed future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Errors starting or running the bridge.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BridgeError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A listener names a protocol no endpoint is registered for.
+    #[error("no endpoint for protocol '{0}' in this build")]
+    NoEndpoint(&'static str),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {message}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        message: String,
+    },
+    /// The TLS files could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// From the DDS layer.
+    #[error("DDS: {0}")]
+    Dds(#[from] DdsError),
+}
+
+/// A DDS sample on its way to broker clients.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    /// Name in MQTT form: `broker_name` plus one level per key value.
+    pub name: String,
+    /// JSON or encapsulated CDR; empty for a disposed instance.
+    pub payload: Bytes,
+    /// The instance was disposed.
+    pub disposed: bool,
+    /// Metadata: see [`props`].
+    pub properties: Vec<(String, String)>,
+    /// Remaining lifetime (from the writer's LIFESPAN).
+    pub expiry: Option<Duration>,
+    /// `application/json` or `application/cdr`.
+    pub content_type: &'static str,
+}
+
+/// A client message on its way into DDS.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// Name in MQTT form (see [`mapping::from_dotted`] for dotted names).
+    pub name: String,
+    /// The payload.
+    pub payload: Bytes,
+    /// User properties (MQTT 5) or headers.
+    pub properties: Vec<(String, String)>,
+}
+
+/// The channel pair between the DDS side and the endpoints.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    out: broadcast::Sender<Arc<Outbound>>,
+    inbound: mpsc::Sender<Inbound>,
+    filters: Arc<Vec<String>>,
+}
+
+impl Hub {
+    fn new(filters: Vec<String>) -> (Self, mpsc::Receiver<Inbound>) {
+        let (out, _) = broadcast::channel(4096);
+        let (inbound, rx) = mpsc::channel(4096);
+        (Self { out, inbound, filters: Arc::new(filters) }, rx)
+    }
+
+    /// Messages from DDS from now on. A receiver that falls more than 4096 messages behind
+    /// loses the oldest (`RecvError::Lagged`).
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Outbound>> {
+        self.out.subscribe()
+    }
+
+    /// Hands a client message to the DDS side; false if it was dropped (DDS side busy or gone).
+    pub fn to_dds(&self, m: Inbound) -> bool {
+        self.inbound.try_send(m).is_ok()
+    }
+
+    /// MQTT topic filters whose messages go to DDS (routes towards DDS and the default mapping).
+    #[must_use]
+    pub fn inbound_filters(&self) -> &[String] {
+        &self.filters
+    }
+
+    fn publish(&self, m: Outbound) {
+        // No receiver: no endpoint is running; nothing to do.
+        let _ = self.out.send(Arc::new(m));
+    }
+}
+
+/// What an endpoint gets to serve its listeners.
+#[derive(Clone)]
+pub struct EndpointContext {
+    /// The hub.
+    pub hub: Hub,
+    /// Users, passwords and ACLs.
+    pub auth: Arc<MemoryAuth>,
+    /// Flips to true when the bridge shuts down.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for EndpointContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointContext").field("hub", &self.hub).finish_non_exhaustive()
+    }
+}
+
+/// A protocol endpoint the bridge can start.
+pub trait Endpoint: Send + Sync + 'static {
+    /// The protocols it serves.
+    fn protocols(&self) -> &'static [Protocol];
+    /// Binds all `listeners` (all of this endpoint's protocols). The returned future serves
+    /// until `ctx.shutdown` turns true and then closes every connection.
+    fn bind(
+        &self,
+        listeners: Vec<ListenerConfig>,
+        ctx: EndpointContext,
+    ) -> BoxFuture<Result<BoxFuture<()>, BridgeError>>;
+}
+
+/// The endpoints available to [`run`].
+#[derive(Default)]
+pub struct EndpointRegistry {
+    endpoints: Vec<Arc<dyn Endpoint>>,
+}
+
+impl std::fmt::Debug for EndpointRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p: Vec<&str> = self.endpoints.iter().flat_map(|e| e.protocols().iter().map(|p| p.name())).collect();
+        f.debug_struct("EndpointRegistry").field("protocols", &p).finish()
+    }
+}
+
+impl EndpointRegistry {
+    /// A registry with the MQTT endpoint.
+    #[must_use]
+    pub fn with_builtin() -> Self {
+        let mut r = Self::default();
+        r.register(Arc::new(MqttEndpoint::default()));
+        r
+    }
+
+    /// Adds an endpoint (a later one wins for the same protocol).
+    pub fn register(&mut self, e: Arc<dyn Endpoint>) {
+        self.endpoints.insert(0, e);
+    }
+
+    fn find(&self, p: Protocol) -> Option<&Arc<dyn Endpoint>> {
+        self.endpoints.iter().find(|e| e.protocols().contains(&p))
+    }
+}
+
+/// Creates the DDS participant of a domain.
+pub type ParticipantFactory = Arc<dyn Fn(u32) -> Result<DomainParticipant, DdsError> + Send + Sync>;
+
+/// Runs the bridge until `shutdown` completes. Everything is set up (TLS files loaded, every
+/// listener bound, the DDS participants created) before anything is served; on any failure
+/// nothing keeps running.
+pub async fn run(
+    cfg: BridgeConfig,
+    registry: &EndpointRegistry,
+    participants: ParticipantFactory,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), BridgeError> {
+    // Group the listeners by endpoint.
+    let mut groups: Vec<(Arc<dyn Endpoint>, Vec<ListenerConfig>)> = Vec::new();
+    for l in &cfg.listeners {
+        let e = registry.find(l.protocol).ok_or(BridgeError::NoEndpoint(l.protocol.name()))?;
+        if let Some(tls) = &l.tls {
+            tls::server_config(tls)?;
+        }
+        match groups.iter_mut().find(|(g, _)| Arc::ptr_eq(g, e)) {
+            Some((_, v)) => v.push(l.clone()),
+            None => groups.push((e.clone(), vec![l.clone()])),
+        }
+    }
+    let auth = Arc::new(cfg.authenticator()?);
+    let filters = dds_side::inbound_filters(&cfg);
+    let (hub, inbound_rx) = Hub::new(filters);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let side = dds_side::DdsSide::start(&cfg, &participants, hub.clone(), inbound_rx, stop_rx.clone())?;
+    let mut serving = Vec::new();
+    for (e, listeners) in groups {
+        let ctx = EndpointContext { hub: hub.clone(), auth: auth.clone(), shutdown: stop_rx.clone() };
+        serving.push(e.bind(listeners, ctx).await?);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for f in serving {
+        tasks.spawn(f);
+    }
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), async { while tasks.join_next().await.is_some() {} }).await;
+    side.stop().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

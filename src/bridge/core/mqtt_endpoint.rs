@@ -1,0 +1,169 @@
+//! The MQTT endpoint of the bridge: the MQTT server plus a link between its broker core and the
+//! hub. DDS samples are published into the broker as retained messages (the latest per instance)
+//! with MQTT 5 properties; client messages on inbound filters reach the hub through an internal
+//! session subscribed with No Local.
+
+use super::{BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol};
+use crate::bridge::mqtt::broker::{Broker, ConnectOutcome, Delivery, Message, Outbox};
+use crate::bridge::mqtt::codec::{Properties, QoS, RetainHandling, SubscriptionOptions};
+use crate::bridge::mqtt::server::RESERVED_CLIENT_PREFIX;
+use crate::bridge::mqtt::{ListenerSpec, MqttServer, ServerConfig};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Client id of the bridge's internal session.
+pub(crate) fn bridge_client_id() -> String {
+    format!("{RESERVED_CLIENT_PREFIX}-bridge")
+}
+
+/// The MQTT (TCP, WebSocket, with or without TLS) endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct MqttEndpoint {
+    /// Server limits (listener fields are filled from the configuration).
+    pub server: ServerConfig,
+}
+
+impl Endpoint for MqttEndpoint {
+    fn protocols(&self) -> &'static [Protocol] {
+        &[Protocol::Mqtt, Protocol::MqttWs]
+    }
+
+    fn bind(
+        &self,
+        listeners: Vec<ListenerConfig>,
+        ctx: EndpointContext,
+    ) -> BoxFuture<Result<BoxFuture<()>, BridgeError>> {
+        let mut cfg = self.server.clone();
+        Box::pin(async move {
+            cfg.tcp = None;
+            cfg.ws = None;
+            cfg.listeners.clear();
+            for l in &listeners {
+                let tls = l.tls.as_ref().map(super::tls::server_config).transpose()?;
+                cfg.listeners.push(ListenerSpec { addr: l.address, websocket: l.protocol == Protocol::MqttWs, tls });
+            }
+            let server = MqttServer::bind(cfg, ctx.auth.clone()).await.map_err(|e| BridgeError::Bind {
+                addr: listeners.first().map_or_else(|| ([0, 0, 0, 0], 0).into(), |l| l.address),
+                message: e.to_string(),
+            })?;
+            for (l, a) in listeners.iter().zip(server.listener_addrs()) {
+                let scheme = match (l.protocol == Protocol::MqttWs, l.tls.is_some()) {
+                    (false, false) => "mqtt",
+                    (false, true) => "mqtts",
+                    (true, false) => "ws",
+                    (true, true) => "wss",
+                };
+                eprintln!("starling bridge: MQTT listening on {scheme}://{a}");
+            }
+            let broker = server.broker();
+            let link = Link::attach(broker, &ctx.hub);
+            let mut stop = ctx.shutdown.clone();
+            let hub = ctx.hub.clone();
+            let fut: BoxFuture<()> = Box::pin(async move {
+                let shutdown = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                tokio::join!(server.run(shutdown), link.run(hub, ctx.shutdown.clone()));
+            });
+            Ok(fut)
+        })
+    }
+}
+
+struct Link {
+    broker: Arc<Mutex<Broker>>,
+    client: Arc<str>,
+    outbox: Option<Arc<Outbox>>,
+}
+
+impl Link {
+    fn lock(&self) -> MutexGuard<'_, Broker> {
+        self.broker.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn attach(broker: Arc<Mutex<Broker>>, hub: &Hub) -> Self {
+        let client: Arc<str> = bridge_client_id().into();
+        let mut link = Self { broker, client, outbox: None };
+        let now = Instant::now();
+        let mut b = link.lock();
+        let outbox = match b.connect(now, &link.client, true, u32::MAX) {
+            ConnectOutcome::Accepted { outbox, .. } => Some(outbox),
+            ConnectOutcome::Busy(_) => None,
+        };
+        if outbox.is_some() {
+            let opts = SubscriptionOptions {
+                qos: QoS::AtLeastOnce,
+                no_local: true,
+                retain_as_published: false,
+                retain_handling: RetainHandling::DoNotSend,
+            };
+            for f in hub.inbound_filters() {
+                if let Err(e) = b.subscribe(now, &link.client, f, opts, None) {
+                    tracing::warn!("bridge: cannot subscribe to {f}: {e:?}");
+                }
+            }
+        }
+        drop(b);
+        link.outbox = outbox;
+        link
+    }
+
+    async fn run(self, hub: Hub, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut rx = hub.subscribe();
+        let mut batch: Vec<Delivery> = Vec::new();
+        let outbox = self.outbox.clone();
+        loop {
+            tokio::select! {
+                r = rx.recv() => match r {
+                    Ok(m) => self.publish(&m),
+                    Err(RecvError::Lagged(n)) => tracing::warn!("bridge: MQTT side lagged, {n} DDS samples skipped"),
+                    Err(RecvError::Closed) => return,
+                },
+                () = async { match &outbox { Some(o) => o.notify().notified().await, None => std::future::pending().await } } => {
+                    if let Some(o) = &outbox {
+                        let metrics = self.lock().metrics().clone();
+                        o.drain(Instant::now(), usize::MAX, &mut batch, &metrics);
+                        for d in batch.drain(..) {
+                            let msg = &d.msg;
+                            let m = Inbound {
+                                name: msg.topic.to_string(),
+                                payload: msg.payload.clone(),
+                                properties: msg.properties.user_properties.clone(),
+                            };
+                            if !hub.to_dds(m) {
+                                tracing::warn!("bridge: DDS side busy, message on {} dropped", msg.topic);
+                            }
+                        }
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    fn publish(&self, m: &Outbound) {
+        let now = Instant::now();
+        let mut properties = Properties {
+            user_properties: m.properties.clone(),
+            message_expiry_interval: m.expiry.map(|d| u32::try_from(d.as_secs().max(1)).unwrap_or(u32::MAX)),
+            ..Properties::default()
+        };
+        if !m.disposed {
+            properties.content_type = Some(m.content_type.to_string());
+            if m.content_type == "application/json" {
+                properties.payload_format_indicator = Some(1);
+            }
+        }
+        let msg = Message {
+            topic: m.name.as_str().into(),
+            payload: m.payload.clone(),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+            properties,
+            expires_at: m.expiry.map(|d| now + d),
+            origin: Some(self.client.clone()),
+        };
+        self.lock().publish(now, msg);
+    }
+}
