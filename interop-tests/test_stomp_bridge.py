@@ -404,3 +404,31 @@ def test_graceful_shutdown(netns, starling_bin):
         e = c.l.errors.get(timeout=5)
         assert e.headers["message"] == "server shutting down"
     assert p.wait(timeout=5) == 0
+
+
+def test_websocket_subprotocol_and_raw_frames(bridge):
+    import websocket
+
+    ws = websocket.create_connection(f"ws://127.0.0.1:{WS_PORT}/", subprotocols=["v10.stomp", "v12.stomp", "v11.stomp"])
+    assert ws.getsubprotocol() == "v12.stomp"
+    ws.send("CONNECT\naccept-version:1.2\nhost:/\n\n\0")
+    assert ws.recv().startswith("CONNECTED\n")
+    ws.send("SUBSCRIBE\nid:1\ndestination:/topic/wsraw\n\n\0")
+    ws.send("SEND\ndestination:/topic/wsraw\n\nhello\0")
+    m = ws.recv()
+    assert m.startswith("MESSAGE\n") and m.endswith("\n\nhello\0")
+    ws.close()
+
+
+def test_unsubscribe_redelivers_unacked(bridge):
+    a = Client()
+    a.sub("/queue/uq", "a", ack="client-individual")
+    p = Client()
+    p.c.send("/queue/uq", "job")
+    assert a.get().body == "job"
+    a.c.unsubscribe("a", headers={"receipt": "u"})
+    assert a.l.receipts.get(timeout=5) == "u"
+    b = Client()
+    b.sub("/queue/uq", "b")
+    m = b.get()
+    assert m.body == "job" and m.headers.get("redelivered") == "true"

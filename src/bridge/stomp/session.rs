@@ -26,6 +26,21 @@
 //! # Errors
 //! A protocol violation queues an ERROR frame (`message` header, `receipt-id` of the offending
 //! frame if it asked for a receipt, a short text body) and closes only this session.
+//!
+//! # Choices where the specification leaves room
+//! - `host` is not required (1.1/1.2 say it is); it is passed on with the credentials.
+//! - `accept-version` absent means 1.0; otherwise the highest common version wins. No common
+//!   version: ERROR with `version:1.0,1.1,1.2`.
+//! - ACK/NACK of an id that is not outstanding is an error (like RabbitMQ's unknown delivery
+//!   tag); UNSUBSCRIBE of an unknown id is not (it still gets its RECEIPT).
+//! - ACK/NACK inside a transaction are checked when received and applied at COMMIT; a
+//!   transaction's frames are dropped by ABORT or when the connection ends.
+//! - NACK of a queue message redelivers it (`redelivered:true`, next consumer round-robin); NACK
+//!   of a topic message drops it. Unacknowledged queue messages are redelivered when their
+//!   subscription or connection ends.
+//! - `expires`, `persistent`, `reply-to`, `content-type` and custom headers are carried to
+//!   subscribers unchanged (nothing is persisted, and `expires` is not enforced).
+//! - MESSAGE frames always carry `content-length`; in 1.2 `ack` equals `message-id`.
 
 use super::broker::{AckMode, Delivery, Destination, Message};
 use super::codec::{encode, encode_header, Command, DecodeError, Decoder, Frame, Header, Item, Limits, Version};
