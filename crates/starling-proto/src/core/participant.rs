@@ -85,37 +85,15 @@ impl Participant {
 
     fn create_builtin_endpoints(&mut self, _now: Instant) {
         let prefix = self.config.guid_prefix;
+        // SEDP: keyed by endpoint GUID, transient-local so late joiners learn every endpoint.
         for id in [EntityId::SEDP_PUBLICATIONS_WRITER, EntityId::SEDP_SUBSCRIPTIONS_WRITER] {
-            let params = WriterParams {
-                guid: Guid::new(prefix, id),
-                reliable: true,
-                keyed: true,
-                durability: DurabilityKind::TransientLocal,
-                history: History::KeepLast(1),
-                heartbeat_period: self.config.heartbeat_period,
-                max_message_size: self.config.max_message_size,
-                fragment_size: self.config.fragment_size,
-                max_samples: None,
-                flow: None,
-                piggyback_every: self.config.piggyback_heartbeat_every,
-            };
-            self.writers.insert(id, Writer::new(params));
+            let w = self.builtin_writer(id, true, DurabilityKind::TransientLocal, History::KeepLast(1));
+            self.writers.insert(id, w);
         }
+        // TypeLookup: keyless request/reply, volatile (Cyclone's built-in volatile QoS).
         for id in [EntityId::TL_REQUEST_WRITER, EntityId::TL_REPLY_WRITER] {
-            let params = WriterParams {
-                guid: Guid::new(prefix, id),
-                reliable: true,
-                keyed: false,
-                durability: DurabilityKind::Volatile,
-                history: History::KeepAll,
-                heartbeat_period: self.config.heartbeat_period,
-                max_message_size: self.config.max_message_size,
-                fragment_size: self.config.fragment_size,
-                max_samples: None,
-                flow: None,
-                piggyback_every: self.config.piggyback_heartbeat_every,
-            };
-            self.writers.insert(id, Writer::new(params));
+            let w = self.builtin_writer(id, false, DurabilityKind::Volatile, History::KeepAll);
+            self.writers.insert(id, w);
         }
         for id in [
             EntityId::SEDP_PUBLICATIONS_READER,
@@ -124,6 +102,31 @@ impl Participant {
             EntityId::TL_REPLY_READER,
         ] {
             self.readers.insert(id, Reader::new(Guid::new(prefix, id)));
+        }
+    }
+
+    /// A reliable built-in writer with this participant's timing and sizes.
+    fn builtin_writer(&self, id: EntityId, keyed: bool, durability: DurabilityKind, history: History) -> Writer {
+        Writer::new(WriterParams {
+            guid: Guid::new(self.config.guid_prefix, id),
+            reliable: true,
+            keyed,
+            durability,
+            history,
+            heartbeat_period: self.config.heartbeat_period,
+            max_message_size: self.config.max_message_size,
+            fragment_size: self.config.fragment_size,
+            max_samples: None,
+            flow: None,
+            piggyback_every: self.config.piggyback_heartbeat_every,
+        })
+    }
+
+    /// Writes `payload` on a built-in writer (SEDP, TypeLookup).
+    fn write_builtin(&mut self, now: Instant, writer: EntityId, kind: ChangeKind, key_hash: KeyHash, payload: Vec<u8>) {
+        let change = CacheChange { kind, key_hash, payload: Bytes::from(payload), source_timestamp: None };
+        if let Some(w) = self.writers.get_mut(&writer) {
+            w.write(now, change, &mut self.outbox);
         }
     }
 
@@ -231,15 +234,7 @@ impl Participant {
     fn announce(&mut self, now: Instant, sedp_writer: EntityId, data: &EndpointData) {
         let mut buf = Vec::with_capacity(512);
         data.encode(&mut buf);
-        let change = CacheChange {
-            kind: ChangeKind::Alive,
-            key_hash: KeyHash(data.guid.to_bytes()),
-            payload: Bytes::from(buf),
-            source_timestamp: None,
-        };
-        if let Some(w) = self.writers.get_mut(&sedp_writer) {
-            w.write(now, change, &mut self.outbox);
-        }
+        self.write_builtin(now, sedp_writer, ChangeKind::Alive, KeyHash(data.guid.to_bytes()), buf);
     }
 
     fn announce_removal(&mut self, now: Instant, sedp_writer: EntityId, guid: Guid) {
@@ -247,15 +242,7 @@ impl Participant {
         let mut pl = ParameterListWriter::new(&mut buf, Endian::Little);
         pl.raw(pid::ENDPOINT_GUID, &guid.to_bytes());
         pl.finish();
-        let change = CacheChange {
-            kind: ChangeKind::DisposedUnregistered,
-            key_hash: KeyHash(guid.to_bytes()),
-            payload: Bytes::from(buf),
-            source_timestamp: None,
-        };
-        if let Some(w) = self.writers.get_mut(&sedp_writer) {
-            w.write(now, change, &mut self.outbox);
-        }
+        self.write_builtin(now, sedp_writer, ChangeKind::DisposedUnregistered, KeyHash(guid.to_bytes()), buf);
     }
 
     /// Deletes a local writer, announcing its removal.
@@ -846,15 +833,9 @@ impl Participant {
 
     /// Sends a getTypes request for `ids` to every peer's TypeLookup service.
     fn request_types(&mut self, now: Instant, ids: Vec<crate::xtypes::typeobject::TypeIdentifier>) {
-        let Some(w) = self.writers.get_mut(&EntityId::TL_REQUEST_WRITER) else { return };
+        let Some(w) = self.writers.get(&EntityId::TL_REQUEST_WRITER) else { return };
         let Some(payload) = self.types.request(w.guid(), w.next_sn(), ids) else { return };
-        let change = CacheChange {
-            kind: ChangeKind::Alive,
-            key_hash: KeyHash::default(),
-            payload: Bytes::from(payload),
-            source_timestamp: None,
-        };
-        w.write(now, change, &mut self.outbox);
+        self.write_builtin(now, EntityId::TL_REQUEST_WRITER, ChangeKind::Alive, KeyHash::default(), payload);
     }
 
     /// A TypeLookup request or reply from a peer.
@@ -865,15 +846,7 @@ impl Participant {
         }
         if reader == EntityId::TL_REQUEST_READER {
             let Some(answer) = self.types.answer(payload, s.writer, s.sequence_number.0) else { return };
-            if let Some(w) = self.writers.get_mut(&EntityId::TL_REPLY_WRITER) {
-                let change = CacheChange {
-                    kind: ChangeKind::Alive,
-                    key_hash: KeyHash::default(),
-                    payload: Bytes::from(answer),
-                    source_timestamp: None,
-                };
-                w.write(now, change, &mut self.outbox);
-            }
+            self.write_builtin(now, EntityId::TL_REPLY_WRITER, ChangeKind::Alive, KeyHash::default(), answer);
         } else {
             let ours = Guid::new(self.config.guid_prefix, EntityId::TL_REQUEST_WRITER);
             let learned = self.types.take_reply(payload, ours);

@@ -84,7 +84,6 @@ pub(crate) struct Writer {
     /// Readers of the same participant, served by direct delivery.
     pub local_readers: Vec<Guid>,
     hb_count: u32,
-    nack_frag_hb_count: u32,
     next_heartbeat: Option<Instant>,
     /// Union of all remote readers' locators (recomputed on match changes).
     all_dests: Vec<Locator>,
@@ -105,7 +104,6 @@ impl Writer {
             readers: BTreeMap::new(),
             local_readers: Vec::new(),
             hb_count: 0,
-            nack_frag_hb_count: 0,
             next_heartbeat: None,
             all_dests: Vec::new(),
             inline_qos: Vec::with_capacity(64),
@@ -524,6 +522,5 @@ impl Writer {
         for f in frags {
             self.send_fragment(&dests, Some(reader.prefix), reader.entity_id, sn, f, out);
         }
-        self.nack_frag_hb_count = self.nack_frag_hb_count.wrapping_add(1);
     }
 }
