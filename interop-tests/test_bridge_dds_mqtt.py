@@ -155,8 +155,10 @@ def test_starling_pub_and_loop_guard(netns, bridge, starling_bin):
         # Exactly the client's own message (from the broker), no echo through DDS.
         assert [(m.topic, json.loads(m.payload)) for m in got] == [
             ("shapes/triangle/GREEN", {"x": 1, "y": 2, "shapesize": 3})], [(m.topic, m.payload) for m in got]
+        # Two subscribers: the bridge's reader and `starling sub`'s; with one, the writer may be gone before the
+        # second has matched it, and that reader never sees CYAN.
         pub = netns.run(starling_argv(starling_bin, "pub", "Triangle", "--type", "ShapeType", "--wait-subscribers",
-                                      "1", json.dumps({"color": "CYAN", "x": 5, "y": 6, "shapesize": 7})), timeout=30)
+                                      "2", json.dumps({"color": "CYAN", "x": 5, "y": 6, "shapesize": 7})), timeout=30)
         assert pub.returncode == 0, pub.stderr
         m = mq.get(timeout=20)
         assert m.topic == "shapes/triangle/CYAN"
