@@ -64,6 +64,8 @@ class Client:
         self.c.on_disconnect = lambda c, u, f, rc, p: self.disconnects.put(rc)
         self.connack = queue.Queue()
         self.c.on_connect = lambda c, u, f, rc, p: self.connack.put((f.session_present, rc))
+        self.subacks = queue.Queue()
+        self.c.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.put(mid)
         if will:
             self.c.will_set(*will[:3], retain=False, properties=will[3] if len(will) > 3 else None)
         if version == 5:
@@ -74,7 +76,7 @@ class Client:
         else:
             self.c.connect("127.0.0.1", port, keepalive)
         self.c.loop_start()
-        self.session_present, rc = self.connack.get(timeout=5)
+        self.session_present, rc = self.connack.get(timeout=15)
         assert not rc.is_failure, rc
 
     def sub(self, topic, qos=0, **opts):
@@ -84,7 +86,28 @@ class Client:
         else:
             r, mid = self.c.subscribe(topic, qos)
         assert r == mqtt.MQTT_ERR_SUCCESS
-        time.sleep(0.15)
+        # Wait for the SUBACK (bounded), so that a publish that follows is routed to this subscription.
+        deadline = time.monotonic() + 15.0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no SUBACK for {topic}")
+            if self.subacks.get(timeout=left) == mid:
+                break
+
+    def collect(self, n, timeout=20.0, settle=0.5):
+        """Messages until `n` have arrived (or `timeout`), then whatever else comes within `settle` s."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while len(out) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                out.append(self.msgs.get(timeout=left))
+            except queue.Empty:
+                break
+        return out + self.drain(settle)
 
     def pub(self, topic, payload, qos=0, retain=False, props=None):
         info = self.c.publish(topic, payload, qos=qos, retain=retain, properties=props)

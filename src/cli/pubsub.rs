@@ -85,6 +85,8 @@ pub(crate) async fn subscribe<C: JsonCodec>(p: DomainParticipant, args: &SubArgs
     let mut filter_error_shown = false;
     let deadline = args.timeout.map(|t| tokio::time::Instant::now() + seconds(t));
     let mut received = 0u64;
+    let mut matched = reader.subscription_matched_watch();
+    let mut matched_open = true;
     loop {
         if args.count.is_some_and(|n| received >= n) {
             return Ok(());
@@ -97,6 +99,15 @@ pub(crate) async fn subscribe<C: JsonCodec>(p: DomainParticipant, args: &SubArgs
         };
         let sample = tokio::select! {
             s = reader.take_next() => s?,
+            changed = matched.changed(), if matched_open => {
+                if changed.is_err() {
+                    matched_open = false;
+                } else {
+                    let st = *matched.borrow_and_update();
+                    tracing::info!(current = st.current_count, total = st.total_count, "publications matched");
+                }
+                continue;
+            }
             () = sleep => return Ok(()),
             _ = tokio::signal::ctrl_c() => return Ok(()),
         };
