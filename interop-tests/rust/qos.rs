@@ -530,7 +530,7 @@ async fn liveliness_lost_and_changed() {
     let p = pair();
     let mut wq = writer_qos();
     wq.liveliness.kind = LivelinessKind::ManualByTopic;
-    wq.liveliness.lease_duration = ms(400);
+    wq.liveliness.lease_duration = ms(1000); // many assertion periods, so a stalled machine does not lose it
     let by_topic = p.writer("Lively", wq.clone());
     wq.liveliness.kind = LivelinessKind::ManualByParticipant;
     let by_participant = p.writer("Lively", wq);

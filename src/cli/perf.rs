@@ -20,7 +20,7 @@
 
 use super::{seconds, CliError};
 use crate::dds::{DataReader, DataWriter, DdsError, DomainParticipant};
-use crate::qos::{EndpointQos, History, Reliability, XCDR1, XCDR2};
+use crate::qos::{EndpointQos, History, Reliability};
 use crate::types::perf::{PerfSample, FIXED_SIZE};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
@@ -434,7 +434,7 @@ fn qos(args: &PerfArgs, latency: bool, reader: bool) -> EndpointQos {
     // Ping/pong keep the last sample (as ddsperf does); throughput keeps all so a reliable stream loses nothing.
     q.history = if latency { History::KeepLast(1) } else { History::KeepAll };
     if reader {
-        q.data_representation = vec![XCDR1, XCDR2];
+        q.accept_any_representation();
     }
     q
 }

@@ -4,7 +4,7 @@ use super::registry::JsonCodec;
 use super::{seconds, CliError, PubArgs, QosArgs, SubArgs};
 use crate::dds::{DataWriter, DdsError, DomainParticipant};
 use crate::filter::Filter;
-use crate::qos::{DurabilityKind, EndpointQos, History, Reliability, ReliabilityKind, XCDR1, XCDR2};
+use crate::qos::{DurabilityKind, EndpointQos, History, Reliability, ReliabilityKind};
 use serde_json::Value;
 use std::io::Write;
 use tokio::io::AsyncBufReadExt;
@@ -76,7 +76,7 @@ fn print_line(v: &Value) -> Result<(), CliError> {
 pub(crate) async fn subscribe<C: JsonCodec>(p: DomainParticipant, args: &SubArgs, codec: C) -> Result<(), CliError> {
     let topic = codec.topic(&p, &args.topic)?;
     let mut qos = apply_qos(EndpointQos::reader_default(), &args.qos);
-    qos.data_representation = vec![XCDR1, XCDR2];
+    qos.accept_any_representation();
     let reader = p.create_datareader(&topic, Some(qos))?;
     let filter = match &args.filter {
         Some(expr) => Some(Filter::with_parameters(expr, &args.filter_params)?),

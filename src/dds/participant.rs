@@ -13,7 +13,7 @@ use crate::runtime::{self, NetInterface, TransportConfig};
 use starling_proto::cdr::TopicType;
 use starling_proto::core::Stats;
 use starling_proto::discovery::{EndpointData, ParticipantData};
-use starling_proto::qos::{EndpointQos, XCDR1, XCDR2};
+use starling_proto::qos::{EndpointQos, XCDR1};
 use starling_proto::wire::types::Guid;
 use starling_proto::wire::types::GuidPrefix;
 use starling_proto::xtypes::{DynamicType, DynamicValue};
@@ -469,11 +469,7 @@ impl Subscriber {
         topic: &Topic<T>,
         qos: Option<EndpointQos>,
     ) -> Result<DataReader<T>, DdsError> {
-        let mut qos = qos.unwrap_or_else(|| {
-            let mut q = EndpointQos::reader_default();
-            q.data_representation = vec![XCDR1, XCDR2];
-            q
-        });
+        let mut qos = qos.unwrap_or_else(EndpointQos::reader_any_representation);
         qos.partition = self.partition.clone();
         qos.group_data = self.group_data.clone();
         qos.topic_data = topic.topic_data.clone();

@@ -244,6 +244,20 @@ impl EndpointQos {
         EndpointQos { reliability: Reliability::reliable(), ..Self::reader_default() }
     }
 
+    /// The reader defaults with both XCDR1 and XCDR2 accepted: what a reader that decodes either encoding should
+    /// request (Cyclone DDS 11 writers offer XCDR2 only, most other vendors XCDR1).
+    pub fn reader_any_representation() -> Self {
+        EndpointQos { data_representation: vec![XCDR1, XCDR2], ..EndpointQos::reader_default() }
+    }
+
+    /// Makes a reader that still requests only the default representation (XCDR1) accept XCDR2 too; a list
+    /// naming representations explicitly is kept.
+    pub fn accept_any_representation(&mut self) {
+        if self.data_representation == [XCDR1] {
+            self.data_representation = vec![XCDR1, XCDR2];
+        }
+    }
+
     /// The spec defaults for a DataReader (BEST_EFFORT).
     pub fn reader_default() -> Self {
         EndpointQos {

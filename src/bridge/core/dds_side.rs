@@ -180,11 +180,8 @@ fn open_route(
     let reader = if cfg.direction.from_dds() {
         let mut q = cfg.reader_qos.clone();
         q.user_data = BRIDGE_USER_DATA.to_vec();
-        // Accept both encodings (Cyclone 11 writers offer XCDR2, most others XCDR1); a profile that names
-        // representations explicitly is kept.
-        if q.data_representation == [crate::qos::XCDR1] {
-            q.data_representation = vec![crate::qos::XCDR1, crate::qos::XCDR2];
-        }
+        // Accept both encodings; a profile that names representations explicitly is kept.
+        q.accept_any_representation();
         Some(Arc::new(p.create_subscriber(partition).create_datareader(&topic, Some(q))?))
     } else {
         None
