@@ -90,9 +90,15 @@ class CycloneBackend:
              Policy.DataRepresentation(use_cdrv0_representation=a.xcdr == 1,
                                        use_xcdrv2_representation=a.xcdr == 2)]
         if a.depth is not None:
-            p.append(Policy.History.KeepAll if a.depth == 0 else Policy.History.KeepLast(depth=a.depth))
+            history = Policy.History.KeepAll if a.depth == 0 else Policy.History.KeepLast(depth=a.depth)
         else:
-            p.append(Policy.History.KeepLast(depth=1))
+            history = Policy.History.KeepLast(depth=1)
+        p.append(history)
+        if a.publish and a.durability != "v":
+            # Cyclone keeps DURABILITY_SERVICE.history (default KEEP_LAST 1) for late joiners of a transient-local
+            # writer, not HISTORY; make it the writer's history, as the other vendors' writers behave.
+            p.append(Policy.DurabilityService(cleanup_delay=0, history=history, max_samples=-1, max_instances=-1,
+                                              max_samples_per_instance=-1))
         if a.deadline > 0:
             p.append(Policy.Deadline(deadline=duration(milliseconds=a.deadline)))
         if a.strength >= 0:

@@ -26,7 +26,8 @@ use tokio::sync::watch;
 /// WRITER_DATA_LIFECYCLE policy (not sent in discovery).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WriterDataLifecycle {
-    /// Unregistering an instance disposes it too (default true).
+    /// Unregistering an instance with `unregister_instance` disposes it too (default true). Deleting the writer
+    /// unregisters its instances without disposing them (readers see NOT_ALIVE_NO_WRITERS), as other vendors do.
     pub autodispose_unregistered_instances: bool,
 }
 
@@ -497,12 +498,11 @@ impl<T> Drop for DataWriter<T> {
             return;
         }
         let guid = self.guid;
-        // Unregister (and dispose, with autodispose) every instance still registered.
-        let kind = if self.state.autodispose.load(Ordering::Acquire) {
-            ChangeKind::DisposedUnregistered
-        } else {
-            ChangeKind::Unregistered
-        };
+        // Unregister every instance still registered, without disposing it, whatever autodispose says: readers
+        // then see NOT_ALIVE_NO_WRITERS once no other writer has the instance, as with Cyclone DDS and RTI Connext
+        // (the OMG interoperability suite's FinalInstanceState test expects this of a plain deletion).
+        // Autodispose applies to explicit `unregister_instance` calls.
+        let kind = ChangeKind::Unregistered;
         let instances: Vec<(KeyHash, Bytes)> =
             self.state.lock().instances.drain().map(|(k, i)| (k, i.key_payload)).collect();
         let ts = wall_clock();
