@@ -460,6 +460,7 @@ fn policy_number(p: QosPolicyId) -> i32 {
         QosPolicyId::Reliability => 11,
         QosPolicyId::DestinationOrder => 12,
         QosPolicyId::DataRepresentation => 23,
+        QosPolicyId::TypeConsistency => 24,
         _ => 0,
     }
 }

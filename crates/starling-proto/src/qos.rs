@@ -319,6 +319,9 @@ pub enum QosPolicyId {
     Partition,
     /// DATA_REPRESENTATION.
     DataRepresentation,
+    /// TYPE_CONSISTENCY_ENFORCEMENT (XTypes): both sides announced their types and the writer's type is not
+    /// assignable to the reader's.
+    TypeConsistency,
 }
 
 impl QosPolicyId {
@@ -335,6 +338,7 @@ impl QosPolicyId {
             QosPolicyId::Presentation => "PRESENTATION",
             QosPolicyId::Partition => "PARTITION",
             QosPolicyId::DataRepresentation => "DATA_REPRESENTATION",
+            QosPolicyId::TypeConsistency => "TYPE_CONSISTENCY_ENFORCEMENT",
         }
     }
 }

@@ -590,6 +590,88 @@ fn type_lookup_resolves_remote_type() {
     }
 }
 
+/// An endpoint announcing `ty` (its TypeInformation), with the type's TypeObjects registered on `part`.
+fn typed_endpoint(
+    part: &mut Participant,
+    topic: &str,
+    ty: &starling_proto::xtypes::DynamicType,
+    qos: EndpointQos,
+) -> EndpointConfig {
+    use starling_proto::wire::Endian;
+    use starling_proto::xtypes::typeobject::{type_objects, EquivalenceKind, TypeInformation};
+    let info = TypeInformation::for_type(ty).expect("type information");
+    let mut objects = type_objects(ty, EquivalenceKind::Complete).expect("complete objects");
+    objects.extend(type_objects(ty, EquivalenceKind::Minimal).expect("minimal objects"));
+    part.register_type(&info, objects);
+    let mut desc = endpoint(topic, qos);
+    desc.type_name = "demo::Reading".into();
+    desc.type_information = Some(info.to_bytes(Endian::Little));
+    desc
+}
+
+/// Same type name, different types: a writer whose type is assignable to the reader's (a mutable type that gained
+/// a member) matches once the reader's participant has looked the writer's type up, and delivers; a writer whose
+/// type is not assignable (a final type whose member changed type) is reported as TYPE_CONSISTENCY_ENFORCEMENT
+/// incompatible on both sides and never matches.
+#[test]
+fn type_assignability_decides_matching() {
+    use starling_proto::qos::QosPolicyId;
+    use starling_proto::xtypes::{DynamicType, Extensibility, StructType};
+    let v1 = StructType::new("demo::Reading", Extensibility::Mutable)
+        .key_member("id", DynamicType::int32())
+        .member("value", DynamicType::float64())
+        .build();
+    let v2 = StructType::new("demo::Reading", Extensibility::Mutable)
+        .key_member("id", DynamicType::int32())
+        .member("value", DynamicType::float64())
+        .optional_member("unit", DynamicType::string(16))
+        .build();
+    for seed in 1..=3u64 {
+        let mut net = Net::new(2, seed, Faults { loss: 10, dup: 5, reorder: 10 });
+        let wdesc = typed_endpoint(&mut net.parts[0], "Readings", &v1, reliable(EndpointQos::writer_default()));
+        let w = net.parts[0].create_writer(net.now, wdesc);
+        let rdesc = typed_endpoint(&mut net.parts[1], "Readings", &v2, reliable(EndpointQos::reader_default()));
+        net.parts[1].create_reader(net.now, rdesc);
+        assert!(
+            net.run_until(Duration::from_secs(30), |n| matched(n, 0) && matched_sub(n, 1)),
+            "seed {seed}: no match"
+        );
+        let learned = net.events[1].iter().position(|e| matches!(e, Event::TypesReceived(_)));
+        let sub = net.events[1].iter().position(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. }));
+        assert!(learned.is_some() && learned < sub, "seed {seed}: matched before the writer's type was known");
+        for i in 0..5 {
+            net.parts[0].write(net.now, w, change(i, 1)).expect("write");
+        }
+        assert!(net.run_until(Duration::from_secs(30), |n| received(n, 1).len() == 5), "seed {seed}");
+        assert_eq!(received(&net, 1), vec![0, 1, 2, 3, 4]);
+    }
+
+    let final_int = StructType::new("demo::Reading", Extensibility::Final)
+        .key_member("id", DynamicType::int32())
+        .member("value", DynamicType::int32())
+        .build();
+    let final_text = StructType::new("demo::Reading", Extensibility::Final)
+        .key_member("id", DynamicType::int32())
+        .member("value", DynamicType::string(0))
+        .build();
+    let mut net = Net::new(2, 9, NONE);
+    let wdesc = typed_endpoint(&mut net.parts[0], "Readings", &final_int, reliable(EndpointQos::writer_default()));
+    net.parts[0].create_writer(net.now, wdesc);
+    let rdesc = typed_endpoint(&mut net.parts[1], "Readings", &final_text, reliable(EndpointQos::reader_default()));
+    net.parts[1].create_reader(net.now, rdesc);
+    let incompatible = |n: &Net| {
+        n.events[0]
+            .iter()
+            .any(|e| matches!(e, Event::OfferedIncompatibleQos { policy: QosPolicyId::TypeConsistency, .. }))
+            && n.events[1]
+                .iter()
+                .any(|e| matches!(e, Event::RequestedIncompatibleQos { policy: QosPolicyId::TypeConsistency, .. }))
+    };
+    assert!(net.run_until(Duration::from_secs(30), incompatible));
+    net.run_until(Duration::from_secs(3), |_| false);
+    assert!(!matched(&net, 0) && !matched_sub(&net, 1));
+}
+
 /// One remote participant cannot fill the endpoint table: past
 /// `max_endpoints_per_participant` its endpoints are ignored and counted.
 #[test]

@@ -21,6 +21,7 @@ mod outbox;
 mod participant;
 mod reader;
 mod typelookup;
+mod typematch;
 mod writer;
 
 pub use config::{FlowLimit, ParticipantConfig};

@@ -10,9 +10,10 @@ use super::history::CacheChange;
 use super::outbox::Outbox;
 use super::reader::{FragLimits, Reader, WriterProxy};
 use super::typelookup::{type_information, TypeRegistry};
+use super::typematch::{type_match, PendingMatch, TypeMatch};
 use super::writer::{ReaderProxy, Writer, WriterParams};
 use crate::discovery::{builtin_endpoints as be, key_guid, EndpointData, ParticipantData};
-use crate::qos::{check_compatible, partitions_match, DurabilityKind, History, ReliabilityKind};
+use crate::qos::{check_compatible, partitions_match, DurabilityKind, History, QosPolicyId, ReliabilityKind};
 use crate::wire::header::Header;
 use crate::wire::parameter::{pid, ParameterList, ParameterListWriter};
 use crate::wire::submessage::{Data, Submessage};
@@ -44,6 +45,8 @@ pub struct Participant {
     targets: Vec<EntityId>,
     limits_logged: bool,
     types: TypeRegistry,
+    /// Writer/reader pairs waiting for TypeObjects before they can be matched.
+    pending_type_matches: Vec<PendingMatch>,
 }
 
 /// The fields of a DATA that the receive path needs, after INFO_* processing.
@@ -77,6 +80,7 @@ impl Participant {
             targets: Vec::new(),
             limits_logged: false,
             types: TypeRegistry::default(),
+            pending_type_matches: Vec::new(),
         };
         p.spdp_payload = p.encode_spdp();
         p.create_builtin_endpoints(now);
@@ -364,7 +368,16 @@ impl Participant {
             return;
         }
         let (wg, rg) = (wd.guid, rd.guid);
-        if let Err(policy) = check_compatible(&wd.qos, &rd.qos) {
+        let types = type_match(&self.types, wd, rd);
+        let compatible = match types {
+            TypeMatch::Match => check_compatible(&wd.qos, &rd.qos),
+            TypeMatch::NotAssignable => Err(QosPolicyId::TypeConsistency),
+            TypeMatch::Pending => {
+                self.wait_for_types(PendingMatch::Local { writer: w, reader: r });
+                return;
+            }
+        };
+        if let Err(policy) = compatible {
             self.events.push_back(Event::OfferedIncompatibleQos { writer: wg, reader: rg, policy });
             self.events.push_back(Event::RequestedIncompatibleQos { reader: rg, writer: wg, policy });
             return;
@@ -389,7 +402,15 @@ impl Participant {
             return;
         }
         let wg = wd.guid;
-        if let Err(policy) = check_compatible(&wd.qos, &rd.qos) {
+        let compatible = match type_match(&self.types, wd, rd) {
+            TypeMatch::Match => check_compatible(&wd.qos, &rd.qos),
+            TypeMatch::NotAssignable => Err(QosPolicyId::TypeConsistency),
+            TypeMatch::Pending => {
+                self.wait_for_types(PendingMatch::RemoteReader { writer: w, reader: remote });
+                return;
+            }
+        };
+        if let Err(policy) = compatible {
             self.events.push_back(Event::OfferedIncompatibleQos { writer: wg, reader: remote, policy });
             return;
         }
@@ -420,7 +441,15 @@ impl Participant {
             return;
         }
         let rg = rd.guid;
-        if let Err(policy) = check_compatible(&wd.qos, &rd.qos) {
+        let compatible = match type_match(&self.types, wd, rd) {
+            TypeMatch::Match => check_compatible(&wd.qos, &rd.qos),
+            TypeMatch::NotAssignable => Err(QosPolicyId::TypeConsistency),
+            TypeMatch::Pending => {
+                self.wait_for_types(PendingMatch::RemoteWriter { reader: r, writer: remote });
+                return;
+            }
+        };
+        if let Err(policy) = compatible {
             self.events.push_back(Event::RequestedIncompatibleQos { reader: rg, writer: remote, policy });
             return;
         }
@@ -440,6 +469,25 @@ impl Participant {
             matched: true,
             current_count: count,
         });
+    }
+
+    /// Remembers a pair to match once the TypeObjects it needs arrive (or their lookup is given up).
+    fn wait_for_types(&mut self, pair: PendingMatch) {
+        if !self.pending_type_matches.contains(&pair) {
+            tracing::debug!(?pair, "matching waits for TypeObjects");
+            self.pending_type_matches.push(pair);
+        }
+    }
+
+    /// Tries the pairs that waited for TypeObjects again; those still waiting are kept.
+    fn retry_type_matches(&mut self, now: Instant) {
+        for pair in std::mem::take(&mut self.pending_type_matches) {
+            match pair {
+                PendingMatch::Local { writer, reader } => self.try_match_local(writer, reader),
+                PendingMatch::RemoteReader { writer, reader } => self.try_match_remote_reader(now, writer, reader),
+                PendingMatch::RemoteWriter { reader, writer } => self.try_match_remote_writer(reader, writer),
+            }
+        }
     }
 
     fn unmatch_remote_writer(&mut self, remote: Guid) {
@@ -853,6 +901,7 @@ impl Participant {
             if !learned.is_empty() {
                 tracing::debug!(count = learned.len(), from = %s.writer, "learned TypeObjects through TypeLookup");
                 self.events.push_back(Event::TypesReceived(learned));
+                self.retry_type_matches(now);
             }
         }
     }
@@ -964,6 +1013,10 @@ impl Participant {
         let retries = self.types.retries_due(now);
         if !retries.is_empty() {
             self.request_types(now, retries);
+        }
+        if !self.pending_type_matches.is_empty() {
+            // Lookups given up just now let their pairs fall back to matching by type name.
+            self.retry_type_matches(now);
         }
         for w in self.writers.values_mut() {
             w.on_timer(now, &mut self.outbox);

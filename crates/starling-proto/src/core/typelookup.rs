@@ -55,6 +55,14 @@ impl TypeRegistry {
         !id.is_hash() || self.objects.contains_key(id)
     }
 
+    /// True while a TypeObject that `info` needs (its COMPLETE type or a dependency) has been requested from a
+    /// peer and neither arrived nor was given up.
+    pub fn outstanding(&self, info: &TypeInformation) -> bool {
+        std::iter::once(&info.complete.typeid_with_size.type_id)
+            .chain(info.complete.dependent_typeids.iter().map(|d| &d.type_id))
+            .any(|id| self.requested.contains_key(id))
+    }
+
     /// The COMPLETE type ids an endpoint's TypeInformation names that are not
     /// known yet nor already requested; marks them requested.
     pub fn missing_for(&mut self, now: Instant, info: &TypeInformation) -> Vec<TypeIdentifier> {
