@@ -130,6 +130,11 @@ pub struct QosArgs {
     /// default without a profile, so that a reliable stream loses nothing).
     #[arg(long)]
     pub depth: Option<u32>,
+    /// XCDR2 data representation: a writer encodes in XCDR2 instead of XCDR1, a reader requests XCDR2 only
+    /// (without it a reader accepts both). Cyclone DDS readers of mutable or optional-member types often
+    /// request XCDR2 only.
+    #[arg(long)]
+    pub xcdr2: bool,
     /// The QoS from `--profile` for this endpoint, filled in by [`run`].
     #[arg(skip)]
     pub profile_qos: Option<EndpointQos>,

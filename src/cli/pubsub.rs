@@ -4,7 +4,7 @@ use super::registry::JsonCodec;
 use super::{seconds, CliError, PubArgs, QosArgs, SubArgs};
 use crate::dds::{DataWriter, DdsError, DomainParticipant};
 use crate::filter::Filter;
-use crate::qos::{DurabilityKind, EndpointQos, History, Reliability, ReliabilityKind};
+use crate::qos::{DurabilityKind, EndpointQos, History, Reliability, ReliabilityKind, XCDR2};
 use serde_json::Value;
 use std::io::Write;
 use tokio::io::AsyncBufReadExt;
@@ -36,6 +36,9 @@ fn apply_qos(default: EndpointQos, args: &QosArgs) -> EndpointQos {
             Ok(0) | Err(_) => History::KeepAll,
             Ok(d) => History::KeepLast(d),
         };
+    }
+    if args.xcdr2 {
+        q.data_representation = vec![XCDR2];
     }
     q
 }
@@ -262,6 +265,7 @@ mod tests {
             transient_local: false,
             volatile: false,
             depth: None,
+            xcdr2: false,
             profile_qos: profile,
         }
     }

@@ -46,6 +46,8 @@ pub(crate) fn type_match(types: &TypeRegistry, wd: &EndpointData, rd: &EndpointD
             if is_assignable(&r, &w) {
                 TypeMatch::Match
             } else {
+                tracing::debug!(writer = %wd.guid, reader = %rd.guid, writer_type = ?w, reader_type = ?r,
+                    "writer's type is not assignable to the reader's");
                 TypeMatch::NotAssignable
             }
         }
