@@ -80,6 +80,7 @@ impl Drop for Shared {
 pub struct DomainParticipantBuilder {
     transport: TransportConfig,
     name: Option<String>,
+    tuning: runtime::Tuning,
 }
 
 impl DomainParticipantBuilder {
@@ -108,6 +109,19 @@ impl DomainParticipantBuilder {
         self
     }
 
+    /// Period of reliable writers' HEARTBEATs while data is unacknowledged (default 100 ms).
+    pub fn heartbeat_period(mut self, period: std::time::Duration) -> Self {
+        self.tuning.heartbeat_period = Some(period);
+        self
+    }
+
+    /// How long reliable writers collect ACKNACK requests before repairing (default 0: at once). With a delay,
+    /// a sample that several readers missed is sent once to all of them.
+    pub fn nack_response_delay(mut self, delay: std::time::Duration) -> Self {
+        self.tuning.nack_response_delay = Some(delay);
+        self
+    }
+
     /// Multicast TTL (default 1).
     pub fn multicast_ttl(mut self, ttl: u32) -> Self {
         self.transport.multicast_ttl = ttl;
@@ -129,7 +143,7 @@ impl DomainParticipantBuilder {
                 (rt.handle().clone(), Some(rt))
             }
         };
-        let started = runtime::start(&self.transport, self.name, &handle)?;
+        let started = runtime::start(&self.transport, self.name, self.tuning, &handle)?;
         Ok(DomainParticipant {
             shared: Arc::new(Shared {
                 inner: started.inner,
@@ -174,7 +188,7 @@ impl DomainParticipant {
 
     /// A builder for a participant on `domain`.
     pub fn builder(domain: u32) -> DomainParticipantBuilder {
-        DomainParticipantBuilder { transport: TransportConfig::new(domain), name: None }
+        DomainParticipantBuilder { transport: TransportConfig::new(domain), name: None, tuning: Default::default() }
     }
 
     /// The domain id.

@@ -47,10 +47,20 @@ pub(crate) struct Started {
     pub(crate) task: tokio::task::JoinHandle<()>,
 }
 
+/// Reliability timing a participant may override; `None` keeps the core's default.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Tuning {
+    /// Reliable writers' HEARTBEAT period.
+    pub(crate) heartbeat_period: Option<std::time::Duration>,
+    /// How long writers collect NACKs before repairing (shared repairs for several readers).
+    pub(crate) nack_response_delay: Option<std::time::Duration>,
+}
+
 /// Binds the sockets, creates the core and spawns the driver task on `handle`.
 pub(crate) fn start(
     tc: &TransportConfig,
     entity_name: Option<String>,
+    tuning: Tuning,
     handle: &tokio::runtime::Handle,
 ) -> Result<Started, TransportError> {
     let bound = transport::bind(tc)?;
@@ -63,6 +73,12 @@ pub(crate) fn start(
     config.default_unicast = bound.default_unicast_locators.clone();
     config.default_multicast = Vec::new();
     config.spdp_destinations = bound.spdp_destinations.clone();
+    if let Some(d) = tuning.heartbeat_period {
+        config.heartbeat_period = d;
+    }
+    if let Some(d) = tuning.nack_response_delay {
+        config.nack_response_delay = d;
+    }
     let iface = bound.iface.clone();
     let participant_id = bound.participant_id;
     let _entered = handle.enter();

@@ -215,6 +215,44 @@ fn reliable_keep_all_under_faults_many_seeds() {
     }
 }
 
+/// With a nack response delay, a writer collects the requests of several readers and sends a sample that more
+/// than one of them missed once, to all of them; under loss, duplication and reordering every reader still gets
+/// every sample once and in order.
+#[test]
+fn delayed_repairs_are_shared_between_readers() {
+    let mut shared = 0;
+    for seed in 1..=20u64 {
+        let mut net = Net::with_config(4, seed, Faults { loss: 20, dup: 5, reorder: 20 }, |_, c| {
+            c.nack_response_delay = Duration::from_millis(20);
+        });
+        let mut wq = EndpointQos::writer_default();
+        wq.history = History::KeepAll;
+        let mut rq = reliable(EndpointQos::reader_default());
+        rq.history = History::KeepAll;
+        let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+        for r in 1..4 {
+            net.parts[r].create_reader(net.now, endpoint("T", rq.clone()));
+        }
+        let all_matched = |n: &Net| {
+            n.events[0].iter().filter(|e| matches!(e, Event::PublicationMatched { matched: true, .. })).count() == 3
+        };
+        assert!(net.run_until(Duration::from_secs(30), all_matched), "seed {seed}: no match");
+        for i in 0..60 {
+            let now = net.now;
+            net.parts[0].write(now, w, change(i, (i % 3) as u8)).unwrap();
+            net.step(Duration::from_millis(1));
+        }
+        let ok = net.run_until(Duration::from_secs(60), |n| (1..4).all(|r| received(n, r).len() >= 60));
+        assert!(ok, "seed {seed}: {:?}", (1..4).map(|r| received(&net, r).len()).collect::<Vec<_>>());
+        for r in 1..4 {
+            assert_eq!(received(&net, r), (0..60).collect::<Vec<_>>(), "seed {seed}, reader {r}");
+        }
+        assert!(net.run_until(Duration::from_secs(30), |n| n.parts[0].is_acked_by_all(w)), "seed {seed}: not acked");
+        shared += net.parts[0].stats().shared_repairs;
+    }
+    assert!(shared > 0, "no repair was shared");
+}
+
 /// Best-effort never delivers a sample twice or out of order.
 #[test]
 fn best_effort_no_duplicates_no_reordering() {

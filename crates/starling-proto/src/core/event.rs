@@ -210,4 +210,7 @@ pub struct Stats {
     pub endpoints_rejected: u64,
     /// Fragmented samples dropped for exceeding the size or reassembly limits.
     pub fragments_dropped: u64,
+    /// Repaired samples that writers sent once for several readers that asked for them within the nack
+    /// response delay.
+    pub shared_repairs: u64,
 }

@@ -123,6 +123,7 @@ impl Participant {
             max_samples: None,
             flow: None,
             piggyback_every: self.config.piggyback_heartbeat_every,
+            nack_response_delay: self.config.nack_response_delay,
         })
     }
 
@@ -195,6 +196,7 @@ impl Participant {
             max_samples: usize::try_from(desc.qos.resource_limits.max_samples).ok().filter(|m| *m > 0),
             flow: self.config.writer_flow_limit,
             piggyback_every: self.config.piggyback_heartbeat_every,
+            nack_response_delay: self.config.nack_response_delay,
         };
         self.writers.insert(id, Writer::new(params));
         let mut data = EndpointData::new(guid, &desc.topic_name, &desc.type_name, desc.qos);
@@ -1116,7 +1118,9 @@ impl Participant {
 
     /// Receive and send counters.
     pub fn stats(&self) -> Stats {
-        self.stats
+        let mut s = self.stats;
+        s.shared_repairs = self.writers.values().map(Writer::shared_repairs).sum();
+        s
     }
 }
 

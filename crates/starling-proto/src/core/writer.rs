@@ -66,6 +66,9 @@ pub(crate) struct WriterParams {
     pub flow: Option<FlowLimit>,
     /// Piggy-back a HEARTBEAT after this many samples (0: never).
     pub piggyback_every: u32,
+    /// How long requests (ACKNACK) are collected before repairing; zero repairs at once. With a delay, a sample
+    /// several readers asked for is sent once, to all of them.
+    pub nack_response_delay: Duration,
 }
 
 /// Token bucket state of a flow-limited writer.
@@ -94,6 +97,10 @@ pub(crate) struct Writer {
     next_send: Option<Instant>,
     /// Samples sent since the last HEARTBEAT.
     since_heartbeat: u32,
+    /// When collected repair requests are due (with a nack response delay).
+    repair_due: Option<Instant>,
+    /// Repaired samples sent once for several readers.
+    shared_repairs: u64,
 }
 
 impl Writer {
@@ -111,6 +118,8 @@ impl Writer {
             bucket: None,
             next_send: None,
             since_heartbeat: 0,
+            repair_due: None,
+            shared_repairs: 0,
         }
     }
 
@@ -131,10 +140,12 @@ impl Writer {
 
     /// The next time this writer needs `on_timer`.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.next_heartbeat, self.next_send) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.next_heartbeat, self.next_send, self.repair_due].into_iter().flatten().min()
+    }
+
+    /// Repaired samples sent once for several readers so far.
+    pub fn shared_repairs(&self) -> u64 {
+        self.shared_repairs
     }
 
     fn recompute_dests(&mut self) {
@@ -406,6 +417,9 @@ impl Writer {
         if self.next_send.is_some_and(|t| t <= now) {
             self.send_unsent(now, out);
         }
+        if self.repair_due.is_some_and(|t| t <= now) {
+            self.flush_repairs(now, out);
+        }
         let Some(due) = self.next_heartbeat else { return };
         if due > now {
             return;
@@ -451,6 +465,22 @@ impl Writer {
                 p.requested.insert(sn.0);
             }
         }
+        if !self.params.nack_response_delay.is_zero() {
+            // Collect requests from every reader until the delay passes, then repair them together.
+            if !p.requested.is_empty() {
+                self.repair_due.get_or_insert(now + self.params.nack_response_delay);
+            } else if !ack.final_flag {
+                let (dests, dst, rid) = (p.locators.clone(), Some(reader.prefix), reader.entity_id);
+                self.send_heartbeat(&dests, dst, rid, true, out);
+            }
+            if self.has_unacked() {
+                self.schedule_heartbeat(now);
+            } else {
+                self.next_heartbeat = None;
+            }
+            self.trim_history();
+            return;
+        }
         let requested: Vec<i64> = std::mem::take(&mut p.requested).into_iter().collect();
         let (dests, start) = (p.locators.clone(), p.start);
         let dst = Some(reader.prefix);
@@ -473,6 +503,62 @@ impl Writer {
             self.next_heartbeat = None;
         }
         self.trim_history();
+    }
+
+    /// Sends the repairs collected during the nack response delay: a sample that several readers asked for goes
+    /// out once, to all of their locators (DATA for any reader, no INFO_DST); the rest goes to each reader as
+    /// usual, with GAPs for what is gone. Every requesting reader then gets a HEARTBEAT.
+    fn flush_repairs(&mut self, now: Instant, out: &mut Outbox) {
+        self.repair_due = None;
+        let mut by_sn: BTreeMap<i64, Vec<Guid>> = BTreeMap::new();
+        let mut requesters: Vec<Guid> = Vec::new();
+        for (g, p) in self.readers.iter_mut() {
+            if p.requested.is_empty() {
+                continue;
+            }
+            requesters.push(*g);
+            for sn in std::mem::take(&mut p.requested) {
+                by_sn.entry(sn).or_default().push(*g);
+            }
+        }
+        let mut single: BTreeMap<Guid, Vec<i64>> = BTreeMap::new();
+        for (sn, guids) in by_sn {
+            let servable = self.history.get(sn).is_some()
+                && guids.iter().all(|g| self.readers.get(g).is_some_and(|p| sn >= p.start));
+            if guids.len() > 1 && servable {
+                let mut dests: Vec<Locator> =
+                    guids.iter().filter_map(|g| self.readers.get(g)).flat_map(|p| p.locators.iter().copied()).collect();
+                dests.sort();
+                dests.dedup();
+                self.send_change(&dests, None, EntityId::UNKNOWN, sn, out);
+                self.shared_repairs += 1;
+            } else {
+                for g in guids {
+                    single.entry(g).or_default().push(sn);
+                }
+            }
+        }
+        for (g, sns) in single {
+            let Some(p) = self.readers.get(&g) else { continue };
+            let (dests, start) = (p.locators.clone(), p.start);
+            let mut gaps = Vec::new();
+            for sn in sns {
+                if sn >= start && self.history.get(sn).is_some() {
+                    self.send_change(&dests, Some(g.prefix), g.entity_id, sn, out);
+                } else {
+                    gaps.push(sn);
+                }
+            }
+            self.send_gaps(&dests, Some(g.prefix), g.entity_id, &gaps, out);
+        }
+        for g in requesters {
+            let Some(p) = self.readers.get(&g) else { continue };
+            let dests = p.locators.clone();
+            self.send_heartbeat(&dests, Some(g.prefix), g.entity_id, false, out);
+        }
+        if self.has_unacked() {
+            self.schedule_heartbeat(now);
+        }
     }
 
     /// Sends GAPs covering the sorted sequence numbers in `sns`, one per contiguous run.
