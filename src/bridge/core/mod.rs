@@ -24,6 +24,7 @@
 //! before anything starts, so a configuration naming a protocol that has no endpoint (or an
 //! address that cannot be bound) fails as a whole.
 
+mod amqp_endpoint;
 pub mod config;
 mod dds_side;
 pub mod mapping;
@@ -31,6 +32,7 @@ mod mqtt_endpoint;
 pub mod tls;
 
 pub use config::{BridgeConfig, ConfigError, Direction, Format, ListenerConfig, Protocol, RouteConfig};
+pub use amqp_endpoint::AmqpEndpoint;
 pub use mqtt_endpoint::MqttEndpoint;
 
 use crate::bridge::mqtt::auth::MemoryAuth;
@@ -57,6 +59,8 @@ pub mod props {
     pub const TYPE_NAME: &str = "type-name";
     /// `disposed` on the empty message that stands for a disposed instance.
     pub const INSTANCE_STATE: &str = "dds-instance-state";
+    /// The DDS topic name.
+    pub const TOPIC: &str = "topic";
 }
 
 /// A boxed future.
@@ -199,11 +203,12 @@ impl std::fmt::Debug for EndpointRegistry {
 }
 
 impl EndpointRegistry {
-    /// A registry with the MQTT endpoint.
+    /// A registry with the MQTT and AMQP endpoints.
     #[must_use]
     pub fn with_builtin() -> Self {
         let mut r = Self::default();
         r.register(Arc::new(MqttEndpoint::default()));
+        r.register(Arc::new(AmqpEndpoint::default()));
         r
     }
 
