@@ -85,7 +85,11 @@ def run_sub(args, dp, topic):
     want_disposes = args.instances if args.dispose else 0
     got, disposes = 0, set()
     deadline = time.monotonic() + args.timeout
+    matched = False
     while (got < args.count or len(disposes) < want_disposes) and time.monotonic() < deadline:
+        if not matched and reader.get_subscription_matched_status().current_count > 0:
+            matched = True
+            sc.log("cyclone sub: matched")
         ws.wait(duration(milliseconds=100))
         batch = reader.take(N=256)
         disposed_now = []
