@@ -260,6 +260,7 @@ struct Counters {
     delivered: AtomicU64,
     confirmed: AtomicU64,
     nacked: AtomicU64,
+    writer_done: AtomicBool,
     notify: Notify,
 }
 
@@ -303,12 +304,14 @@ struct Plan {
     stop: Arc<AtomicBool>,
 }
 
+/// Publishes until the plan stops; returns the write half, because dropping it would shut the
+/// socket down for writing, which RabbitMQ takes for the end of the connection.
 async fn writer(
     mut w: tokio::net::tcp::OwnedWriteHalf,
     plan: Arc<Plan>,
     c: Arc<Counters>,
     queue: String,
-) -> std::io::Result<()> {
+) -> std::io::Result<tokio::net::tcp::OwnedWriteHalf> {
     let a = &plan.args;
     let (template, body_at) = publish_template(&queue, a.body);
     let mut buf: Vec<u8> = Vec::with_capacity(template.len() * 64);
@@ -349,7 +352,8 @@ async fn writer(
         published += n;
         c.published.store(published, Ordering::Release);
     }
-    Ok(())
+    c.writer_done.store(true, Ordering::Release);
+    Ok(w)
 }
 
 async fn reader(
@@ -448,7 +452,7 @@ async fn connection(
     // Read until the publishers have stopped and everything came back (or the drain deadline).
     let done = async {
         loop {
-            if plan.stop.load(Ordering::Relaxed) && wt.is_finished() {
+            if c.writer_done.load(Ordering::Acquire) {
                 let p = c.published.load(Ordering::Acquire);
                 let back = c.delivered.load(Ordering::Acquire) >= p
                     && (!plan.args.confirms || c.confirmed.load(Ordering::Acquire) >= p);
@@ -465,6 +469,7 @@ async fn connection(
         () = drain_until.notified() => {}
     }
     drop(reading);
+    let _write_half = wt.await;
     ConnResult {
         published: c.published.load(Ordering::Acquire),
         delivered: c.delivered.load(Ordering::Acquire),

@@ -24,7 +24,9 @@
 //! own writers, so nothing an AMQP client publishes into DDS comes back to AMQP through DDS.
 
 use super::mapping::{escape_level, from_dotted, to_dotted, unescape_level, NameError, Separator};
-use super::{props, BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol};
+use super::{
+    props, BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol,
+};
 use crate::bridge::amqp::broker::TappedMessage;
 use crate::bridge::amqp::{AmqpBroker, AmqpServer, AmqpServerConfig};
 use crate::bridge::mqtt::auth::Authenticator;

@@ -7,7 +7,9 @@
 //!   raw CDR, named `broker_name[/key…]`, with metadata) on the [`Hub`]'s broadcast channel. Each
 //!   endpoint takes them from its own receiver; a lagging endpoint loses the oldest messages, so
 //!   nothing on the broker side can slow the DDS side. The MQTT endpoint publishes them retained
-//!   (the latest value per instance for late joiners) with MQTT 5 user properties.
+//!   (the latest value per instance for late joiners) with MQTT 5 user properties; the AMQP
+//!   endpoint publishes them on `amq.topic` (dotted routing key) and the headers exchanges, with
+//!   the metadata in the headers table (see `amqp_endpoint`).
 //! - Clients → DDS: endpoints hand [`Inbound`] messages whose names match
 //!   [`Hub::inbound_filters`] to [`Hub::to_dds`]; the DDS side parses and writes them.
 //!
@@ -16,7 +18,8 @@
 //! own participant are never forwarded to clients (the client that sent them, and the others,
 //! already got the message from the broker), and samples from other bridges' writers are not
 //! re-bridged unless `<loop_guard forward_other_bridges="true"/>`. Endpoints publish with their
-//! own origin and subscribe with No Local, so what the bridge publishes never returns to DDS.
+//! own origin and subscribe with No Local (AMQP: the bridge's publishes bypass the `amq.topic`
+//! tap), so what the bridge publishes never returns to DDS.
 //!
 //! # Endpoints
 //! A protocol endpoint implements [`Endpoint`] and is added to an [`EndpointRegistry`]; [`run`]
@@ -31,8 +34,8 @@ pub mod mapping;
 mod mqtt_endpoint;
 pub mod tls;
 
-pub use config::{BridgeConfig, ConfigError, Direction, Format, ListenerConfig, Protocol, RouteConfig};
 pub use amqp_endpoint::AmqpEndpoint;
+pub use config::{BridgeConfig, ConfigError, Direction, Format, ListenerConfig, Protocol, RouteConfig};
 pub use mqtt_endpoint::MqttEndpoint;
 
 use crate::bridge::mqtt::auth::MemoryAuth;
