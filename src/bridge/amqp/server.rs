@@ -97,7 +97,7 @@ impl AmqpBroker {
     ) -> Result<Routed, AmqpError> {
         self.publish_external_to(&[exchange], routing_key, properties, body)
             .pop()
-            .unwrap_or_else(|| Ok(Routed { queues: 0, stored_ok: true }))
+            .unwrap_or(Ok(Routed { queues: 0, stored_ok: true }))
     }
 
     /// [`Self::publish_external`] to several exchanges under one lock of the broker; one result
