@@ -43,6 +43,8 @@ CONFIG = """<dds>
            qos_profile="Bridge::Durable"/>
     <route topic="Triangle" type="ShapeType" broker_name="shapes/triangle" direction="both"
            qos_profile="Bridge::Durable"/>
+    <route topic="Pentagon" type="ShapeType" broker_name="cdr/pentagon" direction="from_dds" format="cdr"
+           qos_profile="Bridge::State"/>
   </bridge>
 </dds>
 """
@@ -222,3 +224,23 @@ def test_kombu_consumer(netns, bridge):
                 assert pub.wait_exit(60) == 0, pub.describe()
     assert [(k, b["color"], b["x"], b["y"]) for k, b in got] == [
         ("shapes.circle.RED", "RED", 0, 0), ("shapes.circle.RED", "RED", 1, 1)], got
+
+
+def test_cdr_route(netns, bridge):
+    """A route with format="cdr": the body is the encapsulated sample, content-type application/cdr."""
+    with inside(netns):
+        c = conn()
+        ch = c.channel()
+        ch.queue_declare("cdr")
+        ch.queue_bind("cdr", "amq.topic", "cdr.pentagon.*")
+        pub = Watcher(netns.popen(peer_argv("cyclone", "pub", "Pentagon", count=2, instances=1, wait_match=20)),
+                      "cyclone pub")
+        assert pub.wait_exit(60) == 0, pub.describe() + bridge.describe()
+        got = get_until(ch, "cdr", lambda ms: len(ms) >= 2, 20)
+        assert [m.routing_key for m, _, _ in got] == ["cdr.pentagon.RED"] * 2, got
+        for _, p, b in got:
+            assert p.content_type == "application/cdr" and headers(p)["type-name"] == "ShapeType", p
+            # Encapsulation header (representation id, options), then the key string "RED".
+            assert b[0] == 0 and b[1] in (0, 1, 6, 7, 8, 9, 10, 11) and len(b) >= 24, b
+            assert b"RED\x00" in b[4:16], b
+        c.close()
