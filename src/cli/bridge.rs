@@ -4,7 +4,7 @@
 
 use super::{Cli, CliError};
 use crate::bridge::amqp::{AmqpServer, AmqpServerConfig};
-use crate::bridge::core::{BridgeConfig, EndpointRegistry, MqttEndpoint, ParticipantFactory};
+use crate::bridge::core::{AmqpEndpoint, BridgeConfig, EndpointRegistry, MqttEndpoint, ParticipantFactory};
 use crate::bridge::mqtt::auth::MemoryAuth;
 use crate::bridge::mqtt::{MqttServer, ServerConfig};
 use crate::bridge::stomp::{ServerConfig as StompConfig, StompServer};
@@ -51,8 +51,9 @@ pub struct BridgeArgs {
     /// AMQP 0-9-1 listen address, e.g. 127.0.0.1:5672; off by default.
     #[arg(long, value_name = "ADDR")]
     pub amqp: Option<SocketAddr>,
-    /// Directory for durable AMQP queues, exchanges and persistent messages (in memory if unset).
-    #[arg(long = "amqp-data", value_name = "DIR", requires = "amqp")]
+    /// Directory for durable AMQP queues, exchanges and persistent messages (in memory if unset);
+    /// for `--amqp` or the configuration's AMQP listener.
+    #[arg(long = "amqp-data", value_name = "DIR")]
     pub amqp_data: Option<std::path::PathBuf>,
     /// STOMP over TCP listen address, e.g. 127.0.0.1:61613; off by default.
     #[arg(long, value_name = "ADDR")]
@@ -131,6 +132,9 @@ async fn run_config(cli: &Cli, args: &BridgeArgs, path: &std::path::Path) -> Res
     mqtt.server.session.receive_maximum = args.receive_maximum;
     mqtt.server.broker.queue_capacity = args.queue_capacity;
     registry.register(Arc::new(mqtt));
+    let mut amqp = AmqpEndpoint::default();
+    amqp.server.data_dir = args.amqp_data.clone();
+    registry.register(Arc::new(amqp));
     let (interface, peers) = (cli.interface.clone(), cli.peers.clone());
     let factory: ParticipantFactory = Arc::new(move |domain| {
         let mut b = DomainParticipant::builder(domain).name("starling-bridge");

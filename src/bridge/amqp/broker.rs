@@ -15,9 +15,11 @@
 //!
 //! # Interface for the route layer
 //! [`AmqpBroker`](super::AmqpBroker) wraps the broker for code outside the AMQP endpoint:
-//! `publish_external` injects a message as if a client had published it, and `tap_topic`
-//! copies every message routed through `amq.topic` whose routing key matches a binding key into
-//! a bounded channel. DDS topics attach there (MQTT's mapping: topic `a/b` ⇄ key `a.b`).
+//! `publish_external` injects a message as if a client had published it (but never into a tap,
+//! which is the AMQP half of the bridge's loop guard), and `tap_topic` copies every message
+//! routed through `amq.topic` whose routing key matches one of a set of binding keys into a
+//! bounded channel. DDS topics attach there (MQTT's mapping: topic `a/b` ⇄ key `a.b`; see
+//! `bridge::core::amqp_endpoint`).
 
 use super::frames::reply;
 use super::routing::{headers_match, topic_matches, x_match};
@@ -196,7 +198,7 @@ pub struct TappedMessage {
 }
 
 struct Tap {
-    pattern: String,
+    patterns: Vec<String>,
     tx: tokio::sync::mpsc::Sender<TappedMessage>,
 }
 
@@ -967,7 +969,7 @@ impl Broker {
         let Some(x) = self.exchanges.get_mut(exchange) else { return };
         x.taps.retain(|t| !t.tx.is_closed());
         for t in &x.taps {
-            if topic_matches(&t.pattern, &msg.routing_key) {
+            if t.patterns.iter().any(|p| topic_matches(p, &msg.routing_key)) {
                 let _ = t.tx.try_send(TappedMessage {
                     routing_key: msg.routing_key.clone(),
                     properties: msg.properties.clone(),
@@ -979,6 +981,16 @@ impl Broker {
 
     /// Routes and enqueues a message. The exchange must exist (see [`Self::check_publish`]).
     pub fn publish(&mut self, now: Instant, msg: Message) -> Result<Routed, AmqpError> {
+        self.publish_with(now, msg, true)
+    }
+
+    /// Like [`Self::publish`], but the message is not copied to any tap: for messages the route
+    /// layer injects, so that they never return to where they came from.
+    pub fn publish_untapped(&mut self, now: Instant, msg: Message) -> Result<Routed, AmqpError> {
+        self.publish_with(now, msg, false)
+    }
+
+    fn publish_with(&mut self, now: Instant, msg: Message, tapped: bool) -> Result<Routed, AmqpError> {
         if !self.exchanges.contains_key(&*msg.exchange) {
             return Err(not_found("exchange", &msg.exchange));
         }
@@ -986,10 +998,12 @@ impl Broker {
         let mut targets = Vec::new();
         let mut seen = HashSet::new();
         self.route(&msg.exchange, &msg, &mut targets, &mut seen);
-        for x in &seen {
-            if self.exchanges.get(x).is_some_and(|e| !e.taps.is_empty()) {
-                let x = x.clone();
-                self.feed_taps(&x, &msg);
+        if tapped {
+            for x in &seen {
+                if self.exchanges.get(x).is_some_and(|e| !e.taps.is_empty()) {
+                    let x = x.clone();
+                    self.feed_taps(&x, &msg);
+                }
             }
         }
         let msg = Arc::new(msg);
@@ -1373,17 +1387,19 @@ impl Broker {
     }
 
     /// Copies messages routed through `exchange` (normally `amq.topic`) whose routing key
-    /// matches the topic pattern `binding_key` into a bounded channel of `capacity`; when the
-    /// channel is full, copies are dropped. The tap ends when the receiver is dropped.
+    /// matches one of the topic patterns `binding_keys` into a bounded channel of `capacity`
+    /// (once per message, however many patterns match); when the channel is full, copies are
+    /// dropped. Messages published with [`Self::publish_untapped`] are not copied. The tap ends
+    /// when the receiver is dropped.
     pub fn tap(
         &mut self,
         exchange: &str,
-        binding_key: &str,
+        binding_keys: &[String],
         capacity: usize,
     ) -> Result<tokio::sync::mpsc::Receiver<TappedMessage>, AmqpError> {
         let x = self.exchanges.get_mut(exchange).ok_or_else(|| not_found("exchange", exchange))?;
         let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
-        x.taps.push(Tap { pattern: binding_key.to_owned(), tx });
+        x.taps.push(Tap { patterns: binding_keys.to_vec(), tx });
         Ok(rx)
     }
 }

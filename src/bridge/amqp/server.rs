@@ -86,7 +86,8 @@ impl AmqpBroker {
     }
 
     /// Publishes a message from outside AMQP (e.g. a DDS sample) as if a client had published
-    /// it to `exchange` with `routing_key`; returns how many queues it reached.
+    /// it to `exchange` with `routing_key`, except that taps do not see it (so it never returns
+    /// to its source); returns how many queues it reached.
     pub fn publish_external(
         &self,
         exchange: &str,
@@ -94,19 +95,46 @@ impl AmqpBroker {
         properties: AMQPProperties,
         body: Bytes,
     ) -> Result<Routed, AmqpError> {
-        let msg = Message { exchange: Arc::from(exchange), routing_key: Arc::from(routing_key), properties, body };
-        self.lock().publish(Instant::now(), msg)
+        self.publish_external_to(&[exchange], routing_key, properties, body)
+            .pop()
+            .unwrap_or(Ok(Routed { queues: 0, stored_ok: true }))
     }
 
-    /// Copies messages routed through `amq.topic` whose routing key matches the topic binding
-    /// key `binding_key` (e.g. `dds.#`) into a bounded channel; copies are dropped while it is
-    /// full. Dropping the receiver removes the tap.
+    /// [`Self::publish_external`] to several exchanges under one lock of the broker; one result
+    /// per exchange.
+    pub fn publish_external_to(
+        &self,
+        exchanges: &[&str],
+        routing_key: &str,
+        properties: AMQPProperties,
+        body: Bytes,
+    ) -> Vec<Result<Routed, AmqpError>> {
+        let routing_key: Arc<str> = Arc::from(routing_key);
+        let now = Instant::now();
+        let mut b = self.lock();
+        exchanges
+            .iter()
+            .map(|x| {
+                let msg = Message {
+                    exchange: Arc::from(*x),
+                    routing_key: routing_key.clone(),
+                    properties: properties.clone(),
+                    body: body.clone(),
+                };
+                b.publish_untapped(now, msg)
+            })
+            .collect()
+    }
+
+    /// Copies messages routed through `amq.topic` whose routing key matches one of the topic
+    /// binding keys `binding_keys` (e.g. `dds.#`) into a bounded channel, once per message;
+    /// copies are dropped while it is full. Dropping the receiver removes the tap.
     pub fn tap_topic(
         &self,
-        binding_key: &str,
+        binding_keys: &[String],
         capacity: usize,
     ) -> Result<tokio::sync::mpsc::Receiver<TappedMessage>, AmqpError> {
-        self.lock().tap("amq.topic", binding_key, capacity)
+        self.lock().tap("amq.topic", binding_keys, capacity)
     }
 }
 

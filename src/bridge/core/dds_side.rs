@@ -262,6 +262,7 @@ fn to_outbound(route: &Active, s: &Sample<DynamicValue>, lifespan: Option<Durati
         properties.push((props::SEQUENCE_NUMBER.to_string(), s.info.sequence_number.to_string()));
     }
     properties.push((props::TYPE_NAME.to_string(), route.ty.name().unwrap_or_default().to_string()));
+    properties.push((props::TOPIC.to_string(), route.cfg.topic.clone()));
     if !s.info.valid_data {
         if s.info.instance_state != InstanceState::NotAliveDisposed || !route.keyed {
             return None;

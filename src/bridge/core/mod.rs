@@ -7,7 +7,9 @@
 //!   raw CDR, named `broker_name[/key…]`, with metadata) on the [`Hub`]'s broadcast channel. Each
 //!   endpoint takes them from its own receiver; a lagging endpoint loses the oldest messages, so
 //!   nothing on the broker side can slow the DDS side. The MQTT endpoint publishes them retained
-//!   (the latest value per instance for late joiners) with MQTT 5 user properties.
+//!   (the latest value per instance for late joiners) with MQTT 5 user properties; the AMQP
+//!   endpoint publishes them on `amq.topic` (dotted routing key) and the headers exchanges, with
+//!   the metadata in the headers table (see `amqp_endpoint`).
 //! - Clients → DDS: endpoints hand [`Inbound`] messages whose names match
 //!   [`Hub::inbound_filters`] to [`Hub::to_dds`]; the DDS side parses and writes them.
 //!
@@ -16,7 +18,8 @@
 //! own participant are never forwarded to clients (the client that sent them, and the others,
 //! already got the message from the broker), and samples from other bridges' writers are not
 //! re-bridged unless `<loop_guard forward_other_bridges="true"/>`. Endpoints publish with their
-//! own origin and subscribe with No Local, so what the bridge publishes never returns to DDS.
+//! own origin and subscribe with No Local (AMQP: the bridge's publishes bypass the `amq.topic`
+//! tap), so what the bridge publishes never returns to DDS.
 //!
 //! # Endpoints
 //! A protocol endpoint implements [`Endpoint`] and is added to an [`EndpointRegistry`]; [`run`]
@@ -24,12 +27,14 @@
 //! before anything starts, so a configuration naming a protocol that has no endpoint (or an
 //! address that cannot be bound) fails as a whole.
 
+mod amqp_endpoint;
 pub mod config;
 mod dds_side;
 pub mod mapping;
 mod mqtt_endpoint;
 pub mod tls;
 
+pub use amqp_endpoint::AmqpEndpoint;
 pub use config::{BridgeConfig, ConfigError, Direction, Format, ListenerConfig, Protocol, RouteConfig};
 pub use mqtt_endpoint::MqttEndpoint;
 
@@ -57,6 +62,8 @@ pub mod props {
     pub const TYPE_NAME: &str = "type-name";
     /// `disposed` on the empty message that stands for a disposed instance.
     pub const INSTANCE_STATE: &str = "dds-instance-state";
+    /// The DDS topic name.
+    pub const TOPIC: &str = "topic";
 }
 
 /// A boxed future.
@@ -199,11 +206,12 @@ impl std::fmt::Debug for EndpointRegistry {
 }
 
 impl EndpointRegistry {
-    /// A registry with the MQTT endpoint.
+    /// A registry with the MQTT and AMQP endpoints.
     #[must_use]
     pub fn with_builtin() -> Self {
         let mut r = Self::default();
         r.register(Arc::new(MqttEndpoint::default()));
+        r.register(Arc::new(AmqpEndpoint::default()));
         r
     }
 

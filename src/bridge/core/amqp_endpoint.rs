@@ -1,0 +1,327 @@
+//! The AMQP 0-9-1 endpoint of the bridge: the AMQP server plus a link between its broker and the
+//! hub.
+//!
+//! # DDS → AMQP
+//! Each DDS sample of a route becomes one message published on `amq.topic` and on the headers
+//! exchanges `amq.headers` and `amq.match`, with routing key = the route's broker name in dotted
+//! form plus one level per key value (`shapes/square` + `RED` → `shapes.square.RED`). The body
+//! is the route's format (DDS-JSON or encapsulated CDR); the metadata is in the headers table
+//! (`type-name`, `writer-guid`, `source-timestamp`, `sequence-number`, `topic`, and
+//! `dds-instance-state: disposed` on the empty message that stands for a disposed instance, all
+//! as strings, so `x-match` bindings can select on them), and in the basic properties:
+//! `content-type`, `type` (the type name), `timestamp` (source timestamp, seconds),
+//! `expiration` (the writer's LIFESPAN, milliseconds) and `app-id` `starling-bridge`.
+//!
+//! # AMQP → DDS
+//! A tap on `amq.topic` copies every client message whose routing key matches a route towards
+//! DDS (the hub's inbound filters, `+` → `*`); the routing key is turned back into the MQTT form
+//! and handed to the DDS side, which takes missing key members from the key levels and reads an
+//! empty body as a dispose of the instance the key levels name.
+//!
+//! # Loop guard
+//! Messages the link publishes (from DDS) never reach the tap
+//! ([`AmqpBroker::publish_external`]), and the DDS side never forwards samples of the bridge's
+//! own writers, so nothing an AMQP client publishes into DDS comes back to AMQP through DDS.
+
+use super::mapping::{escape_level, from_dotted, to_dotted, unescape_level, NameError, Separator};
+use super::{
+    props, BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol,
+};
+use crate::bridge::amqp::broker::TappedMessage;
+use crate::bridge::amqp::{AmqpBroker, AmqpServer, AmqpServerConfig};
+use crate::bridge::mqtt::auth::Authenticator;
+use amq_protocol::protocol::basic::AMQPProperties;
+use amq_protocol::types::{AMQPValue, FieldTable, LongString, ShortString};
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+/// Exchanges every DDS sample is published on.
+pub const DDS_EXCHANGES: [&str; 3] = ["amq.topic", "amq.headers", "amq.match"];
+
+/// `app-id` of the messages the bridge publishes.
+pub const APP_ID: &str = "starling-bridge";
+
+/// Client messages waiting for the DDS side in the tap.
+const TAP_CAPACITY: usize = 4096;
+
+/// The AMQP 0-9-1 endpoint (one listener, no TLS yet).
+#[derive(Debug, Clone, Default)]
+pub struct AmqpEndpoint {
+    /// Server settings (the address is taken from the configuration's listener).
+    pub server: AmqpServerConfig,
+}
+
+impl Endpoint for AmqpEndpoint {
+    fn protocols(&self) -> &'static [Protocol] {
+        &[Protocol::Amqp]
+    }
+
+    fn bind(
+        &self,
+        listeners: Vec<ListenerConfig>,
+        ctx: EndpointContext,
+    ) -> BoxFuture<Result<BoxFuture<()>, BridgeError>> {
+        let mut cfg = self.server.clone();
+        Box::pin(async move {
+            let Some(l) = listeners.first() else {
+                return Ok(Box::pin(async {}) as BoxFuture<()>);
+            };
+            if let Some(extra) = listeners.get(1) {
+                return Err(BridgeError::Bind {
+                    addr: extra.address,
+                    message: "only one AMQP listener is supported".into(),
+                });
+            }
+            if l.tls.is_some() {
+                return Err(BridgeError::Tls(format!("AMQP listener {}: TLS is not supported yet", l.address)));
+            }
+            cfg.addr = l.address;
+            let auth: Arc<dyn Authenticator> = ctx.auth.clone();
+            let server = AmqpServer::bind(cfg, auth)
+                .await
+                .map_err(|e| BridgeError::Bind { addr: l.address, message: e.to_string() })?;
+            if let Some(a) = server.local_addr() {
+                eprintln!("starling bridge: AMQP 0-9-1 listening on amqp://{a}");
+            }
+            let broker = server.broker();
+            let keys: Vec<String> = ctx.hub.inbound_filters().iter().filter_map(|f| binding_key(f)).collect();
+            let tap = if keys.is_empty() {
+                None
+            } else {
+                Some(broker.tap_topic(&keys, TAP_CAPACITY).map_err(|e| BridgeError::Bind {
+                    addr: l.address,
+                    message: format!("cannot tap amq.topic: {e}"),
+                })?)
+            };
+            let mut stop = ctx.shutdown.clone();
+            let hub = ctx.hub.clone();
+            let fut: BoxFuture<()> = Box::pin(async move {
+                let shutdown = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                tokio::join!(server.run(shutdown), link(broker, hub, tap, ctx.shutdown.clone()));
+            });
+            Ok(fut)
+        })
+    }
+}
+
+async fn link(
+    broker: AmqpBroker,
+    hub: Hub,
+    mut tap: Option<mpsc::Receiver<TappedMessage>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut rx = hub.subscribe();
+    loop {
+        tokio::select! {
+            r = rx.recv() => match r {
+                Ok(m) => publish(&broker, &m),
+                Err(RecvError::Lagged(n)) => tracing::warn!("bridge: AMQP side lagged, {n} DDS samples skipped"),
+                Err(RecvError::Closed) => return,
+            },
+            m = async { match &mut tap { Some(t) => t.recv().await, None => std::future::pending().await } } => {
+                let Some(m) = m else { tap = None; continue };
+                match inbound(&m) {
+                    Ok(i) => {
+                        let key = m.routing_key.clone();
+                        if !hub.to_dds(i) {
+                            tracing::warn!("bridge: DDS side busy, AMQP message with key {key} dropped");
+                        }
+                    }
+                    Err(e) => tracing::warn!("bridge: AMQP routing key {} not mapped to DDS: {e}", m.routing_key),
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+fn publish(broker: &AmqpBroker, m: &Outbound) {
+    let Some((key, props)) = outbound(m) else { return };
+    for r in broker.publish_external_to(&DDS_EXCHANGES, &key, props, m.payload.clone()) {
+        if let Err(e) = r {
+            tracing::warn!("bridge: DDS sample for {key} not published to AMQP: {e}");
+        }
+    }
+}
+
+/// The AMQP topic binding key for an MQTT topic filter (`+` → `*`, levels re-escaped for `.`).
+pub fn binding_key(filter: &str) -> Option<String> {
+    let mut out = Vec::new();
+    for l in filter.split('/') {
+        out.push(match l {
+            "+" => "*".to_string(),
+            "#" => "#".to_string(),
+            l => escape_level(&unescape_level(l).ok()?, Separator::Dot),
+        });
+    }
+    Some(out.join("."))
+}
+
+/// Routing key and properties of the AMQP message for a DDS sample (None if the name does not
+/// convert).
+#[must_use]
+pub fn outbound(m: &Outbound) -> Option<(String, AMQPProperties)> {
+    let key = match to_dotted(&m.name) {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::warn!("bridge: {} has no AMQP routing key: {e}", m.name);
+            return None;
+        }
+    };
+    let mut headers = FieldTable::default();
+    let mut p = AMQPProperties::default().with_app_id(ShortString::from(APP_ID));
+    for (k, v) in &m.properties {
+        headers.insert(ShortString::from(k.as_str()), AMQPValue::LongString(LongString::from(v.as_bytes())));
+        if k == props::TYPE_NAME {
+            p = p.with_type(ShortString::from(v.as_str()));
+        } else if k == props::SOURCE_TIMESTAMP {
+            if let Ok(ns) = v.parse::<u64>() {
+                p = p.with_timestamp(ns / 1_000_000_000);
+            }
+        }
+    }
+    if !m.disposed {
+        p = p.with_content_type(ShortString::from(m.content_type));
+    }
+    if let Some(d) = m.expiry {
+        p = p.with_expiration(ShortString::from(d.as_millis().max(1).to_string()));
+    }
+    Some((key, p.with_headers(headers)))
+}
+
+/// The hub message for a client message copied from `amq.topic`.
+pub fn inbound(m: &TappedMessage) -> Result<Inbound, NameError> {
+    let name = from_dotted(&m.routing_key)?;
+    let properties = m
+        .properties
+        .headers()
+        .as_ref()
+        .map(|h| {
+            h.inner()
+                .iter()
+                .filter_map(|(k, v)| match v {
+                    AMQPValue::LongString(s) => {
+                        Some((k.as_str().to_string(), String::from_utf8_lossy(s.as_bytes()).into_owned()))
+                    }
+                    AMQPValue::ShortString(s) => Some((k.as_str().to_string(), s.as_str().to_string())),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Inbound { name, payload: m.body.clone(), properties })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bridge::amqp::broker::{Broker, BrokerConfig, QueueOptions};
+    use bytes::Bytes;
+    use std::time::{Duration, Instant};
+
+    fn sample(name: &str, disposed: bool) -> Outbound {
+        Outbound {
+            name: name.into(),
+            payload: if disposed { Bytes::new() } else { Bytes::from_static(b"{\"color\":\"RED\"}") },
+            disposed,
+            properties: vec![
+                (props::SOURCE_TIMESTAMP.into(), "1700000000123456789".into()),
+                (props::WRITER_GUID.into(), "01.02".into()),
+                (props::TYPE_NAME.into(), "ShapeType".into()),
+            ],
+            expiry: Some(Duration::from_millis(1500)),
+            content_type: "application/json",
+        }
+    }
+
+    fn header<'a>(p: &'a AMQPProperties, k: &str) -> Option<&'a AMQPValue> {
+        p.headers().as_ref()?.inner().get(k)
+    }
+
+    #[test]
+    fn filters_to_binding_keys() {
+        assert_eq!(binding_key("shapes/circle/#").as_deref(), Some("shapes.circle.#"));
+        assert_eq!(binding_key("a/+/c").as_deref(), Some("a.*.c"));
+        assert_eq!(binding_key("#").as_deref(), Some("#"));
+        assert_eq!(binding_key("dds/p.1/T").as_deref(), Some("dds.p%2E1.T"));
+        assert_eq!(binding_key("bad/%zz"), None);
+    }
+
+    #[test]
+    fn sample_to_message() {
+        let (key, p) = outbound(&sample("shapes/square/RED", false)).unwrap();
+        assert_eq!(key, "shapes.square.RED");
+        assert_eq!(p.content_type().as_ref().map(ShortString::as_str), Some("application/json"));
+        assert_eq!(p.kind().as_ref().map(ShortString::as_str), Some("ShapeType"));
+        assert_eq!(*p.timestamp(), Some(1_700_000_000));
+        assert_eq!(p.expiration().as_ref().map(ShortString::as_str), Some("1500"));
+        assert_eq!(p.app_id().as_ref().map(ShortString::as_str), Some(APP_ID));
+        assert_eq!(header(&p, "type-name"), Some(&AMQPValue::LongString("ShapeType".into())));
+        assert_eq!(header(&p, "writer-guid"), Some(&AMQPValue::LongString("01.02".into())));
+        let mut d = sample("dds/we.ird/T/BLUE", true);
+        d.properties.push((props::INSTANCE_STATE.into(), "disposed".into()));
+        let (key, p) = outbound(&d).unwrap();
+        assert_eq!(key, "dds.we%2Eird.T.BLUE");
+        assert_eq!(*p.content_type(), None);
+        assert_eq!(header(&p, "dds-instance-state"), Some(&AMQPValue::LongString("disposed".into())));
+    }
+
+    #[test]
+    fn tapped_to_inbound() {
+        let mut h = FieldTable::default();
+        h.insert("k".into(), AMQPValue::LongString("v".into()));
+        h.insert("n".into(), AMQPValue::LongInt(3));
+        let m = TappedMessage {
+            routing_key: Arc::from("shapes.circle.RED%2E1"),
+            properties: AMQPProperties::default().with_headers(h),
+            body: Bytes::from_static(b"{}"),
+        };
+        let i = inbound(&m).unwrap();
+        assert_eq!(i.name, "shapes/circle/RED.1");
+        assert_eq!(i.properties, vec![("k".to_string(), "v".to_string())]);
+        let bad = TappedMessage { routing_key: Arc::from("a.%zz"), ..m };
+        assert!(inbound(&bad).is_err());
+    }
+
+    /// DDS samples reach queues bound to amq.topic and to amq.headers with an x-match on the
+    /// metadata, and never the tap; client messages reach the tap once, however many
+    /// filters match.
+    #[test]
+    fn headers_binding_and_loop_guard() {
+        let broker = AmqpBroker::new(Broker::new(BrokerConfig::default()));
+        let now = Instant::now();
+        let mut tap = broker.tap_topic(&["shapes.#".to_string(), "shapes.square.*".to_string()], 16).unwrap();
+        {
+            let mut b = broker.lock();
+            for q in ["t", "h", "h2"] {
+                b.declare_queue(now, 1, q, &QueueOptions::default()).unwrap();
+            }
+            b.bind_queue(1, "t", "amq.topic", "shapes.square.#", &FieldTable::default()).unwrap();
+            let mut args = FieldTable::default();
+            args.insert("x-match".into(), AMQPValue::LongString("all".into()));
+            args.insert("type-name".into(), AMQPValue::LongString("ShapeType".into()));
+            b.bind_queue(1, "h", "amq.headers", "", &args).unwrap();
+            let mut args = FieldTable::default();
+            args.insert("type-name".into(), AMQPValue::LongString("Other".into()));
+            b.bind_queue(1, "h2", "amq.match", "", &args).unwrap();
+        }
+        publish(&broker, &sample("shapes/square/RED", false));
+        {
+            let b = broker.lock();
+            assert_eq!((b.queue_len("t"), b.queue_len("h"), b.queue_len("h2")), (Some(1), Some(1), Some(0)));
+        }
+        assert!(tap.try_recv().is_err(), "a DDS sample must not go back towards DDS");
+        let msg = crate::bridge::amqp::broker::Message {
+            exchange: Arc::from("amq.topic"),
+            routing_key: Arc::from("shapes.square.BLUE"),
+            properties: AMQPProperties::default(),
+            body: Bytes::from_static(b"{}"),
+        };
+        broker.lock().publish(now, msg).unwrap();
+        assert_eq!(&*tap.try_recv().unwrap().routing_key, "shapes.square.BLUE");
+        assert!(tap.try_recv().is_err(), "one copy per message");
+    }
+}
