@@ -87,9 +87,6 @@ def run_sub(args, dp, topic):
     deadline = time.monotonic() + args.timeout
     matched = False
     while (got < args.count or len(disposes) < want_disposes) and time.monotonic() < deadline:
-        if not matched and reader.get_subscription_matched_status().current_count > 0:
-            matched = True
-            sc.log("cyclone sub: matched")
         ws.wait(duration(milliseconds=100))
         if not matched and reader.get_subscription_matched_status().current_count > 0:
             matched = True
