@@ -122,6 +122,13 @@ impl DomainParticipantBuilder {
         self
     }
 
+    /// How long reliable readers wait before answering a HEARTBEAT (default 0: at once); answers owed to several
+    /// writers, or to several HEARTBEATs of one writer, then go out once.
+    pub fn heartbeat_response_delay(mut self, delay: std::time::Duration) -> Self {
+        self.tuning.heartbeat_response_delay = Some(delay);
+        self
+    }
+
     /// Multicast TTL (default 1).
     pub fn multicast_ttl(mut self, ttl: u32) -> Self {
         self.transport.multicast_ttl = ttl;

@@ -54,6 +54,8 @@ pub(crate) struct Tuning {
     pub(crate) heartbeat_period: Option<std::time::Duration>,
     /// How long writers collect NACKs before repairing (shared repairs for several readers).
     pub(crate) nack_response_delay: Option<std::time::Duration>,
+    /// How long readers wait before answering a HEARTBEAT.
+    pub(crate) heartbeat_response_delay: Option<std::time::Duration>,
 }
 
 /// Binds the sockets, creates the core and spawns the driver task on `handle`.
@@ -78,6 +80,9 @@ pub(crate) fn start(
     }
     if let Some(d) = tuning.nack_response_delay {
         config.nack_response_delay = d;
+    }
+    if let Some(d) = tuning.heartbeat_response_delay {
+        config.heartbeat_response_delay = d;
     }
     let iface = bound.iface.clone();
     let participant_id = bound.participant_id;

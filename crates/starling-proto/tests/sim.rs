@@ -216,14 +216,18 @@ fn reliable_keep_all_under_faults_many_seeds() {
 }
 
 /// With a nack response delay, a writer collects the requests of several readers and sends a sample that more
-/// than one of them missed once, to all of them; under loss, duplication and reordering every reader still gets
-/// every sample once and in order.
+/// than one of them missed once, to all of them; with a heartbeat response delay, readers answer HEARTBEATs
+/// late, once. Under loss, duplication and reordering every reader still gets every sample once and in order.
 #[test]
 fn delayed_repairs_are_shared_between_readers() {
     let mut shared = 0;
     for seed in 1..=20u64 {
         let mut net = Net::with_config(4, seed, Faults { loss: 20, dup: 5, reorder: 20 }, |_, c| {
             c.nack_response_delay = Duration::from_millis(20);
+            // Odd seeds: readers also wait before answering HEARTBEATs.
+            if seed % 2 == 1 {
+                c.heartbeat_response_delay = Duration::from_millis(10);
+            }
         });
         let mut wq = EndpointQos::writer_default();
         wq.history = History::KeepAll;

@@ -105,7 +105,7 @@ impl Participant {
             EntityId::TL_REQUEST_READER,
             EntityId::TL_REPLY_READER,
         ] {
-            self.readers.insert(id, Reader::new(Guid::new(prefix, id)));
+            self.readers.insert(id, Reader::new(Guid::new(prefix, id), self.config.heartbeat_response_delay));
         }
     }
 
@@ -220,7 +220,7 @@ impl Participant {
         let kind = if desc.keyed { EntityId::KIND_READER_WITH_KEY } else { EntityId::KIND_READER_NO_KEY };
         let id = self.next_entity(kind);
         let guid = Guid::new(self.config.guid_prefix, id);
-        self.readers.insert(id, Reader::new(guid));
+        self.readers.insert(id, Reader::new(guid, self.config.heartbeat_response_delay));
         let mut data = EndpointData::new(guid, &desc.topic_name, &desc.type_name, desc.qos);
         data.unicast_locators = self.config.default_unicast.clone();
         data.type_information = desc.type_information;
@@ -615,7 +615,7 @@ impl Participant {
                     let ids = self.find_targets(hb.reader_id, &writer);
                     for id in &ids {
                         if let Some(reader) = self.readers.get_mut(id) {
-                            reader.handle_heartbeat(writer, &hb, &mut deliver, &mut self.outbox);
+                            reader.handle_heartbeat(now, writer, &hb, &mut deliver, &mut self.outbox);
                         }
                         self.dispatch(now, *id, vendor, &mut deliver);
                     }
@@ -1023,6 +1023,9 @@ impl Participant {
         for w in self.writers.values_mut() {
             w.on_timer(now, &mut self.outbox);
         }
+        for r in self.readers.values_mut() {
+            r.on_timer(now, &mut self.outbox);
+        }
     }
 
     /// The earliest time at which `handle_timeout` should be called.
@@ -1033,6 +1036,11 @@ impl Participant {
         }
         if let Some(r) = self.types.next_retry() {
             t = t.min(r);
+        }
+        for r in self.readers.values() {
+            if let Some(d) = r.next_deadline() {
+                t = t.min(d);
+            }
         }
         for w in self.writers.values() {
             if let Some(d) = w.next_deadline() {

@@ -72,6 +72,8 @@ pub(crate) struct WriterProxy {
     last_hb_count: Option<u32>,
     acknack_count: u32,
     nackfrag_count: u32,
+    /// An ACKNACK is owed (answering a HEARTBEAT after the heartbeat response delay); `Some(final)`.
+    ack_owed: Option<bool>,
     reassembly: HashMap<i64, Reassembly>,
     /// Bytes held by `reassembly`.
     reassembly_bytes: usize,
@@ -90,6 +92,7 @@ impl WriterProxy {
             last_hb_count: None,
             acknack_count: 0,
             nackfrag_count: 0,
+            ack_owed: None,
             reassembly: HashMap::new(),
             reassembly_bytes: 0,
         }
@@ -172,6 +175,11 @@ impl WriterProxy {
 pub(crate) struct Reader {
     pub guid: Guid,
     pub writers: HashMap<Guid, WriterProxy>,
+    /// How long to wait before answering a HEARTBEAT (zero: at once). Answers owed to several writers, and
+    /// several HEARTBEATs from one writer, then go out as one ACKNACK each.
+    heartbeat_response_delay: std::time::Duration,
+    /// When owed ACKNACKs are due.
+    ack_due: Option<std::time::Instant>,
 }
 
 /// Runs `f` on the proxy for `writer`, if matched.
@@ -184,8 +192,29 @@ fn with_proxy<R>(
 }
 
 impl Reader {
-    pub fn new(guid: Guid) -> Self {
-        Reader { guid, writers: HashMap::new() }
+    pub fn new(guid: Guid, heartbeat_response_delay: std::time::Duration) -> Self {
+        Reader { guid, writers: HashMap::new(), heartbeat_response_delay, ack_due: None }
+    }
+
+    /// When `on_timer` has owed ACKNACKs to send.
+    pub fn next_deadline(&self) -> Option<std::time::Instant> {
+        self.ack_due
+    }
+
+    /// Sends the ACKNACKs owed once the heartbeat response delay has passed.
+    pub fn on_timer(&mut self, now: std::time::Instant, out: &mut Outbox) {
+        if self.ack_due.is_none_or(|t| t > now) {
+            return;
+        }
+        self.ack_due = None;
+        let me = self.guid;
+        for p in self.writers.values_mut() {
+            if let Some(final_flag) = p.ack_owed.take() {
+                // What is missing may have changed since the HEARTBEAT: ask for what is missing now.
+                let all_received = p.missing().num_bits == 0 && p.next > p.available;
+                Self::send_acknack(me, p, final_flag && all_received, out);
+            }
+        }
     }
 
     /// Bytes held by partially reassembled samples of all matched writers.
@@ -384,6 +413,7 @@ impl Reader {
     /// acknowledge and request what is missing.
     pub fn handle_heartbeat(
         &mut self,
+        now: std::time::Instant,
         writer: Guid,
         hb: &Heartbeat,
         deliver: &mut Vec<ReceivedSample>,
@@ -411,7 +441,12 @@ impl Reader {
         let missing = p.missing();
         let all_received = missing.num_bits == 0 && p.next > p.available;
         if !all_received || !hb.final_flag {
-            Self::send_acknack(me, p, all_received, out);
+            if self.heartbeat_response_delay.is_zero() {
+                Self::send_acknack(me, p, all_received, out);
+            } else {
+                p.ack_owed = Some(p.ack_owed.unwrap_or(true) && all_received);
+                self.ack_due.get_or_insert(now + self.heartbeat_response_delay);
+            }
         }
     }
 }
