@@ -160,6 +160,31 @@ pub struct Message {
     pub headers: Vec<Header>,
     /// Body.
     pub body: Bytes,
+    /// When the message expires, in milliseconds since the Unix epoch (from its `expires`
+    /// header; `None` for absent or `0`). An expired message still queued is not delivered.
+    pub expires: Option<u64>,
+}
+
+impl Message {
+    /// A message; `expires` is taken from the `expires` header.
+    #[must_use]
+    pub fn new(destination: Arc<str>, headers: Vec<Header>, body: Bytes) -> Self {
+        let expires = expires_of(&headers);
+        Self { destination, headers, body, expires }
+    }
+
+    /// True if the message has expired at `now_ms` (milliseconds since the Unix epoch).
+    #[must_use]
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.expires.is_some_and(|e| e <= now_ms)
+    }
+}
+
+/// The `expires` header as milliseconds since the Unix epoch (absent, `0` or unparsable: never).
+#[must_use]
+pub fn expires_of(headers: &[Header]) -> Option<u64> {
+    let (_, v) = headers.iter().find(|(n, _)| &**n == "expires")?;
+    v.trim().parse::<u64>().ok().filter(|&e| e > 0)
 }
 
 /// One message on its way to one subscription.
@@ -221,6 +246,8 @@ pub struct Metrics {
     pub connections: AtomicU64,
     /// Connections closed with an ERROR for a protocol violation.
     pub protocol_errors: AtomicU64,
+    /// Messages not delivered because their `expires` time had passed while they were queued.
+    pub expired: AtomicU64,
 }
 
 impl Metrics {
@@ -411,7 +438,7 @@ impl StompBroker {
         body: Bytes,
     ) -> Result<usize, BrokerError> {
         let d = Destination::parse(destination).map_err(BrokerError::BadDestination)?;
-        let msg = Arc::new(Message { destination: d.name().clone(), headers, body });
+        let msg = Arc::new(Message::new(d.name().clone(), headers, body));
         Ok(self.route(&d, msg))
     }
 
@@ -631,7 +658,7 @@ mod tests {
     fn queue_round_robin_backlog_and_requeue() {
         let mut b = StompBroker::new(BrokerConfig { queue_capacity: 2, ..BrokerConfig::default() });
         let q = Destination::parse("/queue/jobs").unwrap();
-        let m = |i: u8| Message { destination: "/queue/jobs".into(), headers: vec![], body: Bytes::from(vec![i]) };
+        let m = |i: u8| Message::new("/queue/jobs".into(), vec![], Bytes::from(vec![i]));
         b.send(&q, m(0));
         let (c1, o1) = b.connect();
         let (c2, o2) = b.connect();
