@@ -7,7 +7,8 @@
 //!   raw CDR, named `broker_name[/key…]`, with metadata) on the [`Hub`]'s broadcast channel. Each
 //!   endpoint takes them from its own receiver; a lagging endpoint loses the oldest messages, so
 //!   nothing on the broker side can slow the DDS side. The MQTT endpoint publishes them retained
-//!   (the latest value per instance for late joiners) with MQTT 5 user properties.
+//!   (the latest value per instance for late joiners) with MQTT 5 user properties; the STOMP
+//!   endpoint ([`stomp_endpoint`]) as MESSAGE frames on `/topic/<dotted name>` with headers.
 //! - Clients → DDS: endpoints hand [`Inbound`] messages whose names match
 //!   [`Hub::inbound_filters`] to [`Hub::to_dds`]; the DDS side parses and writes them.
 //!
@@ -28,10 +29,12 @@ pub mod config;
 mod dds_side;
 pub mod mapping;
 mod mqtt_endpoint;
+pub mod stomp_endpoint;
 pub mod tls;
 
 pub use config::{BridgeConfig, ConfigError, Direction, Format, ListenerConfig, Protocol, RouteConfig};
 pub use mqtt_endpoint::MqttEndpoint;
+pub use stomp_endpoint::StompEndpoint;
 
 use crate::bridge::mqtt::auth::MemoryAuth;
 use crate::dds::{DdsError, DomainParticipant};
@@ -199,11 +202,12 @@ impl std::fmt::Debug for EndpointRegistry {
 }
 
 impl EndpointRegistry {
-    /// A registry with the MQTT endpoint.
+    /// A registry with the MQTT and STOMP endpoints.
     #[must_use]
     pub fn with_builtin() -> Self {
         let mut r = Self::default();
         r.register(Arc::new(MqttEndpoint::default()));
+        r.register(Arc::new(StompEndpoint::default()));
         r
     }
 
