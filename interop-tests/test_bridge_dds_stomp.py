@@ -36,6 +36,8 @@ CONFIG = """<dds>
            qos_profile="Bridge::State"/>
     <route topic="Triangle" type="ShapeType" broker_name="shapes/triangle" direction="both"
            qos_profile="Bridge::State"/>
+    <route topic="Pentagon" type="ShapeType" broker_name="shapes/pentagon" direction="both" format="cdr"
+           qos_profile="Bridge::State"/>
   </bridge>
 </dds>
 """
@@ -64,8 +66,8 @@ class Listener(stomp.ConnectionListener):
 
 
 class Client:
-    def __init__(self):
-        self.c = stomp.Connection12([("127.0.0.1", PORT)], heartbeats=(0, 0))
+    def __init__(self, binary=False):
+        self.c = stomp.Connection12([("127.0.0.1", PORT)], heartbeats=(0, 0), auto_decode=not binary)
         self.l = Listener()
         self.c.set_listener("", self.l)
         self.c.connect(wait=True)
@@ -221,3 +223,37 @@ def test_loop_guard_and_starling_pub(netns, bridge, starling_bin):
         assert h["content-type"] == "application/json" and int(h["sequence-number"]) == 1, h
         p.close()
         watch.close()
+
+
+def test_cdr_route_both_ways(netns, bridge):
+    """A route with format="cdr": DDS samples arrive as encapsulated CDR (application/cdr), and a CDR body sent
+    by a STOMP client is written to DDS; the dispose header with a CDR body disposes."""
+    with inside(netns):
+        c = Client(binary=True)
+        c.sub("/topic/shapes.pentagon.#", "cdr")
+        pub = Watcher(netns.popen(peer_argv("cyclone", "pub", "Pentagon", count=2, instances=1, wait_match=20,
+                                            rate=20)), "cyclone pub")
+        got = c.collect(2, 60)
+        assert pub.wait_exit(60) == 0, pub.describe()
+        assert len(got) == 2, bridge.describe()
+        for i, m in enumerate(got):
+            h = m.headers
+            assert h["content-type"] == "application/cdr" and h["destination"] == "/topic/shapes.pentagon.RED", h
+            body = m.body
+            assert isinstance(body, bytes) and int(h["content-length"]) == len(body)
+            # Encapsulation header (CDR/PL_CDR/CDR2/D_CDR2/PL_CDR2, either endianness), then the color string.
+            assert body[0] == 0 and body[1] in (0, 1, 2, 3, 6, 7, 8, 9, 10, 11), body
+            assert b"RED\x00" in body
+        # Back into DDS: the same CDR bytes, then a dispose of that instance.
+        sub = Watcher(netns.popen(peer_argv("cyclone", "sub", "Pentagon", count=1000, instances=1, timeout=90)),
+                      "cyclone sub")
+        assert sub.wait_stderr("cyclone sub: matched 1", 30), sub.describe()
+        deadline = time.monotonic() + 30
+        while not sub.data():
+            assert time.monotonic() < deadline, sub.describe() + bridge.describe()
+            c.send("/topic/shapes.pentagon.RED", got[1].body, **{"content-type": "application/cdr"})
+            sub.wait_until(lambda w: w.data(), 0.3)
+        assert sub.data()[0] == {"color": "RED", "x": 1, "y": 1, "shapesize": 30}, sub.data()
+        c.send("/topic/shapes.pentagon.RED", got[1].body, **{"dds-instance-state": "disposed"})
+        assert sub.wait_until(lambda w: w.disposes() == ["RED"], 30), sub.describe()
+        c.close()

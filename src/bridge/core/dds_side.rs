@@ -335,21 +335,13 @@ async fn inbound_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Inbound>, mut 
 fn write_inbound(route: &Active, levels: &[String], m: &Inbound) -> Result<(), String> {
     let Some(w) = &route.writer else { return Ok(()) };
     let refs: Vec<&str> = levels.iter().map(String::as_str).collect();
-    let dispose_prop = m.properties.iter().any(|(k, v)| k == props::INSTANCE_STATE && v == "disposed");
-    if m.payload.is_empty() || (dispose_prop && route.cfg.format == Format::Json) {
-        // An empty message on an instance's topic disposes the instance; so does a message with
-        // `dds-instance-state: disposed` (its JSON body may give the key instead of the levels).
-        if !route.keyed || (levels.is_empty() && m.payload.is_empty()) {
+    if m.payload.is_empty() {
+        // An empty message on an instance's topic disposes the instance.
+        if !route.keyed || levels.is_empty() {
             return Ok(());
         }
-        let mut j = if m.payload.is_empty() {
-            serde_json::Value::Object(serde_json::Map::new())
-        } else {
-            serde_json::from_slice(&m.payload).map_err(|e| e.to_string())?
-        };
-        if !refs.is_empty() {
-            apply_key_levels(&route.ty, &refs, &mut j).map_err(|e| e.to_string())?;
-        }
+        let mut j = serde_json::Value::Object(serde_json::Map::new());
+        apply_key_levels(&route.ty, &refs, &mut j).map_err(|e| e.to_string())?;
         let v = from_json(&route.ty, &j).map_err(|e| e.to_string())?;
         w.dispose(&v).map_err(|e| e.to_string())?;
         return Ok(());
@@ -364,7 +356,13 @@ fn write_inbound(route: &Active, levels: &[String], m: &Inbound) -> Result<(), S
         }
         Format::Cdr => starling_proto::xtypes::decode(&route.ty, &m.payload).map_err(|e| e.to_string())?,
     };
-    w.write(&v).map_err(|e| e.to_string())?;
+    // A sample marked `dds-instance-state: disposed` (MQTT user property, STOMP header) disposes
+    // the instance its key names.
+    if route.keyed && m.properties.iter().any(|(k, v)| k == props::INSTANCE_STATE && v == "disposed") {
+        w.dispose(&v).map_err(|e| e.to_string())?;
+    } else {
+        w.write(&v).map_err(|e| e.to_string())?;
+    }
     Ok(())
 }
 
