@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-8}
-RATE=${RATE:-2000}
+RATE=${RATE:-1000}
 T=${CARGO_TARGET_DIR:-target}
 BIN=${STARLING_BIN:-$T/release/starling}
 GEN=${STOMP_SCALE_BIN:-$(ls -t "$T"/release/deps/stomp_scale-* | grep -v '\.d$' | head -1)}
@@ -92,6 +92,12 @@ CASES=(
     "--publishers 1 --subscribers 10 --rate $RATE"
     "--publishers 10 --subscribers 10 --rate $RATE"
 )
+# Warm-up (not reported): one short closed-loop run per server, so that neither is measured cold.
+SECONDS_SAVED=$SECONDS_PER_RUN
+SECONDS_PER_RUN=3
+run warmup 61613 "$SPID" --publishers 1 --subscribers 10 --window 100 --outstanding 5000
+run warmup 61614 "$RPID" --publishers 1 --subscribers 10 --window 100 --outstanding 5000
+SECONDS_PER_RUN=$SECONDS_SAVED
 for r in $(seq 1 "$ROUNDS"); do
     for c in "${CASES[@]}"; do
         # shellcheck disable=SC2086
@@ -105,6 +111,7 @@ for r in $(seq 1 "$ROUNDS"); do
     done
 done
 
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 RMQ_VERSION=$(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo unknown)
-python3 benches/stomp_compare_report.py "$RAW" "$OUT" "$ROUNDS" "$SECONDS_PER_RUN" "$RATE" "$RMQ_VERSION"
+python3 benches/stomp_compare_report.py "$RAW" "$OUT" "$ROUNDS" "$SECONDS_PER_RUN" "$RATE" "$RMQ_VERSION" "$LOAD"
 cp "$RAW" "${OUT%.md}_raw.txt"
