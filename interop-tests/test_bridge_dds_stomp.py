@@ -14,6 +14,7 @@ from netns import Watcher
 from shapes import peer_argv, starling_argv
 
 PORT = 61613
+WS_PORT = 15674
 
 CONFIG = """<dds>
   <qos_library name="Bridge">
@@ -30,6 +31,7 @@ CONFIG = """<dds>
   </qos_library>
   <bridge>
     <listener protocol="stomp" address="127.0.0.1:61613"/>
+    <listener protocol="stomp-ws" address="127.0.0.1:15674"/>
     <route topic="Square" type="ShapeType" broker_name="shapes/square" direction="from_dds"
            qos_profile="Bridge::State"/>
     <route topic="Circle" type="ShapeType" broker_name="shapes/circle" direction="to_dds"
@@ -50,6 +52,7 @@ def bridge(netns, starling_bin, tmp_path):
     p = Watcher(netns.popen(starling_argv(starling_bin, "-v", "bridge", "--config", str(cfg))), "bridge")
     with inside(netns):
         wait_port(PORT)
+        wait_port(WS_PORT)
     yield p
 
 
@@ -66,8 +69,11 @@ class Listener(stomp.ConnectionListener):
 
 
 class Client:
-    def __init__(self, binary=False):
-        self.c = stomp.Connection12([("127.0.0.1", PORT)], heartbeats=(0, 0), auto_decode=not binary)
+    def __init__(self, binary=False, ws=False):
+        if ws:
+            self.c = stomp.WSStompConnection([("127.0.0.1", WS_PORT)], ws_path="/", heartbeats=(0, 0))
+        else:
+            self.c = stomp.Connection12([("127.0.0.1", PORT)], heartbeats=(0, 0), auto_decode=not binary)
         self.l = Listener()
         self.c.set_listener("", self.l)
         self.c.connect(wait=True)
@@ -257,3 +263,20 @@ def test_cdr_route_both_ways(netns, bridge):
         c.send("/topic/shapes.pentagon.RED", got[1].body, **{"dds-instance-state": "disposed"})
         assert sub.wait_until(lambda w: w.disposes() == ["RED"], 30), sub.describe()
         c.close()
+
+
+def test_websocket_listener(netns, bridge):
+    """The stomp-ws listener of the configuration: DDS -> STOMP over WebSocket, and back into DDS."""
+    with inside(netns):
+        ws = Client(ws=True)
+        ws.sub("/topic/shapes.square.*", "ws")
+        pub = Watcher(netns.popen(peer_argv("cyclone", "pub", "Square", count=2, instances=1, wait_match=20,
+                                            rate=20)), "cyclone pub")
+        got = ws.collect(2, 60)
+        assert pub.wait_exit(60) == 0, pub.describe()
+        assert [json.loads(m.body) for m in got] == [shape("RED", 0, 0), shape("RED", 1, 1)], bridge.describe()
+        assert all(m.headers["type-name"] == "ShapeType" for m in got)
+        sub = Watcher(netns.popen(peer_argv("cyclone", "sub", "Circle", count=1000, instances=1, timeout=90)),
+                      "cyclone sub")
+        probe_until_matched(ws, sub, "/topic/shapes.circle.ORANGE", "ORANGE")
+        ws.close()
