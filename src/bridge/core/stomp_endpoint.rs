@@ -255,4 +255,63 @@ mod tests {
         assert_eq!(&m.payload[..], b"{\"x\":1}");
         assert!(rx.try_recv().is_err());
     }
+
+    async fn frame(s: &mut tokio::net::TcpStream) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut buf = Vec::new();
+        let mut b = [0u8; 1];
+        while s.read(&mut b).await.unwrap_or(0) == 1 && b[0] != 0 {
+            buf.push(b[0]);
+        }
+        String::from_utf8_lossy(&buf).trim_start_matches('\n').to_owned()
+    }
+
+    fn listeners(text: &str) -> Vec<ListenerConfig> {
+        let xml = format!("<starling_bridge>{text}</starling_bridge>");
+        super::super::BridgeConfig::parse(std::path::Path::new("b.xml"), &xml).unwrap().listeners
+    }
+
+    #[tokio::test]
+    async fn bind_serve_and_bridge_both_ways() {
+        use tokio::io::AsyncWriteExt;
+        let ep = StompEndpoint::default();
+        let (hub, mut inbound) = Hub::new(vec!["shapes/#".into()]);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let ctx = EndpointContext {
+            hub: hub.clone(),
+            auth: Arc::new(crate::bridge::mqtt::auth::MemoryAuth::default()),
+            shutdown: stop_rx,
+        };
+        // One listener per protocol, no TLS.
+        let two = listeners(
+            r#"<listener protocol="stomp" address="127.0.0.1:0"/><listener protocol="stomp" address="127.0.0.2:0"/>"#,
+        );
+        assert!(ep.bind(two, ctx.clone()).await.is_err());
+        let l = listeners(r#"<listener protocol="stomp-ws" address="127.0.0.1:0"/>"#);
+        assert_eq!(l[0].protocol, Protocol::StompWs);
+        // Find a free port for the TCP listener.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let l = listeners(&format!(r#"<listener protocol="stomp" address="127.0.0.1:{port}"/>"#));
+        let serve = tokio::spawn(ep.bind(l, ctx).await.unwrap());
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        c.write_all(b"CONNECT\naccept-version:1.2\n\n\0").await.unwrap();
+        assert!(frame(&mut c).await.starts_with("CONNECTED"));
+        c.write_all(b"SUBSCRIBE\nid:1\ndestination:/topic/shapes.square.*\nreceipt:r\n\n\0").await.unwrap();
+        assert!(frame(&mut c).await.contains("receipt-id:r"));
+        // DDS -> STOMP, through the hub.
+        hub.publish(outbound(false, Some(Duration::from_secs(60))));
+        let m = frame(&mut c).await;
+        assert!(m.starts_with("MESSAGE\n") && m.contains("destination:/topic/shapes.square.RED\n"), "{m}");
+        assert!(m.contains("type-name:ShapeType\n") && m.contains("expires:") && m.ends_with("\n\n{}"), "{m}");
+        hub.publish(outbound(true, None));
+        let m = frame(&mut c).await;
+        assert!(m.contains("writer-guid:1.2.3\n") && m.contains("content-length:0\n"), "{m}");
+        // STOMP -> DDS, through the hub; not echoed by the hub to STOMP.
+        c.write_all(b"SEND\ndestination:/topic/shapes.circle.RED\nreceipt:s\n\n{\"x\":2}\0").await.unwrap();
+        assert!(frame(&mut c).await.contains("receipt-id:s"));
+        let i = inbound.recv().await.unwrap();
+        assert_eq!((i.name.as_str(), &i.payload[..]), ("shapes/circle/RED", &b"{\"x\":2}"[..]));
+        let _ = stop_tx.send(true);
+        serve.await.unwrap();
+    }
 }
