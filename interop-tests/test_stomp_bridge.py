@@ -484,3 +484,27 @@ def test_prefetch_limits_unacked(bridge, header):
     assert again.body == "m1" and again.headers.get("redelivered") == "true"
     p.close()
     s.close()
+
+
+def test_temp_queue_request_reply(bridge):
+    """RabbitMQ-style `reply-to:/temp-queue/NAME`: the requester gets a private reply queue; the responder sees a
+    `/reply-queue/...` destination it can SEND to, and the reply arrives with `subscription:/temp-queue/NAME`."""
+    server = Client()
+    server.sub("/queue/rpc", "srv")
+    client = Client()
+    client.c.send("/queue/rpc", "ping", headers={"reply-to": "/temp-queue/answers"})
+    req = server.get()
+    assert req.body == "ping" and req.headers["reply-to"].startswith("/reply-queue/"), req.headers
+    server.c.send(req.headers["reply-to"], "pong")
+    rep = client.get()
+    assert rep.body == "pong" and rep.headers["subscription"] == "/temp-queue/answers", rep.headers
+    # Private: another connection's temp queue of the same name is a different queue.
+    other = Client()
+    other.c.send("/queue/rpc", "ping2", headers={"reply-to": "/temp-queue/answers"})
+    req2 = server.get()
+    assert req2.headers["reply-to"] != req.headers["reply-to"]
+    server.c.send(req2.headers["reply-to"], "pong2")
+    assert other.get().body == "pong2"
+    assert client.drain(0.3) == []
+    for c in (server, client, other):
+        c.close()

@@ -11,9 +11,10 @@
 //!   dot-separated words: `*` matches one word, `#` zero or more (`/topic/sensors.*.temp`).
 //! - `/exchange/amq.topic/KEY` is the same as `/topic/KEY`; `/exchange/NAME/KEY` for another
 //!   exchange name is a publish-subscribe namespace of its own, with the same wildcards on KEY.
-//! - `/queue/NAME` (and `/amq/queue/NAME`, the same queue): competing consumers. Each message
-//!   goes to one subscriber, round-robin; a message NACKed, or unacknowledged when its
-//!   consumer disconnects or unsubscribes, is offered again with `redelivered:true`. Messages
+//! - `/queue/NAME` (and `/amq/queue/NAME` and `/reply-queue/NAME`, the same queue): competing
+//!   consumers. Each message goes to one subscriber, round-robin; a message NACKed, or
+//!   unacknowledged when its consumer disconnects or unsubscribes, is offered again with
+//!   `redelivered:true`. Messages
 //!   sent while a queue has no subscriber wait in the queue (bounded by
 //!   [`BrokerConfig::queue_backlog`]).
 //!
@@ -95,7 +96,11 @@ impl Destination {
         if let Some(k) = s.strip_prefix("/topic/") {
             ok_name(k)?;
             Ok(Self::Topic { name: s.into(), key_start: 7 })
-        } else if let Some(q) = s.strip_prefix("/queue/").or_else(|| s.strip_prefix("/amq/queue/")) {
+        } else if let Some(q) = s
+            .strip_prefix("/queue/")
+            .or_else(|| s.strip_prefix("/amq/queue/"))
+            .or_else(|| s.strip_prefix("/reply-queue/"))
+        {
             ok_name(q)?;
             Ok(Self::Queue(format!("/queue/{q}").into()))
         } else if let Some(rest) = s.strip_prefix("/exchange/") {
@@ -644,6 +649,7 @@ mod tests {
     fn destinations() {
         assert_eq!(Destination::parse("/exchange/amq.topic/a.b").unwrap(), Destination::parse("/topic/a.b").unwrap());
         assert_eq!(Destination::parse("/amq/queue/q").unwrap(), Destination::Queue("/queue/q".into()));
+        assert_eq!(Destination::parse("/reply-queue/q").unwrap(), Destination::Queue("/queue/q".into()));
         assert_eq!(Destination::parse("/foo"), Err("unknown destination"));
         assert_eq!(Destination::parse("/topic/"), Err("invalid destination"));
         let d = Destination::parse("/exchange/logs/x.y").unwrap();

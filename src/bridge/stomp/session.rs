@@ -43,6 +43,10 @@
 //!   epoch, as ActiveMQ; `0` means never) is enforced by the driver: a message still queued
 //!   when it expires is dropped instead of delivered.
 //! - MESSAGE frames always carry `content-length`; in 1.2 `ack` equals `message-id`.
+//! - `reply-to:/temp-queue/NAME` on SEND (RabbitMQ's temporary reply queues): the first use
+//!   creates a queue private to the connection (`amq.gen-<session>-NAME`), subscribed with the
+//!   id `/temp-queue/NAME`, and the header reaches receivers as `/reply-queue/amq.gen-…`, a
+//!   destination they can SEND replies to. The queue goes away with the connection.
 //! - Prefetch: SUBSCRIBE with `prefetch-count:N` (RabbitMQ) or `activemq.prefetchSize:N`
 //!   (ActiveMQ) in a client ack mode has at most N unacknowledged messages on that subscription;
 //!   further deliveries wait in the session ([`Session::is_holding`]) until ACK/NACK opens the
@@ -172,6 +176,8 @@ pub struct Session {
     tx: Vec<(Box<str>, Vec<Frame>)>,
     next_id: u64,
     error: Option<String>,
+    /// The `session` of CONNECTED (names this connection's temporary queues).
+    name: Box<str>,
 }
 
 impl Session {
@@ -198,6 +204,7 @@ impl Session {
             tx: Vec::new(),
             next_id: 1,
             error: None,
+            name: Box::default(),
         }
     }
 
@@ -444,6 +451,7 @@ impl Session {
             f = f.with("version", v.as_str()).with("heart-beat", &format!("{sx},{sy}"));
         }
         f = f.with("server", concat!("Starling/", env!("CARGO_PKG_VERSION"))).with("session", session);
+        self.name = session.into();
         encode(&f, v, &mut self.out);
         self.phase = Phase::Connected;
         self.last_rx = now;
@@ -477,6 +485,15 @@ impl Session {
             }
             headers.push((n.clone(), v.clone()));
         }
+        if let Some(i) = headers.iter().position(|(n, v)| &**n == "reply-to" && v.starts_with("/temp-queue/")) {
+            match self.temp_queue(&headers[i].1, host) {
+                Ok(reply) => headers[i].1 = reply.into(),
+                Err(e) => {
+                    self.fail(&e, f.header("receipt"));
+                    return false;
+                }
+            }
+        }
         let msg = Message::new(d.name().clone(), headers, f.body.clone());
         match host.send(&d, msg) {
             Ok(()) => true,
@@ -485,6 +502,27 @@ impl Session {
                 false
             }
         }
+    }
+
+    /// `reply-to:/temp-queue/NAME` (RabbitMQ): a queue private to this connection, subscribed
+    /// with the id `/temp-queue/NAME` on first use; returns the `/reply-queue/…` destination that
+    /// replaces the header.
+    fn temp_queue(&mut self, temp: &str, host: &mut dyn Host) -> Result<String, String> {
+        let name = &temp["/temp-queue/".len()..];
+        if name.is_empty() || name.contains(['/', '\0']) {
+            return Err("invalid temp-queue destination".to_owned());
+        }
+        let queue = format!("amq.gen-{}-{name}", self.name);
+        if !self.subs.iter().any(|s| &*s.id == temp) {
+            if self.subs.len() >= self.cfg.max_subscriptions {
+                return Err("too many subscriptions".to_owned());
+            }
+            let id: Arc<str> = temp.into();
+            let dest = Destination::Queue(format!("/queue/{queue}").into());
+            host.subscribe(&id, &dest)?;
+            self.subs.push(Sub { id, dest, ack: AckMode::Auto, prefetch: None });
+        }
+        Ok(format!("/reply-queue/{queue}"))
     }
 
     fn handle_subscribe(&mut self, f: &Frame, host: &mut dyn Host) {

@@ -311,3 +311,24 @@ fn prefetch_limits_unacked_per_subscription() {
     let f = t.output();
     assert_eq!(f.last().and_then(|f| f.header("message")), Some("invalid prefetch-count header"));
 }
+
+#[test]
+fn temp_queue_reply_to() {
+    let mut t = T::new(C12);
+    t.output();
+    for _ in 0..2 {
+        t.input("SEND\ndestination:/queue/rpc\nreply-to:/temp-queue/r\n\nq\0");
+    }
+    // One private queue, subscribed once with the temp-queue destination as its id.
+    assert_eq!(t.h.subs, vec![("/temp-queue/r".into(), Destination::Queue("/queue/amq.gen-s1-r".into()))]);
+    assert_eq!(t.s.subscription_count(), 1);
+    for m in &t.h.sent {
+        assert!(m.headers.iter().any(|(n, v)| &**n == "reply-to" && &**v == "/reply-queue/amq.gen-s1-r"));
+    }
+    // Replies arrive with the temp-queue subscription id.
+    t.deliver("/temp-queue/r", b"answer", true);
+    let f = t.output();
+    assert_eq!(f[0].header("subscription"), Some("/temp-queue/r"));
+    t.input("SEND\ndestination:/queue/rpc\nreply-to:/temp-queue/\nreceipt:x\n\n\0");
+    assert_eq!(t.output()[0].header("message"), Some("invalid temp-queue destination"));
+}
