@@ -16,8 +16,26 @@
 //! target/release/deps/stomp_scale-* --server-pid $PID --conns 15000
 //! ```
 //! Both processes raise their open-file soft limit to the hard limit.
+//!
+//! With `--mode fanout` (see [`fanout`]) it measures `/topic/` fan-out instead: `--publishers`
+//! connections publish to `/topic/bench`, `--subscribers` connections subscribe to it, and it
+//! reports delivered MESSAGE frames per second, lost messages, latency percentiles (from a
+//! timestamp in each body), and the server's CPU and RSS:
+//! - closed loop (`--rate 0`): each publisher sends windows of `--window` SENDs (RECEIPT on the
+//!   last) and keeps at most `--outstanding` messages not yet received by every subscriber, so
+//!   no server has to drop or buffer without bound; the result is the highest delivered rate
+//!   sustained without loss;
+//! - fixed offered rate (`--rate R`, messages per second published, in total): publishers send
+//!   on a 1 ms schedule and latency is measured at that load.
+//!
+//! ```sh
+//! target/release/deps/stomp_scale-* --mode fanout --server-pid $PID --publishers 1 --subscribers 10 --seconds 10
+//! target/release/deps/stomp_scale-* --mode fanout --server-pid $PID --publishers 1 --subscribers 10 --rate 4000
+//! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -32,6 +50,10 @@ struct Args {
     body: usize,
     seconds: u64,
     subscribers: usize,
+    fanout: bool,
+    rate: u64,
+    outstanding: u64,
+    label: String,
 }
 
 fn parse_args() -> Args {
@@ -45,6 +67,10 @@ fn parse_args() -> Args {
         body: 64,
         seconds: 10,
         subscribers: 0,
+        fanout: false,
+        rate: 0,
+        outstanding: 2000,
+        label: String::from("server"),
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -60,6 +86,10 @@ fn parse_args() -> Args {
             "--body" => a.body = val.parse().expect("--body"),
             "--seconds" => a.seconds = val.parse().expect("--seconds"),
             "--subscribers" => a.subscribers = val.parse().expect("--subscribers"),
+            "--mode" => a.fanout = val == "fanout",
+            "--rate" => a.rate = val.parse().expect("--rate"),
+            "--outstanding" => a.outstanding = val.parse().expect("--outstanding"),
+            "--label" => a.label = val,
             // `cargo bench` passes --bench.
             "--bench" => {
                 i += 1;
@@ -107,6 +137,7 @@ async fn open(addr: SocketAddr, src: Ipv4Addr) -> std::io::Result<TcpStream> {
     let sock = TcpSocket::new_v4()?;
     sock.bind(SocketAddr::new(IpAddr::V4(src), 0))?;
     let mut s = sock.connect(addr).await?;
+    s.set_nodelay(true)?;
     s.write_all(b"CONNECT\naccept-version:1.2\nhost:/\nheart-beat:0,0\n\n\0").await?;
     let f = read_frame(&mut s).await?;
     if !f.starts_with(b"CONNECTED") {
@@ -173,6 +204,10 @@ async fn publisher(addr: SocketAddr, window: usize, body: usize, until: Instant)
 async fn main() {
     let a = parse_args();
     let nofile = raise_nofile();
+    if a.fanout {
+        fanout::run(&a).await;
+        return;
+    }
     println!("open-file limit {nofile}; server {} ; {} connections from {} sources", a.addr, a.conns, a.sources);
     // Warm up with one connection so the server's runtime is fully started before the baseline.
     let warm = open(a.addr, Ipv4Addr::LOCALHOST).await.expect("cannot connect");
@@ -257,4 +292,304 @@ async fn main() {
     }
     drop(idle);
     drop(warm);
+}
+
+/// `--mode fanout`: N publishers → M subscribers on `/topic/bench` (see the crate docs).
+mod fanout {
+    use super::*;
+
+    /// The clock of the timestamps in message bodies.
+    fn base() -> Instant {
+        static BASE: OnceLock<Instant> = OnceLock::new();
+        *BASE.get_or_init(Instant::now)
+    }
+
+    fn now_ns() -> u64 {
+        u64::try_from(base().elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// utime + stime of a process, in clock ticks.
+    fn cpu_ticks(pid: u32) -> Option<u64> {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name (which is in parentheses and may hold spaces).
+        let rest = &s[s.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    }
+
+    fn ticks_per_sec() -> f64 {
+        // SAFETY: sysconf has no preconditions.
+        let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        if t > 0 {
+            t as f64
+        } else {
+            100.0
+        }
+    }
+
+    /// Shared counters: `recv[s * pubs + p]` = messages of publisher p received by subscriber s.
+    struct State {
+        pubs: usize,
+        subs: usize,
+        sent: Vec<AtomicU64>,
+        recv: Vec<AtomicU64>,
+        progress: tokio::sync::Notify,
+    }
+
+    impl State {
+        fn min_received(&self, p: usize) -> u64 {
+            (0..self.subs).map(|s| self.recv[s * self.pubs + p].load(Ordering::Relaxed)).min().unwrap_or(u64::MAX)
+        }
+        fn all_received(&self) -> bool {
+            (0..self.pubs).all(|p| self.min_received(p) >= self.sent[p].load(Ordering::Relaxed))
+        }
+    }
+
+    fn body(p: usize, seq: u64, size: usize) -> Vec<u8> {
+        let mut b = format!("{p} {seq} {} ", now_ns()).into_bytes();
+        if b.len() < size {
+            b.resize(size, b'x');
+        }
+        b
+    }
+
+    /// Parses `p seq ts` at the start of a body.
+    fn parse_body(b: &[u8]) -> Option<(usize, u64, u64)> {
+        let mut it = b.split(|&c| c == b' ');
+        let mut num = || -> Option<u64> { std::str::from_utf8(it.next()?).ok()?.parse().ok() };
+        Some((usize::try_from(num()?).ok()?, num()?, num()?))
+    }
+
+    async fn subscriber(
+        addr: SocketAddr,
+        idx: usize,
+        st: Arc<State>,
+        ready: tokio::sync::mpsc::Sender<()>,
+        mut done: tokio::sync::watch::Receiver<bool>,
+    ) -> std::io::Result<Vec<u32>> {
+        let mut s = open(addr, Ipv4Addr::LOCALHOST).await?;
+        s.write_all(b"SUBSCRIBE\nid:1\ndestination:/topic/bench\nack:auto\nreceipt:s\n\n\0").await?;
+        read_frame(&mut s).await?;
+        let _ = ready.send(()).await;
+        let mut lat_us: Vec<u32> = Vec::with_capacity(1 << 20);
+        let mut buf: Vec<u8> = Vec::with_capacity(256 * 1024);
+        let mut rb = vec![0u8; 128 * 1024];
+        loop {
+            let k = tokio::select! {
+                r = s.read(&mut rb) => r?,
+                _ = done.changed() => break,
+            };
+            if k == 0 {
+                break;
+            }
+            buf.extend_from_slice(&rb[..k]);
+            let t = now_ns();
+            let mut start = 0;
+            while let Some(nul) = buf[start..].iter().position(|&c| c == 0) {
+                let f = &buf[start..start + nul];
+                start += nul + 1;
+                let f = &f[f.iter().position(|&c| c != b'\n' && c != b'\r').unwrap_or(f.len())..];
+                if !f.starts_with(b"MESSAGE") {
+                    continue;
+                }
+                let Some(hdr_end) = f.windows(2).position(|w| w == b"\n\n") else { continue };
+                if let Some((p, _seq, ts)) = parse_body(&f[hdr_end + 2..]) {
+                    if p < st.pubs {
+                        st.recv[idx * st.pubs + p].fetch_add(1, Ordering::Relaxed);
+                        lat_us.push(u32::try_from(t.saturating_sub(ts) / 1000).unwrap_or(u32::MAX));
+                    }
+                }
+            }
+            buf.drain(..start);
+            st.progress.notify_waiters();
+        }
+        Ok(lat_us)
+    }
+
+    async fn wait_receipt(s: &mut TcpStream, rb: &mut [u8]) -> std::io::Result<()> {
+        loop {
+            let k = s.read(rb).await?;
+            if k == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            if rb[..k].contains(&0) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Closed loop: windows with a RECEIPT, at most `outstanding` messages not yet received by all.
+    async fn publisher_closed(
+        addr: SocketAddr,
+        p: usize,
+        a: (usize, usize, u64),
+        until: Instant,
+        st: Arc<State>,
+    ) -> std::io::Result<()> {
+        let (window, size, outstanding) = a;
+        let mut s = open(addr, Ipv4Addr::LOCALHOST).await?;
+        let mut frame = Vec::new();
+        let mut rb = [0u8; 4096];
+        let mut seq = 0u64;
+        while Instant::now() < until {
+            loop {
+                let n = st.progress.notified();
+                tokio::pin!(n);
+                n.as_mut().enable();
+                if seq.saturating_sub(st.min_received(p)) + window as u64 <= outstanding {
+                    break;
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(5), n).await;
+                if Instant::now() >= until + Duration::from_secs(10) {
+                    return Ok(());
+                }
+            }
+            frame.clear();
+            for i in 0..window {
+                let b = body(p, seq, size);
+                frame.extend_from_slice(b"SEND\ndestination:/topic/bench\ncontent-type:text/plain\n");
+                if i + 1 == window {
+                    frame.extend_from_slice(format!("receipt:{seq}\n").as_bytes());
+                }
+                frame.extend_from_slice(format!("content-length:{}\n\n", b.len()).as_bytes());
+                frame.extend_from_slice(&b);
+                frame.push(0);
+                seq += 1;
+            }
+            s.write_all(&frame).await?;
+            st.sent[p].store(seq, Ordering::Relaxed);
+            wait_receipt(&mut s, &mut rb).await?;
+        }
+        Ok(())
+    }
+
+    /// Fixed rate: `rate` messages per second on a 1 ms schedule; one RECEIPT at the end.
+    async fn publisher_rate(
+        addr: SocketAddr,
+        p: usize,
+        size: usize,
+        rate: f64,
+        until: Instant,
+        st: Arc<State>,
+    ) -> std::io::Result<()> {
+        let mut s = open(addr, Ipv4Addr::LOCALHOST).await?;
+        let mut frame = Vec::new();
+        let mut rb = [0u8; 4096];
+        let mut seq = 0u64;
+        let t0 = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        while Instant::now() < until {
+            tick.tick().await;
+            let due = (t0.elapsed().as_secs_f64() * rate) as u64;
+            frame.clear();
+            while seq < due {
+                let b = body(p, seq, size);
+                frame.extend_from_slice(b"SEND\ndestination:/topic/bench\ncontent-type:text/plain\n");
+                frame.extend_from_slice(format!("content-length:{}\n\n", b.len()).as_bytes());
+                frame.extend_from_slice(&b);
+                frame.push(0);
+                seq += 1;
+            }
+            if !frame.is_empty() {
+                s.write_all(&frame).await?;
+                st.sent[p].store(seq, Ordering::Relaxed);
+            }
+        }
+        s.write_all(b"DISCONNECT\nreceipt:end\n\n\0").await?;
+        wait_receipt(&mut s, &mut rb).await?;
+        Ok(())
+    }
+
+    fn pct(v: &[u32], q: f64) -> u32 {
+        if v.is_empty() {
+            return 0;
+        }
+        let i = ((v.len() - 1) as f64 * q).round() as usize;
+        v[i.min(v.len() - 1)]
+    }
+
+    pub(super) async fn run(a: &Args) {
+        let _ = base();
+        let (np, ns) = (a.publishers.max(1), a.subscribers.max(1));
+        let st = Arc::new(State {
+            pubs: np,
+            subs: ns,
+            sent: (0..np).map(|_| AtomicU64::new(0)).collect(),
+            recv: (0..np * ns).map(|_| AtomicU64::new(0)).collect(),
+            progress: tokio::sync::Notify::new(),
+        });
+        let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(ns);
+        let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+        let mut subs = tokio::task::JoinSet::new();
+        for i in 0..ns {
+            subs.spawn(subscriber(a.addr, i, st.clone(), ready_tx.clone(), done_rx.clone()));
+        }
+        for _ in 0..ns {
+            if ready_rx.recv().await.is_none() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let cpu0 = a.server_pid.and_then(cpu_ticks);
+        let t0 = Instant::now();
+        let until = t0 + Duration::from_secs(a.seconds);
+        let mut pubs = tokio::task::JoinSet::new();
+        for p in 0..np {
+            let st = st.clone();
+            if a.rate == 0 {
+                pubs.spawn(publisher_closed(a.addr, p, (a.window, a.body, a.outstanding), until, st));
+            } else {
+                pubs.spawn(publisher_rate(a.addr, p, a.body, a.rate as f64 / np as f64, until, st));
+            }
+        }
+        let mut failed = 0;
+        while let Some(r) = pubs.join_next().await {
+            if !matches!(r, Ok(Ok(()))) {
+                failed += 1;
+                println!("publisher failed: {r:?}");
+            }
+        }
+        // Wait until every subscriber has everything (bounded), then stop them.
+        let drain_deadline = Instant::now() + Duration::from_secs(10);
+        let mut last_done = Instant::now();
+        while !st.all_received() && Instant::now() < drain_deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            last_done = Instant::now();
+        }
+        let end = if st.all_received() { last_done } else { Instant::now() };
+        let secs = end.duration_since(t0).as_secs_f64();
+        let cpu1 = a.server_pid.and_then(cpu_ticks);
+        let rss = a.server_pid.and_then(rss_kb);
+        let _ = done_tx.send(true);
+        let mut lat: Vec<u32> = Vec::new();
+        while let Some(r) = subs.join_next().await {
+            match r {
+                Ok(Ok(v)) => lat.extend(v),
+                other => println!("subscriber failed: {other:?}"),
+            }
+        }
+        lat.sort_unstable();
+        let published: u64 = st.sent.iter().map(|x| x.load(Ordering::Relaxed)).sum();
+        let delivered: u64 = st.recv.iter().map(|x| x.load(Ordering::Relaxed)).sum();
+        let lost = (published * ns as u64).saturating_sub(delivered);
+        let cpu = match (cpu0, cpu1) {
+            (Some(x), Some(y)) => 100.0 * (y - x) as f64 / ticks_per_sec() / secs,
+            _ => f64::NAN,
+        };
+        let mode = if a.rate == 0 { "closed".to_string() } else { format!("rate{}", a.rate) };
+        println!(
+            "RESULT label={} mode={mode} pubs={np} subs={ns} body={} published={published} delivered={delivered} \
+             lost={lost} secs={secs:.2} delivered_per_s={:.0} p50_us={} p90_us={} p99_us={} max_us={} \
+             server_cpu_pct={cpu:.0} server_rss_kb={} failed={failed}",
+            a.label,
+            a.body,
+            delivered as f64 / secs,
+            pct(&lat, 0.5),
+            pct(&lat, 0.9),
+            pct(&lat, 0.99),
+            lat.last().copied().unwrap_or(0),
+            rss.unwrap_or(0),
+        );
+    }
 }

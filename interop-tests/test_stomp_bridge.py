@@ -432,3 +432,79 @@ def test_unsubscribe_redelivers_unacked(bridge):
     b.sub("/queue/uq", "b")
     m = b.get()
     assert m.body == "job" and m.headers.get("redelivered") == "true"
+
+
+def test_expires_is_honoured(bridge):
+    """A message whose `expires` time (ms since the epoch, as ActiveMQ) has passed is not delivered; later ones
+    keep their header."""
+    later = str(int(time.time() * 1000) + 600_000)
+    # Queued while the queue has no consumer, then handed out: the expired one is dropped.
+    p = Client()
+    p.c.send("/queue/exp", "old", headers={"expires": "1"})
+    p.c.send("/queue/exp", "fresh", headers={"expires": later})
+    p.c.send("/queue/exp", "plain", headers={"expires": "0", "receipt": "q"})
+    assert p.l.receipts.get(timeout=5) == "q"
+    s = Client()
+    s.sub("/queue/exp", "q")
+    got = [s.get(), s.get()]
+    assert [m.body for m in got] == ["fresh", "plain"]
+    assert got[0].headers["expires"] == later
+    # Topics too.
+    s.sub("/topic/exp", "t")
+    p.c.send("/topic/exp", "old", headers={"expires": "1"})
+    p.c.send("/topic/exp", "new")
+    assert s.get().body == "new"
+    p.close()
+    s.close()
+
+
+@pytest.mark.parametrize("header", ["prefetch-count", "activemq.prefetchSize"])
+def test_prefetch_limits_unacked(bridge, header):
+    """RabbitMQ `prefetch-count` / ActiveMQ `activemq.prefetchSize` on SUBSCRIBE in a client ack mode: at most N
+    unacknowledged messages; each ACK lets one more through, in order."""
+    s = Client()
+    s.sub("/queue/pf", "p", ack="client-individual", **{header: "2"})
+    p = Client()
+    for i in range(5):
+        p.c.send("/queue/pf", f"m{i}")
+    first = [s.get(), s.get()]
+    assert [m.body for m in first] == ["m0", "m1"]
+    assert s.drain(0.5) == []
+    s.ack(first[0])
+    nxt = s.get()
+    assert nxt.body == "m2"
+    # A NACK opens the window too; the NACKed message goes back to the queue, behind what this consumer holds.
+    s.ack(first[1], nack=True)
+    m3 = s.get()
+    assert m3.body == "m3"
+    s.ack(nxt)
+    assert s.get().body == "m4"
+    s.ack(m3)
+    again = s.get()
+    assert again.body == "m1" and again.headers.get("redelivered") == "true"
+    p.close()
+    s.close()
+
+
+def test_temp_queue_request_reply(bridge):
+    """RabbitMQ-style `reply-to:/temp-queue/NAME`: the requester gets a private reply queue; the responder sees a
+    `/reply-queue/...` destination it can SEND to, and the reply arrives with `subscription:/temp-queue/NAME`."""
+    server = Client()
+    server.sub("/queue/rpc", "srv")
+    client = Client()
+    client.c.send("/queue/rpc", "ping", headers={"reply-to": "/temp-queue/answers"})
+    req = server.get()
+    assert req.body == "ping" and req.headers["reply-to"].startswith("/reply-queue/"), req.headers
+    server.c.send(req.headers["reply-to"], "pong")
+    rep = client.get()
+    assert rep.body == "pong" and rep.headers["subscription"] == "/temp-queue/answers", rep.headers
+    # Private: another connection's temp queue of the same name is a different queue.
+    other = Client()
+    other.c.send("/queue/rpc", "ping2", headers={"reply-to": "/temp-queue/answers"})
+    req2 = server.get()
+    assert req2.headers["reply-to"] != req.headers["reply-to"]
+    server.c.send(req2.headers["reply-to"], "pong2")
+    assert other.get().body == "pong2"
+    assert client.drain(0.3) == []
+    for c in (server, client, other):
+        c.close()

@@ -83,14 +83,15 @@ def run_sub(args, dp, topic):
     ws.attach(cond)
     sc.log("cyclone sub: ready")
     want_disposes = args.instances if args.dispose else 0
-    got, disposes = 0, set()
+    got, disposes, matched = 0, set(), 0
     deadline = time.monotonic() + args.timeout
-    matched = False
     while (got < args.count or len(disposes) < want_disposes) and time.monotonic() < deadline:
         ws.wait(duration(milliseconds=100))
-        if not matched and reader.get_subscription_matched_status().current_count > 0:
-            matched = True
-            sc.log("cyclone sub: matched")
+        m = reader.get_subscription_matched_status().current_count
+        if m != matched:
+            # Tests wait for this line before publishing towards this reader.
+            matched = m
+            sc.log(f"cyclone sub: matched {m} writers")
         batch = reader.take(N=256)
         disposed_now = []
         for s in batch:

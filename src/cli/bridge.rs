@@ -4,7 +4,9 @@
 
 use super::{Cli, CliError};
 use crate::bridge::amqp::{AmqpServer, AmqpServerConfig};
-use crate::bridge::core::{AmqpEndpoint, BridgeConfig, EndpointRegistry, MqttEndpoint, ParticipantFactory};
+use crate::bridge::core::{
+    AmqpEndpoint, BridgeConfig, EndpointRegistry, MqttEndpoint, ParticipantFactory, StompEndpoint,
+};
 use crate::bridge::mqtt::auth::MemoryAuth;
 use crate::bridge::mqtt::{MqttServer, ServerConfig};
 use crate::bridge::stomp::{ServerConfig as StompConfig, StompServer};
@@ -27,7 +29,8 @@ pub enum BridgeCommand {
 #[command(args_conflicts_with_subcommands = true)]
 pub struct BridgeArgs {
     /// Bridge configuration file (listeners, IDL files, routes, users); see examples/bridge.xml.
-    /// Without it, only the MQTT endpoint runs, configured by the flags below.
+    /// Without it, the MQTT endpoint (and STOMP/AMQP when asked for) runs, configured by the flags
+    /// below; with it, the listeners come from the file and the limits from the flags.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Helper commands.
@@ -135,6 +138,11 @@ async fn run_config(cli: &Cli, args: &BridgeArgs, path: &std::path::Path) -> Res
     let mut amqp = AmqpEndpoint::default();
     amqp.server.data_dir = args.amqp_data.clone();
     registry.register(Arc::new(amqp));
+    let mut stomp = StompEndpoint::default();
+    stomp.server.session.heart_beat = args.stomp_heart_beat;
+    stomp.server.session.limits.max_frame_size = args.stomp_max_frame;
+    stomp.server.broker.queue_capacity = args.queue_capacity;
+    registry.register(Arc::new(stomp));
     let (interface, peers) = (cli.interface.clone(), cli.peers.clone());
     let factory: ParticipantFactory = Arc::new(move |domain| {
         let mut b = DomainParticipant::builder(domain).name("starling-bridge");

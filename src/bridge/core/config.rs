@@ -71,8 +71,10 @@ pub enum Protocol {
     Mqtt,
     /// MQTT over WebSocket.
     MqttWs,
-    /// STOMP 1.2.
+    /// STOMP 1.0/1.1/1.2 over TCP.
     Stomp,
+    /// STOMP over WebSocket (subprotocols `v10.stomp`, `v11.stomp`, `v12.stomp`).
+    StompWs,
     /// AMQP.
     Amqp,
 }
@@ -85,6 +87,7 @@ impl Protocol {
             Self::Mqtt => "mqtt",
             Self::MqttWs => "mqtt-ws",
             Self::Stomp => "stomp",
+            Self::StompWs => "stomp-ws",
             Self::Amqp => "amqp",
         }
     }
@@ -94,6 +97,7 @@ impl Protocol {
             "mqtt" => Self::Mqtt,
             "mqtt-ws" => Self::MqttWs,
             "stomp" => Self::Stomp,
+            "stomp-ws" => Self::StompWs,
             "amqp" => Self::Amqp,
             _ => return None,
         })
@@ -567,7 +571,7 @@ impl Parser {
         self.attrs(c, &["protocol", "address", "tls", "cert", "key"])?;
         let p = self.required(c, "protocol")?;
         let protocol = Protocol::parse(p.value.trim()).ok_or_else(|| {
-            self.err(p.pos, format!("unknown protocol '{}' (expected mqtt, mqtt-ws, stomp or amqp)", p.value))
+            self.err(p.pos, format!("unknown protocol '{}' (expected mqtt, mqtt-ws, stomp, stomp-ws or amqp)", p.value))
         })?;
         let a = self.required(c, "address")?;
         let address = a

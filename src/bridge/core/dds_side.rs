@@ -354,7 +354,13 @@ fn write_inbound(route: &Active, levels: &[String], m: &Inbound) -> Result<(), S
         }
         Format::Cdr => starling_proto::xtypes::decode(&route.ty, &m.payload).map_err(|e| e.to_string())?,
     };
-    w.write(&v).map_err(|e| e.to_string())?;
+    // A sample marked `dds-instance-state: disposed` (MQTT user property, STOMP header) disposes
+    // the instance its key names.
+    if route.keyed && m.properties.iter().any(|(k, v)| k == props::INSTANCE_STATE && v == "disposed") {
+        w.dispose(&v).map_err(|e| e.to_string())?;
+    } else {
+        w.write(&v).map_err(|e| e.to_string())?;
+    }
     Ok(())
 }
 

@@ -9,7 +9,8 @@
 //!   nothing on the broker side can slow the DDS side. The MQTT endpoint publishes them retained
 //!   (the latest value per instance for late joiners) with MQTT 5 user properties; the AMQP
 //!   endpoint publishes them on `amq.topic` (dotted routing key) and the headers exchanges, with
-//!   the metadata in the headers table (see `amqp_endpoint`).
+//!   the metadata in the headers table (see `amqp_endpoint`); the STOMP endpoint
+//!   ([`stomp_endpoint`]) as MESSAGE frames on `/topic/<dotted name>` with headers.
 //! - Clients → DDS: endpoints hand [`Inbound`] messages whose names match
 //!   [`Hub::inbound_filters`] to [`Hub::to_dds`]; the DDS side parses and writes them.
 //!
@@ -32,11 +33,13 @@ pub mod config;
 mod dds_side;
 pub mod mapping;
 mod mqtt_endpoint;
+pub mod stomp_endpoint;
 pub mod tls;
 
 pub use amqp_endpoint::AmqpEndpoint;
 pub use config::{BridgeConfig, ConfigError, Direction, Format, ListenerConfig, Protocol, RouteConfig};
 pub use mqtt_endpoint::MqttEndpoint;
+pub use stomp_endpoint::StompEndpoint;
 
 use crate::bridge::mqtt::auth::MemoryAuth;
 use crate::dds::{DdsError, DomainParticipant};
@@ -206,12 +209,13 @@ impl std::fmt::Debug for EndpointRegistry {
 }
 
 impl EndpointRegistry {
-    /// A registry with the MQTT and AMQP endpoints.
+    /// A registry with the MQTT, AMQP and STOMP endpoints.
     #[must_use]
     pub fn with_builtin() -> Self {
         let mut r = Self::default();
         r.register(Arc::new(MqttEndpoint::default()));
         r.register(Arc::new(AmqpEndpoint::default()));
+        r.register(Arc::new(StompEndpoint::default()));
         r
     }
 

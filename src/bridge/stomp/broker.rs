@@ -11,9 +11,10 @@
 //!   dot-separated words: `*` matches one word, `#` zero or more (`/topic/sensors.*.temp`).
 //! - `/exchange/amq.topic/KEY` is the same as `/topic/KEY`; `/exchange/NAME/KEY` for another
 //!   exchange name is a publish-subscribe namespace of its own, with the same wildcards on KEY.
-//! - `/queue/NAME` (and `/amq/queue/NAME`, the same queue): competing consumers. Each message
-//!   goes to one subscriber, round-robin; a message NACKed, or unacknowledged when its
-//!   consumer disconnects or unsubscribes, is offered again with `redelivered:true`. Messages
+//! - `/queue/NAME` (and `/amq/queue/NAME` and `/reply-queue/NAME`, the same queue): competing
+//!   consumers. Each message goes to one subscriber, round-robin; a message NACKed, or
+//!   unacknowledged when its consumer disconnects or unsubscribes, is offered again with
+//!   `redelivered:true`. Messages
 //!   sent while a queue has no subscriber wait in the queue (bounded by
 //!   [`BrokerConfig::queue_backlog`]).
 //!
@@ -95,7 +96,11 @@ impl Destination {
         if let Some(k) = s.strip_prefix("/topic/") {
             ok_name(k)?;
             Ok(Self::Topic { name: s.into(), key_start: 7 })
-        } else if let Some(q) = s.strip_prefix("/queue/").or_else(|| s.strip_prefix("/amq/queue/")) {
+        } else if let Some(q) = s
+            .strip_prefix("/queue/")
+            .or_else(|| s.strip_prefix("/amq/queue/"))
+            .or_else(|| s.strip_prefix("/reply-queue/"))
+        {
             ok_name(q)?;
             Ok(Self::Queue(format!("/queue/{q}").into()))
         } else if let Some(rest) = s.strip_prefix("/exchange/") {
@@ -160,6 +165,31 @@ pub struct Message {
     pub headers: Vec<Header>,
     /// Body.
     pub body: Bytes,
+    /// When the message expires, in milliseconds since the Unix epoch (from its `expires`
+    /// header; `None` for absent or `0`). An expired message still queued is not delivered.
+    pub expires: Option<u64>,
+}
+
+impl Message {
+    /// A message; `expires` is taken from the `expires` header.
+    #[must_use]
+    pub fn new(destination: Arc<str>, headers: Vec<Header>, body: Bytes) -> Self {
+        let expires = expires_of(&headers);
+        Self { destination, headers, body, expires }
+    }
+
+    /// True if the message has expired at `now_ms` (milliseconds since the Unix epoch).
+    #[must_use]
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.expires.is_some_and(|e| e <= now_ms)
+    }
+}
+
+/// The `expires` header as milliseconds since the Unix epoch (absent, `0` or unparsable: never).
+#[must_use]
+pub fn expires_of(headers: &[Header]) -> Option<u64> {
+    let (_, v) = headers.iter().find(|(n, _)| &**n == "expires")?;
+    v.trim().parse::<u64>().ok().filter(|&e| e > 0)
 }
 
 /// One message on its way to one subscription.
@@ -221,6 +251,8 @@ pub struct Metrics {
     pub connections: AtomicU64,
     /// Connections closed with an ERROR for a protocol violation.
     pub protocol_errors: AtomicU64,
+    /// Messages not delivered because their `expires` time had passed while they were queued.
+    pub expired: AtomicU64,
 }
 
 impl Metrics {
@@ -411,7 +443,7 @@ impl StompBroker {
         body: Bytes,
     ) -> Result<usize, BrokerError> {
         let d = Destination::parse(destination).map_err(BrokerError::BadDestination)?;
-        let msg = Arc::new(Message { destination: d.name().clone(), headers, body });
+        let msg = Arc::new(Message::new(d.name().clone(), headers, body));
         Ok(self.route(&d, msg))
     }
 
@@ -617,6 +649,7 @@ mod tests {
     fn destinations() {
         assert_eq!(Destination::parse("/exchange/amq.topic/a.b").unwrap(), Destination::parse("/topic/a.b").unwrap());
         assert_eq!(Destination::parse("/amq/queue/q").unwrap(), Destination::Queue("/queue/q".into()));
+        assert_eq!(Destination::parse("/reply-queue/q").unwrap(), Destination::Queue("/queue/q".into()));
         assert_eq!(Destination::parse("/foo"), Err("unknown destination"));
         assert_eq!(Destination::parse("/topic/"), Err("invalid destination"));
         let d = Destination::parse("/exchange/logs/x.y").unwrap();
@@ -631,7 +664,7 @@ mod tests {
     fn queue_round_robin_backlog_and_requeue() {
         let mut b = StompBroker::new(BrokerConfig { queue_capacity: 2, ..BrokerConfig::default() });
         let q = Destination::parse("/queue/jobs").unwrap();
-        let m = |i: u8| Message { destination: "/queue/jobs".into(), headers: vec![], body: Bytes::from(vec![i]) };
+        let m = |i: u8| Message::new("/queue/jobs".into(), vec![], Bytes::from(vec![i]));
         b.send(&q, m(0));
         let (c1, o1) = b.connect();
         let (c2, o2) = b.connect();

@@ -394,7 +394,7 @@ async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, mut stop: watch
         if let (false, Some(ob)) = (s.is_closed(), c.outbox.clone()) {
             if let Some(why) = ob.kicked() {
                 s.fail(why, None);
-            } else {
+            } else if !s.is_holding() {
                 more = deliver(&shared, &mut s, &c, &ob);
             }
         }
@@ -483,13 +483,26 @@ async fn read_frames(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn, rbuf: 
     }
 }
 
-/// Moves a batch from the outbox into the session; true if more are waiting.
+/// Milliseconds since the Unix epoch (the clock of `expires` headers).
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Moves a batch from the outbox into the session (dropping expired messages); true if more are
+/// waiting.
 fn deliver(shared: &Shared, s: &mut Session, c: &Conn, ob: &Arc<Outbox>) -> bool {
     let mut batch = Vec::new();
     ob.drain(BATCH, &mut batch);
     let got = batch.len();
     let mut back = Vec::new();
+    let now_ms = batch.iter().any(|d| d.msg.expires.is_some()).then(epoch_ms);
     for d in batch {
+        if now_ms.is_some_and(|t| d.msg.expired(t)) {
+            shared.metrics.expired.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         if let Err(d) = s.deliver(d) {
             back.push(d);
         }

@@ -39,8 +39,19 @@
 //!   of a topic message drops it. Unacknowledged queue messages are redelivered when their
 //!   subscription or connection ends.
 //! - `expires`, `persistent`, `reply-to`, `content-type` and custom headers are carried to
-//!   subscribers unchanged (nothing is persisted, and `expires` is not enforced).
+//!   subscribers unchanged (nothing is persisted). `expires` (milliseconds since the Unix
+//!   epoch, as ActiveMQ; `0` means never) is enforced by the driver: a message still queued
+//!   when it expires is dropped instead of delivered.
 //! - MESSAGE frames always carry `content-length`; in 1.2 `ack` equals `message-id`.
+//! - `reply-to:/temp-queue/NAME` on SEND (RabbitMQ's temporary reply queues): the first use
+//!   creates a queue private to the connection (`amq.gen-<session>-NAME`), subscribed with the
+//!   id `/temp-queue/NAME`, and the header reaches receivers as `/reply-queue/amq.gen-…`, a
+//!   destination they can SEND replies to. The queue goes away with the connection.
+//! - Prefetch: SUBSCRIBE with `prefetch-count:N` (RabbitMQ) or `activemq.prefetchSize:N`
+//!   (ActiveMQ) in a client ack mode has at most N unacknowledged messages on that subscription;
+//!   further deliveries wait in the session ([`Session::is_holding`]) until ACK/NACK opens the
+//!   window (while any wait, the driver stops taking from the connection's outbox). `0`, or an
+//!   auto-ack subscription, means no limit.
 
 use super::broker::{AckMode, Delivery, Destination, Message};
 use super::codec::{encode, encode_header, Command, DecodeError, Decoder, Frame, Header, Item, Limits, Version};
@@ -120,6 +131,8 @@ struct Sub {
     id: Arc<str>,
     dest: Destination,
     ack: AckMode,
+    /// Most unacknowledged messages at once (`prefetch-count` / `activemq.prefetchSize`).
+    prefetch: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -158,9 +171,13 @@ pub struct Session {
     auth: Option<Box<Credentials>>,
     subs: Vec<Sub>,
     unacked: VecDeque<Unacked>,
+    /// Deliveries waiting for their subscription's prefetch window to open.
+    held: VecDeque<Delivery>,
     tx: Vec<(Box<str>, Vec<Frame>)>,
     next_id: u64,
     error: Option<String>,
+    /// The `session` of CONNECTED (names this connection's temporary queues).
+    name: Box<str>,
 }
 
 impl Session {
@@ -183,9 +200,11 @@ impl Session {
             auth: None,
             subs: Vec::new(),
             unacked: VecDeque::new(),
+            held: VecDeque::new(),
             tx: Vec::new(),
             next_id: 1,
             error: None,
+            name: Box::default(),
         }
     }
 
@@ -432,6 +451,7 @@ impl Session {
             f = f.with("version", v.as_str()).with("heart-beat", &format!("{sx},{sy}"));
         }
         f = f.with("server", concat!("Starling/", env!("CARGO_PKG_VERSION"))).with("session", session);
+        self.name = session.into();
         encode(&f, v, &mut self.out);
         self.phase = Phase::Connected;
         self.last_rx = now;
@@ -465,7 +485,16 @@ impl Session {
             }
             headers.push((n.clone(), v.clone()));
         }
-        let msg = Message { destination: d.name().clone(), headers, body: f.body.clone() };
+        if let Some(i) = headers.iter().position(|(n, v)| &**n == "reply-to" && v.starts_with("/temp-queue/")) {
+            match self.temp_queue(&headers[i].1, host) {
+                Ok(reply) => headers[i].1 = reply.into(),
+                Err(e) => {
+                    self.fail(&e, f.header("receipt"));
+                    return false;
+                }
+            }
+        }
+        let msg = Message::new(d.name().clone(), headers, f.body.clone());
         match host.send(&d, msg) {
             Ok(()) => true,
             Err(e) => {
@@ -473,6 +502,27 @@ impl Session {
                 false
             }
         }
+    }
+
+    /// `reply-to:/temp-queue/NAME` (RabbitMQ): a queue private to this connection, subscribed
+    /// with the id `/temp-queue/NAME` on first use; returns the `/reply-queue/…` destination that
+    /// replaces the header.
+    fn temp_queue(&mut self, temp: &str, host: &mut dyn Host) -> Result<String, String> {
+        let name = &temp["/temp-queue/".len()..];
+        if name.is_empty() || name.contains(['/', '\0']) {
+            return Err("invalid temp-queue destination".to_owned());
+        }
+        let queue = format!("amq.gen-{}-{name}", self.name);
+        if !self.subs.iter().any(|s| &*s.id == temp) {
+            if self.subs.len() >= self.cfg.max_subscriptions {
+                return Err("too many subscriptions".to_owned());
+            }
+            let id: Arc<str> = temp.into();
+            let dest = Destination::Queue(format!("/queue/{queue}").into());
+            host.subscribe(&id, &dest)?;
+            self.subs.push(Sub { id, dest, ack: AckMode::Auto, prefetch: None });
+        }
+        Ok(format!("/reply-queue/{queue}"))
     }
 
     fn handle_subscribe(&mut self, f: &Frame, host: &mut dyn Host) {
@@ -498,10 +548,18 @@ impl Session {
         if self.subs.len() >= self.cfg.max_subscriptions {
             return self.fail("too many subscriptions", receipt);
         }
+        let prefetch = match f.header("prefetch-count").or_else(|| f.header("activemq.prefetchSize")) {
+            None => None,
+            Some(p) => match p.trim().parse::<usize>() {
+                Ok(0) => None,
+                Ok(n) => (ack != AckMode::Auto).then_some(n),
+                Err(_) => return self.fail("invalid prefetch-count header", receipt),
+            },
+        };
         if let Err(e) = host.subscribe(&id, &d) {
             return self.fail(&e, receipt);
         }
-        self.subs.push(Sub { id, dest: d, ack });
+        self.subs.push(Sub { id, dest: d, ack, prefetch });
         self.receipt(f);
     }
 
@@ -523,6 +581,14 @@ impl Session {
             self.unacked.retain(|u| {
                 if u.d.sub_id == s.id {
                     back.push(u.d.clone());
+                    false
+                } else {
+                    true
+                }
+            });
+            self.held.retain(|d| {
+                if d.sub_id == s.id {
+                    back.push(d.clone());
                     false
                 } else {
                     true
@@ -593,7 +659,25 @@ impl Session {
                 host.requeue(taken);
             }
         }
+        self.release_held();
         true
+    }
+
+    /// Delivers held messages whose subscription's prefetch window has room again.
+    fn release_held(&mut self) {
+        for d in std::mem::take(&mut self.held) {
+            if let Err(d) = self.deliver(d) {
+                // The subscription is gone; keep it for `finish` to hand back.
+                self.held.push_back(d);
+            }
+        }
+    }
+
+    /// True while deliveries wait for a prefetch window: the driver should not hand over more
+    /// (so that the outbox, not the session, bounds what is queued).
+    #[must_use]
+    pub fn is_holding(&self) -> bool {
+        !self.held.is_empty()
     }
 
     fn buffer_tx(&mut self, name: &str, f: Frame) {
@@ -659,6 +743,12 @@ impl Session {
         }
         let Some(sub) = self.subs.iter().find(|s| s.id == d.sub_id) else { return Err(d) };
         let ack = sub.ack;
+        if let Some(max) = sub.prefetch {
+            if self.unacked.iter().filter(|u| u.d.sub_id == d.sub_id).count() >= max {
+                self.held.push_back(d);
+                return Ok(());
+            }
+        }
         let v = self.version.unwrap_or(Version::V10);
         let id = self.next_id;
         self.next_id += 1;
@@ -747,7 +837,7 @@ impl Session {
         self.close();
         Ending {
             subscriptions: self.subs.drain(..).map(|s| (s.id, s.dest)).collect(),
-            unacked: self.unacked.drain(..).map(|u| u.d).collect(),
+            unacked: self.unacked.drain(..).map(|u| u.d).chain(self.held.drain(..)).collect(),
         }
     }
 }

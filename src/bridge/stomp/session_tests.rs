@@ -69,6 +69,7 @@ impl T {
             destination: "/queue/q".into(),
             headers: vec![("reply-to".into(), "/queue/r".into())],
             body: Bytes::from_static(body),
+            expires: None,
         });
         let d = Delivery { msg, sub_id: sub.into(), queue: queue.then(|| "/queue/q".into()), redelivered: false };
         assert!(self.s.deliver(d).is_ok());
@@ -270,4 +271,64 @@ fn max_subscriptions() {
     s.handle_read(now, &mut b, &mut h);
     assert_eq!(s.error(), Some("too many subscriptions"));
     assert_eq!(s.subscription_count(), 2);
+}
+
+#[test]
+fn prefetch_limits_unacked_per_subscription() {
+    let mut t = T::new(C12);
+    t.input("SUBSCRIBE\nid:p\ndestination:/queue/q\nack:client-individual\nprefetch-count:2\n\n\0");
+    t.input("SUBSCRIBE\nid:a\ndestination:/topic/t\nprefetch-count:1\n\n\0");
+    t.output();
+    for b in [b"1", b"2", b"3", b"4"] {
+        t.deliver("p", b, true);
+    }
+    // Auto-ack subscriptions ignore the prefetch header.
+    t.deliver("a", b"x", false);
+    t.deliver("a", b"y", false);
+    let f = t.output();
+    let bodies: Vec<&[u8]> = f.iter().map(|f| &f.body[..]).collect();
+    assert_eq!(bodies, [&b"1"[..], b"2", b"x", b"y"]);
+    assert!(t.s.is_holding());
+    // Each ACK opens the window by one, in order.
+    t.input("ACK\nid:1\n\n\0");
+    let f = t.output();
+    assert_eq!(f.iter().map(|f| &f.body[..]).collect::<Vec<_>>(), [b"3"]);
+    t.input("NACK\nid:2\n\n\0");
+    let f = t.output();
+    assert_eq!(f.iter().map(|f| &f.body[..]).collect::<Vec<_>>(), [b"4"]);
+    assert!(!t.s.is_holding());
+    assert_eq!(t.s.unacked_count(), 2);
+    t.deliver("p", b"5", true);
+    assert!(t.s.is_holding());
+    // Held messages go back to the queue with the unacknowledged ones when the connection ends.
+    let end = t.s.finish();
+    let mut back: Vec<u8> = end.unacked.iter().map(|d| d.msg.body[0]).collect();
+    back.sort_unstable();
+    assert_eq!(back, b"345");
+    // A bad prefetch value is an error.
+    let mut t = T::new(C12);
+    t.input("SUBSCRIBE\nid:p\ndestination:/queue/q\nack:client\nprefetch-count:lots\nreceipt:r\n\n\0");
+    let f = t.output();
+    assert_eq!(f.last().and_then(|f| f.header("message")), Some("invalid prefetch-count header"));
+}
+
+#[test]
+fn temp_queue_reply_to() {
+    let mut t = T::new(C12);
+    t.output();
+    for _ in 0..2 {
+        t.input("SEND\ndestination:/queue/rpc\nreply-to:/temp-queue/r\n\nq\0");
+    }
+    // One private queue, subscribed once with the temp-queue destination as its id.
+    assert_eq!(t.h.subs, vec![("/temp-queue/r".into(), Destination::Queue("/queue/amq.gen-s1-r".into()))]);
+    assert_eq!(t.s.subscription_count(), 1);
+    for m in &t.h.sent {
+        assert!(m.headers.iter().any(|(n, v)| &**n == "reply-to" && &**v == "/reply-queue/amq.gen-s1-r"));
+    }
+    // Replies arrive with the temp-queue subscription id.
+    t.deliver("/temp-queue/r", b"answer", true);
+    let f = t.output();
+    assert_eq!(f[0].header("subscription"), Some("/temp-queue/r"));
+    t.input("SEND\ndestination:/queue/rpc\nreply-to:/temp-queue/\nreceipt:x\n\n\0");
+    assert_eq!(t.output()[0].header("message"), Some("invalid temp-queue destination"));
 }

@@ -1,0 +1,317 @@
+//! The STOMP endpoint of the bridge: the STOMP server (TCP and WebSocket) plus a link between its
+//! broker and the hub.
+//!
+//! # Mapping
+//! A hub name (MQTT form, `shapes/square/RED`) is the STOMP destination `/topic/` followed by the
+//! name in dotted form ([`to_dotted`]: `/topic/shapes.square.RED`); `/exchange/amq.topic/KEY` is
+//! the same destination. Default-mapped topics appear as `/topic/dds.[partition.]Topic`.
+//!
+//! # DDS → STOMP
+//! Each [`Outbound`] is published into the broker as if a client had sent it: a MESSAGE to every
+//! subscription matching the destination (wildcards included), with
+//! - `content-type` `application/json` (DDS-JSON) or `application/cdr` (encapsulated CDR), per route;
+//! - the metadata headers of [`props`](super::props): `source-timestamp`, `writer-guid`,
+//!   `sequence-number`, `type-name`, and `dds-instance-state:disposed` (empty body) for a
+//!   disposed instance;
+//! - `expires` (absolute, milliseconds since the Unix epoch, as ActiveMQ) when the writer has a
+//!   LIFESPAN; the broker drops such a message if it is still queued when it expires.
+//!
+//! # STOMP → DDS
+//! A SEND to `/topic/KEY` whose hub name matches [`Hub::inbound_filters`] is handed to the DDS
+//! side with its headers as properties: the body is a DDS-JSON sample (or CDR, per route); key
+//! members absent from the body come from the destination's key levels; an empty body, or the
+//! header `dds-instance-state:disposed`, disposes the instance. A SEND whose key has a `*` or
+//! `#` word (a wildcard) is not forwarded.
+//!
+//! # Loop guard
+//! Samples the bridge itself wrote are never forwarded to clients (see the core's docs), and
+//! what this endpoint publishes into the broker does not reach the route hook, so nothing
+//! travels in a circle.
+
+use super::mapping::{from_dotted, to_dotted};
+use super::{BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol};
+use crate::bridge::mqtt::codec::topic::matches;
+use crate::bridge::stomp::broker::Message;
+use crate::bridge::stomp::codec::Header;
+use crate::bridge::stomp::{RouteHook, ServerConfig, StompHandle, StompServer};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::broadcast::error::RecvError;
+
+/// The STOMP (TCP and WebSocket) endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct StompEndpoint {
+    /// Server limits (the listener addresses are taken from the configuration).
+    pub server: ServerConfig,
+}
+
+impl Endpoint for StompEndpoint {
+    fn protocols(&self) -> &'static [Protocol] {
+        &[Protocol::Stomp, Protocol::StompWs]
+    }
+
+    fn bind(
+        &self,
+        listeners: Vec<ListenerConfig>,
+        ctx: EndpointContext,
+    ) -> BoxFuture<Result<BoxFuture<()>, BridgeError>> {
+        let mut cfg = self.server.clone();
+        Box::pin(async move {
+            cfg.tcp = None;
+            cfg.ws = None;
+            for l in &listeners {
+                let bad = |message: &str| BridgeError::Bind { addr: l.address, message: message.to_owned() };
+                if l.tls.is_some() {
+                    return Err(bad("TLS is not available for STOMP listeners"));
+                }
+                let slot = if l.protocol == Protocol::StompWs { &mut cfg.ws } else { &mut cfg.tcp };
+                if slot.replace(l.address).is_some() {
+                    return Err(bad("only one listener per STOMP protocol (stomp, stomp-ws) is supported"));
+                }
+            }
+            let first: SocketAddr = listeners.first().map_or_else(|| ([0, 0, 0, 0], 0).into(), |l| l.address);
+            let server = StompServer::bind(cfg, ctx.auth.clone())
+                .await
+                .map_err(|e| BridgeError::Bind { addr: first, message: e.to_string() })?;
+            if let Some(a) = server.tcp_addr() {
+                eprintln!("starling bridge: STOMP listening on stomp://{a}");
+            }
+            if let Some(a) = server.ws_addr() {
+                eprintln!("starling bridge: STOMP listening on ws://{a}/");
+            }
+            let handle = server.handle();
+            handle.set_route_hook(Arc::new(ToDds { hub: ctx.hub.clone() }));
+            let mut stop = ctx.shutdown.clone();
+            let hub = ctx.hub.clone();
+            let fut: BoxFuture<()> = Box::pin(async move {
+                let shutdown = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                tokio::join!(server.run(shutdown), from_dds(handle, hub, ctx.shutdown.clone()));
+            });
+            Ok(fut)
+        })
+    }
+}
+
+/// The STOMP destination of a hub name, if it has a dotted form.
+#[must_use]
+pub fn destination_of(name: &str) -> Option<String> {
+    to_dotted(name).ok().map(|k| format!("/topic/{k}"))
+}
+
+/// The hub name a STOMP destination (canonical form) stands for, if it is a `/topic/` without
+/// wildcard words.
+#[must_use]
+pub fn name_of(destination: &str) -> Option<String> {
+    let key = destination.strip_prefix("/topic/")?;
+    if key.split('.').any(|w| w == "*" || w == "#") {
+        return None;
+    }
+    from_dotted(key).ok()
+}
+
+/// Milliseconds since the Unix epoch.
+fn epoch_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The MESSAGE headers of a DDS sample (see the module docs).
+#[must_use]
+pub fn headers_of(m: &Outbound, now_ms: u64) -> Vec<Header> {
+    let mut h: Vec<Header> = Vec::with_capacity(m.properties.len() + 2);
+    if !m.disposed {
+        h.push(("content-type".into(), m.content_type.into()));
+    }
+    if let Some(d) = m.expiry {
+        let at = now_ms.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).max(1);
+        h.push(("expires".into(), at.to_string().into()));
+    }
+    for (k, v) in &m.properties {
+        h.push((k.as_str().into(), v.as_str().into()));
+    }
+    h
+}
+
+/// Publishes DDS samples from the hub into the STOMP broker until shutdown.
+async fn from_dds(handle: StompHandle, hub: Hub, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut rx = hub.subscribe();
+    loop {
+        tokio::select! {
+            r = rx.recv() => match r {
+                Ok(m) => {
+                    let Some(dest) = destination_of(&m.name) else {
+                        tracing::debug!("bridge: {} has no STOMP destination", m.name);
+                        continue;
+                    };
+                    if let Err(e) = handle.publish_external(&dest, headers_of(&m, epoch_ms()), m.payload.clone()) {
+                        tracing::debug!("bridge: {dest}: {e}");
+                    }
+                }
+                Err(RecvError::Lagged(n)) => tracing::warn!("bridge: STOMP side lagged, {n} DDS samples skipped"),
+                Err(RecvError::Closed) => return,
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// The broker's route hook: client messages on mapped destinations go to DDS.
+struct ToDds {
+    hub: Hub,
+}
+
+impl ToDds {
+    fn inbound(&self, msg: &Message) -> Option<Inbound> {
+        let name = name_of(&msg.destination)?;
+        if !self.hub.inbound_filters().iter().any(|f| matches(f, &name)) {
+            return None;
+        }
+        let properties = msg.headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Some(Inbound { name, payload: msg.body.clone(), properties })
+    }
+}
+
+impl RouteHook for ToDds {
+    fn on_send(&self, msg: &Arc<Message>) {
+        if let Some(m) = self.inbound(msg) {
+            let name = m.name.clone();
+            if !self.hub.to_dds(m) {
+                tracing::warn!("bridge: DDS side busy, STOMP message on {name} dropped");
+            }
+        }
+    }
+    fn on_subscribe(&self, _destination: &str) {}
+    fn on_unsubscribe(&self, _destination: &str) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::props;
+    use super::*;
+    use bytes::Bytes;
+    use std::time::Duration;
+
+    #[test]
+    fn names_and_destinations() {
+        assert_eq!(destination_of("shapes/square/RED").as_deref(), Some("/topic/shapes.square.RED"));
+        assert_eq!(destination_of("dds/p.1/Sq").as_deref(), Some("/topic/dds.p%2E1.Sq"));
+        assert_eq!(name_of("/topic/shapes.square.RED").as_deref(), Some("shapes/square/RED"));
+        assert_eq!(name_of("/topic/dds.p%2E1.Sq").as_deref(), Some("dds/p.1/Sq"));
+        assert_eq!(name_of("/topic/shapes.*.RED"), None);
+        assert_eq!(name_of("/topic/shapes.#"), None);
+        assert_eq!(name_of("/queue/shapes"), None);
+        assert_eq!(name_of("/exchange/logs/a.b"), None);
+        assert_eq!(name_of("/topic/bad%zz"), None);
+    }
+
+    fn outbound(disposed: bool, expiry: Option<Duration>) -> Outbound {
+        Outbound {
+            name: "shapes/square/RED".into(),
+            payload: if disposed { Bytes::new() } else { Bytes::from_static(b"{}") },
+            disposed,
+            properties: vec![
+                (props::TYPE_NAME.into(), "ShapeType".into()),
+                (props::WRITER_GUID.into(), "1.2.3".into()),
+            ],
+            expiry,
+            content_type: "application/json",
+        }
+    }
+
+    #[test]
+    fn headers_carry_metadata_and_lifespan() {
+        let h = headers_of(&outbound(false, Some(Duration::from_millis(1500))), 10_000);
+        let get = |h: &[Header], k: &str| h.iter().find(|(n, _)| &**n == k).map(|(_, v)| v.to_string());
+        assert_eq!(get(&h, "content-type").as_deref(), Some("application/json"));
+        assert_eq!(get(&h, "expires").as_deref(), Some("11500"));
+        assert_eq!(get(&h, "type-name").as_deref(), Some("ShapeType"));
+        let h = headers_of(&outbound(true, None), 10_000);
+        assert_eq!(get(&h, "content-type"), None);
+        assert_eq!(get(&h, "expires"), None);
+        assert_eq!(get(&h, "writer-guid").as_deref(), Some("1.2.3"));
+    }
+
+    #[test]
+    fn only_mapped_sends_go_to_dds() {
+        let (hub, mut rx) = Hub::new(vec!["shapes/square".into(), "shapes/square/#".into()]);
+        let hook = ToDds { hub };
+        let msg = |d: &str| {
+            Arc::new(Message {
+                destination: d.into(),
+                headers: vec![("x-a".into(), "1".into())],
+                body: Bytes::from_static(b"{\"x\":1}"),
+                expires: None,
+            })
+        };
+        hook.on_send(&msg("/topic/shapes.square.RED"));
+        hook.on_send(&msg("/topic/shapes.circle.RED"));
+        hook.on_send(&msg("/topic/shapes.square.*"));
+        hook.on_send(&msg("/queue/shapes.square"));
+        let m = rx.try_recv().unwrap();
+        assert_eq!(m.name, "shapes/square/RED");
+        assert_eq!(m.properties, vec![("x-a".to_string(), "1".to_string())]);
+        assert_eq!(&m.payload[..], b"{\"x\":1}");
+        assert!(rx.try_recv().is_err());
+    }
+
+    async fn frame(s: &mut tokio::net::TcpStream) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut buf = Vec::new();
+        let mut b = [0u8; 1];
+        while s.read(&mut b).await.unwrap_or(0) == 1 && b[0] != 0 {
+            buf.push(b[0]);
+        }
+        String::from_utf8_lossy(&buf).trim_start_matches('\n').to_owned()
+    }
+
+    fn listeners(text: &str) -> Vec<ListenerConfig> {
+        let xml = format!("<starling_bridge>{text}</starling_bridge>");
+        super::super::BridgeConfig::parse(std::path::Path::new("b.xml"), &xml).unwrap().listeners
+    }
+
+    #[tokio::test]
+    async fn bind_serve_and_bridge_both_ways() {
+        use tokio::io::AsyncWriteExt;
+        let ep = StompEndpoint::default();
+        let (hub, mut inbound) = Hub::new(vec!["shapes/#".into()]);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let ctx = EndpointContext {
+            hub: hub.clone(),
+            auth: Arc::new(crate::bridge::mqtt::auth::MemoryAuth::default()),
+            shutdown: stop_rx,
+        };
+        // One listener per protocol, no TLS.
+        let two = listeners(
+            r#"<listener protocol="stomp" address="127.0.0.1:0"/><listener protocol="stomp" address="127.0.0.2:0"/>"#,
+        );
+        assert!(ep.bind(two, ctx.clone()).await.is_err());
+        let l = listeners(r#"<listener protocol="stomp-ws" address="127.0.0.1:0"/>"#);
+        assert_eq!(l[0].protocol, Protocol::StompWs);
+        // Find a free port for the TCP listener.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let l = listeners(&format!(r#"<listener protocol="stomp" address="127.0.0.1:{port}"/>"#));
+        let serve = tokio::spawn(ep.bind(l, ctx).await.unwrap());
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        c.write_all(b"CONNECT\naccept-version:1.2\n\n\0").await.unwrap();
+        assert!(frame(&mut c).await.starts_with("CONNECTED"));
+        c.write_all(b"SUBSCRIBE\nid:1\ndestination:/topic/shapes.square.*\nreceipt:r\n\n\0").await.unwrap();
+        assert!(frame(&mut c).await.contains("receipt-id:r"));
+        // DDS -> STOMP, through the hub.
+        hub.publish(outbound(false, Some(Duration::from_secs(60))));
+        let m = frame(&mut c).await;
+        assert!(m.starts_with("MESSAGE\n") && m.contains("destination:/topic/shapes.square.RED\n"), "{m}");
+        assert!(m.contains("type-name:ShapeType\n") && m.contains("expires:") && m.ends_with("\n\n{}"), "{m}");
+        hub.publish(outbound(true, None));
+        let m = frame(&mut c).await;
+        assert!(m.contains("writer-guid:1.2.3\n") && m.contains("content-length:0\n"), "{m}");
+        // STOMP -> DDS, through the hub; not echoed by the hub to STOMP.
+        c.write_all(b"SEND\ndestination:/topic/shapes.circle.RED\nreceipt:s\n\n{\"x\":2}\0").await.unwrap();
+        assert!(frame(&mut c).await.contains("receipt-id:s"));
+        let i = inbound.recv().await.unwrap();
+        assert_eq!((i.name.as_str(), &i.payload[..]), ("shapes/circle/RED", &b"{\"x\":2}"[..]));
+        let _ = stop_tx.send(true);
+        serve.await.unwrap();
+    }
+}
