@@ -168,7 +168,7 @@ impl Session {
             alias_in: HashMap::new(),
             alias_out: HashMap::new(),
             state: SessionState::default(),
-            out: BytesMut::with_capacity(4096),
+            out: BytesMut::new(),
             actions: std::collections::VecDeque::new(),
             close_reason: None,
             dropped_oversize: 0,
