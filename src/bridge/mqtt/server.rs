@@ -223,6 +223,8 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
+    // Plain TCP connections are counted rather than kept in the JoinSet (one entry less each).
+    let live = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
         tokio::select! {
             r = l.accept() => match r {
@@ -233,7 +235,11 @@ async fn accept_loop(
                     if tls.is_none() && !ws {
                         // Its own (small) task type: the TLS and WebSocket futures are much larger
                         // and would size every task.
-                        conns.spawn(connection(shared, PlainTcp(stream), peer, stop));
+                        let guard = LiveGuard::new(&live);
+                        tokio::spawn(async move {
+                            let _guard = guard;
+                            connection(shared, PlainTcp(stream), peer, stop).await;
+                        });
                         continue;
                     }
                     let tls = tls.clone();
@@ -260,8 +266,29 @@ async fn accept_loop(
             _ = stop.changed() => break,
         }
     }
-    let _ =
-        tokio::time::timeout(Duration::from_millis(900), async { while conns.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(Duration::from_millis(900), async {
+        while conns.join_next().await.is_some() {}
+        while live.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+/// Counts a live connection task until dropped.
+struct LiveGuard(Arc<std::sync::atomic::AtomicUsize>);
+
+impl LiveGuard {
+    fn new(n: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        n.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Self(n.clone())
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 async fn serve<S>(shared: Arc<Shared>, stream: S, ws: bool, peer: SocketAddr, stop: watch::Receiver<bool>)
@@ -393,6 +420,7 @@ async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, peer: SocketAdd
     let mut rbuf = BytesMut::new();
     let mut c = Conn { conn: None, outbox: None, principal: Principal::Anonymous, peer };
     let mut batch: Vec<Delivery> = Vec::new();
+    let mut sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     loop {
         let now = Instant::now();
         while s.handle_read(now, &mut rbuf) {
@@ -425,7 +453,16 @@ async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, peer: SocketAdd
         if rbuf.is_empty() && rbuf.capacity() > 0 {
             rbuf = BytesMut::new();
         }
+        s.release_idle_buffers();
+        // The timer is boxed and only made when there is a deadline: an idle connection without
+        // keep-alive then carries no timer state.
         let deadline = s.poll_timeout().map(tokio::time::Instant::from_std);
+        match (&mut sleep, deadline) {
+            (Some(t), Some(d)) if t.deadline() != d => t.as_mut().reset(d),
+            (None, Some(d)) => sleep = Some(Box::pin(tokio::time::sleep_until(d))),
+            (_, None) => sleep = None,
+            _ => {}
+        }
         let outbox = c.outbox.clone();
         tokio::select! {
             r = t.read(&mut rbuf) => match r {
@@ -433,7 +470,7 @@ async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, peer: SocketAdd
                 Ok(false) | Err(_) => s.connection_lost(),
             },
             _ = async { match &outbox { Some(o) => o.notify().notified().await, None => std::future::pending().await } } => {}
-            _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
+            _ = async { match &mut sleep { Some(t) => t.as_mut().await, None => std::future::pending().await } } => {
                 s.handle_timeout(Instant::now());
             }
             _ = stop.changed() => s.close(ReasonCode::SERVER_SHUTTING_DOWN, "server shutting down", false),
