@@ -13,6 +13,9 @@
 #   p2p@R     as p2p at a fixed offered rate (P2P_RATE msg/s per publisher), for latency
 #   idle      IDLE_CONNS connections from 8 source addresses (127.0.0.1-8): server RSS growth per connection
 # Mosquitto's settings: benches/mqtt/mosquitto.conf.
+# Pinning (default): each server runs on CPU SERVER_CPU (0) and the load generator on LOADGEN_CPU (1), so that
+# both servers get one core (mosquitto is single-threaded; Starling's runtime threads share that core) and the
+# generator does not take the server's core. PIN=0 lets the scheduler place everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -21,6 +24,9 @@ SECS=${SECS:-8}
 FAN_RATE=${FAN_RATE:-5000}
 P2P_RATE=${P2P_RATE:-1000}
 IDLE_CONNS=${IDLE_CONNS:-10000}
+PIN=${PIN:-1}
+SERVER_CPU=${SERVER_CPU:-0}
+LOADGEN_CPU=${LOADGEN_CPU:-1}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 RAW=$ROOT/benches/results/raw/mqtt.jsonl
 
@@ -31,12 +37,12 @@ if [ -z "${MQTT_COMPARE_IN_NETNS:-}" ]; then
     [ -x "$LOADGEN" ] || { echo "cannot find the mqtt_load binary" >&2; exit 1; }
     mkdir -p "$(dirname "$RAW")"
     : >"$RAW"
-    export MQTT_COMPARE_IN_NETNS=1 LOADGEN ROUNDS SECS FAN_RATE P2P_RATE IDLE_CONNS TARGET RAW
+    export MQTT_COMPARE_IN_NETNS=1 LOADGEN ROUNDS SECS FAN_RATE P2P_RATE IDLE_CONNS TARGET RAW PIN SERVER_CPU LOADGEN_CPU
     LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
     unshare -n "$0" "$@"
     LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
     python3 "$ROOT/benches/mqtt/report.py" "$RAW" "$ROOT/benches/results/mqtt.md" \
-        "rounds=$ROUNDS secs=$SECS fan_rate=$FAN_RATE p2p_rate=$P2P_RATE idle_conns=$IDLE_CONNS" \
+        "rounds=$ROUNDS secs=$SECS fan_rate=$FAN_RATE p2p_rate=$P2P_RATE idle_conns=$IDLE_CONNS pin=$PIN" \
         "$LOAD_BEFORE" "$LOAD_AFTER" "$(mosquitto -h 2>&1 | head -1)" "$(nproc)"
     exit 0
 fi
@@ -46,6 +52,13 @@ ip link set lo up
 ulimit -n "$(ulimit -Hn)"
 STARLING=$TARGET/release/starling
 PID=
+if [ "$PIN" = 1 ]; then
+    ON_SERVER="taskset -c $SERVER_CPU"
+    ON_LOADGEN="taskset -c $LOADGEN_CPU"
+else
+    ON_SERVER=
+    ON_LOADGEN=
+fi
 
 wait_port() {
     for _ in $(seq 100); do
@@ -59,12 +72,12 @@ wait_port() {
 start() {
     case $1 in
     starling)
-        "$STARLING" bridge --mqtt 127.0.0.1:1883 2>/tmp/mqtt-compare-starling.log &
+        $ON_SERVER "$STARLING" bridge --mqtt 127.0.0.1:1883 2>/tmp/mqtt-compare-starling.log &
         PID=$!
         PORT=1883
         ;;
     mosquitto)
-        mosquitto -c "$ROOT/benches/mqtt/mosquitto.conf" 2>/tmp/mqtt-compare-mosquitto.log &
+        $ON_SERVER mosquitto -c "$ROOT/benches/mqtt/mosquitto.conf" 2>/tmp/mqtt-compare-mosquitto.log &
         PID=$!
         PORT=1884
         ;;
@@ -84,7 +97,7 @@ run() { # impl scenario args...
     shift 2
     start "$impl"
     echo "== $impl $scen" >&2
-    timeout 120 "$LOADGEN" --addr "127.0.0.1:$PORT" --server-pid "$PID" --label "$impl $scen" "$@" | tee -a "$RAW" >&2 ||
+    timeout 120 $ON_LOADGEN "$LOADGEN" --addr "127.0.0.1:$PORT" --server-pid "$PID" --label "$impl $scen" "$@" | tee -a "$RAW" >&2 ||
         echo "{\"label\":\"$impl $scen\",\"failed\":true}" >>"$RAW"
     stop
 }
