@@ -50,7 +50,8 @@ class Client:
     """A paho client recording what it receives."""
 
     def __init__(self, version, client_id="", clean=True, keepalive=60, props=None, will=None, port=1883,
-                 transport="tcp", manual_ack=False, session_expiry=None):
+                 transport="tcp", manual_ack=False, session_expiry=None, host="127.0.0.1", login=None,
+                 expect_refusal=False):
         proto = mqtt.MQTTv5 if version == 5 else mqtt.MQTTv311
         kw = {}
         if version != 5:
@@ -66,18 +67,24 @@ class Client:
         self.c.on_connect = lambda c, u, f, rc, p: self.connack.put((f.session_present, rc))
         self.subacks = queue.Queue()
         self.c.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.put(mid)
+        if login:
+            self.c.username_pw_set(*login)
         if will:
             self.c.will_set(*will[:3], retain=False, properties=will[3] if len(will) > 3 else None)
         if version == 5:
             cp = props or mqtt.Properties(mqtt.PacketTypes.CONNECT)
             if session_expiry is not None:
                 cp.SessionExpiryInterval = session_expiry
-            self.c.connect("127.0.0.1", port, keepalive, clean_start=clean, properties=cp)
+            self.c.connect(host, port, keepalive, clean_start=clean, properties=cp)
         else:
-            self.c.connect("127.0.0.1", port, keepalive)
+            self.c.connect(host, port, keepalive)
         self.c.loop_start()
-        self.session_present, rc = self.connack.get(timeout=15)
-        assert not rc.is_failure, rc
+        self.session_present, self.rc = self.connack.get(timeout=15)
+        if expect_refusal:
+            assert self.rc.is_failure, self.rc
+            self.c.loop_stop()
+        else:
+            assert not self.rc.is_failure, self.rc
 
     def sub(self, topic, qos=0, **opts):
         if self.version == 5:

@@ -177,3 +177,26 @@ def test_starling_pub_and_loop_guard(netns, bridge, starling_bin):
         assert colors == ["GREEN", "CYAN"], colors
         mq.close()
         p.close()
+
+
+LIFESPAN_QOS = """<dds><qos_library name="L"><qos_profile name="P"><datawriter_qos>
+  <reliability><kind>RELIABLE_RELIABILITY_QOS</kind></reliability>
+  <lifespan><duration><sec>30</sec><nanosec>0</nanosec></duration></lifespan>
+</datawriter_qos></qos_profile></qos_library></dds>"""
+
+
+def test_lifespan_to_message_expiry(netns, bridge, starling_bin, tmp_path):
+    """A DDS writer's LIFESPAN becomes the MQTT 5 Message Expiry Interval (the time left) of the bridged message."""
+    q = tmp_path / "qos.xml"
+    q.write_text(LIFESPAN_QOS)
+    with inside(netns):
+        mq = Client(5, "exp")
+        mq.sub("shapes/square/#", 1)
+        pub = netns.run(starling_argv(starling_bin, "--qos-file", q, "--profile", "L::P", "pub", "Square", "--type",
+                                      "ShapeType", "--wait-subscribers", "1",
+                                      json.dumps({"color": "ORANGE", "x": 1, "y": 2, "shapesize": 3})), timeout=30)
+        assert pub.returncode == 0, pub.stderr
+        m = mq.get(timeout=20)
+        assert m.topic == "shapes/square/ORANGE"
+        assert 0 < m.properties.MessageExpiryInterval <= 30, m.properties
+        mq.close()

@@ -1,12 +1,15 @@
 """`starling bridge` as an MQTT broker for paho-mqtt clients (3.1.1 and 5.0), in a private namespace."""
+import os
 import queue
 import socket
+import subprocess
 import time
 
 import paho.mqtt.client as mqtt
 import pytest
 
 from mqtt_helpers import Client, inside, start_bridge, wait_port
+from shapes import starling_argv
 
 VERSIONS = pytest.mark.parametrize("v", [4, 5], ids=["3.1.1", "5.0"])
 
@@ -263,3 +266,85 @@ def test_sigterm_shuts_down(netns, starling_bin):
     assert proc.returncode == 0, proc.stderr.read()
     rc = c.disconnects.get(timeout=3)
     assert rc.value in (0x8B, 0x80, 7) or rc.is_failure
+
+
+def test_request_reply_properties_v5(bridge):
+    """MQTT 5 request/response: Response Topic and Correlation Data reach the responder unchanged, and the reply
+    published to that response topic reaches the requester with the same correlation data."""
+    req = Client(5, "requester")
+    req.sub("rr/reply/requester", 1)
+    resp = Client(5, "responder")
+    resp.sub("rr/request", 1)
+    pp = mqtt.Properties(mqtt.PacketTypes.PUBLISH)
+    pp.ResponseTopic = "rr/reply/requester"
+    pp.CorrelationData = b"\x00corr-42\xff"
+    pp.ContentType = "text/plain"
+    req.pub("rr/request", b"ping", qos=1, props=pp)
+    m = resp.get()
+    assert m.payload == b"ping"
+    assert m.properties.ResponseTopic == "rr/reply/requester"
+    assert m.properties.CorrelationData == b"\x00corr-42\xff"
+    assert m.properties.ContentType == "text/plain"
+    rp = mqtt.Properties(mqtt.PacketTypes.PUBLISH)
+    rp.CorrelationData = m.properties.CorrelationData
+    resp.pub(m.properties.ResponseTopic, b"pong", qos=1, props=rp)
+    r = req.get()
+    assert (r.topic, r.payload, r.properties.CorrelationData) == ("rr/reply/requester", b"pong", b"\x00corr-42\xff")
+    req.close()
+    resp.close()
+
+
+def test_message_expiry_v5(bridge):
+    """Message Expiry Interval: forwarded with the time left; an expired retained message is not delivered."""
+    s = Client(5, "s")
+    s.sub("exp/live", 1)
+    pp = mqtt.Properties(mqtt.PacketTypes.PUBLISH)
+    pp.MessageExpiryInterval = 60
+    p = Client(5, "p")
+    p.pub("exp/live", b"x", qos=1, props=pp)
+    m = s.get()
+    assert 0 < m.properties.MessageExpiryInterval <= 60
+    short = mqtt.Properties(mqtt.PacketTypes.PUBLISH)
+    short.MessageExpiryInterval = 1
+    p.pub("exp/retained/short", b"gone", qos=1, retain=True, props=short)
+    p.pub("exp/retained/keep", b"kept", qos=1, retain=True)
+    time.sleep(2.2)  # the 1 s expiry has passed for certain
+    late = Client(5, "late")
+    late.sub("exp/retained/#", 1)
+    # Both retained messages are queued at subscription time: once "keep" is here, "short" would be too.
+    got = [late.get(timeout=10)] + late.drain(0.5)
+    assert [(m.topic, m.payload) for m in got] == [("exp/retained/keep", b"kept")]
+    p.close()
+    s.close()
+    late.close()
+
+
+def _example_guest_hash():
+    import re
+    xml = open(os.path.join(os.path.dirname(__file__), "..", "examples", "bridge.xml")).read()
+    return re.search(r'<user name="guest" password_hash="([^"]+)"', xml).group(1)
+
+
+def test_guest_only_from_loopback(netns, starling_bin, tmp_path):
+    """As in a fresh RabbitMQ: guest/guest (the shipped example's login) is accepted from loopback only;
+    anonymous clients are accepted from anywhere the listener is reachable. The non-loopback address is added to
+    the test namespace's lo, so nothing leaves the namespace."""
+    cfg = tmp_path / "bridge.xml"
+    cfg.write_text(f"""<dds><bridge>
+  <listener protocol="mqtt" address="0.0.0.0:1883"/>
+  <anonymous allowed="true"/>
+  <users><user name="guest" password_hash="{_example_guest_hash()}"/></users>
+</bridge></dds>""")
+    # A non-loopback address on the namespace's own lo: connections to it come from it.
+    subprocess.run(["ip", "-n", netns.name, "addr", "add", "10.254.0.1/32", "dev", "lo"], check=True)
+    netns.popen(starling_argv(starling_bin, "bridge", "--config", str(cfg)))
+    with inside(netns):
+        wait_port(1883)
+        for v in (4, 5):
+            Client(v, f"guest-lo-{v}", login=("guest", "guest")).close()
+            Client(v, f"anon-remote-{v}", host="10.254.0.1").close()
+            bad = Client(v, f"guest-bad-{v}", login=("guest", "nope"), expect_refusal=True)
+            assert bad.rc.value in (4, 0x86), bad.rc
+            remote = Client(v, f"guest-remote-{v}", host="10.254.0.1", login=("guest", "guest"),
+                            expect_refusal=True)
+            assert remote.rc.value in (5, 0x87), remote.rc

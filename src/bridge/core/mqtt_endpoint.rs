@@ -2,6 +2,18 @@
 //! hub. DDS samples are published into the broker as retained messages (the latest per instance)
 //! with MQTT 5 properties; client messages on inbound filters reach the hub through an internal
 //! session subscribed with No Local.
+//!
+//! # Expiry and request/reply
+//! - DDS → MQTT: the writer's LIFESPAN (from discovery) becomes the Message Expiry Interval; the
+//!   broker drops the message (and the retained copy) when it runs out and forwards the time left.
+//! - MQTT → MQTT: Message Expiry Interval, Response Topic and Correlation Data travel with the
+//!   message unchanged, so MQTT 5 request/response works between clients through the bridge.
+//! - MQTT → DDS: an expired message is not written; the DDS sample's lifetime is the route
+//!   writer's LIFESPAN QoS (DDS has no per-sample lifespan). Response Topic and Correlation Data
+//!   are not yet mapped to DDS-RPC's related sample identity: the DDS layer does not yet send or
+//!   expose `PID_RELATED_SAMPLE_IDENTITY` inline QoS. DDS → MQTT messages carry the writer GUID
+//!   and sequence number (the DDS sample identity) as user properties, so an MQTT responder can
+//!   name the request it answers.
 
 use super::{BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol};
 use crate::bridge::mqtt::broker::{Broker, ConnectOutcome, Delivery, Message, Outbox};

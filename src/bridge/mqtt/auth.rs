@@ -146,6 +146,25 @@ impl Authenticator for MemoryAuth {
     }
 }
 
+/// The users RabbitMQ lets log in only from loopback by default (`loopback_users`): `guest`.
+#[must_use]
+pub fn default_loopback_users() -> Vec<String> {
+    vec!["guest".to_owned()]
+}
+
+/// Whether an authenticated `who` must still be refused because it is one of `loopback_users`
+/// (accepted only from a loopback address, as RabbitMQ does with `guest`) and the peer address
+/// is not loopback or unknown. IPv4-mapped IPv6 addresses count as their IPv4 address.
+#[must_use]
+pub fn loopback_refused(loopback_users: &[String], who: &Principal, peer: Option<std::net::IpAddr>) -> bool {
+    match who {
+        Principal::User(u) if loopback_users.iter().any(|l| l == u) => {
+            !peer.is_some_and(|ip| ip.to_canonical().is_loopback())
+        }
+        _ => false,
+    }
+}
+
 /// Whether every topic matched by `filter` is also matched by `pattern`.
 #[must_use]
 pub fn filter_within(pattern: &str, filter: &str) -> bool {
@@ -187,5 +206,23 @@ mod tests {
         assert!(a.can_subscribe(&who, "cmd/+"));
         assert!(!a.can_subscribe(&who, "cmd/#"));
         assert!(!a.can_subscribe(&who, "#"));
+    }
+
+    #[test]
+    fn guest_only_from_loopback() {
+        let l = default_loopback_users();
+        let guest = Principal::User("guest".into());
+        let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());
+        assert!(!loopback_refused(&l, &guest, ip("127.0.0.1")));
+        assert!(!loopback_refused(&l, &guest, ip("127.0.0.7")));
+        assert!(!loopback_refused(&l, &guest, ip("::1")));
+        assert!(!loopback_refused(&l, &guest, ip("::ffff:127.0.0.1")));
+        assert!(loopback_refused(&l, &guest, ip("10.1.2.3")));
+        assert!(loopback_refused(&l, &guest, ip("::ffff:10.1.2.3")));
+        assert!(loopback_refused(&l, &guest, None));
+        // Other users and anonymous clients are not concerned.
+        assert!(!loopback_refused(&l, &Principal::User("alice".into()), ip("10.1.2.3")));
+        assert!(!loopback_refused(&l, &Principal::Anonymous, ip("10.1.2.3")));
+        assert!(!loopback_refused(&[], &guest, ip("10.1.2.3")));
     }
 }

@@ -328,7 +328,7 @@ struct ClientEntry {
     outbox: Arc<Outbox>,
     filters: HashMap<String, ()>,
     conn: Option<u64>,
-    saved: Option<SessionState>,
+    saved: Option<Box<SessionState>>,
     expiry: u32,
     offline_since: Option<Instant>,
     released: Arc<Notify>,
@@ -443,7 +443,12 @@ impl Broker {
             g.kick = None;
         }
         Metrics::inc(&self.metrics.connections);
-        ConnectOutcome::Accepted { conn, outbox: e.outbox.clone(), session_present, restored: e.saved.take() }
+        ConnectOutcome::Accepted {
+            conn,
+            outbox: e.outbox.clone(),
+            session_present,
+            restored: e.saved.take().map(|b| *b),
+        }
     }
 
     /// Detaches whatever connection holds `client` without its in-flight state (used when a
@@ -491,7 +496,7 @@ impl Broker {
             self.remove_client(client);
         } else if let Some(e) = self.clients.get_mut(client) {
             e.expiry = expiry;
-            e.saved = Some(state);
+            e.saved = Some(Box::new(state));
             e.offline_since = Some(now);
         }
     }

@@ -11,7 +11,7 @@
 //! off unless asked for, conventionally on 127.0.0.1:8083 (port 8083 for `ws://`, as several
 //! brokers use; 8080 is too often taken by web servers).
 
-use super::auth::{Authenticator, Principal};
+use super::auth::{default_loopback_users, loopback_refused, Authenticator, Principal};
 use super::broker::{Broker, BrokerConfig, ConnectOutcome, Delivery, Metrics};
 use super::codec::topic::split_shared;
 use super::codec::{ReasonCode, Version};
@@ -38,6 +38,9 @@ pub struct ServerConfig {
     pub session: SessionConfig,
     /// Broker limits.
     pub broker: BrokerConfig,
+    /// Users accepted only from loopback addresses (default `guest`, as RabbitMQ's
+    /// `loopback_users`); from any other address their CONNECT is refused with 0x87 (3.1.1: 5).
+    pub loopback_users: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             listeners: Vec::new(),
             session: SessionConfig::default(),
             broker: BrokerConfig::default(),
+            loopback_users: default_loopback_users(),
         }
     }
 }
@@ -81,6 +85,7 @@ struct Shared {
     metrics: Arc<Metrics>,
     auth: Arc<dyn Authenticator>,
     session: SessionConfig,
+    loopback_users: Vec<String>,
 }
 
 impl Shared {
@@ -130,8 +135,13 @@ impl MqttServer {
         }
         let broker = Broker::new(cfg.broker.clone());
         let metrics = broker.metrics().clone();
-        let shared =
-            Arc::new(Shared { broker: Arc::new(Mutex::new(broker)), metrics, auth, session: cfg.session.clone() });
+        let shared = Arc::new(Shared {
+            broker: Arc::new(Mutex::new(broker)),
+            metrics,
+            auth,
+            session: cfg.session.clone(),
+            loopback_users: cfg.loopback_users.clone(),
+        });
         let mut extra = Vec::new();
         for spec in cfg.listeners {
             if let Some(l) = listen(Some(spec.addr)).await? {
@@ -213,13 +223,25 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
+    // Plain TCP connections are counted rather than kept in the JoinSet (one entry less each).
+    let live = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
         tokio::select! {
             r = l.accept() => match r {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let shared = shared.clone();
                     let stop = stop.clone();
+                    if tls.is_none() && !ws {
+                        // Its own (small) task type: the TLS and WebSocket futures are much larger
+                        // and would size every task.
+                        let guard = LiveGuard::new(&live);
+                        tokio::spawn(async move {
+                            let _guard = guard;
+                            connection(shared, PlainTcp(stream), peer, stop).await;
+                        });
+                        continue;
+                    }
                     let tls = tls.clone();
                     conns.spawn(async move {
                         match tls {
@@ -229,9 +251,9 @@ async fn accept_loop(
                                     tracing::debug!("TLS handshake failed");
                                     return;
                                 };
-                                serve(shared, stream, ws, stop).await;
+                                serve(shared, stream, ws, peer, stop).await;
                             }
-                            None => serve(shared, stream, ws, stop).await,
+                            None => serve(shared, stream, ws, peer, stop).await,
                         }
                     });
                 }
@@ -244,20 +266,41 @@ async fn accept_loop(
             _ = stop.changed() => break,
         }
     }
-    let _ =
-        tokio::time::timeout(Duration::from_millis(900), async { while conns.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(Duration::from_millis(900), async {
+        while conns.join_next().await.is_some() {}
+        while live.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
 }
 
-async fn serve<S>(shared: Arc<Shared>, stream: S, ws: bool, stop: watch::Receiver<bool>)
+/// Counts a live connection task until dropped.
+struct LiveGuard(Arc<std::sync::atomic::AtomicUsize>);
+
+impl LiveGuard {
+    fn new(n: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        n.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Self(n.clone())
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+async fn serve<S>(shared: Arc<Shared>, stream: S, ws: bool, peer: SocketAddr, stop: watch::Receiver<bool>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
     if ws {
         if let Some(t) = WsTransport::accept(stream).await {
-            connection(shared, t, stop).await;
+            connection(shared, t, peer, stop).await;
         }
     } else {
-        connection(shared, TcpTransport(stream), stop).await;
+        connection(shared, TcpTransport(stream), peer, stop).await;
     }
 }
 
@@ -277,6 +320,34 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Transport f
             buf.reserve(16 * 1024);
         }
         Ok(self.0.read_buf(buf).await? > 0)
+    }
+    async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(data).await
+    }
+}
+
+/// Plain TCP: waits for readability before taking a read buffer, so an idle connection holds
+/// no receive buffer at all.
+struct PlainTcp(tokio::net::TcpStream);
+
+impl Transport for PlainTcp {
+    async fn read(&mut self, buf: &mut BytesMut) -> std::io::Result<bool> {
+        loop {
+            self.0.readable().await?;
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(16 * 1024);
+            }
+            match self.0.try_read_buf(buf) {
+                Ok(n) => return Ok(n > 0),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    // Readiness was stale: give the buffer back before waiting.
+                    if buf.is_empty() {
+                        *buf = BytesMut::new();
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
     async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
         self.0.write_all(data).await
@@ -339,13 +410,17 @@ struct Conn {
     conn: Option<u64>,
     outbox: Option<Arc<super::broker::Outbox>>,
     principal: Principal,
+    peer: SocketAddr,
 }
 
-async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, mut stop: watch::Receiver<bool>) {
+async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, peer: SocketAddr, mut stop: watch::Receiver<bool>) {
     let mut s = Session::new(shared.session.clone(), Instant::now());
-    let mut rbuf = BytesMut::with_capacity(16 * 1024);
-    let mut c = Conn { conn: None, outbox: None, principal: Principal::Anonymous };
+    // Buffers are taken when there is something to read or write and given back when empty, so
+    // idle connections cost little memory.
+    let mut rbuf = BytesMut::new();
+    let mut c = Conn { conn: None, outbox: None, principal: Principal::Anonymous, peer };
     let mut batch: Vec<Delivery> = Vec::new();
+    let mut sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     loop {
         let now = Instant::now();
         while s.handle_read(now, &mut rbuf) {
@@ -367,7 +442,7 @@ async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, mut stop: watch
             }
         }
         if !s.output().is_empty() {
-            let data = s.output().split();
+            let data = std::mem::take(s.output());
             if t.write(&data).await.is_err() {
                 s.connection_lost();
             }
@@ -375,7 +450,19 @@ async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, mut stop: watch
         if s.is_closed() {
             break;
         }
+        if rbuf.is_empty() && rbuf.capacity() > 0 {
+            rbuf = BytesMut::new();
+        }
+        s.release_idle_buffers();
+        // The timer is boxed and only made when there is a deadline: an idle connection without
+        // keep-alive then carries no timer state.
         let deadline = s.poll_timeout().map(tokio::time::Instant::from_std);
+        match (&mut sleep, deadline) {
+            (Some(t), Some(d)) if t.deadline() != d => t.as_mut().reset(d),
+            (None, Some(d)) => sleep = Some(Box::pin(tokio::time::sleep_until(d))),
+            (_, None) => sleep = None,
+            _ => {}
+        }
         let outbox = c.outbox.clone();
         tokio::select! {
             r = t.read(&mut rbuf) => match r {
@@ -383,7 +470,7 @@ async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, mut stop: watch
                 Ok(false) | Err(_) => s.connection_lost(),
             },
             _ = async { match &outbox { Some(o) => o.notify().notified().await, None => std::future::pending().await } } => {}
-            _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
+            _ = async { match &mut sleep { Some(t) => t.as_mut().await, None => std::future::pending().await } } => {
                 s.handle_timeout(Instant::now());
             }
             _ = stop.changed() => s.close(ReasonCode::SERVER_SHUTTING_DOWN, "server shutting down", false),
@@ -409,63 +496,9 @@ async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, mut stop: watch
 async fn actions(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn) {
     while let Some(a) = s.poll_action() {
         match a {
-            Action::Connect(req) => {
-                let auth = shared.auth.clone();
-                let (user, pass) = (req.username.clone(), req.password.clone());
-                let res =
-                    tokio::task::spawn_blocking(move || auth.authenticate(user.as_deref(), pass.as_deref())).await;
-                match res {
-                    Ok(Ok(p)) => c.principal = p,
-                    Ok(Err(code)) => {
-                        s.reject(code);
-                        continue;
-                    }
-                    Err(_) => {
-                        s.reject(ReasonCode::SERVER_UNAVAILABLE);
-                        continue;
-                    }
-                }
-                let (id, assigned) = if req.client_id.is_empty() {
-                    if req.version == Version::V311 && !req.clean_start {
-                        s.reject(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
-                        continue;
-                    }
-                    (format!("auto-{:016x}", rand::random::<u64>()), true)
-                } else if req.client_id.starts_with(RESERVED_CLIENT_PREFIX) {
-                    s.reject(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
-                    continue;
-                } else {
-                    (req.client_id.clone(), false)
-                };
-                let expiry = match req.version {
-                    Version::V5 => req.properties.session_expiry_interval.unwrap_or(0),
-                    Version::V311 if req.clean_start => 0,
-                    Version::V311 => u32::MAX,
-                };
-                let mut forced = false;
-                loop {
-                    let outcome = shared.broker().connect(Instant::now(), &id, req.clean_start, expiry);
-                    match outcome {
-                        ConnectOutcome::Accepted { conn, outbox, session_present, restored } => {
-                            c.conn = Some(conn);
-                            c.outbox = Some(outbox);
-                            s.accept(Instant::now(), Arc::from(id.as_str()), assigned, session_present, restored);
-                            break;
-                        }
-                        ConnectOutcome::Busy(released) => {
-                            if forced {
-                                s.reject(ReasonCode::SERVER_BUSY);
-                                break;
-                            }
-                            let waited = tokio::time::timeout(Duration::from_secs(2), released.notified()).await;
-                            if waited.is_err() {
-                                shared.broker().force_detach(Instant::now(), &id);
-                                forced = true;
-                            }
-                        }
-                    }
-                }
-            }
+            // Boxed: the CONNECT handling (authentication, session take-over) is the largest
+            // state and would otherwise be part of every connection's future.
+            Action::Connect(req) => Box::pin(connect(shared, s, c, req)).await,
             Action::Publish { msg, pkid } => {
                 let qos = msg.qos;
                 let reason = if !shared.auth.can_publish(&c.principal, &msg.topic) {
@@ -512,6 +545,74 @@ async fn actions(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn) {
                 s.unsuback(pkid, codes);
             }
             Action::Close { .. } => {}
+        }
+    }
+}
+
+async fn connect(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn, req: Box<super::codec::Connect>) {
+    let auth = shared.auth.clone();
+    let (user, pass) = (req.username.clone(), req.password.clone());
+    // Checking a password is deliberately slow: off the runtime. Without a user name
+    // there is nothing to hash.
+    let res = if user.is_none() {
+        Ok(auth.authenticate(None, pass.as_deref()))
+    } else {
+        tokio::task::spawn_blocking(move || auth.authenticate(user.as_deref(), pass.as_deref())).await
+    };
+    match res {
+        Ok(Ok(p)) if loopback_refused(&shared.loopback_users, &p, Some(c.peer.ip())) => {
+            tracing::info!(peer = %c.peer, "refused a loopback-only user from a remote address");
+            s.reject(ReasonCode::NOT_AUTHORIZED);
+            return;
+        }
+        Ok(Ok(p)) => c.principal = p,
+        Ok(Err(code)) => {
+            s.reject(code);
+            return;
+        }
+        Err(_) => {
+            s.reject(ReasonCode::SERVER_UNAVAILABLE);
+            return;
+        }
+    }
+    let (id, assigned) = if req.client_id.is_empty() {
+        if req.version == Version::V311 && !req.clean_start {
+            s.reject(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+            return;
+        }
+        (format!("auto-{:016x}", rand::random::<u64>()), true)
+    } else if req.client_id.starts_with(RESERVED_CLIENT_PREFIX) {
+        s.reject(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+        return;
+    } else {
+        (req.client_id.clone(), false)
+    };
+    let expiry = match req.version {
+        Version::V5 => req.properties.session_expiry_interval.unwrap_or(0),
+        Version::V311 if req.clean_start => 0,
+        Version::V311 => u32::MAX,
+    };
+    let mut forced = false;
+    loop {
+        let outcome = shared.broker().connect(Instant::now(), &id, req.clean_start, expiry);
+        match outcome {
+            ConnectOutcome::Accepted { conn, outbox, session_present, restored } => {
+                c.conn = Some(conn);
+                c.outbox = Some(outbox);
+                s.accept(Instant::now(), Arc::from(id.as_str()), assigned, session_present, restored);
+                break;
+            }
+            ConnectOutcome::Busy(released) => {
+                if forced {
+                    s.reject(ReasonCode::SERVER_BUSY);
+                    break;
+                }
+                let waited = tokio::time::timeout(Duration::from_secs(2), released.notified()).await;
+                if waited.is_err() {
+                    shared.broker().force_detach(Instant::now(), &id);
+                    forced = true;
+                }
+            }
         }
     }
 }

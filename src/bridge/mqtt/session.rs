@@ -118,6 +118,15 @@ pub struct Ending {
     pub will: Option<(Message, u32)>,
 }
 
+/// Topic aliases of one connection (MQTT 5).
+#[derive(Debug, Default)]
+struct Aliases {
+    /// Client → server.
+    inbound: HashMap<u16, Arc<str>>,
+    /// Server → client.
+    outbound: HashMap<Arc<str>, u16>,
+}
+
 /// Per-connection protocol state. See the module docs for the call order.
 #[derive(Debug)]
 pub struct Session {
@@ -129,13 +138,14 @@ pub struct Session {
     last_rx: Instant,
     started: Instant,
     expiry: u32,
-    will: Option<codec::LastWill>,
+    /// Boxed: most clients have no will, and the session lives as long as the connection.
+    will: Option<Box<codec::LastWill>>,
     publish_will: bool,
     client_max_packet: usize,
     client_receive_max: u16,
     client_alias_max: u16,
-    alias_in: HashMap<u16, Arc<str>>,
-    alias_out: HashMap<Arc<str>, u16>,
+    /// Topic aliases, made on first use (most connections use none).
+    aliases: Option<Box<Aliases>>,
     state: SessionState,
     out: BytesMut,
     actions: std::collections::VecDeque<Action>,
@@ -165,10 +175,9 @@ impl Session {
             client_max_packet: codec::MAX_REMAINING_LENGTH + 5,
             client_receive_max: 0,
             client_alias_max: 0,
-            alias_in: HashMap::new(),
-            alias_out: HashMap::new(),
+            aliases: None,
             state: SessionState::default(),
-            out: BytesMut::with_capacity(4096),
+            out: BytesMut::new(),
             actions: std::collections::VecDeque::new(),
             close_reason: None,
             dropped_oversize: 0,
@@ -207,6 +216,17 @@ impl Session {
     /// Next action for the driver.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
+    }
+
+    /// Frees the action queue and output buffers if they are empty, so that a connection that
+    /// goes idle holds no buffers (the driver calls this before waiting for input).
+    pub fn release_idle_buffers(&mut self) {
+        if self.actions.is_empty() && self.actions.capacity() > 0 {
+            self.actions = std::collections::VecDeque::new();
+        }
+        if self.out.is_empty() && self.out.capacity() > 0 {
+            self.out = BytesMut::new();
+        }
     }
 
     /// Deliveries dropped so far because they exceeded the client's Maximum Packet Size.
@@ -423,7 +443,7 @@ impl Session {
             Version::V311 => self.cfg.default_inflight,
         };
         self.client_alias_max = c.properties.topic_alias_maximum.unwrap_or(0);
-        self.will = c.will.clone();
+        self.will = c.will.clone().map(Box::new);
         self.phase = Phase::Authenticating;
         self.actions.push_back(Action::Connect(c));
     }
@@ -480,7 +500,7 @@ impl Session {
                 return;
             }
             if topic.is_empty() {
-                match self.alias_in.get(&alias) {
+                match self.aliases.as_ref().and_then(|a| a.inbound.get(&alias)) {
                     Some(t) => topic = t.clone(),
                     None => {
                         self.protocol_error("unknown topic alias");
@@ -488,7 +508,7 @@ impl Session {
                     }
                 }
             } else {
-                self.alias_in.insert(alias, topic.clone());
+                self.aliases.get_or_insert_with(Box::default).inbound.insert(alias, topic.clone());
             }
         }
         if validate_topic_name(&topic).is_err() {
@@ -656,11 +676,12 @@ impl Session {
         let mut topic: &str = &m.topic;
         let mut new_alias = None;
         if use_alias && self.client_alias_max > 0 {
-            if let Some(&a) = self.alias_out.get(&m.topic) {
+            let known = self.aliases.as_ref().map_or(0, |a| a.outbound.len());
+            if let Some(a) = self.aliases.as_ref().and_then(|a| a.outbound.get(&m.topic)).copied() {
                 props.topic_alias = Some(a);
                 topic = "";
-            } else if self.alias_out.len() < usize::from(self.client_alias_max) {
-                let a = self.alias_out.len() as u16 + 1;
+            } else if known < usize::from(self.client_alias_max) {
+                let a = known as u16 + 1;
                 props.topic_alias = Some(a);
                 new_alias = Some(a);
             }
@@ -668,7 +689,7 @@ impl Session {
         let ok = encode_publish(&mut self.out, version, self.client_max_packet, h, topic, &props, &m.payload).is_ok();
         if ok {
             if let Some(a) = new_alias {
-                self.alias_out.insert(m.topic.clone(), a);
+                self.aliases.get_or_insert_with(Box::default).outbound.insert(m.topic.clone(), a);
             }
         }
         ok
@@ -678,6 +699,7 @@ impl Session {
     pub fn finish(&mut self) -> Ending {
         let will = if self.publish_will { self.will.take() } else { None };
         let will = will.map(|w| {
+            let w = *w;
             let delay = w.properties.will_delay_interval.unwrap_or(0);
             let mut properties = w.properties;
             properties.will_delay_interval = None;
