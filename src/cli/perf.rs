@@ -46,7 +46,7 @@ pub enum PerfMode {
 }
 
 /// `perf` arguments.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct PerfArgs {
     /// ping, pong, pub or sub.
     #[arg(value_enum)]
@@ -447,7 +447,19 @@ fn wait_error(what: &str, secs: f64) -> impl FnOnce(DdsError) -> CliError + '_ {
 }
 
 /// Runs `starling perf`.
+///
+/// The measurement runs as a task on a runtime worker rather than on the
+/// thread blocked on the CLI's main future: a receive task then wakes it on
+/// its own worker (tokio's LIFO slot) instead of waking another thread.
 pub(crate) async fn run(p: DomainParticipant, args: &PerfArgs) -> Result<(), CliError> {
+    let args = args.clone();
+    match tokio::spawn(async move { run_on_worker(p, &args).await }).await {
+        Ok(r) => r,
+        Err(e) => Err(CliError::Wait(format!("perf task failed: {e}"))),
+    }
+}
+
+async fn run_on_worker(p: DomainParticipant, args: &PerfArgs) -> Result<(), CliError> {
     if args.keyed.is_some() {
         run_typed::<true>(p, args).await
     } else {
