@@ -22,7 +22,7 @@
 //! core's next deadline earlier than the one the task sleeps on.
 
 use super::transport::BoundTransport;
-use starling_proto::core::{Event, Participant, ReceivedSample};
+use starling_proto::core::{Event, Participant, ReceivedSample, Transmit};
 use starling_proto::discovery::{EndpointData, ParticipantData};
 use starling_proto::qos::{EndpointQos, QosPolicyId};
 use starling_proto::wire::types::{Guid, GuidPrefix};
@@ -47,6 +47,11 @@ const RECV_BATCH: usize = 32;
 const BACKLOG_BYTES: usize = 32 * 1024 * 1024;
 /// "No deadline" in [`Inner::armed`].
 const NO_DEADLINE: u64 = u64::MAX;
+/// Longest a batching writer's partly filled datagram waits for more samples
+/// before the timer task sends it.
+const LINGER: Duration = Duration::from_micros(200);
+/// Datagrams handed to one `sendmmsg` call.
+const MMSG_BATCH: usize = 32;
 
 /// Datagrams waiting for the send socket to accept them, oldest first.
 #[derive(Default)]
@@ -150,6 +155,11 @@ pub(crate) struct Inner {
     backlogged: AtomicBool,
     /// Wakes the flusher task.
     backlog_wake: Notify,
+    /// Datagrams drained from the core and not yet sent (reused; locked only
+    /// while `core` is held).
+    scratch: Mutex<Vec<Transmit>>,
+    /// True while a batching write left a partly filled datagram in the core.
+    lingering: AtomicBool,
     /// Wakes the timer task.
     wake: Notify,
     /// The deadline the timer task sleeps until, as nanoseconds after `epoch`.
@@ -179,6 +189,8 @@ impl Inner {
             backlog: Mutex::new(Backlog::default()),
             backlogged: AtomicBool::new(false),
             backlog_wake: Notify::new(),
+            scratch: Mutex::new(Vec::new()),
+            lingering: AtomicBool::new(false),
             wake: Notify::new(),
             armed: AtomicU64::new(NO_DEADLINE),
             epoch: Instant::now(),
@@ -197,9 +209,29 @@ impl Inner {
         f: impl FnOnce(&mut Participant, Instant) -> R,
         register: impl FnOnce(&mut EndpointTable, &R),
     ) -> R {
+        self.call_with(false, f, register)
+    }
+
+    /// Like [`Inner::call`]; with `batch`, only complete datagrams are sent
+    /// and a partly filled one stays open for the next writes (it goes out
+    /// with the next unbatched call, received datagram or timer run, at the
+    /// latest after [`LINGER`]).
+    pub(crate) fn call_with<R>(
+        &self,
+        batch: bool,
+        f: impl FnOnce(&mut Participant, Instant) -> R,
+        register: impl FnOnce(&mut EndpointTable, &R),
+    ) -> R {
         let mut core = lock(&self.core);
         let r = f(&mut core, Instant::now());
-        let events = self.drain(&mut core);
+        let events = self.drain_with(&mut core, batch);
+        if batch && core.has_pending_transmit() {
+            if !self.lingering.swap(true, Ordering::AcqRel) {
+                self.wake.notify_one();
+            }
+        } else if !batch {
+            self.lingering.store(false, Ordering::Release);
+        }
         self.rearm(&core);
         let mut table = lock(&self.table);
         drop(core);
@@ -284,6 +316,79 @@ impl Inner {
         }
     }
 
+    /// Sends several datagrams with as few system calls as possible: Linux's
+    /// `sendmmsg` hands up to [`MMSG_BATCH`] datagrams to the kernel at once
+    /// (std and socket2 offer no wrapper, hence libc). What would block is
+    /// queued like in [`Inner::send_one`]. Called with the core lock held.
+    #[cfg(target_os = "linux")]
+    fn send_many(&self, out: &[Transmit]) {
+        use std::os::fd::AsRawFd;
+        let mut items: Vec<(&[u8], SocketAddr)> = Vec::with_capacity(out.len());
+        for t in out {
+            for dest in &t.destinations {
+                if let Some(addr) = dest.to_socket_addr().filter(SocketAddr::is_ipv4) {
+                    items.push((&t.payload, addr));
+                }
+            }
+        }
+        let mut rest = &items[..];
+        while !rest.is_empty() {
+            if self.backlogged.load(Ordering::Acquire) {
+                for (p, a) in rest {
+                    self.send_one(p, *a);
+                }
+                return;
+            }
+            let n = rest.len().min(MMSG_BATCH);
+            // SAFETY: zeroed sockaddr_in, iovec and mmsghdr are valid values (plain C structs).
+            let mut addrs: [libc::sockaddr_in; MMSG_BATCH] = unsafe { std::mem::zeroed() };
+            let mut iovs: [libc::iovec; MMSG_BATCH] = unsafe { std::mem::zeroed() };
+            let mut hdrs: [libc::mmsghdr; MMSG_BATCH] = unsafe { std::mem::zeroed() };
+            for (i, (payload, addr)) in rest[..n].iter().enumerate() {
+                let SocketAddr::V4(v4) = addr else { continue };
+                addrs[i].sin_family = libc::AF_INET as libc::sa_family_t;
+                addrs[i].sin_port = v4.port().to_be();
+                addrs[i].sin_addr = libc::in_addr { s_addr: u32::from_ne_bytes(v4.ip().octets()) };
+                iovs[i].iov_base = payload.as_ptr() as *mut libc::c_void;
+                iovs[i].iov_len = payload.len();
+            }
+            for i in 0..n {
+                hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_in).cast();
+                hdrs[i].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
+                hdrs[i].msg_hdr.msg_iovlen = 1;
+            }
+            // SAFETY: every header points at an address and an iovec in the arrays above, whose
+            // buffers (the payloads in `out`) outlive the call; n <= MMSG_BATCH.
+            let sent = unsafe {
+                libc::sendmmsg(self.send.as_raw_fd(), hdrs.as_mut_ptr(), n as libc::c_uint, libc::MSG_DONTWAIT)
+            };
+            if sent > 0 {
+                rest = &rest[sent as usize..];
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            // Let the first datagram take the single-send path: it queues on
+            // EWOULDBLOCK and logs (and skips) any other error.
+            self.send_one(rest[0].0, rest[0].1);
+            rest = &rest[1..];
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn send_many(&self, out: &[Transmit]) {
+        for t in out {
+            for dest in &t.destinations {
+                if let Some(addr) = dest.to_socket_addr().filter(SocketAddr::is_ipv4) {
+                    self.send_one(&t.payload, addr);
+                }
+            }
+        }
+    }
+
     /// Sends queued datagrams until the socket would block; true when the
     /// queue is empty.
     fn flush_backlog(&self) -> bool {
@@ -333,16 +438,34 @@ impl Inner {
 
     /// Sends every pending datagram and collects the pending events.
     fn drain(&self, core: &mut Participant) -> Drained {
-        while let Some(t) = core.poll_transmit() {
-            for dest in &t.destinations {
-                let Some(addr) = dest.to_socket_addr() else { continue };
-                if !addr.is_ipv4() {
-                    continue;
-                }
-                self.send_one(&t.payload, addr);
+        self.drain_with(core, false)
+    }
+
+    /// [`Inner::drain`]; with `full_only`, datagrams still being filled stay in the core.
+    fn drain_with(&self, core: &mut Participant, full_only: bool) -> Drained {
+        let mut out = lock(&self.scratch);
+        loop {
+            let t = if full_only { core.poll_transmit_full() } else { core.poll_transmit() };
+            match t {
+                Some(t) => out.push(t),
+                None => break,
             }
+        }
+        match out.len() {
+            0 => {}
+            1 => {
+                for dest in &out[0].destinations {
+                    if let Some(addr) = dest.to_socket_addr().filter(SocketAddr::is_ipv4) {
+                        self.send_one(&out[0].payload, addr);
+                    }
+                }
+            }
+            _ => self.send_many(&out),
+        }
+        for t in out.drain(..) {
             core.recycle(t.payload);
         }
+        drop(out);
         let mut d = Drained::default();
         while let Some(e) = core.poll_event() {
             match &e {
@@ -437,6 +560,7 @@ impl Inner {
     /// Feeds the datagram in `buf`, then any more already queued on `socket`.
     fn receive(&self, socket: &UdpSocket, buf: &mut [u8], first: usize) {
         let mut core = lock(&self.core);
+        self.lingering.store(false, Ordering::Release);
         let now = Instant::now();
         guarded(&mut core, now, &buf[..first]);
         for _ in 1..RECV_BATCH {
@@ -451,6 +575,7 @@ impl Inner {
 
     fn on_timer(&self) {
         let mut core = lock(&self.core);
+        self.lingering.store(false, Ordering::Release);
         core.handle_timeout(Instant::now());
         self.finish(core, false);
         // Timers can change what waiters look at too (lease expiry unmatches readers).
@@ -580,7 +705,11 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         let notified = inner.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let deadline = inner.next_deadline();
+        let mut deadline = inner.next_deadline();
+        if inner.lingering.load(Ordering::Acquire) {
+            let linger = Instant::now() + LINGER;
+            deadline = Some(deadline.map_or(linger, |d| d.min(linger)));
+        }
         inner.armed.store(deadline.map_or(NO_DEADLINE, |d| inner.nanos(d)), Ordering::Release);
         let sleep = async {
             match deadline {
