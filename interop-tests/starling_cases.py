@@ -8,6 +8,7 @@ from shapes import (peer_argv, starling_argv, sample_lines, check_shapes, find_e
 
 COUNT, INSTANCES = 1000, 4
 BEST_EFFORT_RATE = 1000  # Hz: bounded publication rate for best-effort runs
+RTI_RATE = 500  # Hz: reliable publication rate towards RTI Connector (see starling_pub)
 
 
 def qos_flag(reliable):
@@ -43,6 +44,10 @@ def starling_pub(ns, binary, publisher, topic, reliable, count=COUNT):
            "--wait-timeout", 30, "--linger", 10]
     if not reliable:
         cmd += ["--rate", BEST_EFFORT_RATE]
+    elif publisher == "rti":
+        # RTI Connector's reader stops acknowledging at 256 unconsumed samples when a writer bursts faster than
+        # the Python loop takes them (as in test_peers.py, seen with Cyclone as the writer too). Pace the burst.
+        cmd += ["--rate", RTI_RATE]
     stdin = open(path)
     try:
         return Watcher(ns.popen(starling_argv(binary, *cmd), stdin=stdin), f"starling pub -> {publisher}")

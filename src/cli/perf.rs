@@ -9,11 +9,13 @@
 //!   (1 MB = 10^6 bytes of serialized sample, the same measure as ddsperf's Mb/s divided by 8).
 //!
 //! **Backpressure.** A reliable `pub` uses a KEEP_ALL writer whose history is limited to `--window` samples
-//! (RESOURCE_LIMITS max_samples; default 64 MiB worth, between 4 and 65 536 samples). `DataWriter::write` does
-//! not block: when the history is full it fails with `HistoryFull`, and `pub` then waits for
-//! acknowledgements to free it ([`DataWriter::wait_for_acknowledgments`] with a 1 ms bound) and writes the
-//! sample again. So at most one window of unacknowledged samples is in flight; the time spent waiting is
-//! reported as `full wait`. Best-effort `pub` has no backpressure at all.
+//! (RESOURCE_LIMITS max_samples; default 1 MiB worth, between 4 and 65 536 samples, so that what is in
+//! flight fits the receiver's socket buffer). `DataWriter::write` does not block: when the history is full
+//! it fails with `HistoryFull`, and `pub` then flushes its batched datagram and writes the sample again with
+//! [`DataWriter::write_async`] as soon as an acknowledgement frees room (bounded to 1 ms, then retried). So
+//! at most one window of unacknowledged samples is in flight; the time spent waiting is reported as
+//! `full wait`. Best-effort `pub` has no backpressure at all. `pub` batches samples into datagrams
+//! ([`DataWriter::set_batching`]), as ddsperf's data writer does.
 //!
 //! Every line also shows the process's resident set size (VmRSS from `/proc/self/status`) and its CPU use
 //! (utime + stime from `/proc/self/stat`, assuming 100 clock ticks per second).
@@ -46,7 +48,7 @@ pub enum PerfMode {
 }
 
 /// `perf` arguments.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct PerfArgs {
     /// ping, pong, pub or sub.
     #[arg(value_enum)]
@@ -73,7 +75,7 @@ pub struct PerfArgs {
     /// Use a keyed type with N instances (samples cycle through the keys).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keyed: Option<u32>,
-    /// Reliable pub: most unacknowledged samples in the writer's history (default: 64 MiB worth).
+    /// Reliable pub: most unacknowledged samples in the writer's history (default: 1 MiB worth).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub window: Option<u64>,
     /// Topic name prefix (`_ping`, `_pong`, `_data` are appended).
@@ -110,9 +112,9 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
-/// The default unacknowledged window of a reliable `pub`: 64 MiB worth of samples, 4 to 65 536.
+/// The default unacknowledged window of a reliable `pub`: 1 MiB worth of samples, 4 to 65 536.
 pub fn default_window(size: usize) -> u64 {
-    ((64usize << 20) / size.max(1)).clamp(4, 65_536) as u64
+    ((1usize << 20) / size.max(1)).clamp(4, 65_536) as u64
 }
 
 // ----- latency histogram ----------------------------------------------------------------------------------
@@ -447,7 +449,19 @@ fn wait_error(what: &str, secs: f64) -> impl FnOnce(DdsError) -> CliError + '_ {
 }
 
 /// Runs `starling perf`.
+///
+/// The measurement runs as a task on a runtime worker rather than on the
+/// thread blocked on the CLI's main future: a receive task then wakes it on
+/// its own worker (tokio's LIFO slot) instead of waking another thread.
 pub(crate) async fn run(p: DomainParticipant, args: &PerfArgs) -> Result<(), CliError> {
+    let args = args.clone();
+    match tokio::spawn(async move { run_on_worker(p, &args).await }).await {
+        Ok(r) => r,
+        Err(e) => Err(CliError::Wait(format!("perf task failed: {e}"))),
+    }
+}
+
+async fn run_on_worker(p: DomainParticipant, args: &PerfArgs) -> Result<(), CliError> {
     if args.keyed.is_some() {
         run_typed::<true>(p, args).await
     } else {
@@ -680,6 +694,8 @@ async fn publish<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Resul
         wq.resource_limits.max_samples = i32::try_from(window).unwrap_or(i32::MAX);
     }
     let w = p.create_datawriter(&topic, Some(wq))?;
+    // Like ddsperf's data writer: batch samples into datagrams, flushed before every wait.
+    w.set_batching(true);
     w.wait_for_subscribers(1, seconds(args.wait)).await.map_err(wait_error("subscriber", args.wait))?;
     let keys = args.keyed.unwrap_or(1).max(1);
     let mut sample = PerfSample::<K>::with_size(args.size);
@@ -713,6 +729,7 @@ async fn publish<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Resul
         if let Some(rate) = rate {
             let due = start + seconds(written as f64 / rate);
             if now < due {
+                w.flush();
                 tokio::time::sleep_until(due.into()).await;
             }
         }
@@ -729,12 +746,17 @@ async fn publish<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Resul
                         stalled = true;
                         break;
                     }
-                    match w.wait_for_acknowledgments(Duration::from_millis(1)).await {
-                        Ok(()) | Err(DdsError::Timeout) => {}
-                        Err(e) => return Err(e.into()),
-                    }
+                    // Send what is batched (its heartbeat asks for the acknowledgements), then
+                    // write again as soon as an acknowledgement frees room (bounded to 1 ms).
+                    w.flush();
+                    let r = tokio::time::timeout(Duration::from_millis(1), w.write_async(&sample)).await;
                     ack_wait += t.elapsed();
                     interval_ack_wait += t.elapsed();
+                    match r {
+                        Ok(Ok(_)) => break,
+                        Ok(Err(DdsError::WriteTimeout(_))) | Err(_) => {}
+                        Ok(Err(e)) => return Err(e.into()),
+                    }
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -772,6 +794,7 @@ async fn publish<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Resul
             next_report = now + Duration::from_secs(1);
         }
     }
+    w.flush();
     let elapsed = start.elapsed().as_secs_f64();
     let acked = if reliable { w.wait_for_acknowledgments(ack_timeout).await.is_ok() } else { true };
     let (rss, c) = (rss_mb().unwrap_or(0.0), cpu.total());
@@ -974,7 +997,8 @@ mod tests {
     #[test]
     fn default_window_is_bounded() {
         assert_eq!(default_window(12), 65_536);
-        assert_eq!(default_window(1 << 20), 64);
+        assert_eq!(default_window(1024), 1024);
+        assert_eq!(default_window(1 << 20), 4);
         assert_eq!(default_window(16 << 20), 4);
     }
 }

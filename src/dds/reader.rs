@@ -613,6 +613,10 @@ pub(crate) struct ReaderState<T> {
     lost: watch::Sender<SampleLostStatus>,
     pub(crate) flags: Arc<StatusFlags>,
     undecodable: AtomicU64,
+    /// Our key hash of a sample, by the KEY_HASH its writer sent with it and
+    /// the payload's XCDR version: the hash is computed (an MD5 for long keys)
+    /// once per instance and writer's hash instead of once per sample.
+    key_hashes: Mutex<HashMap<(KeyHash, XcdrVersion), KeyHash>>,
     timer: Arc<TimerHandle>,
     best_effort: bool,
 }
@@ -701,6 +705,26 @@ fn payload_version(payload: &[u8]) -> XcdrVersion {
     split_encapsulation(payload).map_or(XcdrVersion::V1, |(e, _, _)| e.version())
 }
 
+/// Entries of [`ReaderState::key_hashes`] kept at most (then it starts over).
+const KEY_HASH_CACHE: usize = 4096;
+
+impl<T: 'static> ReaderState<T> {
+    /// Our key hash of `data`, looked up by the writer's `wire` key hash when it sent one.
+    fn key_hash_of(&self, data: &T, version: XcdrVersion, wire: Option<KeyHash>) -> KeyHash {
+        let Some(wire) = wire else { return self.support.key_hash(data, version) };
+        let mut cache = self.key_hashes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(k) = cache.get(&(wire, version)) {
+            return *k;
+        }
+        let k = self.support.key_hash(data, version);
+        if cache.len() >= KEY_HASH_CACHE {
+            cache.clear();
+        }
+        cache.insert((wire, version), k);
+        k
+    }
+}
+
 impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
     fn on_sample(&self, s: ReceivedSample) {
         let valid = s.kind == ChangeKind::Alive;
@@ -724,7 +748,7 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
         }
         let key = match (&data, &s.payload) {
             _ if !self.support.is_keyed() => KeyHash::default(),
-            (Some(d), Some(p)) => self.support.key_hash(d, payload_version(p)),
+            (Some(d), Some(p)) => self.key_hash_of(d, payload_version(p), s.key_hash),
             _ => s.key_hash.unwrap_or_default(),
         };
         let wall = wall_clock();
@@ -872,6 +896,7 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
             lost: watch::channel(SampleLostStatus::default()).0,
             flags: Arc::new(StatusFlags::new()),
             undecodable: AtomicU64::new(0),
+            key_hashes: Mutex::new(HashMap::new()),
             timer: timer.clone(),
             best_effort: qos.reliability.kind == ReliabilityKind::BestEffort,
         });

@@ -1,23 +1,40 @@
-//! The participant driver: one tokio task per participant owns the receive
-//! loop and the timers; API calls drive the same core through a mutex.
+//! The participant driver: per participant, one tokio task per receive socket
+//! and one timer task; API calls drive the same core through a mutex.
 //!
 //! Order of work, wherever the core is touched: call the core with
-//! `Instant::now()`, drain `poll_transmit` (sent at once with `try_send_to`),
-//! drain `poll_event`, then hand the events to the endpoints. Events are
-//! dispatched while holding the endpoint table, which is locked before the
-//! core lock is released, so deliveries keep the core's order. The core mutex
-//! is a `std::sync::Mutex` and is never held across an `.await`.
+//! `Instant::now()`, drain `poll_transmit` and send it at once from the
+//! calling thread, drain `poll_event`, then hand the events to the endpoints.
+//! Events are dispatched while holding the endpoint table, which is locked
+//! before the core lock is released, so deliveries keep the core's order. The
+//! core mutex is a `std::sync::Mutex` and is never held across an `.await`.
+//!
+//! The hot path has no task hop: `DataWriter::write` sends its datagrams with
+//! non-blocking `sendto` on the calling thread, and a received datagram is
+//! handled by its socket's task, which wakes the waiting reader directly.
+//!
+//! The send socket is deliberately not registered with the tokio reactor:
+//! a registered UDP socket reports EPOLLOUT after every send (edge-triggered,
+//! when the kernel frees the sent buffer), which wakes the reactor thread for
+//! nothing once per datagram. Only when a send would block are the datagrams
+//! queued (in order; later sends queue behind them) and a flusher task
+//! registers a duplicate of the socket's descriptor until the queue is empty.
+//! The timer task is woken by an API call only when that call moved the
+//! core's next deadline earlier than the one the task sleeps on.
 
 use super::transport::BoundTransport;
-use starling_proto::core::{Event, Participant, ReceivedSample};
+use starling_proto::core::{Event, Participant, ReceivedSample, Transmit};
 use starling_proto::discovery::{EndpointData, ParticipantData};
 use starling_proto::qos::{EndpointQos, QosPolicyId};
 use starling_proto::wire::types::{Guid, GuidPrefix};
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, watch, Notify};
 
@@ -25,6 +42,24 @@ use tokio::sync::{broadcast, watch, Notify};
 const RECV_BUF: usize = 64 * 1024;
 /// Datagrams read from one socket before the output is flushed.
 const RECV_BATCH: usize = 32;
+/// Most bytes queued behind a send that would block; beyond that datagrams
+/// are dropped (reliable writers repair them, as for any loss).
+const BACKLOG_BYTES: usize = 32 * 1024 * 1024;
+/// "No deadline" in [`Inner::armed`].
+const NO_DEADLINE: u64 = u64::MAX;
+/// Longest a batching writer's partly filled datagram waits for more samples
+/// before the timer task sends it.
+const LINGER: Duration = Duration::from_micros(200);
+/// Datagrams handed to one `sendmmsg` call.
+const MMSG_BATCH: usize = 32;
+
+/// Datagrams waiting for the send socket to accept them, oldest first.
+#[derive(Default)]
+struct Backlog {
+    queue: VecDeque<(Vec<u8>, SocketAddr)>,
+    bytes: usize,
+    dropped: u64,
+}
 
 /// A local writer's view of the events that concern it.
 pub(crate) trait WriterSink: Send + Sync {
@@ -112,8 +147,24 @@ pub(crate) struct Inner {
     spdp_multicast: Option<UdpSocket>,
     metatraffic: UdpSocket,
     user: UdpSocket,
-    send: UdpSocket,
+    /// Not registered with the reactor (see the module docs).
+    send: StdUdpSocket,
+    /// Locked only while `core` is held, so sends keep the core's order.
+    backlog: Mutex<Backlog>,
+    /// True while `backlog` is not empty.
+    backlogged: AtomicBool,
+    /// Wakes the flusher task.
+    backlog_wake: Notify,
+    /// Datagrams drained from the core and not yet sent (reused; locked only
+    /// while `core` is held).
+    scratch: Mutex<Vec<Transmit>>,
+    /// True while a batching write left a partly filled datagram in the core.
+    lingering: AtomicBool,
+    /// Wakes the timer task.
     wake: Notify,
+    /// The deadline the timer task sleeps until, as nanoseconds after `epoch`.
+    armed: AtomicU64,
+    epoch: Instant,
     closed: AtomicBool,
     /// Bumped after every batch of received datagrams and every timer run.
     progress: watch::Sender<u64>,
@@ -134,8 +185,15 @@ impl Inner {
             spdp_multicast: t.spdp_multicast.map(UdpSocket::from_std).transpose()?,
             metatraffic: UdpSocket::from_std(t.metatraffic_unicast)?,
             user: UdpSocket::from_std(t.user_unicast)?,
-            send: UdpSocket::from_std(t.send)?,
+            send: t.send,
+            backlog: Mutex::new(Backlog::default()),
+            backlogged: AtomicBool::new(false),
+            backlog_wake: Notify::new(),
+            scratch: Mutex::new(Vec::new()),
+            lingering: AtomicBool::new(false),
             wake: Notify::new(),
+            armed: AtomicU64::new(NO_DEADLINE),
+            epoch: Instant::now(),
             closed: AtomicBool::new(false),
             progress: watch::channel(0).0,
             discovery: broadcast::channel(256).0,
@@ -145,23 +203,57 @@ impl Inner {
     /// Runs `f` on the core with the current time, sends its output, then
     /// calls `register` on the endpoint table before dispatching the events
     /// (so an endpoint created by `f` sees its own first events), and wakes
-    /// the driver task so it re-arms its timer.
+    /// the timer task if its deadline moved earlier.
     pub(crate) fn call<R>(
         &self,
         f: impl FnOnce(&mut Participant, Instant) -> R,
         register: impl FnOnce(&mut EndpointTable, &R),
     ) -> R {
+        self.call_with(false, f, register)
+    }
+
+    /// Like [`Inner::call`]; with `batch`, only complete datagrams are sent
+    /// and a partly filled one stays open for the next writes (it goes out
+    /// with the next unbatched call, received datagram or timer run, at the
+    /// latest after [`LINGER`]).
+    pub(crate) fn call_with<R>(
+        &self,
+        batch: bool,
+        f: impl FnOnce(&mut Participant, Instant) -> R,
+        register: impl FnOnce(&mut EndpointTable, &R),
+    ) -> R {
         let mut core = lock(&self.core);
         let r = f(&mut core, Instant::now());
-        let events = self.drain(&mut core);
+        let events = self.drain_with(&mut core, batch);
+        if batch && core.has_pending_transmit() {
+            if !self.lingering.swap(true, Ordering::AcqRel) {
+                self.wake.notify_one();
+            }
+        } else if !batch {
+            self.lingering.store(false, Ordering::Release);
+        }
+        self.rearm(&core);
         let mut table = lock(&self.table);
         drop(core);
         register(&mut table, &r);
-        table.builtin.retain(|w| w.strong_count() > 0);
-        self.dispatch(&table, events);
-        drop(table);
-        self.wake.notify_one();
+        if !events.events.is_empty() || !events.builtin.is_empty() {
+            table.builtin.retain(|w| w.strong_count() > 0);
+            self.dispatch(&table, events);
+        }
         r
+    }
+
+    /// Wakes the timer task when the core's next deadline is earlier than
+    /// the one it sleeps until.
+    fn rearm(&self, core: &Participant) {
+        let next = core.poll_timeout().map_or(NO_DEADLINE, |t| self.nanos(t));
+        if next < self.armed.load(Ordering::Acquire) {
+            self.wake.notify_one();
+        }
+    }
+
+    fn nanos(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(NO_DEADLINE - 1)
     }
 
     /// Reads from the core without driving it.
@@ -196,6 +288,126 @@ impl Inner {
         socket2::SockRef::from(&self.send).tos().ok()
     }
 
+    /// Sends one datagram now, or queues it behind earlier ones that would
+    /// have blocked. Called with the core lock held.
+    fn send_one(&self, payload: &[u8], addr: SocketAddr) {
+        if !self.backlogged.load(Ordering::Acquire) {
+            match self.send.send_to(payload, addr) {
+                Ok(_) => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    tracing::debug!(%addr, "send failed: {e}");
+                    return;
+                }
+            }
+        }
+        let mut b = lock(&self.backlog);
+        if b.bytes + payload.len() > BACKLOG_BYTES {
+            b.dropped += 1;
+            if b.dropped.is_power_of_two() {
+                tracing::debug!(dropped = b.dropped, "send queue full; dropping datagrams");
+            }
+            return;
+        }
+        b.bytes += payload.len();
+        b.queue.push_back((payload.to_vec(), addr));
+        if !self.backlogged.swap(true, Ordering::AcqRel) {
+            self.backlog_wake.notify_one();
+        }
+    }
+
+    /// Sends several datagrams with as few system calls as possible: Linux's
+    /// `sendmmsg` hands up to [`MMSG_BATCH`] datagrams to the kernel at once
+    /// (std and socket2 offer no wrapper, hence libc). What would block is
+    /// queued like in [`Inner::send_one`]. Called with the core lock held.
+    #[cfg(target_os = "linux")]
+    fn send_many(&self, out: &[Transmit]) {
+        use std::os::fd::AsRawFd;
+        let mut items: Vec<(&[u8], SocketAddr)> = Vec::with_capacity(out.len());
+        for t in out {
+            for dest in &t.destinations {
+                if let Some(addr) = dest.to_socket_addr().filter(SocketAddr::is_ipv4) {
+                    items.push((&t.payload, addr));
+                }
+            }
+        }
+        let mut rest = &items[..];
+        while !rest.is_empty() {
+            if self.backlogged.load(Ordering::Acquire) {
+                for (p, a) in rest {
+                    self.send_one(p, *a);
+                }
+                return;
+            }
+            let n = rest.len().min(MMSG_BATCH);
+            // SAFETY: zeroed sockaddr_in, iovec and mmsghdr are valid values (plain C structs).
+            let mut addrs: [libc::sockaddr_in; MMSG_BATCH] = unsafe { std::mem::zeroed() };
+            let mut iovs: [libc::iovec; MMSG_BATCH] = unsafe { std::mem::zeroed() };
+            let mut hdrs: [libc::mmsghdr; MMSG_BATCH] = unsafe { std::mem::zeroed() };
+            for (i, (payload, addr)) in rest[..n].iter().enumerate() {
+                let SocketAddr::V4(v4) = addr else { continue };
+                addrs[i].sin_family = libc::AF_INET as libc::sa_family_t;
+                addrs[i].sin_port = v4.port().to_be();
+                addrs[i].sin_addr = libc::in_addr { s_addr: u32::from_ne_bytes(v4.ip().octets()) };
+                iovs[i].iov_base = payload.as_ptr() as *mut libc::c_void;
+                iovs[i].iov_len = payload.len();
+            }
+            for i in 0..n {
+                hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_in).cast();
+                hdrs[i].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
+                hdrs[i].msg_hdr.msg_iovlen = 1;
+            }
+            // SAFETY: every header points at an address and an iovec in the arrays above, whose
+            // buffers (the payloads in `out`) outlive the call; n <= MMSG_BATCH.
+            let sent = unsafe {
+                libc::sendmmsg(self.send.as_raw_fd(), hdrs.as_mut_ptr(), n as libc::c_uint, libc::MSG_DONTWAIT)
+            };
+            if sent > 0 {
+                rest = &rest[sent as usize..];
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            // Let the first datagram take the single-send path: it queues on
+            // EWOULDBLOCK and logs (and skips) any other error.
+            self.send_one(rest[0].0, rest[0].1);
+            rest = &rest[1..];
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn send_many(&self, out: &[Transmit]) {
+        for t in out {
+            for dest in &t.destinations {
+                if let Some(addr) = dest.to_socket_addr().filter(SocketAddr::is_ipv4) {
+                    self.send_one(&t.payload, addr);
+                }
+            }
+        }
+    }
+
+    /// Sends queued datagrams until the socket would block; true when the
+    /// queue is empty.
+    fn flush_backlog(&self) -> bool {
+        let _core = lock(&self.core);
+        let mut b = lock(&self.backlog);
+        while let Some((payload, addr)) = b.queue.front() {
+            match self.send.send_to(payload, *addr) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) => tracing::debug!(%addr, "send failed: {e}"),
+                Ok(_) => {}
+            }
+            if let Some((payload, _)) = b.queue.pop_front() {
+                b.bytes -= payload.len();
+            }
+        }
+        self.backlogged.store(false, Ordering::Release);
+        true
+    }
+
     /// Discovery notifications.
     pub(crate) fn discovery_events(&self) -> broadcast::Receiver<DiscoveryEvent> {
         self.discovery.subscribe()
@@ -221,21 +433,39 @@ impl Inner {
         table.readers.clear();
         table.builtin.clear();
         self.wake.notify_one();
+        self.backlog_wake.notify_one();
     }
 
     /// Sends every pending datagram and collects the pending events.
     fn drain(&self, core: &mut Participant) -> Drained {
-        while let Some(t) = core.poll_transmit() {
-            for dest in &t.destinations {
-                let Some(addr) = dest.to_socket_addr() else { continue };
-                if !addr.is_ipv4() {
-                    continue;
-                }
-                if let Err(e) = self.send.try_send_to(&t.payload, addr) {
-                    tracing::debug!(%addr, "send failed: {e}");
-                }
+        self.drain_with(core, false)
+    }
+
+    /// [`Inner::drain`]; with `full_only`, datagrams still being filled stay in the core.
+    fn drain_with(&self, core: &mut Participant, full_only: bool) -> Drained {
+        let mut out = lock(&self.scratch);
+        loop {
+            let t = if full_only { core.poll_transmit_full() } else { core.poll_transmit() };
+            match t {
+                Some(t) => out.push(t),
+                None => break,
             }
         }
+        match out.len() {
+            0 => {}
+            1 => {
+                for dest in &out[0].destinations {
+                    if let Some(addr) = dest.to_socket_addr().filter(SocketAddr::is_ipv4) {
+                        self.send_one(&out[0].payload, addr);
+                    }
+                }
+            }
+            _ => self.send_many(&out),
+        }
+        for t in out.drain(..) {
+            core.recycle(t.payload);
+        }
+        drop(out);
         let mut d = Drained::default();
         while let Some(e) = core.poll_event() {
             match &e {
@@ -330,6 +560,7 @@ impl Inner {
     /// Feeds the datagram in `buf`, then any more already queued on `socket`.
     fn receive(&self, socket: &UdpSocket, buf: &mut [u8], first: usize) {
         let mut core = lock(&self.core);
+        self.lingering.store(false, Ordering::Release);
         let now = Instant::now();
         guarded(&mut core, now, &buf[..first]);
         for _ in 1..RECV_BATCH {
@@ -338,21 +569,25 @@ impl Inner {
                 Err(_) => break,
             }
         }
-        self.finish(core);
+        self.finish(core, true);
         self.progress.send_modify(|v| *v = v.wrapping_add(1));
     }
 
     fn on_timer(&self) {
         let mut core = lock(&self.core);
+        self.lingering.store(false, Ordering::Release);
         core.handle_timeout(Instant::now());
-        self.finish(core);
+        self.finish(core, false);
         // Timers can change what waiters look at too (lease expiry unmatches readers).
         self.progress.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    fn finish(&self, mut core: MutexGuard<'_, Participant>) {
+    fn finish(&self, mut core: MutexGuard<'_, Participant>, rearm: bool) {
         let events = self.drain(&mut core);
-        if events.events.is_empty() {
+        if rearm {
+            self.rearm(&core);
+        }
+        if events.events.is_empty() && events.builtin.is_empty() {
             return;
         }
         let table = lock(&self.table);
@@ -365,26 +600,117 @@ impl Inner {
     }
 }
 
-async fn recv_opt(socket: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<usize> {
-    match socket {
-        Some(s) => s.recv_from(buf).await.map(|(n, _)| n),
-        None => std::future::pending().await,
+/// Aborts the participant's helper tasks when the driver ends (or is aborted).
+struct Tasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
     }
 }
 
-/// The participant's task: receives, runs timers, and sleeps until the core's
-/// next deadline or an API call wakes it. Returns after shutdown.
+/// Which receive socket a receive task reads.
+#[derive(Clone, Copy, Debug)]
+enum Sock {
+    Spdp,
+    Metatraffic,
+    User,
+}
+
+impl Inner {
+    fn socket(&self, which: Sock) -> Option<&UdpSocket> {
+        match which {
+            Sock::Spdp => self.spdp_multicast.as_ref(),
+            Sock::Metatraffic => Some(&self.metatraffic),
+            Sock::User => Some(&self.user),
+        }
+    }
+}
+
+/// One socket's receive task: reads a datagram, hands it (and whatever else
+/// is queued) to the core, and dispatches the events from this task, so a
+/// waiting reader is woken straight from here. The buffer is reused.
+async fn receive_loop(inner: Arc<Inner>, which: Sock) {
+    let mut buf = vec![0u8; RECV_BUF];
+    let Some(socket) = inner.socket(which) else { return };
+    loop {
+        if inner.is_closed() {
+            break;
+        }
+        match socket.recv_from(&mut buf).await {
+            Ok((n, _)) => inner.receive(socket, &mut buf, n),
+            Err(e) => tracing::debug!(?which, "receive: {e}"),
+        }
+    }
+}
+
+/// Sends the datagrams queued behind a send that would block, waiting for
+/// the socket to become writable through a duplicate of its descriptor that
+/// is registered with the reactor only while the queue is not empty.
+async fn flush_loop(inner: Arc<Inner>) {
+    loop {
+        inner.backlog_wake.notified().await;
+        if inner.is_closed() {
+            break;
+        }
+        let fd = match inner.send.try_clone() {
+            // SAFETY: the AsyncFd owns the duplicated socket, so its descriptor stays open and
+            // refers to the same file description for the AsyncFd's whole lifetime.
+            Ok(dup) => match unsafe { AsyncFd::register_with_interest(dup, Interest::WRITABLE) } {
+                Ok(fd) => Some(fd),
+                Err(e) => {
+                    tracing::debug!("cannot watch the send socket: {e}");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::debug!("cannot duplicate the send socket: {e}");
+                None
+            }
+        };
+        loop {
+            if inner.is_closed() || inner.flush_backlog() {
+                break;
+            }
+            match &fd {
+                Some(fd) => match fd.writable().await {
+                    Ok(mut guard) => guard.clear_ready(),
+                    Err(_) => tokio::time::sleep(Duration::from_micros(200)).await,
+                },
+                None => tokio::time::sleep(Duration::from_micros(200)).await,
+            }
+        }
+    }
+}
+
+/// The participant's task: starts the receive and flusher tasks, runs the
+/// timers, and sleeps until the core's next deadline or until an API call
+/// moves it earlier. Returns after shutdown (stopping the other tasks).
 pub(crate) async fn run(inner: Arc<Inner>) {
-    let mut spdp_buf = vec![0u8; RECV_BUF];
-    let mut meta_buf = vec![0u8; RECV_BUF];
-    let mut user_buf = vec![0u8; RECV_BUF];
+    let mut tasks = Tasks(Vec::new());
+    for which in [Sock::Spdp, Sock::Metatraffic, Sock::User] {
+        if inner.socket(which).is_some() {
+            tasks.0.push(tokio::spawn(receive_loop(inner.clone(), which)));
+        }
+    }
+    tasks.0.push(tokio::spawn(flush_loop(inner.clone())));
     // Send the first announcements.
     inner.on_timer();
     loop {
         if inner.is_closed() {
             break;
         }
-        let deadline = inner.next_deadline();
+        let notified = inner.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let mut deadline = inner.next_deadline();
+        if inner.lingering.load(Ordering::Acquire) {
+            let linger = Instant::now() + LINGER;
+            deadline = Some(deadline.map_or(linger, |d| d.min(linger)));
+        }
+        inner.armed.store(deadline.map_or(NO_DEADLINE, |d| inner.nanos(d)), Ordering::Release);
         let sleep = async {
             match deadline {
                 Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -392,22 +718,14 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             }
         };
         tokio::select! {
-            r = recv_opt(inner.spdp_multicast.as_ref(), &mut spdp_buf) => match r {
-                Ok(n) => inner.receive(inner.spdp_multicast.as_ref().unwrap_or(&inner.metatraffic), &mut spdp_buf, n),
-                Err(e) => tracing::debug!("spdp receive: {e}"),
-            },
-            r = inner.metatraffic.recv_from(&mut meta_buf) => match r {
-                Ok((n, _)) => inner.receive(&inner.metatraffic, &mut meta_buf, n),
-                Err(e) => tracing::debug!("metatraffic receive: {e}"),
-            },
-            r = inner.user.recv_from(&mut user_buf) => match r {
-                Ok((n, _)) => inner.receive(&inner.user, &mut user_buf, n),
-                Err(e) => tracing::debug!("user receive: {e}"),
-            },
-            () = sleep => inner.on_timer(),
-            () = inner.wake.notified() => {}
+            () = sleep => {
+                inner.armed.store(NO_DEADLINE, Ordering::Release);
+                inner.on_timer();
+            }
+            () = &mut notified => {}
         }
     }
+    drop(tasks);
     tracing::debug!("participant task stopped");
 }
 

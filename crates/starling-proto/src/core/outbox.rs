@@ -99,6 +99,17 @@ impl Outbox {
         self.ready.pop_front()
     }
 
+    /// The next datagram that is already complete, leaving the ones under
+    /// construction open for more submessages.
+    pub fn poll_full(&mut self) -> Option<Transmit> {
+        self.ready.pop_front()
+    }
+
+    /// True when a datagram under construction holds submessages.
+    pub fn has_pending(&self) -> bool {
+        self.pending.iter().any(|p| p.builder.has_submessages() && !p.dests.is_empty())
+    }
+
     /// Returns a sent datagram's buffer for reuse.
     pub fn recycle(&mut self, mut buf: Vec<u8>) {
         if self.spare.len() < 16 {

@@ -1059,6 +1059,23 @@ impl Participant {
         t
     }
 
+    /// The next complete datagram, without closing the ones still being
+    /// filled: lets a caller batch several writes' submessages into one
+    /// datagram. Whatever is left is sent by the next [`Participant::poll_transmit`].
+    pub fn poll_transmit_full(&mut self) -> Option<Transmit> {
+        let t = self.outbox.poll_full();
+        if t.is_some() {
+            self.stats.datagrams_sent += 1;
+        }
+        t
+    }
+
+    /// True when submessages wait in a datagram not yet handed out by
+    /// [`Participant::poll_transmit`].
+    pub fn has_pending_transmit(&self) -> bool {
+        self.outbox.has_pending()
+    }
+
     /// Gives a sent datagram's buffer back for reuse.
     pub fn recycle(&mut self, buf: Vec<u8>) {
         self.outbox.recycle(buf);

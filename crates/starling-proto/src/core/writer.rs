@@ -246,6 +246,15 @@ impl Writer {
         self.next_send = None;
         let dests = std::mem::take(&mut self.all_dests);
         let reliable = self.params.reliable && self.readers.values().any(|r| r.reliable);
+        // A KEEP_ALL writer with a small max_samples would otherwise fill up before its next
+        // piggy-backed HEARTBEAT and wait for the periodic one: ask for acknowledgements at
+        // least every quarter of the history.
+        let piggyback_every = match (self.params.history, self.params.max_samples) {
+            (History::KeepAll, Some(max)) if self.params.piggyback_every > 0 => {
+                self.params.piggyback_every.min(u32::try_from(max / 4).unwrap_or(u32::MAX).max(1))
+            }
+            _ => self.params.piggyback_every,
+        };
         let mut sent = false;
         while self.unsent <= last {
             let sn = self.unsent;
@@ -274,7 +283,7 @@ impl Writer {
             self.unsent += 1;
             sent = true;
             self.since_heartbeat += 1;
-            if reliable && self.params.piggyback_every > 0 && self.since_heartbeat >= self.params.piggyback_every {
+            if reliable && piggyback_every > 0 && self.since_heartbeat >= piggyback_every {
                 self.send_heartbeat(&dests, None, EntityId::UNKNOWN, false, out);
             }
         }
