@@ -129,6 +129,15 @@ impl DomainParticipantBuilder {
         self
     }
 
+    /// Socket buffer sizes in bytes: `receive` for the receiving sockets, `send` for the sending one (default
+    /// 4 MiB each). A privileged process gets them in full; otherwise the kernel caps them at
+    /// `net.core.rmem_max` / `wmem_max`, and a smaller buffer than asked is logged as a warning. Large samples
+    /// and fast writers need large receive buffers.
+    pub fn socket_buffers(mut self, receive: usize, send: usize) -> Self {
+        self.transport.buffers = runtime::transport::SocketBuffers { receive, send, explicit: true };
+        self
+    }
+
     /// Multicast TTL (default 1).
     pub fn multicast_ttl(mut self, ttl: u32) -> Self {
         self.transport.multicast_ttl = ttl;

@@ -189,6 +189,26 @@ pub struct TransportConfig {
     pub localhost_peers: u32,
     /// Multicast TTL (1 keeps multicast on the local link).
     pub multicast_ttl: u32,
+    /// Socket buffer sizes in bytes (receive, send) and whether the user chose them.
+    pub buffers: SocketBuffers,
+}
+
+/// SO_RCVBUF / SO_SNDBUF for a participant's sockets. The kernel caps what an unprivileged process gets at
+/// `net.core.rmem_max` / `wmem_max`; a privileged one (CAP_NET_ADMIN) is given the size it asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketBuffers {
+    /// Receive buffer of the receiving sockets.
+    pub receive: usize,
+    /// Send buffer of the sending socket.
+    pub send: usize,
+    /// Set explicitly: a smaller buffer from the kernel is then a warning, not a debug message.
+    pub explicit: bool,
+}
+
+impl Default for SocketBuffers {
+    fn default() -> Self {
+        SocketBuffers { receive: SOCKET_BUFFER, send: SOCKET_BUFFER, explicit: false }
+    }
 }
 
 impl TransportConfig {
@@ -200,6 +220,7 @@ impl TransportConfig {
             peers: Vec::new(),
             localhost_peers: DEFAULT_LOCALHOST_PEERS,
             multicast_ttl: 1,
+            buffers: SocketBuffers::default(),
         }
     }
 }
@@ -236,13 +257,44 @@ fn new_udp_socket() -> io::Result<Socket> {
     Ok(s)
 }
 
-fn set_buffers(s: &Socket) {
-    // Best effort: the kernel caps these at net.core.{r,w}mem_max.
-    if let Err(e) = s.set_recv_buffer_size(SOCKET_BUFFER) {
-        tracing::debug!("SO_RCVBUF: {e}");
+/// Sets a socket's buffer sizes: SO_RCVBUFFORCE / SO_SNDBUFFORCE where the process may (so a privileged process
+/// gets the full size whatever `net.core.*mem_max` says), else the capped SO_RCVBUF / SO_SNDBUF. The sizes the
+/// kernel granted are read back; less than asked is logged.
+fn set_buffers(s: &Socket, b: SocketBuffers, receive: bool) {
+    let (want, forced_opt) = if receive { (b.receive, libc::SO_RCVBUFFORCE) } else { (b.send, libc::SO_SNDBUFFORCE) };
+    if want == 0 {
+        return;
     }
-    if let Err(e) = s.set_send_buffer_size(SOCKET_BUFFER) {
-        tracing::debug!("SO_SNDBUF: {e}");
+    let forced = {
+        use std::os::fd::AsRawFd;
+        let v = libc::c_int::try_from(want).unwrap_or(libc::c_int::MAX);
+        // SAFETY: a valid socket descriptor, and a pointer to a c_int with its exact size.
+        unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                forced_opt,
+                std::ptr::addr_of!(v).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            ) == 0
+        }
+    };
+    if !forced {
+        let r = if receive { s.set_recv_buffer_size(want) } else { s.set_send_buffer_size(want) };
+        if let Err(e) = r {
+            tracing::debug!(receive, "socket buffer: {e}");
+        }
+    }
+    // Linux reports twice the usable size it granted.
+    let got = if receive { s.recv_buffer_size() } else { s.send_buffer_size() }.map(|g| g / 2).unwrap_or(0);
+    if got < want {
+        let what = if receive { "receive" } else { "send" };
+        let sysctl = if receive { "net.core.rmem_max" } else { "net.core.wmem_max" };
+        if b.explicit {
+            tracing::warn!("socket {what} buffer is {got} bytes, not the {want} asked for (raise {sysctl})");
+        } else {
+            tracing::debug!("socket {what} buffer is {got} bytes, not {want} (raise {sysctl})");
+        }
     }
 }
 
@@ -252,19 +304,19 @@ fn pin_multicast(s: &Socket, iface: &NetInterface, ttl: u32) -> io::Result<()> {
     s.set_multicast_loop_v4(true)
 }
 
-fn bind_unicast(port: u16, iface: &NetInterface, ttl: u32) -> io::Result<Socket> {
+fn bind_unicast(port: u16, iface: &NetInterface, ttl: u32, buffers: SocketBuffers) -> io::Result<Socket> {
     let s = new_udp_socket()?;
-    set_buffers(&s);
+    set_buffers(&s, buffers, true);
     pin_multicast(&s, iface, ttl)?;
     s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())?;
     Ok(s)
 }
 
-fn bind_spdp_multicast(port: u16, iface: &NetInterface) -> io::Result<Socket> {
+fn bind_spdp_multicast(port: u16, iface: &NetInterface, buffers: SocketBuffers) -> io::Result<Socket> {
     let s = new_udp_socket()?;
     s.set_reuse_address(true)?;
     s.set_reuse_port(true)?;
-    set_buffers(&s);
+    set_buffers(&s, buffers, true);
     // Only receive the groups this socket joined, not every group joined on the host.
     #[cfg(target_os = "linux")]
     s.set_multicast_all_v4(false)?;
@@ -291,14 +343,14 @@ pub fn bind(config: &TransportConfig) -> Result<BoundTransport, TransportError> 
         let (Some(mp), Some(up)) = (metatraffic_unicast_port(domain, pid), user_unicast_port(domain, pid)) else {
             break;
         };
-        let Ok(meta) = bind_unicast(mp, &iface, ttl) else { continue };
-        let Ok(user) = bind_unicast(up, &iface, ttl) else { continue };
+        let Ok(meta) = bind_unicast(mp, &iface, ttl, config.buffers) else { continue };
+        let Ok(user) = bind_unicast(up, &iface, ttl, config.buffers) else { continue };
         bound = Some((pid, mp, up, meta, user));
         break;
     }
     let (pid, meta_port, user_port, meta, user) = bound.ok_or(TransportError::NoParticipantIndex(domain))?;
     let spdp_port = spdp_multicast_port(domain).ok_or(TransportError::BadDomain(domain))?;
-    let spdp_multicast = match bind_spdp_multicast(spdp_port, &iface) {
+    let spdp_multicast = match bind_spdp_multicast(spdp_port, &iface, config.buffers) {
         Ok(s) => Some(s.into()),
         Err(e) => {
             tracing::warn!(
@@ -310,7 +362,7 @@ pub fn bind(config: &TransportConfig) -> Result<BoundTransport, TransportError> 
         }
     };
     let send = new_udp_socket().map_err(io_err("creating the send socket"))?;
-    set_buffers(&send);
+    set_buffers(&send, config.buffers, false);
     pin_multicast(&send, &iface, ttl).map_err(io_err(format!("setting IP_MULTICAST_IF to {}", iface.addr)))?;
     send.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)).into()).map_err(io_err("binding the send socket"))?;
 
@@ -348,6 +400,22 @@ pub fn bind(config: &TransportConfig) -> Result<BoundTransport, TransportError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_buffers_are_granted_to_a_privileged_process() {
+        let s = new_udp_socket().expect("socket");
+        let want = 3 * 1024 * 1024;
+        set_buffers(&s, SocketBuffers { receive: want, send: want, explicit: true }, true);
+        set_buffers(&s, SocketBuffers { receive: want, send: want, explicit: true }, false);
+        let (r, w) = (s.recv_buffer_size().expect("rcvbuf") / 2, s.send_buffer_size().expect("sndbuf") / 2);
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            // Root has CAP_NET_ADMIN (as in CI): the FORCE options grant the full size.
+            assert!(r >= want && w >= want, "got {r}/{w}");
+        } else {
+            assert!(r > 0 && w > 0);
+        }
+    }
 
     fn info(name: &str, addr: [u8; 4], up: bool, multicast: bool) -> InterfaceInfo {
         let addr = Ipv4Addr::from(addr);
