@@ -110,3 +110,16 @@ def test_dds_request_mqtt_responder_dds_reply(netns, bridge, starling_bin):
                                "additional_payload_size": []} or rep["data"]["x"] == 50, rep
         assert rep["related_sample_identity"] == corr.hex(), (rep, corr.hex())
         responder.close()
+
+
+def test_cyclone_reads_samples_with_related_identity(netns, starling_bin):
+    """Cyclone DDS accepts DATA carrying inline QoS PID_RELATED_SAMPLE_IDENTITY (0x0083): every sample arrives."""
+    from shapes import peer_argv
+    sub = Watcher(netns.popen(peer_argv("cyclone", "sub", "Square", count=3, instances=1, timeout=40)), "cyclone sub")
+    ident = "0102030405060708090a0b0c000001c2" + "00000000" + "0000002a"
+    samples = [json.dumps({"color": "RED", "x": i, "y": 3 * i, "shapesize": 30}) for i in range(3)]
+    pub = netns.run(starling_argv(starling_bin, "pub", "Square", "--type", "ShapeType", "--related", ident,
+                                  "--wait-subscribers", "1", *samples), timeout=40)
+    assert pub.returncode == 0, pub.stderr + sub.describe()
+    assert sub.wait_exit(40) == 0, sub.describe()
+    assert [d["x"] for d in sub.data()] == [0, 1, 2], sub.describe()
