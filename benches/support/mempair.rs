@@ -172,6 +172,7 @@ pub fn make_change(payload: Bytes, key: u8) -> WriteChange {
         key_hash: KeyHash(k),
         payload,
         source_timestamp: Some(Time::from_nanos(1_700_000_000_000_000_000)),
+        related_sample_identity: None,
     }
 }
 

@@ -578,3 +578,38 @@ async fn transport_priority_sets_dscp() {
     writer.write(&shape("RED", 1)).expect("write");
     assert_eq!(take_valid(&reader, 1, WAIT).await.len(), 1, "traffic still flows");
 }
+
+/// DDS request/reply: a replier answers with `write_w_related`, naming the request's identity (taken from its
+/// SampleInfo); the requester sees it as the reply's `related_sample_identity`, and it equals the identity the
+/// request's `write` returned. A plain write carries no related identity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_reply_related_sample_identity() {
+    if !in_netns("request_reply_related_sample_identity") {
+        return;
+    }
+    let p = pair();
+    // Requester on pa: request writer and reply reader; replier on pb: the other way round.
+    let req_w = p.writer("Req", writer_qos());
+    let req_r = p.reader("Req", reader_qos());
+    let rep_w = p.pb.create_datawriter(&p.pb.create_topic::<ShapeType>("Rep"), Some(writer_qos())).expect("w");
+    let rep_r = p.pa.create_datareader(&p.pa.create_topic::<ShapeType>("Rep"), Some(reader_qos())).expect("r");
+    matched(&req_w, &req_r).await;
+    rep_w.wait_for_subscribers(1, WAIT).await.expect("reply writer matches");
+    rep_r.wait_for_publishers(1, WAIT).await.expect("reply reader matches");
+
+    let sn = req_w.write(&shape("RED", 1)).expect("request");
+    let request_id = req_w.sample_identity(sn);
+    assert_eq!(request_id.writer_guid, req_w.guid());
+    let got = take_valid(&req_r, 1, WAIT).await;
+    assert_eq!(got.len(), 1, "request arrives");
+    assert_eq!(got[0].info.related_sample_identity, None);
+    assert_eq!(got[0].info.sample_identity(), request_id);
+
+    let reply_id = rep_w.write_w_related(&shape("RED", 2), got[0].info.sample_identity()).expect("reply");
+    assert_eq!(reply_id.writer_guid, rep_w.guid());
+    let replies = take_valid(&rep_r, 1, WAIT).await;
+    assert_eq!(replies.len(), 1, "reply arrives");
+    assert_eq!(replies[0].info.related_sample_identity, Some(request_id));
+    assert_eq!(replies[0].info.sample_identity(), reply_id);
+    assert_eq!(replies[0].data.as_ref().map(|d| d.x), Some(2));
+}

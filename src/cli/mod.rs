@@ -174,6 +174,11 @@ pub struct SubArgs {
     /// Value for %0, %1, … in `--filter` (repeatable, in order).
     #[arg(long = "filter-param", value_name = "VALUE", requires = "filter")]
     pub filter_params: Vec<String>,
+    /// Print each data sample as `{"data":…,"sample_identity":HEX,"related_sample_identity":HEX|null}`:
+    /// the sample's identity (writer GUID and sequence number) and the request it answers, each as 48
+    /// hex digits (GUID, then the sequence number as big-endian high int32 and low uint32).
+    #[arg(long)]
+    pub identity: bool,
 }
 
 /// `pub` arguments.
@@ -208,6 +213,10 @@ pub struct PubArgs {
     /// Seconds a reliable writer waits for acknowledgements before exiting.
     #[arg(long, default_value_t = 5.0)]
     pub linger: f64,
+    /// Write every sample as a reply to this sample identity (48 hex digits, as `sub --identity`
+    /// prints it): sent as inline QoS PID_RELATED_SAMPLE_IDENTITY (DDS request/reply).
+    #[arg(long, value_name = "HEX", value_parser = pubsub::parse_identity)]
+    pub related: Option<crate::dds::SampleIdentity>,
     /// Samples as JSON (`{"dispose":{...}}` disposes); stdin lines when none.
     #[arg(value_name = "JSON")]
     pub samples: Vec<String>,

@@ -2,10 +2,11 @@
 
 use super::registry::JsonCodec;
 use super::{seconds, CliError, PubArgs, QosArgs, SubArgs};
-use crate::dds::{DataWriter, DdsError, DomainParticipant};
+use crate::dds::{DataWriter, DdsError, DomainParticipant, SampleIdentity};
 use crate::filter::Filter;
 use crate::qos::{DurabilityKind, EndpointQos, History, Reliability, ReliabilityKind, XCDR2};
 use serde_json::Value;
+use starling_proto::wire::types::SequenceNumber;
 use std::io::Write;
 use tokio::io::AsyncBufReadExt;
 
@@ -130,7 +131,16 @@ pub(crate) async fn subscribe<C: JsonCodec>(p: DomainParticipant, args: &SubArgs
                 }
             }
             received += 1;
-            json
+            if args.identity {
+                let mut m = serde_json::Map::new();
+                m.insert("data".into(), json.unwrap_or(Value::Null));
+                m.insert("sample_identity".into(), Value::String(identity_hex(&sample.info.sample_identity())));
+                let rel = sample.info.related_sample_identity.map_or(Value::Null, |r| Value::String(identity_hex(&r)));
+                m.insert("related_sample_identity".into(), rel);
+                Some(Value::Object(m))
+            } else {
+                json
+            }
         } else {
             let key = sample.data.as_ref().map_or(Value::Null, |d| codec.key_json(d));
             let what = match sample.info.instance_state {
@@ -147,13 +157,41 @@ pub(crate) async fn subscribe<C: JsonCodec>(p: DomainParticipant, args: &SubArgs
     }
 }
 
-fn do_action<T: Send + Sync + 'static>(w: &DataWriter<T>, a: &Action<T>) -> Result<(), DdsError> {
+/// A sample identity as 48 hex digits (the 24-byte form of [`SampleIdentity::to_bytes`]).
+pub(crate) fn identity_hex(id: &SampleIdentity) -> String {
+    id.to_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses [`identity_hex`]'s form (for `pub --related`).
+pub(crate) fn parse_identity(s: &str) -> Result<SampleIdentity, String> {
+    let s = s.trim();
+    if s.len() != 48 || !s.is_ascii() {
+        return Err("a sample identity is 48 hex digits".into());
+    }
+    let bytes = (0..24)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<u8>, String>>()?;
+    SampleIdentity::from_bytes(&bytes).ok_or_else(|| "a sample identity is 48 hex digits".into())
+}
+
+fn do_action<T: Send + Sync + 'static>(
+    w: &DataWriter<T>,
+    a: &Action<T>,
+    related: Option<SampleIdentity>,
+) -> Result<(), DdsError> {
+    match (a, related) {
+        (Action::Write(s), Some(rel)) => w.write_w_related(s, rel).map(|_| SequenceNumber(0)),
+        (a, _) => do_plain(w, a),
+    }
+    .map(|_| ())
+}
+
+fn do_plain<T: Send + Sync + 'static>(w: &DataWriter<T>, a: &Action<T>) -> Result<SequenceNumber, DdsError> {
     match a {
         Action::Write(s) => w.write(s),
         Action::Dispose(s) => w.dispose(s),
         Action::Unregister(s) => w.unregister_instance(s),
     }
-    .map(|_| ())
 }
 
 /// Runs `pub`.
@@ -197,7 +235,7 @@ pub(crate) async fn publish<C: JsonCodec>(p: DomainParticipant, args: &PubArgs, 
             if let Some(t) = ticker.as_mut() {
                 t.tick().await;
             }
-            do_action(&writer, &action)?;
+            do_action(&writer, &action, args.related)?;
             written += 1;
         }
     } else {
@@ -206,7 +244,7 @@ pub(crate) async fn publish<C: JsonCodec>(p: DomainParticipant, args: &PubArgs, 
             if let Some(t) = ticker.as_mut() {
                 t.tick().await;
             }
-            do_action(&writer, action)?;
+            do_action(&writer, action, args.related)?;
             written += 1;
         }
     }

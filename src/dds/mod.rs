@@ -38,6 +38,7 @@ pub use builtin::{
 pub use condition::{Condition, GuardCondition, QueryCondition, ReadCondition, StateMask, StatusCondition, WaitSet};
 pub use participant::{DomainParticipant, DomainParticipantBuilder, Publisher, Subscriber, Topic};
 pub use reader::{DataReader, InstanceState, ReaderDataLifecycle, Sample, SampleInfo, SampleState, ViewState};
+pub use starling_proto::wire::types::SampleIdentity;
 pub use status::{
     DeadlineMissedStatus, IncompatibleQosStatus, LivelinessChangedStatus, LivelinessLostStatus,
     PublicationMatchedStatus, SampleLostStatus, SampleRejectedReason, SampleRejectedStatus, StatusMask,

@@ -13,7 +13,7 @@ use crate::runtime::wall_clock;
 use starling_proto::cdr::{split_encapsulation, XcdrVersion};
 use starling_proto::core::{ChangeKind, EndpointConfig, ReceivedSample};
 use starling_proto::qos::{DestinationOrderKind, EndpointQos, History, OwnershipKind, QosPolicyId, ReliabilityKind};
-use starling_proto::wire::types::{Guid, KeyHash, Time};
+use starling_proto::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -71,6 +71,18 @@ pub struct SampleInfo {
     /// The writer's sequence number of the change (0 when not from a writer's history, such as
     /// a NOT_ALIVE_NO_WRITERS notification).
     pub sequence_number: i64,
+    /// The sample this one answers (DDS request/reply): the identity the writer passed to
+    /// [`DataWriter::write_w_related`](crate::dds::DataWriter::write_w_related), received as inline QoS
+    /// `PID_RELATED_SAMPLE_IDENTITY`.
+    pub related_sample_identity: Option<SampleIdentity>,
+}
+
+impl SampleInfo {
+    /// This sample's own identity: the writer's GUID and sequence number. A replier passes it to
+    /// [`DataWriter::write_w_related`](crate::dds::DataWriter::write_w_related).
+    pub fn sample_identity(&self) -> SampleIdentity {
+        SampleIdentity::new(self.publication_handle, SequenceNumber(self.sequence_number))
+    }
 }
 
 /// A sample with its metadata. For `valid_data == false` the data, when
@@ -95,6 +107,8 @@ struct Entry<T> {
     expires: Option<u64>,
     /// The writer's sequence number (0 if none).
     seq: i64,
+    /// The sample this one answers (request/reply), if the writer sent one.
+    related: Option<SampleIdentity>,
 }
 
 struct Instance<T> {
@@ -236,6 +250,7 @@ impl<T: Clone> Cache<T> {
             writer,
             expires: None,
             seq: 0,
+            related: None,
         };
         self.insert(kind, key, data, entry, Instant::now()) == Outcome::Stored
     }
@@ -428,6 +443,7 @@ impl<T: Clone> Cache<T> {
                 writer,
                 expires: None,
                 seq: 0,
+                related: None,
             });
         }
         changed
@@ -507,6 +523,7 @@ impl<T: Clone> Cache<T> {
             valid_data: e.valid,
             instance_handle: e.key,
             sequence_number: e.seq,
+            related_sample_identity: e.related,
         }
     }
 
@@ -779,6 +796,7 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
                     writer: s.writer,
                     expires,
                     seq: s.sequence_number.0,
+                    related: s.related_sample_identity,
                 };
                 cache.insert(s.kind, key, data, entry, Instant::now())
             }
@@ -1229,6 +1247,7 @@ mod tests {
             writer,
             expires: None,
             seq: 0,
+            related: None,
         }
     }
 

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use starling_proto::cdr::{version_for_representation, XcdrVersion};
 use starling_proto::core::{ChangeKind, EndpointConfig, WriteChange, WriteError, WriteErrorKind};
 use starling_proto::qos::{EndpointQos, LivelinessKind, QosPolicyId};
-use starling_proto::wire::types::{Guid, KeyHash, SequenceNumber, Time};
+use starling_proto::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
 use starling_proto::wire::Endian;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -318,6 +318,25 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         self.shared.block_on(self.write_async(sample))
     }
 
+    /// Writes a reply: a sample that answers the sample `related` (a request), as in DDS-RPC. The
+    /// identity travels as inline QoS `PID_RELATED_SAMPLE_IDENTITY`, and readers see it in
+    /// [`SampleInfo::related_sample_identity`](crate::dds::SampleInfo::related_sample_identity).
+    /// Returns the identity of the sample written (this writer's GUID and the sequence number), which a
+    /// replier in turn can match against.
+    pub fn write_w_related(&self, sample: &T, related: SampleIdentity) -> Result<SampleIdentity, DdsError> {
+        let mut change = self.prepare(ChangeKind::Alive, sample, wall_clock())?;
+        change.related_sample_identity = Some(related);
+        let sn = self.submit(change)?;
+        Ok(self.sample_identity(sn))
+    }
+
+    /// The identity of the sample this writer wrote with sequence number `sn` (what
+    /// [`DataWriter::write`] returns): the writer's GUID and `sn`. A request's identity, to be matched
+    /// against the replies' [`SampleInfo::related_sample_identity`](crate::dds::SampleInfo::related_sample_identity).
+    pub fn sample_identity(&self, sn: SequenceNumber) -> SampleIdentity {
+        SampleIdentity::new(self.guid, sn)
+    }
+
     /// Writes a sample with an explicit source timestamp.
     pub fn write_w_timestamp(&self, sample: &T, timestamp: SystemTime) -> Result<SequenceNumber, DdsError> {
         let nanos = timestamp.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
@@ -383,7 +402,13 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
                 self.state.timer.wake();
             }
         }
-        Ok(WriteChange { kind, key_hash: key, payload: buf.into(), source_timestamp: Some(ts) })
+        Ok(WriteChange {
+            kind,
+            key_hash: key,
+            payload: buf.into(),
+            source_timestamp: Some(ts),
+            related_sample_identity: None,
+        })
     }
 
     fn submit(&self, change: WriteChange) -> Result<SequenceNumber, DdsError> {
@@ -538,7 +563,13 @@ impl<T> Drop for DataWriter<T> {
         self.shared.inner.call(
             |core, now| {
                 for (key_hash, payload) in instances {
-                    let change = WriteChange { kind, key_hash, payload, source_timestamp: Some(ts) };
+                    let change = WriteChange {
+                        kind,
+                        key_hash,
+                        payload,
+                        source_timestamp: Some(ts),
+                        related_sample_identity: None,
+                    };
                     if let Err(e) = core.write(now, guid, change) {
                         tracing::debug!(%guid, "unregister on delete failed: {e}");
                     }

@@ -154,7 +154,13 @@ fn change(i: u32, instance: u8) -> WriteChange {
     payload.extend_from_slice(&i.to_le_bytes());
     let mut k = [0u8; 16];
     k[0] = instance;
-    WriteChange { kind: ChangeKind::Alive, key_hash: KeyHash(k), payload: Bytes::from(payload), source_timestamp: None }
+    WriteChange {
+        kind: ChangeKind::Alive,
+        key_hash: KeyHash(k),
+        payload: Bytes::from(payload),
+        source_timestamp: None,
+        related_sample_identity: None,
+    }
 }
 
 fn received(net: &Net, idx: usize) -> Vec<u32> {
@@ -356,6 +362,7 @@ fn large_samples_fragmented() {
                 key_hash: KeyHash([0; 16]),
                 payload: big.clone(),
                 source_timestamp: None,
+                related_sample_identity: None,
             },
         )
         .unwrap();
@@ -508,6 +515,7 @@ fn oversized_fragmented_sample_dropped() {
         key_hash: KeyHash([0; 16]),
         payload: Bytes::from(payload),
         source_timestamp: None,
+        related_sample_identity: None,
     };
     net.parts[0].write(now, w, big).unwrap();
     net.run_until(Duration::from_secs(1), |_| false);
@@ -544,6 +552,7 @@ fn large_samples_repaired_with_nack_frag() {
                 key_hash: KeyHash([0; 16]),
                 payload: Bytes::from(payload),
                 source_timestamp: None,
+                related_sample_identity: None,
             };
             net.parts[0].write(now, w, c).unwrap();
         }
@@ -585,6 +594,7 @@ fn flow_limit_paces_writes() {
             key_hash: KeyHash([0; 16]),
             payload: Bytes::from(payload),
             source_timestamp: None,
+            related_sample_identity: None,
         };
         net.parts[0].write(now, w, c).unwrap();
     }
@@ -730,4 +740,41 @@ fn per_participant_endpoint_limit() {
     net.run_until(Duration::from_secs(3), |_| false);
     assert_eq!(net.parts[1].discovered_writers().count(), 3);
     assert_eq!(net.parts[1].stats().endpoints_rejected, 2);
+}
+
+/// A change written with a related sample identity (request/reply) arrives with it, both as one DATA and as
+/// DATA_FRAGs, and a change written without one arrives without.
+#[test]
+fn related_sample_identity_travels_as_inline_qos() {
+    use starling_proto::wire::{Guid, SampleIdentity, SequenceNumber};
+    let mut net = Net::new(2, 3, NONE);
+    let w = net.parts[0].create_writer(net.now, endpoint("T", reliable(EndpointQos::writer_default())));
+    net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)), "writer never matched");
+    let mut g = [0u8; 16];
+    g.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8 + 1);
+    // A sequence number above 2^32 checks the high/low split.
+    let rel = SampleIdentity::new(Guid::from_bytes(g), SequenceNumber((3 << 32) + 77));
+    let mut small = change(1, 0);
+    small.related_sample_identity = Some(rel);
+    let mut payload = vec![0, 1, 0, 0];
+    payload.extend_from_slice(&2u32.to_le_bytes());
+    payload.extend(std::iter::repeat_n(9u8, 100_000));
+    let mut big = change(2, 0);
+    big.payload = Bytes::from(payload);
+    big.related_sample_identity = Some(rel);
+    let plain = change(3, 0);
+    for c in [small, big, plain] {
+        let now = net.now;
+        net.parts[0].write(now, w, c).unwrap();
+    }
+    assert!(net.run_until(Duration::from_secs(10), |n| received(n, 1).len() == 3));
+    let rels: Vec<_> = net.events[1]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Sample { sample, .. } => Some(sample.related_sample_identity),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rels, vec![Some(rel), Some(rel), None]);
 }

@@ -336,7 +336,13 @@ fn change(i: u32, instance: u8) -> WriteChange {
     payload.extend_from_slice(&i.to_le_bytes());
     let mut k = [0u8; 16];
     k[0] = instance;
-    WriteChange { kind: ChangeKind::Alive, key_hash: KeyHash(k), payload: Bytes::from(payload), source_timestamp: None }
+    WriteChange {
+        kind: ChangeKind::Alive,
+        key_hash: KeyHash(k),
+        payload: Bytes::from(payload),
+        source_timestamp: None,
+        related_sample_identity: None,
+    }
 }
 
 /// (instance, value) of every data sample participant `idx` received, optionally only for reader `reader`.

@@ -26,6 +26,7 @@
 use super::mapping::{escape_level, from_dotted, to_dotted, unescape_level, NameError, Separator};
 use super::{
     props, BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol,
+    RequestReply,
 };
 use crate::bridge::amqp::broker::TappedMessage;
 use crate::bridge::amqp::{AmqpBroker, AmqpServer, AmqpServerConfig};
@@ -212,7 +213,7 @@ pub fn inbound(m: &TappedMessage) -> Result<Inbound, NameError> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(Inbound { name, payload: m.body.clone(), properties })
+    Ok(Inbound { name, payload: m.body.clone(), properties, rpc: RequestReply::default() })
 }
 
 #[cfg(test)]
@@ -234,6 +235,8 @@ mod tests {
             ],
             expiry: Some(Duration::from_millis(1500)),
             content_type: "application/json",
+            rpc: RequestReply::default(),
+            reply: false,
         }
     }
 

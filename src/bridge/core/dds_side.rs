@@ -3,16 +3,16 @@
 
 use super::config::{BridgeConfig, Format, LoopGuardConfig, RouteConfig};
 use super::mapping::{apply_key_levels, default_name, key_levels, key_paths};
-use super::{props, BridgeError, Hub, Inbound, Outbound, ParticipantFactory, BRIDGE_USER_DATA};
-use crate::dds::{DataReader, DataWriter, DomainParticipant, InstanceState, Sample};
+use super::{props, BridgeError, Hub, Inbound, Outbound, ParticipantFactory, RequestReply, BRIDGE_USER_DATA};
+use crate::dds::{DataReader, DataWriter, DomainParticipant, InstanceState, Sample, SampleIdentity};
 use crate::dynamic::{from_json, to_json};
 use bytes::Bytes;
 use starling_proto::discovery::data::EndpointData;
 use starling_proto::wire::types::{Guid, GuidPrefix};
 use starling_proto::xtypes::{DynamicType, DynamicValue};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 /// The MQTT filters whose messages the DDS side wants.
@@ -67,6 +67,59 @@ struct Shared {
     hub: Hub,
     guard: LoopGuard,
     writers: Mutex<HashMap<Guid, WriterMeta>>,
+    requests: Mutex<PendingRequests>,
+}
+
+/// MQTT requests written to DDS, awaiting DDS replies: the written sample's identity → the
+/// requester's Response Topic and Correlation Data. Bounded: the oldest entry goes first when full,
+/// and an entry expires [`PendingRequests::TTL`] after the request (several replies to one request
+/// are all forwarded until then).
+#[derive(Debug, Default)]
+pub(crate) struct PendingRequests {
+    by_id: HashMap<SampleIdentity, (String, Option<Bytes>, Instant)>,
+    order: VecDeque<(Instant, SampleIdentity)>,
+}
+
+impl PendingRequests {
+    /// Entries kept at most.
+    pub(crate) const CAPACITY: usize = 4096;
+    /// How long a request waits for replies.
+    pub(crate) const TTL: Duration = Duration::from_secs(60);
+
+    /// Remembers a request.
+    pub(crate) fn insert(&mut self, now: Instant, id: SampleIdentity, topic: String, correlation: Option<Bytes>) {
+        self.expire(now);
+        while self.by_id.len() >= Self::CAPACITY {
+            let Some((_, old)) = self.order.pop_front() else { break };
+            self.by_id.remove(&old);
+        }
+        self.by_id.insert(id, (topic, correlation, now));
+        self.order.push_back((now, id));
+    }
+
+    /// The Response Topic and Correlation Data of the request `related` names, if still pending.
+    pub(crate) fn lookup(&mut self, now: Instant, related: &SampleIdentity) -> Option<(String, Option<Bytes>)> {
+        self.expire(now);
+        self.by_id.get(related).map(|(t, c, _)| (t.clone(), c.clone()))
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some((t, id)) = self.order.front().copied() {
+            if now.duration_since(t) < Self::TTL {
+                break;
+            }
+            self.order.pop_front();
+            if self.by_id.get(&id).is_some_and(|e| e.2 == t) {
+                self.by_id.remove(&id);
+            }
+        }
+    }
+
+    /// Number of pending requests.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
 }
 
 #[derive(Clone)]
@@ -106,8 +159,13 @@ impl DdsSide {
             parts.insert(d, Arc::new(factory(d)?));
         }
         let guard = LoopGuard::new(parts.values().map(|p| p.guid_prefix()), cfg.loop_guard);
-        let shared =
-            Arc::new(Shared { routes: Mutex::new(Vec::new()), hub, guard, writers: Mutex::new(HashMap::new()) });
+        let shared = Arc::new(Shared {
+            routes: Mutex::new(Vec::new()),
+            hub,
+            guard,
+            writers: Mutex::new(HashMap::new()),
+            requests: Mutex::new(PendingRequests::default()),
+        });
         let mut tasks = tokio::task::JoinSet::new();
         for r in &cfg.routes {
             let Some(p) = parts.get(&r.domain).cloned() else { continue };
@@ -220,6 +278,19 @@ async fn read_loop(
             continue;
         }
         if let Some(m) = to_outbound(&route, &s, meta.and_then(|m| m.lifespan)) {
+            // A reply to an MQTT request also goes to the requester's response topic.
+            let pending = s.info.related_sample_identity.and_then(|rel| {
+                shared.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).lookup(Instant::now(), &rel)
+            });
+            if let Some((topic, correlation)) = pending {
+                let reply = Outbound {
+                    name: topic,
+                    rpc: RequestReply { response_topic: None, correlation_data: correlation },
+                    reply: true,
+                    ..m.clone()
+                };
+                shared.hub.publish(reply);
+            }
             shared.hub.publish(m);
         }
     }
@@ -263,6 +334,9 @@ fn to_outbound(route: &Active, s: &Sample<DynamicValue>, lifespan: Option<Durati
     }
     properties.push((props::TYPE_NAME.to_string(), route.ty.name().unwrap_or_default().to_string()));
     properties.push((props::TOPIC.to_string(), route.cfg.topic.clone()));
+    if let Some(rel) = &s.info.related_sample_identity {
+        properties.push((props::RELATED_SAMPLE_IDENTITY.to_string(), hex(&rel.to_bytes())));
+    }
     if !s.info.valid_data {
         if s.info.instance_state != InstanceState::NotAliveDisposed || !route.keyed {
             return None;
@@ -275,6 +349,8 @@ fn to_outbound(route: &Active, s: &Sample<DynamicValue>, lifespan: Option<Durati
             properties,
             expiry: None,
             content_type: "application/json",
+            rpc: RequestReply::default(),
+            reply: false,
         });
     }
     let (payload, content_type) = match route.cfg.format {
@@ -291,7 +367,21 @@ fn to_outbound(route: &Active, s: &Sample<DynamicValue>, lifespan: Option<Durati
             (Bytes::from(out), "application/cdr")
         }
     };
-    Some(Outbound { name, payload, disposed: false, properties, expiry: lifespan, content_type })
+    // The sample's own identity, for an MQTT responder to echo (see `RequestReply`).
+    let rpc = RequestReply {
+        response_topic: None,
+        correlation_data: (s.info.sequence_number > 0)
+            .then(|| Bytes::copy_from_slice(&s.info.sample_identity().to_bytes())),
+    };
+    Some(Outbound { name, payload, disposed: false, properties, expiry: lifespan, content_type, rpc, reply: false })
+}
+
+fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
+    b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
 }
 
 /// Finds the route for a broker name and the key levels after its `broker_name`.
@@ -324,25 +414,40 @@ async fn inbound_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Inbound>, mut 
             tracing::debug!("bridge: no DDS route for {}", m.name);
             continue;
         };
-        if let Err(e) = write_inbound(&route, &levels, &m) {
-            tracing::warn!("bridge: message on {} not written to DDS topic {}: {e}", m.name, route.cfg.topic);
+        match write_inbound(&route, &levels, &m) {
+            Ok(Some(id)) => {
+                if let Some(topic) = &m.rpc.response_topic {
+                    shared.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(
+                        Instant::now(),
+                        id,
+                        topic.clone(),
+                        m.rpc.correlation_data.clone(),
+                    );
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!("bridge: message on {} not written to DDS topic {}: {e}", m.name, route.cfg.topic)
+            }
         }
     }
 }
 
-fn write_inbound(route: &Active, levels: &[String], m: &Inbound) -> Result<(), String> {
-    let Some(w) = &route.writer else { return Ok(()) };
+/// Writes a client message into DDS; returns the identity of the sample written (None for a dispose
+/// or nothing written).
+fn write_inbound(route: &Active, levels: &[String], m: &Inbound) -> Result<Option<SampleIdentity>, String> {
+    let Some(w) = &route.writer else { return Ok(None) };
     let refs: Vec<&str> = levels.iter().map(String::as_str).collect();
     if m.payload.is_empty() {
         // An empty message on an instance's topic disposes the instance.
         if !route.keyed || levels.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let mut j = serde_json::Value::Object(serde_json::Map::new());
         apply_key_levels(&route.ty, &refs, &mut j).map_err(|e| e.to_string())?;
         let v = from_json(&route.ty, &j).map_err(|e| e.to_string())?;
         w.dispose(&v).map_err(|e| e.to_string())?;
-        return Ok(());
+        return Ok(None);
     }
     let v = match route.cfg.format {
         Format::Json => {
@@ -358,10 +463,19 @@ fn write_inbound(route: &Active, levels: &[String], m: &Inbound) -> Result<(), S
     // the instance its key names.
     if route.keyed && m.properties.iter().any(|(k, v)| k == props::INSTANCE_STATE && v == "disposed") {
         w.dispose(&v).map_err(|e| e.to_string())?;
-    } else {
-        w.write(&v).map_err(|e| e.to_string())?;
+        return Ok(None);
     }
-    Ok(())
+    // Correlation Data without a Response Topic that holds a sample identity: an answer to that DDS
+    // sample, written as a DDS reply.
+    let related = match &m.rpc {
+        RequestReply { response_topic: None, correlation_data: Some(c) } => SampleIdentity::from_bytes(c),
+        _ => None,
+    };
+    let id = match related {
+        Some(rel) => w.write_w_related(&v, rel).map_err(|e| e.to_string())?,
+        None => w.sample_identity(w.write(&v).map_err(|e| e.to_string())?),
+    };
+    Ok(Some(id))
 }
 
 /// Creates routes for topics found by discovery that the default mapping allows.
@@ -435,5 +549,5 @@ async fn default_mapping(
 
 #[cfg(test)]
 pub(super) mod test_support {
-    pub(crate) use super::LoopGuard;
+    pub(crate) use super::{LoopGuard, PendingRequests};
 }

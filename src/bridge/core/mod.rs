@@ -67,6 +67,29 @@ pub mod props {
     pub const INSTANCE_STATE: &str = "dds-instance-state";
     /// The DDS topic name.
     pub const TOPIC: &str = "topic";
+    /// The sample a DDS sample answers (its related sample identity), as 48 hex digits in the
+    /// Correlation Data layout (see [`super::RequestReply`]).
+    pub const RELATED_SAMPLE_IDENTITY: &str = "related-sample-identity";
+}
+
+/// MQTT 5 request/response data carried with a message (Response Topic, Correlation Data).
+///
+/// Mapping to DDS request/reply (DDS-RPC's related sample identity):
+/// - An MQTT request (a message with a Response Topic R and Correlation Data C on a to-DDS route) is
+///   written to DDS; the bridge remembers the written sample's identity → (R, C) in a bounded table
+///   (entries expire after a while). A DDS sample that arrives on a from-DDS route with that identity
+///   as its related sample identity (a DDS replier's answer) is also published, not retained, to R
+///   with Correlation Data C.
+/// - Every DDS sample forwarded to MQTT carries its own sample identity as Correlation Data: 24 bytes,
+///   the writer GUID (16) then the sequence number as big-endian int32 high and uint32 low. An MQTT
+///   responder that publishes to a to-DDS route with that Correlation Data and no Response Topic has
+///   its message written as a DDS reply, with that identity as the related sample identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestReply {
+    /// MQTT 5 Response Topic.
+    pub response_topic: Option<String>,
+    /// MQTT 5 Correlation Data.
+    pub correlation_data: Option<Bytes>,
 }
 
 /// A boxed future.
@@ -113,6 +136,10 @@ pub struct Outbound {
     pub expiry: Option<Duration>,
     /// `application/json` or `application/cdr`.
     pub content_type: &'static str,
+    /// Response topic and correlation data (see [`RequestReply`]).
+    pub rpc: RequestReply,
+    /// True for a DDS reply routed to an MQTT requester's Response Topic: published once, not retained.
+    pub reply: bool,
 }
 
 /// A client message on its way into DDS.
@@ -124,6 +151,8 @@ pub struct Inbound {
     pub payload: Bytes,
     /// User properties (MQTT 5) or headers.
     pub properties: Vec<(String, String)>,
+    /// Response topic and correlation data (MQTT 5; see [`RequestReply`]).
+    pub rpc: RequestReply,
 }
 
 /// The channel pair between the DDS side and the endpoints.

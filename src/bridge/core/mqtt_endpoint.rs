@@ -9,13 +9,18 @@
 //! - MQTT → MQTT: Message Expiry Interval, Response Topic and Correlation Data travel with the
 //!   message unchanged, so MQTT 5 request/response works between clients through the bridge.
 //! - MQTT → DDS: an expired message is not written; the DDS sample's lifetime is the route
-//!   writer's LIFESPAN QoS (DDS has no per-sample lifespan). Response Topic and Correlation Data
-//!   are not yet mapped to DDS-RPC's related sample identity: the DDS layer does not yet send or
-//!   expose `PID_RELATED_SAMPLE_IDENTITY` inline QoS. DDS → MQTT messages carry the writer GUID
-//!   and sequence number (the DDS sample identity) as user properties, so an MQTT responder can
-//!   name the request it answers.
+//!   writer's LIFESPAN QoS (DDS has no per-sample lifespan).
+//! - MQTT ⇄ DDS request/reply: Response Topic and Correlation Data map to DDS-RPC's related sample
+//!   identity (inline QoS `PID_RELATED_SAMPLE_IDENTITY`) as [`super::RequestReply`] describes: an
+//!   MQTT request answered by a DDS replier comes back on its Response Topic with its Correlation
+//!   Data; a DDS sample forwarded to MQTT carries its sample identity as Correlation Data, which an
+//!   MQTT responder echoes to have its answer written as the DDS reply. DDS → MQTT messages also
+//!   carry the writer GUID and sequence number as user properties, and the related sample identity
+//!   of a reply as `related-sample-identity`.
 
-use super::{BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol};
+use super::{
+    BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol, RequestReply,
+};
 use crate::bridge::mqtt::broker::{Broker, ConnectOutcome, Delivery, Message, Outbox};
 use crate::bridge::mqtt::codec::{Properties, QoS, RetainHandling, SubscriptionOptions};
 use crate::bridge::mqtt::server::RESERVED_CLIENT_PREFIX;
@@ -142,6 +147,10 @@ impl Link {
                                 name: msg.topic.to_string(),
                                 payload: msg.payload.clone(),
                                 properties: msg.properties.user_properties.clone(),
+                                rpc: RequestReply {
+                                    response_topic: msg.properties.response_topic.clone(),
+                                    correlation_data: msg.properties.correlation_data.clone(),
+                                },
                             };
                             if !hub.to_dds(m) {
                                 tracing::warn!("bridge: DDS side busy, message on {} dropped", msg.topic);
@@ -159,6 +168,8 @@ impl Link {
         let mut properties = Properties {
             user_properties: m.properties.clone(),
             message_expiry_interval: m.expiry.map(|d| u32::try_from(d.as_secs().max(1)).unwrap_or(u32::MAX)),
+            response_topic: m.rpc.response_topic.clone(),
+            correlation_data: m.rpc.correlation_data.clone(),
             ..Properties::default()
         };
         if !m.disposed {
@@ -171,7 +182,8 @@ impl Link {
             topic: m.name.as_str().into(),
             payload: m.payload.clone(),
             qos: QoS::AtLeastOnce,
-            retain: true,
+            // A reply to an MQTT request goes once to the requester's response topic.
+            retain: !m.reply,
             properties,
             expires_at: m.expiry.map(|d| now + d),
             origin: Some(self.client.clone()),

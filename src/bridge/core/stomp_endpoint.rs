@@ -29,7 +29,9 @@
 //! travels in a circle.
 
 use super::mapping::{from_dotted, to_dotted};
-use super::{BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol};
+use super::{
+    BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol, RequestReply,
+};
 use crate::bridge::mqtt::codec::topic::matches;
 use crate::bridge::stomp::broker::Message;
 use crate::bridge::stomp::codec::Header;
@@ -169,7 +171,7 @@ impl ToDds {
             return None;
         }
         let properties = msg.headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Some(Inbound { name, payload: msg.body.clone(), properties })
+        Some(Inbound { name, payload: msg.body.clone(), properties, rpc: RequestReply::default() })
     }
 }
 
@@ -217,6 +219,8 @@ mod tests {
             ],
             expiry,
             content_type: "application/json",
+            rpc: RequestReply::default(),
+            reply: false,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Configuration, mapping and loop guard tests.
 
 use super::config::{BridgeConfig, ConfigError, Direction, Format, Protocol};
-use super::dds_side::test_support::LoopGuard;
+use super::dds_side::test_support::{LoopGuard, PendingRequests};
 use super::BRIDGE_USER_DATA;
 use starling_proto::wire::types::{EntityId, Guid, GuidPrefix};
 use std::path::{Path, PathBuf};
@@ -153,4 +153,41 @@ fn loop_guard() {
     let g = LoopGuard::new([own], super::config::LoopGuardConfig { forward_other_bridges: true });
     assert!(g.forward(&w(other), Some(BRIDGE_USER_DATA)));
     assert!(!g.forward(&w(own), None));
+}
+
+fn identity(n: i64) -> starling_proto::wire::types::SampleIdentity {
+    starling_proto::wire::types::SampleIdentity::new(
+        Guid::new(GuidPrefix([7; 12]), EntityId([0, 0, 1, 2])),
+        starling_proto::wire::types::SequenceNumber(n),
+    )
+}
+
+#[test]
+fn pending_requests_found_until_they_expire() {
+    let t0 = std::time::Instant::now();
+    let mut p = PendingRequests::default();
+    p.insert(t0, identity(1), "replies/a".into(), Some(bytes::Bytes::from_static(b"c1")));
+    p.insert(t0, identity(2), "replies/b".into(), None);
+    let found = p.lookup(t0, &identity(1));
+    assert_eq!(found, Some(("replies/a".to_string(), Some(bytes::Bytes::from_static(b"c1")))));
+    // Several replies to one request: still there after a lookup.
+    assert!(p.lookup(t0, &identity(1)).is_some());
+    assert_eq!(p.lookup(t0, &identity(3)), None);
+    let later = t0 + PendingRequests::TTL;
+    assert_eq!(p.lookup(later, &identity(1)), None);
+    assert_eq!(p.len(), 0);
+}
+
+#[test]
+fn pending_requests_are_bounded() {
+    let t0 = std::time::Instant::now();
+    let mut p = PendingRequests::default();
+    let n = PendingRequests::CAPACITY as i64 + 10;
+    for i in 1..=n {
+        p.insert(t0, identity(i), "r".into(), None);
+    }
+    assert_eq!(p.len(), PendingRequests::CAPACITY);
+    // The oldest went first.
+    assert_eq!(p.lookup(t0, &identity(1)), None);
+    assert!(p.lookup(t0, &identity(n)).is_some());
 }

@@ -1,7 +1,7 @@
 //! What the core hands out (datagrams, events) and takes in (writes).
 
 use crate::qos::{EndpointQos, QosPolicyId};
-use crate::wire::types::{Guid, GuidPrefix, KeyHash, Locator, SequenceNumber, Time};
+use crate::wire::types::{Guid, GuidPrefix, KeyHash, Locator, SampleIdentity, SequenceNumber, Time};
 use bytes::Bytes;
 
 /// A datagram to send to each of `destinations`.
@@ -59,6 +59,8 @@ pub struct WriteChange {
     pub payload: Bytes,
     /// Source timestamp (wall clock, from the caller).
     pub source_timestamp: Option<Time>,
+    /// The sample this one answers (request/reply), sent as inline QoS `PID_RELATED_SAMPLE_IDENTITY`.
+    pub related_sample_identity: Option<SampleIdentity>,
 }
 
 /// Why a write failed.
@@ -116,6 +118,8 @@ pub struct ReceivedSample {
     pub payload_is_key: bool,
     /// Source timestamp from INFO_TS.
     pub source_timestamp: Option<Time>,
+    /// The sample this one answers, from inline QoS `PID_RELATED_SAMPLE_IDENTITY` (0x0083, or RTI's 0x800f).
+    pub related_sample_identity: Option<SampleIdentity>,
 }
 
 /// Something that happened, drained with [`super::Participant::poll_event`].

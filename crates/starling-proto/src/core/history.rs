@@ -3,7 +3,7 @@
 
 use super::event::ChangeKind;
 use crate::qos::History;
-use crate::wire::types::{KeyHash, SequenceNumber, Time};
+use crate::wire::types::{KeyHash, SampleIdentity, SequenceNumber, Time};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -14,6 +14,7 @@ pub(crate) struct CacheChange {
     pub key_hash: KeyHash,
     pub payload: Bytes,
     pub source_timestamp: Option<Time>,
+    pub related_sample_identity: Option<SampleIdentity>,
 }
 
 /// Changes by sequence number. KEEP_LAST(n) keeps the newest n per instance;
@@ -102,7 +103,13 @@ mod tests {
     fn ch(k: u8) -> CacheChange {
         let mut kh = [0u8; 16];
         kh[0] = k;
-        CacheChange { kind: ChangeKind::Alive, key_hash: KeyHash(kh), payload: Bytes::new(), source_timestamp: None }
+        CacheChange {
+            kind: ChangeKind::Alive,
+            key_hash: KeyHash(kh),
+            payload: Bytes::new(),
+            source_timestamp: None,
+            related_sample_identity: None,
+        }
     }
 
     #[test]

@@ -14,10 +14,13 @@ use super::typematch::{type_match, PendingMatch, TypeMatch};
 use super::writer::{ReaderProxy, Writer, WriterParams};
 use crate::discovery::{builtin_endpoints as be, key_guid, EndpointData, ParticipantData};
 use crate::qos::{check_compatible, partitions_match, DurabilityKind, History, QosPolicyId, ReliabilityKind};
+use crate::wire::cursor::ByteReader;
 use crate::wire::header::Header;
 use crate::wire::parameter::{pid, ParameterList, ParameterListWriter};
 use crate::wire::submessage::{Data, Submessage};
-use crate::wire::types::{EntityId, Guid, GuidPrefix, KeyHash, Locator, ProtocolVersion, SequenceNumber, VendorId};
+use crate::wire::types::{
+    EntityId, Guid, GuidPrefix, KeyHash, Locator, ProtocolVersion, SampleIdentity, SequenceNumber, VendorId,
+};
 use crate::wire::{DecodeError, Endian};
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
@@ -129,7 +132,13 @@ impl Participant {
 
     /// Writes `payload` on a built-in writer (SEDP, TypeLookup).
     fn write_builtin(&mut self, now: Instant, writer: EntityId, kind: ChangeKind, key_hash: KeyHash, payload: Vec<u8>) {
-        let change = CacheChange { kind, key_hash, payload: Bytes::from(payload), source_timestamp: None };
+        let change = CacheChange {
+            kind,
+            key_hash,
+            payload: Bytes::from(payload),
+            source_timestamp: None,
+            related_sample_identity: None,
+        };
         if let Some(w) = self.writers.get_mut(&writer) {
             w.write(now, change, &mut self.outbox);
         }
@@ -325,6 +334,7 @@ impl Participant {
             key_hash: change.key_hash,
             payload: change.payload.clone(),
             source_timestamp: change.source_timestamp,
+            related_sample_identity: change.related_sample_identity,
         };
         let sn = w.write(now, cc, &mut self.outbox);
         for r in &w.local_readers {
@@ -338,6 +348,7 @@ impl Participant {
                     payload: Some(change.payload.clone()),
                     payload_is_key: change.kind != ChangeKind::Alive,
                     source_timestamp: change.source_timestamp,
+                    related_sample_identity: change.related_sample_identity,
                 },
             });
             self.stats.samples_delivered += 1;
@@ -578,15 +589,16 @@ impl Participant {
                 }
                 Submessage::DataFrag(df) => {
                     let writer = Guid::new(src, df.writer_id);
-                    let (kind, key_hash) = parse_inline_qos(df.inline_qos.as_ref());
+                    let iq = parse_inline_qos(df.inline_qos.as_ref(), vendor);
                     let template = ReceivedSample {
                         writer,
                         sequence_number: df.writer_sn,
-                        kind,
-                        key_hash,
+                        kind: iq.kind,
+                        key_hash: iq.key_hash,
                         payload: None,
                         payload_is_key: df.key_flag,
                         source_timestamp: ts,
+                        related_sample_identity: iq.related_sample_identity,
                     };
                     let mut deliver = std::mem::take(&mut self.deliver);
                     let ids = self.find_targets(df.reader_id, &writer);
@@ -682,19 +694,20 @@ impl Participant {
     }
 
     fn on_data(&mut self, now: Instant, inc: Incoming, ts: Option<crate::wire::types::Time>, d: &Data<'_>) {
-        let (kind, key_hash) = parse_inline_qos(d.inline_qos.as_ref());
+        let iq = parse_inline_qos(d.inline_qos.as_ref(), inc.vendor);
         if d.writer_id == EntityId::SPDP_WRITER {
-            self.on_spdp(now, inc.writer.prefix, kind, key_hash, d.serialized_payload);
+            self.on_spdp(now, inc.writer.prefix, iq.kind, iq.key_hash, d.serialized_payload);
             return;
         }
         let sample = ReceivedSample {
             writer: inc.writer,
             sequence_number: d.writer_sn,
-            kind,
-            key_hash,
+            kind: iq.kind,
+            key_hash: iq.key_hash,
             payload: d.serialized_payload.map(Bytes::copy_from_slice),
             payload_is_key: d.key_flag,
             source_timestamp: ts,
+            related_sample_identity: iq.related_sample_identity,
         };
         let mut deliver = std::mem::take(&mut self.deliver);
         let ids = self.find_targets(d.reader_id, &inc.writer);
@@ -1149,23 +1162,98 @@ impl Participant {
     }
 }
 
-/// Extracts STATUS_INFO (as a change kind) and KEY_HASH from inline QoS.
-fn parse_inline_qos(qos: Option<&ParameterList<'_>>) -> (ChangeKind, Option<KeyHash>) {
-    let Some(qos) = qos else { return (ChangeKind::Alive, None) };
-    let mut kind = ChangeKind::Alive;
-    let mut key_hash = None;
+/// What the reader takes from a DATA's inline QoS.
+struct InlineQos {
+    kind: ChangeKind,
+    key_hash: Option<KeyHash>,
+    related_sample_identity: Option<SampleIdentity>,
+}
+
+/// Extracts STATUS_INFO (as a change kind), KEY_HASH and the related sample identity from inline QoS.
+/// The related identity comes from the standard `0x0083`, or from the legacy `0x800f` that RTI and
+/// Fast DDS send (read only from those vendors, since `0x800f` is vendor-specific); the standard one wins.
+fn parse_inline_qos(qos: Option<&ParameterList<'_>>, vendor: VendorId) -> InlineQos {
+    let mut out = InlineQos { kind: ChangeKind::Alive, key_hash: None, related_sample_identity: None };
+    let Some(qos) = qos else { return out };
+    let legacy_ok = matches!(vendor, VendorId::RTI | VendorId::RTI_MICRO | VendorId::FASTDDS);
+    let mut legacy = None;
     for (p, v) in qos.iter().map_while(Result::ok) {
         match p {
             pid::KEY_HASH if v.len() >= 16 => {
                 let mut k = [0u8; 16];
                 k.copy_from_slice(&v[..16]);
-                key_hash = Some(KeyHash(k));
+                out.key_hash = Some(KeyHash(k));
             }
             pid::STATUS_INFO if v.len() >= 4 => {
-                kind = ChangeKind::from_status_info(u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
+                out.kind = ChangeKind::from_status_info(u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
+            }
+            pid::RELATED_SAMPLE_IDENTITY => {
+                out.related_sample_identity = SampleIdentity::read(&mut ByteReader::new(v, qos.endian)).ok();
+            }
+            pid::RELATED_SAMPLE_IDENTITY_LEGACY if legacy_ok => {
+                legacy = SampleIdentity::read(&mut ByteReader::new(v, qos.endian)).ok();
             }
             _ => {}
         }
     }
-    (kind, key_hash)
+    if out.related_sample_identity.is_none() {
+        out.related_sample_identity = legacy;
+    }
+    out
+}
+
+#[cfg(test)]
+mod inline_qos_tests {
+    use super::*;
+    use crate::wire::cursor::Endian;
+
+    fn identity() -> SampleIdentity {
+        let mut g = [0u8; 16];
+        g.iter_mut().enumerate().for_each(|(i, b)| *b = 0xa0 + i as u8);
+        SampleIdentity::new(Guid::from_bytes(g), SequenceNumber((1 << 32) + 5))
+    }
+
+    fn list(endian: Endian, p: u16) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut pl = ParameterListWriter::new(&mut buf, endian);
+        pl.param(p, |w| identity().write(w));
+        pl.finish();
+        buf
+    }
+
+    #[test]
+    fn standard_pid_in_either_byte_order() {
+        for e in [Endian::Little, Endian::Big] {
+            let buf = list(e, pid::RELATED_SAMPLE_IDENTITY);
+            let iq = parse_inline_qos(Some(&ParameterList::new(&buf, e)), VendorId::CYCLONE);
+            assert_eq!(iq.related_sample_identity, Some(identity()));
+            assert_eq!(iq.kind, ChangeKind::Alive);
+        }
+    }
+
+    #[test]
+    fn legacy_pid_only_from_rti_and_fast_dds() {
+        let buf = list(Endian::Big, pid::RELATED_SAMPLE_IDENTITY_LEGACY);
+        let pl = ParameterList::new(&buf, Endian::Big);
+        assert_eq!(parse_inline_qos(Some(&pl), VendorId::RTI).related_sample_identity, Some(identity()));
+        assert_eq!(parse_inline_qos(Some(&pl), VendorId::FASTDDS).related_sample_identity, Some(identity()));
+        assert_eq!(parse_inline_qos(Some(&pl), VendorId::CYCLONE).related_sample_identity, None);
+    }
+
+    #[test]
+    fn truncated_value_is_ignored() {
+        let mut buf = Vec::new();
+        let mut pl = ParameterListWriter::new(&mut buf, Endian::Little);
+        pl.raw(pid::RELATED_SAMPLE_IDENTITY, &[1; 20]);
+        pl.finish();
+        let iq = parse_inline_qos(Some(&ParameterList::new(&buf, Endian::Little)), VendorId::RTI);
+        assert_eq!(iq.related_sample_identity, None);
+    }
+
+    #[test]
+    fn fixed_byte_form_round_trips() {
+        let id = identity();
+        assert_eq!(SampleIdentity::from_bytes(&id.to_bytes()), Some(id));
+        assert_eq!(SampleIdentity::from_bytes(&[0; 23]), None);
+    }
 }

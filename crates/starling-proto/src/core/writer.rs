@@ -311,7 +311,7 @@ impl Writer {
     fn build_inline_qos(buf: &mut Vec<u8>, keyed: bool, change: &CacheChange) -> bool {
         buf.clear();
         let status = change.kind.status_info();
-        if !keyed && status == 0 {
+        if !keyed && status == 0 && change.related_sample_identity.is_none() {
             return false;
         }
         let mut pl = ParameterListWriter::new(buf, Endian::Little);
@@ -321,6 +321,9 @@ impl Writer {
         if status != 0 {
             // STATUS_INFO is a big-endian uint32 on the wire whatever the list's order.
             pl.raw(pid::STATUS_INFO, &status.to_be_bytes());
+        }
+        if let Some(rel) = &change.related_sample_identity {
+            pl.param(pid::RELATED_SAMPLE_IDENTITY, |w| rel.write(w));
         }
         pl.finish();
         true

@@ -65,6 +65,9 @@ pub mod pid {
     pub const TYPE_INFORMATION: u16 = 0x0075;
     pub const BUILTIN_ENDPOINT_QOS: u16 = 0x0077;
     pub const RELATED_SAMPLE_IDENTITY: u16 = 0x0083;
+    /// The legacy related sample identity PID that RTI Connext and older Fast DDS send (0x800f);
+    /// accepted on receive, never sent.
+    pub const RELATED_SAMPLE_IDENTITY_LEGACY: u16 = 0x800f;
     /// Vendor-specific bit: meaningful only with the sender's vendor id.
     pub const VENDOR_SPECIFIC_FLAG: u16 = 0x8000;
     /// "Incompatible if unrecognized" bit.

@@ -240,6 +240,64 @@ impl fmt::Display for SequenceNumber {
     }
 }
 
+/// `DDS::SampleIdentity`: the writer GUID and sequence number that name one sample.
+/// Request/reply links a reply to its request with it (inline QoS `PID_RELATED_SAMPLE_IDENTITY`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Debug)]
+pub struct SampleIdentity {
+    /// The writer that wrote the sample.
+    pub writer_guid: Guid,
+    /// The sample's sequence number in that writer.
+    pub sequence_number: SequenceNumber,
+}
+
+impl SampleIdentity {
+    /// Encoded size: GUID (16) + SequenceNumber (8).
+    pub const WIRE_SIZE: usize = 24;
+
+    /// Builds an identity.
+    pub fn new(writer_guid: Guid, sequence_number: SequenceNumber) -> Self {
+        SampleIdentity { writer_guid, sequence_number }
+    }
+
+    /// Reads GUID (16 bytes) then SequenceNumber {int32 high; uint32 low} in the reader's byte order.
+    pub fn read(r: &mut ByteReader<'_>) -> Result<Self, DecodeError> {
+        let writer_guid = Guid::read(r)?;
+        let sequence_number = SequenceNumber::read(r)?;
+        Ok(SampleIdentity { writer_guid, sequence_number })
+    }
+
+    /// Writes GUID then SequenceNumber in the writer's byte order.
+    pub fn write(&self, w: &mut ByteWriter<'_>) {
+        self.writer_guid.write(w);
+        self.sequence_number.write(w);
+    }
+
+    /// A fixed 24-byte form (GUID, then the sequence number as big-endian high int32 and low uint32),
+    /// independent of any list's byte order; used outside RTPS (e.g. MQTT correlation data).
+    pub fn to_bytes(&self) -> [u8; 24] {
+        let mut b = [0u8; 24];
+        b[..16].copy_from_slice(&self.writer_guid.to_bytes());
+        b[16..20].copy_from_slice(&((self.sequence_number.0 >> 32) as i32).to_be_bytes());
+        b[20..].copy_from_slice(&(self.sequence_number.0 as u32).to_be_bytes());
+        b
+    }
+
+    /// Parses [`SampleIdentity::to_bytes`]'s form; `None` unless exactly 24 bytes.
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        if b.len() != 24 {
+            return None;
+        }
+        let mut g = [0u8; 16];
+        g.copy_from_slice(&b[..16]);
+        let high = i32::from_be_bytes([b[16], b[17], b[18], b[19]]);
+        let low = u32::from_be_bytes([b[20], b[21], b[22], b[23]]);
+        Some(SampleIdentity {
+            writer_guid: Guid::from_bytes(g),
+            sequence_number: SequenceNumber((i64::from(high) << 32) | i64::from(low)),
+        })
+    }
+}
+
 /// The largest number of bits a sequence or fragment number set may carry.
 pub const MAX_SET_BITS: u32 = 256;
 
