@@ -130,7 +130,8 @@ struct Aliases {
 /// Per-connection protocol state. See the module docs for the call order.
 #[derive(Debug)]
 pub struct Session {
-    cfg: SessionConfig,
+    /// Shared by every connection of a listener.
+    cfg: Arc<SessionConfig>,
     phase: Phase,
     version: Option<Version>,
     client_id: Arc<str>,
@@ -161,6 +162,12 @@ impl Session {
     /// A new connection at `now`, waiting for CONNECT.
     #[must_use]
     pub fn new(cfg: SessionConfig, now: Instant) -> Self {
+        Self::with_config(Arc::new(cfg), now)
+    }
+
+    /// As [`Session::new`], with a configuration shared between sessions.
+    #[must_use]
+    pub fn with_config(cfg: Arc<SessionConfig>, now: Instant) -> Self {
         Self {
             cfg,
             phase: Phase::AwaitConnect,
