@@ -354,6 +354,8 @@ struct ClientEntry {
     outbox: Arc<Outbox>,
     /// The client's subscriptions; boxed and made on the first SUBSCRIBE, as many clients only
     /// publish.
+    // Boxed on purpose: 8 bytes in every entry instead of an empty map's 48.
+    #[allow(clippy::box_collection)]
     filters: Option<Box<HashMap<String, ()>>>,
     conn: Option<u64>,
     saved: Option<Box<SessionState>>,
@@ -384,6 +386,8 @@ pub enum ConnectOutcome {
     Accepted {
         /// Connection number (pass back to [`Broker::disconnected`]).
         conn: u64,
+        /// The client id, shared with the broker's entry (one allocation per client).
+        client: Arc<str>,
         /// Its outbound queue.
         outbox: Arc<Outbox>,
         /// A previous session was resumed.
@@ -462,6 +466,7 @@ impl Broker {
             None => (Arc::<str>::from(client), false),
         };
         let cap = self.cfg.queue_capacity;
+        let key = client_arc.clone();
         let e = self.clients.entry(client_arc).or_insert_with(|| ClientEntry {
             outbox: Arc::new(Outbox::new(cap)),
             filters: None,
@@ -482,6 +487,7 @@ impl Broker {
         Metrics::inc(&self.metrics.connections);
         ConnectOutcome::Accepted {
             conn,
+            client: key,
             outbox: e.outbox.clone(),
             session_present,
             restored: e.saved.take().map(|b| *b),

@@ -646,10 +646,10 @@ async fn connect(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn, req: Box<s
     loop {
         let outcome = shared.broker().connect(Instant::now(), &id, req.clean_start, expiry);
         match outcome {
-            ConnectOutcome::Accepted { conn, outbox, session_present, restored } => {
+            ConnectOutcome::Accepted { conn, client, outbox, session_present, restored } => {
                 c.conn = Some(conn);
                 c.outbox = Some(outbox);
-                s.accept(Instant::now(), Arc::from(id.as_str()), assigned, session_present, restored);
+                s.accept(Instant::now(), client, assigned, session_present, restored);
                 break;
             }
             ConnectOutcome::Busy(released) => {
