@@ -5,6 +5,9 @@
 #
 #   benches/mqtt_compare.sh                       # defaults below
 #   ROUNDS=5 SECS=10 benches/mqtt_compare.sh
+#   SCENARIOS=idle ROUNDS=3 benches/mqtt_compare.sh   # only some scenarios (space-separated); the report
+#                                                     # then goes to benches/results/raw/mqtt-partial.md
+#                                                     # (REPORT=FILE to choose), mqtt.md is left alone
 #
 # Scenarios (100-byte payloads; load generator benches/mqtt_load.rs):
 #   fanout    QoS 0, 1 publisher -> 10 subscribers, closed loop (window 1000), max rate
@@ -24,11 +27,18 @@ SECS=${SECS:-8}
 FAN_RATE=${FAN_RATE:-5000}
 P2P_RATE=${P2P_RATE:-1000}
 IDLE_CONNS=${IDLE_CONNS:-10000}
+ALL_SCENARIOS="fanout p2p fanout@R p2p@R idle"
+SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
+if [ "$SCENARIOS" = "$ALL_SCENARIOS" ]; then
+    REPORT=${REPORT:-$ROOT/benches/results/mqtt.md}
+else
+    REPORT=${REPORT:-$ROOT/benches/results/raw/mqtt-partial.md}
+fi
 PIN=${PIN:-1}
 SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-RAW=$ROOT/benches/results/raw/mqtt.jsonl
+RAW=${RAW:-$ROOT/benches/results/raw/mqtt.jsonl}
 
 if [ -z "${MQTT_COMPARE_IN_NETNS:-}" ]; then
     command -v mosquitto >/dev/null || apt-get install -y mosquitto
@@ -37,12 +47,12 @@ if [ -z "${MQTT_COMPARE_IN_NETNS:-}" ]; then
     [ -x "$LOADGEN" ] || { echo "cannot find the mqtt_load binary" >&2; exit 1; }
     mkdir -p "$(dirname "$RAW")"
     : >"$RAW"
-    export MQTT_COMPARE_IN_NETNS=1 LOADGEN ROUNDS SECS FAN_RATE P2P_RATE IDLE_CONNS TARGET RAW PIN SERVER_CPU LOADGEN_CPU
+    export MQTT_COMPARE_IN_NETNS=1 LOADGEN ROUNDS SECS FAN_RATE P2P_RATE IDLE_CONNS SCENARIOS TARGET RAW PIN SERVER_CPU LOADGEN_CPU
     LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
     unshare -n "$0" "$@"
     LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-    python3 "$ROOT/benches/mqtt/report.py" "$RAW" "$ROOT/benches/results/mqtt.md" \
-        "rounds=$ROUNDS secs=$SECS fan_rate=$FAN_RATE p2p_rate=$P2P_RATE idle_conns=$IDLE_CONNS pin=$PIN" \
+    python3 "$ROOT/benches/mqtt/report.py" "$RAW" "$REPORT" \
+        "scenarios=$SCENARIOS rounds=$ROUNDS secs=$SECS fan_rate=$FAN_RATE p2p_rate=$P2P_RATE idle_conns=$IDLE_CONNS pin=$PIN" \
         "$LOAD_BEFORE" "$LOAD_AFTER" "$(mosquitto -h 2>&1 | head -1)" "$(nproc)"
     exit 0
 fi
@@ -105,7 +115,7 @@ run() { # impl scenario args...
 for round in $(seq "$ROUNDS"); do
     # Alternate which server goes first.
     if [ $((round % 2)) = 1 ]; then order="starling mosquitto"; else order="mosquitto starling"; fi
-    for scen in fanout p2p fanout@R p2p@R idle; do
+    for scen in $SCENARIOS; do
         for impl in $order; do
             case $scen in
             fanout) run "$impl" "$scen" --mode fanout --qos 0 --pubs 1 --subs 10 --window 1000 --seconds "$SECS" ;;

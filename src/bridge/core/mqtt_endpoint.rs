@@ -137,7 +137,7 @@ impl Link {
                     Err(RecvError::Lagged(n)) => tracing::warn!("bridge: MQTT side lagged, {n} DDS samples skipped"),
                     Err(RecvError::Closed) => return,
                 },
-                () = async { match &outbox { Some(o) => o.notify().notified().await, None => std::future::pending().await } } => {
+                () = async { match &outbox { Some(o) => o.notified().await, None => std::future::pending().await } } => {
                     if let Some(o) = &outbox {
                         let metrics = self.lock().metrics().clone();
                         o.drain(Instant::now(), usize::MAX, &mut batch, &metrics);

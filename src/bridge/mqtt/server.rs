@@ -19,11 +19,12 @@ use super::session::{Action, Session, SessionConfig};
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 /// Listener addresses and limits.
 #[derive(Debug, Clone)]
@@ -84,13 +85,31 @@ struct Shared {
     broker: Arc<Mutex<Broker>>,
     metrics: Arc<Metrics>,
     auth: Arc<dyn Authenticator>,
-    session: SessionConfig,
+    session: Arc<SessionConfig>,
     loopback_users: Vec<String>,
+    /// Set once the server shuts down.
+    stopping: AtomicBool,
+    /// Wakes connections that have no outbox yet (before CONNECT) when the server shuts down;
+    /// attached connections are woken through their outbox instead, so that each connection
+    /// waits on one notification only.
+    stop: Notify,
 }
 
 impl Shared {
     fn broker(&self) -> MutexGuard<'_, Broker> {
         self.broker.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Asks every connection to close: the flag first (seen by connections that attach later),
+    /// then the connections waiting before CONNECT, then every attached connection's outbox.
+    fn begin_shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.stop.notify_waiters();
+        self.broker().kick_all(ReasonCode::SERVER_SHUTTING_DOWN);
     }
 }
 
@@ -139,8 +158,10 @@ impl MqttServer {
             broker: Arc::new(Mutex::new(broker)),
             metrics,
             auth,
-            session: cfg.session.clone(),
+            session: Arc::new(cfg.session.clone()),
             loopback_users: cfg.loopback_users.clone(),
+            stopping: AtomicBool::new(false),
+            stop: Notify::new(),
         });
         let mut extra = Vec::new();
         for spec in cfg.listeners {
@@ -199,6 +220,7 @@ impl MqttServer {
         }
         tasks.spawn(ticker(self.shared.clone(), stop_rx.clone()));
         shutdown.await;
+        self.shared.begin_shutdown();
         let _ = stop_tx.send(true);
         let _ =
             tokio::time::timeout(Duration::from_secs(1), async { while tasks.join_next().await.is_some() {} }).await;
@@ -231,14 +253,13 @@ async fn accept_loop(
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let shared = shared.clone();
-                    let stop = stop.clone();
                     if tls.is_none() && !ws {
                         // Its own (small) task type: the TLS and WebSocket futures are much larger
                         // and would size every task.
                         let guard = LiveGuard::new(&live);
                         tokio::spawn(async move {
-                            let _guard = guard;
-                            connection(shared, PlainTcp(stream), peer, stop).await;
+                            connection(shared, PlainTcp(stream), peer).await;
+                            drop(guard);
                         });
                         continue;
                     }
@@ -251,9 +272,9 @@ async fn accept_loop(
                                     tracing::debug!("TLS handshake failed");
                                     return;
                                 };
-                                serve(shared, stream, ws, peer, stop).await;
+                                serve(shared, stream, ws, peer).await;
                             }
-                            None => serve(shared, stream, ws, peer, stop).await,
+                            None => serve(shared, stream, ws, peer).await,
                         }
                     });
                 }
@@ -291,16 +312,16 @@ impl Drop for LiveGuard {
     }
 }
 
-async fn serve<S>(shared: Arc<Shared>, stream: S, ws: bool, peer: SocketAddr, stop: watch::Receiver<bool>)
+async fn serve<S>(shared: Arc<Shared>, stream: S, ws: bool, peer: SocketAddr)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
     if ws {
         if let Some(t) = WsTransport::accept(stream).await {
-            connection(shared, t, peer, stop).await;
+            connection(shared, t, peer).await;
         }
     } else {
-        connection(shared, TcpTransport(stream), peer, stop).await;
+        connection(shared, TcpTransport(stream), peer).await;
     }
 }
 
@@ -333,7 +354,9 @@ struct PlainTcp(tokio::net::TcpStream);
 impl Transport for PlainTcp {
     async fn read(&mut self, buf: &mut BytesMut) -> std::io::Result<bool> {
         loop {
-            self.0.readable().await?;
+            // The socket's own reader slot, rather than `readable()` and its waiter: less state
+            // in every waiting connection's future.
+            std::future::poll_fn(|cx| self.0.poll_read_ready(cx)).await?;
             if buf.capacity() - buf.len() < 4096 {
                 buf.reserve(16 * 1024);
             }
@@ -413,83 +436,110 @@ struct Conn {
     peer: SocketAddr,
 }
 
-async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, peer: SocketAddr, mut stop: watch::Receiver<bool>) {
-    let mut s = Session::new(shared.session.clone(), Instant::now());
+// Not an `async fn`, and its state is made before the `async` block: an `async fn`'s
+// arguments, and any value moved into a new binding inside the block, would be kept twice in
+// the future (as captured value and as local); the block below uses the captured values in place.
+fn connection<T: Transport>(
+    shared: Arc<Shared>,
+    mut t: T,
+    peer: SocketAddr,
+) -> impl std::future::Future<Output = ()> + Send {
+    let mut s = Session::with_config(shared.session.clone(), Instant::now());
     // Buffers are taken when there is something to read or write and given back when empty, so
     // idle connections cost little memory.
     let mut rbuf = BytesMut::new();
     let mut c = Conn { conn: None, outbox: None, principal: Principal::Anonymous, peer };
-    let mut batch: Vec<Delivery> = Vec::new();
     let mut sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
-    loop {
-        let now = Instant::now();
-        while s.handle_read(now, &mut rbuf) {
+    async move {
+        loop {
+            let now = Instant::now();
+            while s.handle_read(now, &mut rbuf) {
+                actions(&shared, &mut s, &mut c).await;
+            }
             actions(&shared, &mut s, &mut c).await;
-        }
-        actions(&shared, &mut s, &mut c).await;
-        if let (false, Some(ob)) = (s.is_closed(), &c.outbox) {
-            if let Some(reason) = ob.kicked() {
-                let why =
-                    if reason == ReasonCode::QUOTA_EXCEEDED { "outbound queue full" } else { "session taken over" };
-                s.close(reason, why, reason != ReasonCode::SESSION_TAKEN_OVER);
-            } else {
-                ob.drain(now, s.send_quota(), &mut batch, &shared.metrics);
-                for d in batch.drain(..) {
-                    if !s.deliver(now, d) {
-                        shared.metrics.dropped_oversize.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if !s.is_closed() && shared.stopping() {
+                s.close(ReasonCode::SERVER_SHUTTING_DOWN, "server shutting down", false);
+            }
+            if let (false, Some(ob)) = (s.is_closed(), &c.outbox) {
+                if let Some(reason) = ob.kicked() {
+                    let (why, will) = match reason {
+                        ReasonCode::QUOTA_EXCEEDED => ("outbound queue full", true),
+                        ReasonCode::SERVER_SHUTTING_DOWN => ("server shutting down", false),
+                        _ => ("session taken over", reason != ReasonCode::SESSION_TAKEN_OVER),
+                    };
+                    s.close(reason, why, will);
+                } else {
+                    let mut batch: Vec<Delivery> = Vec::new();
+                    ob.drain(now, s.send_quota(), &mut batch, &shared.metrics);
+                    for d in batch {
+                        if !s.deliver(now, d) {
+                            shared.metrics.dropped_oversize.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                     }
                 }
             }
-        }
-        if !s.output().is_empty() {
-            let data = std::mem::take(s.output());
-            if t.write(&data).await.is_err() {
-                s.connection_lost();
-            }
-        }
-        if s.is_closed() {
-            break;
-        }
-        if rbuf.is_empty() && rbuf.capacity() > 0 {
-            rbuf = BytesMut::new();
-        }
-        s.release_idle_buffers();
-        // The timer is boxed and only made when there is a deadline: an idle connection without
-        // keep-alive then carries no timer state.
-        let deadline = s.poll_timeout().map(tokio::time::Instant::from_std);
-        match (&mut sleep, deadline) {
-            (Some(t), Some(d)) if t.deadline() != d => t.as_mut().reset(d),
-            (None, Some(d)) => sleep = Some(Box::pin(tokio::time::sleep_until(d))),
-            (_, None) => sleep = None,
-            _ => {}
-        }
-        let outbox = c.outbox.clone();
-        tokio::select! {
-            r = t.read(&mut rbuf) => match r {
-                Ok(true) => {}
-                Ok(false) | Err(_) => s.connection_lost(),
-            },
-            _ = async { match &outbox { Some(o) => o.notify().notified().await, None => std::future::pending().await } } => {}
-            _ = async { match &mut sleep { Some(t) => t.as_mut().await, None => std::future::pending().await } } => {
-                s.handle_timeout(Instant::now());
-            }
-            _ = stop.changed() => s.close(ReasonCode::SERVER_SHUTTING_DOWN, "server shutting down", false),
-        }
-        if s.is_closed() {
             if !s.output().is_empty() {
-                let data = s.output().split();
-                let _ = t.write(&data).await;
+                let data = std::mem::take(s.output());
+                if t.write(&data).await.is_err() {
+                    s.connection_lost();
+                }
             }
-            break;
+            if s.is_closed() {
+                break;
+            }
+            if rbuf.is_empty() && rbuf.capacity() > 0 {
+                rbuf = BytesMut::new();
+            }
+            s.release_idle_buffers();
+            // The timer is boxed and only made when there is a deadline: an idle connection without
+            // keep-alive then carries no timer state.
+            let deadline = s.poll_timeout().map(tokio::time::Instant::from_std);
+            match (&mut sleep, deadline) {
+                (Some(t), Some(d)) if t.deadline() != d => t.as_mut().reset(d),
+                (None, Some(d)) => sleep = Some(Box::pin(tokio::time::sleep_until(d))),
+                (_, None) => sleep = None,
+                _ => {}
+            }
+            let outbox = &c.outbox;
+            tokio::select! {
+                r = t.read(&mut rbuf) => match r {
+                    Ok(true) => {}
+                    Ok(false) | Err(_) => s.connection_lost(),
+                },
+                // One wake-up source: the outbox once attached (deliveries, take-over, shutdown), the
+                // server's shutdown notification before that.
+                _ = async {
+                    match outbox {
+                        Some(o) => o.notified().await,
+                        // Boxed: only connections that have not sent CONNECT yet wait here.
+                        None => {
+                            let n = Box::pin(shared.stop.notified());
+                            if !shared.stopping() {
+                                n.await;
+                            }
+                        }
+                    }
+                } => {}
+                _ = async { match &mut sleep { Some(t) => t.as_mut().await, None => std::future::pending().await } } => {
+                    s.handle_timeout(Instant::now());
+                }
+            }
+            if s.is_closed() {
+                if !s.output().is_empty() {
+                    let data = s.output().split();
+                    let _ = t.write(&data).await;
+                }
+                break;
+            }
         }
-    }
-    if matches!(s.close_reason(), Some(r) if r == ReasonCode::MALFORMED_PACKET || r == ReasonCode::PROTOCOL_ERROR) {
-        shared.metrics.protocol_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-    if let Some(conn) = c.conn {
-        let end = s.finish();
-        let client = s.client_id().clone();
-        shared.broker().disconnected(Instant::now(), &client, conn, end.state, end.expiry, end.will);
+        if matches!(s.close_reason(), Some(r) if r == ReasonCode::MALFORMED_PACKET || r == ReasonCode::PROTOCOL_ERROR) {
+            shared.metrics.protocol_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(conn) = c.conn {
+            let end = s.finish();
+            let client = s.client_id().clone();
+            shared.broker().disconnected(Instant::now(), &client, conn, end.state, end.expiry, end.will);
+        }
     }
 }
 
@@ -596,10 +646,10 @@ async fn connect(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn, req: Box<s
     loop {
         let outcome = shared.broker().connect(Instant::now(), &id, req.clean_start, expiry);
         match outcome {
-            ConnectOutcome::Accepted { conn, outbox, session_present, restored } => {
+            ConnectOutcome::Accepted { conn, client, outbox, session_present, restored } => {
                 c.conn = Some(conn);
                 c.outbox = Some(outbox);
-                s.accept(Instant::now(), Arc::from(id.as_str()), assigned, session_present, restored);
+                s.accept(Instant::now(), client, assigned, session_present, restored);
                 break;
             }
             ConnectOutcome::Busy(released) => {
@@ -614,5 +664,42 @@ async fn connect(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn, req: Box<s
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Idle connections must stay cheap (issue 8: at most twice mosquitto's memory per idle
+    /// connection): the connection task's future and the broker's per-client entry are the
+    /// largest parts, so their sizes are bounded here.
+    #[tokio::test]
+    async fn per_connection_state_stays_small() {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind on loopback");
+        let addr = l.local_addr().expect("local address");
+        let _client = tokio::net::TcpStream::connect(addr).await.expect("connect on loopback");
+        let (stream, peer) = l.accept().await.expect("accept");
+        let broker = Broker::new(BrokerConfig::default());
+        let metrics = broker.metrics().clone();
+        let shared = Arc::new(Shared {
+            broker: Arc::new(Mutex::new(broker)),
+            metrics,
+            auth: Arc::new(super::super::auth::MemoryAuth::default()),
+            session: Arc::default(),
+            loopback_users: Vec::new(),
+            stopping: AtomicBool::new(false),
+            stop: Notify::new(),
+        });
+        let fut = connection(shared, PlainTcp(stream), peer);
+        let size = std::mem::size_of_val(&fut);
+        eprintln!(
+            "connection future {size} B, Session {} B, client entry {} B, outbox {} B",
+            std::mem::size_of::<Session>(),
+            super::super::broker::client_entry_size(),
+            std::mem::size_of::<super::super::broker::Outbox>()
+        );
+        assert!(size <= 520, "the connection future grew to {size} bytes");
+        assert!(super::super::broker::client_entry_size() <= 80);
     }
 }

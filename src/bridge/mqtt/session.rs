@@ -130,13 +130,14 @@ struct Aliases {
 /// Per-connection protocol state. See the module docs for the call order.
 #[derive(Debug)]
 pub struct Session {
-    cfg: SessionConfig,
+    /// Shared by every connection of a listener.
+    cfg: Arc<SessionConfig>,
     phase: Phase,
     version: Option<Version>,
     client_id: Arc<str>,
-    keep_alive: Duration,
+    /// Keep Alive in seconds (0: none).
+    keep_alive: u16,
     last_rx: Instant,
-    started: Instant,
     expiry: u32,
     /// Boxed: most clients have no will, and the session lives as long as the connection.
     will: Option<Box<codec::LastWill>>,
@@ -146,7 +147,8 @@ pub struct Session {
     client_alias_max: u16,
     /// Topic aliases, made on first use (most connections use none).
     aliases: Option<Box<Aliases>>,
-    state: SessionState,
+    /// In-flight state, made on first use (idle connections have none).
+    state: Option<Box<SessionState>>,
     out: BytesMut,
     actions: std::collections::VecDeque<Action>,
     close_reason: Option<ReasonCode>,
@@ -161,14 +163,19 @@ impl Session {
     /// A new connection at `now`, waiting for CONNECT.
     #[must_use]
     pub fn new(cfg: SessionConfig, now: Instant) -> Self {
+        Self::with_config(Arc::new(cfg), now)
+    }
+
+    /// As [`Session::new`], with a configuration shared between sessions.
+    #[must_use]
+    pub fn with_config(cfg: Arc<SessionConfig>, now: Instant) -> Self {
         Self {
             cfg,
             phase: Phase::AwaitConnect,
             version: None,
             client_id: Arc::from(""),
-            keep_alive: Duration::ZERO,
+            keep_alive: 0,
             last_rx: now,
-            started: now,
             expiry: 0,
             will: None,
             publish_will: false,
@@ -176,12 +183,16 @@ impl Session {
             client_receive_max: 0,
             client_alias_max: 0,
             aliases: None,
-            state: SessionState::default(),
+            state: None,
             out: BytesMut::new(),
             actions: std::collections::VecDeque::new(),
             close_reason: None,
             dropped_oversize: 0,
         }
+    }
+
+    fn st(&mut self) -> &mut SessionState {
+        self.state.get_or_insert_with(Box::default)
     }
 
     /// Client identifier (after CONNECT).
@@ -239,8 +250,11 @@ impl Session {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.phase {
-            Phase::AwaitConnect => Some(self.started + self.cfg.connect_timeout),
-            Phase::Connected if !self.keep_alive.is_zero() => Some(self.last_rx + self.keep_alive * 3 / 2),
+            // No packet has been decoded yet, so `last_rx` is when the connection started.
+            Phase::AwaitConnect => Some(self.last_rx + self.cfg.connect_timeout),
+            Phase::Connected if self.keep_alive != 0 => {
+                Some(self.last_rx + Duration::from_millis(u64::from(self.keep_alive) * 1500))
+            }
             _ => None,
         }
     }
@@ -363,22 +377,22 @@ impl Session {
             Packet::Publish(p) => self.handle_publish(now, p),
             Packet::PubAck(r) => {
                 if let Some(i) = self
-                    .state
+                    .st()
                     .inflight
                     .iter()
                     .position(|(id, d, rel)| *id == r.pkid && !rel && d.qos == QoS::AtLeastOnce)
                 {
-                    self.state.inflight.remove(i);
+                    self.st().inflight.remove(i);
                 }
             }
             Packet::PubRec(r) => {
-                let pos = self.state.inflight.iter().position(|(id, d, _)| *id == r.pkid && d.qos == QoS::ExactlyOnce);
+                let pos = self.st().inflight.iter().position(|(id, d, _)| *id == r.pkid && d.qos == QoS::ExactlyOnce);
                 match pos {
                     Some(i) if r.reason.is_error() => {
-                        self.state.inflight.remove(i);
+                        self.st().inflight.remove(i);
                     }
                     Some(i) => {
-                        self.state.inflight[i].2 = true;
+                        self.st().inflight[i].2 = true;
                         self.send(&Packet::PubRel(PubResp::new(r.pkid)));
                     }
                     None => {
@@ -389,13 +403,13 @@ impl Session {
                 }
             }
             Packet::PubComp(r) => {
-                if let Some(i) = self.state.inflight.iter().position(|(id, _, rel)| *id == r.pkid && *rel) {
-                    self.state.inflight.remove(i);
+                if let Some(i) = self.st().inflight.iter().position(|(id, _, rel)| *id == r.pkid && *rel) {
+                    self.st().inflight.remove(i);
                 }
             }
             Packet::PubRel(r) => {
                 let mut resp = PubResp::new(r.pkid);
-                if !self.state.incoming_qos2.remove(&r.pkid) {
+                if !self.st().incoming_qos2.remove(&r.pkid) {
                     resp.reason = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
                 }
                 self.send(&Packet::PubComp(resp));
@@ -430,7 +444,7 @@ impl Session {
             self.finish_close(ReasonCode::BAD_AUTHENTICATION_METHOD, false);
             return;
         }
-        self.keep_alive = Duration::from_secs(c.keep_alive.into());
+        self.keep_alive = c.keep_alive;
         self.expiry = match c.version {
             Version::V5 => c.properties.session_expiry_interval.unwrap_or(0),
             Version::V311 if c.clean_start => 0,
@@ -472,8 +486,8 @@ impl Session {
         }
         self.send(&Packet::ConnAck(ConnAck { session_present, code: ReasonCode::SUCCESS, properties: props }));
         if let Some(st) = restored {
-            self.state = st;
-            let inflight = std::mem::take(&mut self.state.inflight);
+            self.state = Some(Box::new(st));
+            let inflight = std::mem::take(&mut self.st().inflight);
             for (pkid, d, released) in &inflight {
                 if *released {
                     self.send(&Packet::PubRel(PubResp::new(*pkid)));
@@ -482,7 +496,7 @@ impl Session {
                     let _ = self.encode_delivery(now, d, *pkid, true, false);
                 }
             }
-            self.state.inflight = inflight;
+            self.st().inflight = inflight;
         }
     }
 
@@ -521,12 +535,12 @@ impl Session {
         }
         let pkid = (p.qos != QoS::AtMostOnce).then_some(p.pkid);
         if p.qos == QoS::ExactlyOnce {
-            if self.state.incoming_qos2.contains(&p.pkid) {
+            if self.st().incoming_qos2.contains(&p.pkid) {
                 // A retransmission: already routed; acknowledge again.
                 self.send(&Packet::PubRec(PubResp::new(p.pkid)));
                 return;
             }
-            if self.state.incoming_qos2.len() >= usize::from(self.cfg.receive_maximum) {
+            if self.st().incoming_qos2.len() >= usize::from(self.cfg.receive_maximum) {
                 self.close(ReasonCode::RECEIVE_MAXIMUM_EXCEEDED, "receive maximum exceeded", true);
                 return;
             }
@@ -563,7 +577,7 @@ impl Session {
             QoS::AtLeastOnce => self.send(&Packet::PubAck(resp)),
             QoS::ExactlyOnce => {
                 if !reason.is_error() {
-                    self.state.incoming_qos2.insert(pkid);
+                    self.st().incoming_qos2.insert(pkid);
                 }
                 self.send(&Packet::PubRec(resp));
             }
@@ -613,14 +627,14 @@ impl Session {
         if self.phase != Phase::Connected {
             return 0;
         }
-        usize::from(self.client_receive_max).saturating_sub(self.state.inflight.len())
+        usize::from(self.client_receive_max).saturating_sub(self.state.as_ref().map_or(0, |st| st.inflight.len()))
     }
 
     fn next_pkid(&mut self) -> u16 {
         loop {
-            self.state.last_pkid = self.state.last_pkid.wrapping_add(1);
-            let id = self.state.last_pkid;
-            if id != 0 && !self.state.inflight.iter().any(|(p, _, _)| *p == id) {
+            self.st().last_pkid = self.st().last_pkid.wrapping_add(1);
+            let id = self.st().last_pkid;
+            if id != 0 && !self.st().inflight.iter().any(|(p, _, _)| *p == id) {
                 return id;
             }
         }
@@ -641,7 +655,7 @@ impl Session {
             return false;
         }
         if d.qos != QoS::AtMostOnce {
-            self.state.inflight.push_back((pkid, d, false));
+            self.st().inflight.push_back((pkid, d, false));
         }
         true
     }
@@ -715,7 +729,7 @@ impl Session {
             };
             (msg, delay)
         });
-        Ending { state: std::mem::take(&mut self.state), expiry: self.expiry, will }
+        Ending { state: self.state.take().map(|b| *b).unwrap_or_default(), expiry: self.expiry, will }
     }
 
     /// The reason the session closed.

@@ -89,7 +89,7 @@ impl Sim {
                         Version::V311 => u32::MAX,
                     };
                     match self.broker.connect(self.now, &req.client_id, req.clean_start, expiry) {
-                        ConnectOutcome::Accepted { conn, outbox, session_present, restored } => {
+                        ConnectOutcome::Accepted { conn, outbox, session_present, restored, .. } => {
                             c.conn = Some(conn);
                             c.outbox = Some(outbox);
                             c.s.accept(self.now, Arc::from(req.client_id.as_str()), false, session_present, restored);
