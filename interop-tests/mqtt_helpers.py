@@ -39,6 +39,21 @@ def wait_port(port, timeout=10.0):
     raise TimeoutError(f"port {port} did not open")
 
 
+def start_config_bridge(ns, starling_bin, tmp_path, config, ports):
+    """`starling -v bridge --config` with the XML text `config` (written under `tmp_path`), in namespace `ns`;
+    returns its Watcher once every TCP port in `ports` accepts connections."""
+    from netns import Watcher
+    from shapes import starling_argv
+
+    cfg = tmp_path / "bridge.xml"
+    cfg.write_text(config)
+    p = Watcher(ns.popen(starling_argv(starling_bin, "-v", "bridge", "--config", str(cfg))), "bridge")
+    with inside(ns):
+        for port in ports:
+            wait_port(port)
+    return p
+
+
 def start_bridge(ns, starling_bin, *extra, port=1883):
     p = ns.popen([starling_bin, "bridge", "--mqtt", f"127.0.0.1:{port}", *extra])
     with inside(ns):

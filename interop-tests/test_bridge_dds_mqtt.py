@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mqtt_helpers import Client, inside, wait_port
+from mqtt_helpers import Client, inside, start_config_bridge
 from netns import Watcher
 from shapes import peer_argv, starling_argv
 
@@ -39,12 +39,7 @@ CONFIG = """<dds>
 
 @pytest.fixture
 def bridge(netns, starling_bin, tmp_path):
-    cfg = tmp_path / "bridge.xml"
-    cfg.write_text(CONFIG)
-    p = Watcher(netns.popen(starling_argv(starling_bin, "-v", "bridge", "--config", str(cfg))), "bridge")
-    with inside(netns):
-        wait_port(1883)
-    yield p
+    yield start_config_bridge(netns, starling_bin, tmp_path, CONFIG, [1883])
 
 
 def props(m):

@@ -9,7 +9,7 @@ import time
 import pytest
 import stomp
 
-from mqtt_helpers import inside, wait_port
+from mqtt_helpers import inside, start_config_bridge
 from netns import Watcher
 from shapes import peer_argv, starling_argv
 
@@ -47,13 +47,7 @@ CONFIG = """<dds>
 
 @pytest.fixture
 def bridge(netns, starling_bin, tmp_path):
-    cfg = tmp_path / "bridge.xml"
-    cfg.write_text(CONFIG)
-    p = Watcher(netns.popen(starling_argv(starling_bin, "-v", "bridge", "--config", str(cfg))), "bridge")
-    with inside(netns):
-        wait_port(PORT)
-        wait_port(WS_PORT)
-    yield p
+    yield start_config_bridge(netns, starling_bin, tmp_path, CONFIG, [PORT, WS_PORT])
 
 
 class Listener(stomp.ConnectionListener):
