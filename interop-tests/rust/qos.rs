@@ -613,3 +613,46 @@ async fn request_reply_related_sample_identity() {
     assert_eq!(replies[0].info.sample_identity(), reply_id);
     assert_eq!(replies[0].data.as_ref().map(|d| d.x), Some(2));
 }
+
+/// A status watch taken after the status changed still reports that change: a tool that creates an entity and
+/// then asks for its watch does not miss a match or an incompatibility that came in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_watch_taken_late_reports_earlier_change() {
+    if !in_netns("status_watch_taken_late_reports_earlier_change") {
+        return;
+    }
+    let p = pair();
+    let writer = p.writer("LateWatch", writer_qos());
+    let reader = p.reader("LateWatch", reader_qos());
+    matched(&writer, &reader).await;
+    let mut w = writer.publication_matched_watch();
+    let mut r = reader.subscription_matched_watch();
+    tokio::time::timeout(WAIT, w.changed()).await.expect("writer watch reports the match").expect("open");
+    tokio::time::timeout(WAIT, r.changed()).await.expect("reader watch reports the match").expect("open");
+    assert_eq!(w.borrow_and_update().current_count, 1);
+    assert_eq!(r.borrow_and_update().current_count, 1);
+
+    // Exclusive ownership requested, shared offered: incompatible on both sides, before any watch is taken.
+    let mut rq = reader_qos();
+    rq.ownership = OwnershipKind::Exclusive;
+    let bad_reader = p.reader("LateWatchOwned", rq);
+    let bad_writer = p.writer("LateWatchOwned", writer_qos());
+    assert!(
+        eventually(WAIT, || bad_reader.requested_incompatible_qos_status().total_count > 0).await,
+        "incompatibility seen by the reader"
+    );
+    assert!(
+        eventually(WAIT, || bad_writer.offered_incompatible_qos_status().total_count > 0).await,
+        "incompatibility seen by the writer"
+    );
+    let mut ri = bad_reader.requested_incompatible_qos_watch();
+    let mut wi = bad_writer.offered_incompatible_qos_watch();
+    tokio::time::timeout(WAIT, ri.changed()).await.expect("reader incompatibility reported").expect("open");
+    tokio::time::timeout(WAIT, wi.changed()).await.expect("writer incompatibility reported").expect("open");
+    assert_eq!(ri.borrow_and_update().last_policy_id, Some(starling::qos::QosPolicyId::Ownership));
+
+    // A fresh watch of an unchanged status waits.
+    let quiet = p.reader("LateWatchQuiet", reader_qos());
+    let mut q = quiet.subscription_matched_watch();
+    assert!(tokio::time::timeout(Duration::from_millis(200), q.changed()).await.is_err(), "nothing to report");
+}

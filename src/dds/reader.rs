@@ -1139,9 +1139,9 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
         *self.state.matched.borrow()
     }
 
-    /// A watch channel that sees every change of the SUBSCRIPTION_MATCHED status.
+    /// A watch channel that sees every change of the SUBSCRIPTION_MATCHED status; its first `changed()` also reports a change made before it was taken.
     pub fn subscription_matched_watch(&self) -> watch::Receiver<SubscriptionMatchedStatus> {
-        self.state.matched.subscribe()
+        super::status::status_watch(&self.state.matched)
     }
 
     /// The current REQUESTED_INCOMPATIBLE_QOS status.
@@ -1150,9 +1150,9 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
         *self.state.incompatible.borrow()
     }
 
-    /// A watch channel of REQUESTED_INCOMPATIBLE_QOS changes.
+    /// A watch channel of REQUESTED_INCOMPATIBLE_QOS changes; its first `changed()` also reports a change made before it was taken.
     pub fn requested_incompatible_qos_watch(&self) -> watch::Receiver<IncompatibleQosStatus> {
-        self.state.incompatible.subscribe()
+        super::status::status_watch(&self.state.incompatible)
     }
 
     /// The REQUESTED_DEADLINE_MISSED status (reading it resets `total_count_change`).
@@ -1161,9 +1161,9 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
         take_status(&self.state.deadline, |s| s.total_count_change = 0)
     }
 
-    /// A watch channel of REQUESTED_DEADLINE_MISSED changes.
+    /// A watch channel of REQUESTED_DEADLINE_MISSED changes; its first `changed()` also reports a change made before it was taken.
     pub fn requested_deadline_missed_watch(&self) -> watch::Receiver<DeadlineMissedStatus> {
-        self.state.deadline.subscribe()
+        super::status::status_watch(&self.state.deadline)
     }
 
     /// The LIVELINESS_CHANGED status (reading it resets the `*_change` fields).
@@ -1175,9 +1175,9 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
         })
     }
 
-    /// A watch channel of LIVELINESS_CHANGED changes.
+    /// A watch channel of LIVELINESS_CHANGED changes; its first `changed()` also reports a change made before it was taken.
     pub fn liveliness_changed_watch(&self) -> watch::Receiver<LivelinessChangedStatus> {
-        self.state.liveliness.subscribe()
+        super::status::status_watch(&self.state.liveliness)
     }
 
     /// The SAMPLE_REJECTED status (reading it resets `total_count_change`).
@@ -1186,9 +1186,9 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
         take_status(&self.state.rejected, |s| s.total_count_change = 0)
     }
 
-    /// A watch channel of SAMPLE_REJECTED changes.
+    /// A watch channel of SAMPLE_REJECTED changes; its first `changed()` also reports a change made before it was taken.
     pub fn sample_rejected_watch(&self) -> watch::Receiver<SampleRejectedStatus> {
-        self.state.rejected.subscribe()
+        super::status::status_watch(&self.state.rejected)
     }
 
     /// The SAMPLE_LOST status (reading it resets `total_count_change`).

@@ -222,3 +222,14 @@ pub(crate) fn take_status<S: Copy>(tx: &watch::Sender<S>, reset: impl FnOnce(&mu
     });
     s
 }
+
+/// A receiver of a status channel whose first `changed()` also reports what happened before it was created:
+/// a status that already moved from its initial value counts as unseen, so a match or an incompatibility that
+/// came while the entity was being set up is not missed.
+pub(crate) fn status_watch<T: Default + PartialEq>(tx: &watch::Sender<T>) -> watch::Receiver<T> {
+    let mut rx = tx.subscribe();
+    if *rx.borrow() != T::default() {
+        rx.mark_changed();
+    }
+    rx
+}

@@ -494,9 +494,9 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         *self.state.matched.borrow()
     }
 
-    /// A watch channel that sees every change of the PUBLICATION_MATCHED status.
+    /// A watch channel that sees every change of the PUBLICATION_MATCHED status; its first `changed()` also reports a change made before it was taken.
     pub fn publication_matched_watch(&self) -> watch::Receiver<PublicationMatchedStatus> {
-        self.state.matched.subscribe()
+        super::status::status_watch(&self.state.matched)
     }
 
     /// The current OFFERED_INCOMPATIBLE_QOS status.
@@ -505,9 +505,9 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         *self.state.incompatible.borrow()
     }
 
-    /// A watch channel of OFFERED_INCOMPATIBLE_QOS changes.
+    /// A watch channel of OFFERED_INCOMPATIBLE_QOS changes; its first `changed()` also reports a change made before it was taken.
     pub fn offered_incompatible_qos_watch(&self) -> watch::Receiver<IncompatibleQosStatus> {
-        self.state.incompatible.subscribe()
+        super::status::status_watch(&self.state.incompatible)
     }
 }
 
@@ -523,9 +523,9 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         take_status(&self.state.deadline_missed, |s| s.total_count_change = 0)
     }
 
-    /// A watch channel of OFFERED_DEADLINE_MISSED changes.
+    /// A watch channel of OFFERED_DEADLINE_MISSED changes; its first `changed()` also reports a change made before it was taken.
     pub fn offered_deadline_missed_watch(&self) -> watch::Receiver<DeadlineMissedStatus> {
-        self.state.deadline_missed.subscribe()
+        super::status::status_watch(&self.state.deadline_missed)
     }
 
     /// The LIVELINESS_LOST status (reading it resets `total_count_change`).
@@ -534,9 +534,9 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         take_status(&self.state.liveliness_lost, |s| s.total_count_change = 0)
     }
 
-    /// A watch channel of LIVELINESS_LOST changes.
+    /// A watch channel of LIVELINESS_LOST changes; its first `changed()` also reports a change made before it was taken.
     pub fn liveliness_lost_watch(&self) -> watch::Receiver<LivelinessLostStatus> {
-        self.state.liveliness_lost.subscribe()
+        super::status::status_watch(&self.state.liveliness_lost)
     }
 
     /// The StatusCondition of this writer (all statuses enabled).

@@ -109,6 +109,11 @@ impl std::fmt::Display for QosWarning {
     }
 }
 
+/// Sections a `<dds>` document holds besides QoS libraries (DDS-XML building blocks, Starling's bridge
+/// configuration); the QoS loader skips them without a warning.
+const OTHER_DDS_SECTIONS: &[&str] =
+    &["types", "domain_library", "domain_participant_library", "application_library", "bridge"];
+
 /// Elements RTI Connext adds to the OMG syntax; named as such in warnings.
 const RTI_EXTENSIONS: &[&str] = &[
     "acknowledgment_kind",
@@ -247,6 +252,9 @@ impl Ctx<'_> {
                 for c in &root.children {
                     if c.name == "qos_library" {
                         self.library(c, &mut out)?;
+                    } else if OTHER_DDS_SECTIONS.contains(&c.name.as_str()) {
+                        // Another part of the same document (types, domains, a bridge's routes): not QoS.
+                        tracing::debug!(file = self.file, line = c.pos.line, "<{}> left to its own reader", c.name);
                     } else {
                         self.unknown(c, "dds");
                     }

@@ -358,6 +358,19 @@ fn unknown_elements_warn_with_position() {
 }
 
 #[test]
+fn other_sections_of_a_dds_document_are_not_warned_about() {
+    let qp = QosProvider::from_str(
+        "d.xml",
+        "<dds>\n<types><struct name=\"T\"/></types>\n<bridge><listener protocol=\"mqtt\"/></bridge>\n\
+         <qos_library name=\"L\"><qos_profile name=\"P\"/></qos_library>\n<gizmo/>\n</dds>\n",
+    )
+    .unwrap();
+    let msgs: Vec<String> = qp.warnings().iter().map(|w| w.to_string()).collect();
+    assert_eq!(msgs, ["d.xml:5:1: unknown element <gizmo> in <dds> ignored"]);
+    assert!(qp.profile("L::P").is_ok());
+}
+
+#[test]
 fn later_files_inherit_from_earlier_ones_and_failed_loads_change_nothing() {
     let mut qp = QosProvider::from_file(repo_file("qos-profiles/starling-patterns.xml")).unwrap();
     qp.load_str(
