@@ -1,36 +1,7 @@
-//! Parses an arbitrary datagram, iterates over all submessages and walks the inline QoS of every DATA and
-//! DATA_FRAG. Nothing may panic and the iteration must end.
+//! cargo-fuzz entry for `bodies/datagram.rs` (also replayed on stable by the `fuzz_smoke` test).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use starling_proto::wire::{parse, Submessage};
+#[path = "../bodies/datagram.rs"]
+mod body;
 
-fuzz_target!(|datagram: &[u8]| {
-    let Ok((_header, submessages)) = parse(datagram) else {
-        return;
-    };
-    let mut count = 0usize;
-    for sub in submessages {
-        count += 1;
-        // Every submessage takes at least its 4-byte header, plus one final error.
-        assert!(count <= datagram.len() / 4 + 1);
-        let qos = match sub {
-            Ok(Submessage::Data(d)) => {
-                if let Some(p) = d.serialized_payload {
-                    std::hint::black_box(p.len());
-                }
-                d.inline_qos
-            }
-            Ok(Submessage::DataFrag(d)) => {
-                std::hint::black_box(d.data.len());
-                d.inline_qos
-            }
-            _ => None,
-        };
-        if let Some(list) = qos {
-            for param in list.iter() {
-                std::hint::black_box(&param);
-            }
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));

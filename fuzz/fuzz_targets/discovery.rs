@@ -1,14 +1,7 @@
-//! Decodes arbitrary bytes as SPDP and SEDP data (both endpoint kinds) and as
-//! a dispose key payload. Nothing may panic.
+//! cargo-fuzz entry for `bodies/discovery.rs` (also replayed on stable by the `fuzz_smoke` test).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use starling_proto::discovery::{key_guid, EndpointData, ParticipantData};
-use starling_proto::wire::VendorId;
+#[path = "../bodies/discovery.rs"]
+mod body;
 
-fuzz_target!(|payload: &[u8]| {
-    let _ = ParticipantData::decode(payload);
-    let _ = EndpointData::decode(payload, VendorId::CYCLONE, true, None);
-    let _ = EndpointData::decode(payload, VendorId::RTI, false, None);
-    let _ = key_guid(payload);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));
