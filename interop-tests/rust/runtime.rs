@@ -354,3 +354,66 @@ async fn hundred_megabyte_sample_over_loopback() {
     writer.wait_for_acknowledgments(long).await.expect("all acknowledged");
     assert_eq!(pb.stats().datagrams_malformed, 0);
 }
+
+/// With data multicast on, a writer with two readers sends its samples to the user-data group
+/// 239.255.0.1:7401 (a plain socket joined to the group sees RTPS DATA), and both readers get every sample.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_multicast_reaches_readers_through_the_group() {
+    if !in_netns("data_multicast_reaches_readers_through_the_group") {
+        return;
+    }
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::net::{Ipv4Addr, SocketAddr};
+    let watch = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).expect("socket");
+    watch.set_reuse_address(true).expect("reuse");
+    watch.set_reuse_port(true).expect("reuse port");
+    watch.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, 7401)).into()).expect("bind 7401");
+    watch.join_multicast_v4(&Ipv4Addr::new(239, 255, 0, 1), &Ipv4Addr::LOCALHOST).expect("join");
+    watch.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let watch: std::net::UdpSocket = watch.into();
+
+    let multicast = |name: &str| {
+        DomainParticipant::builder(0).interface("lo").name(name).data_multicast(true).build().expect("participant")
+    };
+    let (pa, pb, pc) = (multicast("pub"), multicast("sub1"), multicast("sub2"));
+    let mut wq = EndpointQos::writer_default();
+    wq.history = History::KeepAll;
+    let writer = pa.create_datawriter(&pa.create_topic::<ShapeType>("Group"), Some(wq)).expect("writer");
+    let readers = [&pb, &pc].map(|p| {
+        p.create_datareader(&p.create_topic::<ShapeType>("Group"), Some(reliable_reader_qos())).expect("reader")
+    });
+    writer.wait_for_subscribers(2, WAIT).await.expect("writer matches both");
+    for r in &readers {
+        r.wait_for_publishers(1, WAIT).await.expect("reader matches");
+    }
+    for x in 0..10 {
+        writer.write(&shape("GREEN", x)).expect("write");
+    }
+    for r in &readers {
+        let mut xs = Vec::new();
+        while xs.len() < 10 {
+            let s = tokio::time::timeout(WAIT, r.take_next()).await.expect("sample in time").expect("sample");
+            xs.push(s.data.map_or(-1, |d| d.x));
+        }
+        assert_eq!(xs, (0..10).collect::<Vec<_>>());
+    }
+    // The group carried user data: an RTPS message with a DATA submessage (id 0x15) for the user writer.
+    let entity = writer.guid().entity_id;
+    let found = tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; 65536];
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < end {
+            let Ok(n) = watch.recv(&mut buf) else { continue };
+            let Ok((_, subs)) = starling::proto::wire::parse(&buf[..n]) else { continue };
+            let mut subs = subs;
+            if subs.any(|s| matches!(s, Ok(starling::proto::wire::Submessage::Data(d)) if d.writer_id == entity)) {
+                return true;
+            }
+        }
+        false
+    });
+    // Anything written after the watch started also goes to the group.
+    writer.write(&shape("GREEN", 10)).expect("write");
+    assert!(found.await.expect("join"), "no user DATA seen on 239.255.0.1:7401");
+    writer.wait_for_acknowledgments(WAIT).await.expect("all acknowledged");
+}

@@ -143,9 +143,9 @@ async fn run_config(cli: &Cli, args: &BridgeArgs, path: &std::path::Path) -> Res
     stomp.server.session.limits.max_frame_size = args.stomp_max_frame;
     stomp.server.broker.queue_capacity = args.queue_capacity;
     registry.register(Arc::new(stomp));
-    let (interface, peers) = (cli.interface.clone(), cli.peers.clone());
+    let (interface, peers, data_multicast) = (cli.interface.clone(), cli.peers.clone(), cli.data_multicast);
     let factory: ParticipantFactory = Arc::new(move |domain| {
-        let mut b = DomainParticipant::builder(domain).name("starling-bridge");
+        let mut b = DomainParticipant::builder(domain).name("starling-bridge").data_multicast(data_multicast);
         if let Some(i) = &interface {
             b = b.interface(i.clone());
         }

@@ -63,6 +63,10 @@ pub struct Cli {
     /// Initial peer: ADDR (its well-known ports) or ADDR:PORT. Repeatable.
     #[arg(long = "peer", global = true, value_name = "ADDR")]
     pub peers: Vec<String>,
+    /// Receive user data on the multicast group too and send to readers' groups (see
+    /// `DomainParticipantBuilder::data_multicast`).
+    #[arg(long, global = true)]
+    pub data_multicast: bool,
     /// More logging on stderr (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -239,7 +243,7 @@ pub fn init_logging(verbose: u8) {
 }
 
 fn participant(cli: &Cli) -> Result<DomainParticipant, CliError> {
-    let mut b = DomainParticipant::builder(cli.domain).name("starling-cli");
+    let mut b = DomainParticipant::builder(cli.domain).name("starling-cli").data_multicast(cli.data_multicast);
     if let Some(i) = &cli.interface {
         b = b.interface(i.clone());
     }

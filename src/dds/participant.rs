@@ -129,6 +129,15 @@ impl DomainParticipantBuilder {
         self
     }
 
+    /// Receive user data on the multicast group 239.255.0.1 (port 7401 + 250·domain) and advertise it, and
+    /// send this participant's user data to the group of readers that advertise one: a sample, or a repair
+    /// that several readers asked for, then goes out once for all of them. Off by default (unicast only, as
+    /// in RTI Connext and Fast DDS); worth it with many readers per writer on one network.
+    pub fn data_multicast(mut self, on: bool) -> Self {
+        self.transport.data_multicast = on;
+        self
+    }
+
     /// Socket buffer sizes in bytes: `receive` for the receiving sockets, `send` for the sending one (default
     /// 4 MiB each). A privileged process gets them in full; otherwise the kernel caps them at
     /// `net.core.rmem_max` / `wmem_max`, and a smaller buffer than asked is logged as a warning. Large samples

@@ -145,6 +145,7 @@ pub(crate) struct Inner {
     core: Mutex<Participant>,
     table: Mutex<EndpointTable>,
     spdp_multicast: Option<UdpSocket>,
+    user_multicast: Option<UdpSocket>,
     metatraffic: UdpSocket,
     user: UdpSocket,
     /// Not registered with the reactor (see the module docs).
@@ -183,6 +184,7 @@ impl Inner {
             core: Mutex::new(core),
             table: Mutex::new(EndpointTable::default()),
             spdp_multicast: t.spdp_multicast.map(UdpSocket::from_std).transpose()?,
+            user_multicast: t.user_multicast.map(UdpSocket::from_std).transpose()?,
             metatraffic: UdpSocket::from_std(t.metatraffic_unicast)?,
             user: UdpSocket::from_std(t.user_unicast)?,
             send: t.send,
@@ -617,6 +619,7 @@ enum Sock {
     Spdp,
     Metatraffic,
     User,
+    UserMulticast,
 }
 
 impl Inner {
@@ -625,6 +628,7 @@ impl Inner {
             Sock::Spdp => self.spdp_multicast.as_ref(),
             Sock::Metatraffic => Some(&self.metatraffic),
             Sock::User => Some(&self.user),
+            Sock::UserMulticast => self.user_multicast.as_ref(),
         }
     }
 }
@@ -690,7 +694,7 @@ async fn flush_loop(inner: Arc<Inner>) {
 /// moves it earlier. Returns after shutdown (stopping the other tasks).
 pub(crate) async fn run(inner: Arc<Inner>) {
     let mut tasks = Tasks(Vec::new());
-    for which in [Sock::Spdp, Sock::Metatraffic, Sock::User] {
+    for which in [Sock::Spdp, Sock::Metatraffic, Sock::User, Sock::UserMulticast] {
         if inner.socket(which).is_some() {
             tasks.0.push(tokio::spawn(receive_loop(inner.clone(), which)));
         }

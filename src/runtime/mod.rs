@@ -73,7 +73,8 @@ pub(crate) fn start(
     config.metatraffic_multicast =
         if bound.spdp_multicast.is_some() { bound.metatraffic_multicast_locators.clone() } else { Vec::new() };
     config.default_unicast = bound.default_unicast_locators.clone();
-    config.default_multicast = Vec::new();
+    config.use_multicast_for_data = !bound.default_multicast_locators.is_empty();
+    config.default_multicast = bound.default_multicast_locators.clone();
     config.spdp_destinations = bound.spdp_destinations.clone();
     if let Some(d) = tuning.heartbeat_period {
         config.heartbeat_period = d;

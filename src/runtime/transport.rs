@@ -25,6 +25,7 @@ const PB: u32 = 7400;
 const DG: u32 = 250;
 const PG: u32 = 2;
 const D1: u32 = 10;
+const D2: u32 = 1;
 const D3: u32 = 11;
 const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 
@@ -74,6 +75,11 @@ fn port(value: u32) -> Option<u16> {
 /// SPDP (metatraffic) multicast port: 7400 + 250·d.
 pub fn spdp_multicast_port(domain: u32) -> Option<u16> {
     port(PB + DG * domain)
+}
+
+/// User-data multicast port: 7401 + 250·d.
+pub fn user_multicast_port(domain: u32) -> Option<u16> {
+    port(PB + DG * domain + D2)
 }
 
 /// Metatraffic unicast port: 7410 + 250·d + 2·pid.
@@ -191,6 +197,9 @@ pub struct TransportConfig {
     pub multicast_ttl: u32,
     /// Socket buffer sizes in bytes (receive, send) and whether the user chose them.
     pub buffers: SocketBuffers,
+    /// Join the user-data multicast group (239.255.0.1, port 7401 + 250·d) and advertise it, so that writers
+    /// may send one datagram to several readers; off by default, as in RTI Connext and Fast DDS.
+    pub data_multicast: bool,
 }
 
 /// SO_RCVBUF / SO_SNDBUF for a participant's sockets. The kernel caps what an unprivileged process gets at
@@ -221,6 +230,7 @@ impl TransportConfig {
             localhost_peers: DEFAULT_LOCALHOST_PEERS,
             multicast_ttl: 1,
             buffers: SocketBuffers::default(),
+            data_multicast: false,
         }
     }
 }
@@ -235,6 +245,8 @@ pub struct BoundTransport {
     pub participant_id: u32,
     /// SPDP multicast receive socket (`None` if the group could not be joined).
     pub spdp_multicast: Option<std::net::UdpSocket>,
+    /// User-data multicast receive socket (with `data_multicast`, if the group could be joined).
+    pub user_multicast: Option<std::net::UdpSocket>,
     /// Metatraffic unicast socket.
     pub metatraffic_unicast: std::net::UdpSocket,
     /// User-data unicast socket.
@@ -247,6 +259,8 @@ pub struct BoundTransport {
     pub metatraffic_multicast_locators: Vec<Locator>,
     /// Default unicast locators for user data.
     pub default_unicast_locators: Vec<Locator>,
+    /// Default multicast locators for user data (empty without `data_multicast`).
+    pub default_multicast_locators: Vec<Locator>,
     /// Where SPDP announcements go.
     pub spdp_destinations: Vec<Locator>,
 }
@@ -312,7 +326,7 @@ fn bind_unicast(port: u16, iface: &NetInterface, ttl: u32, buffers: SocketBuffer
     Ok(s)
 }
 
-fn bind_spdp_multicast(port: u16, iface: &NetInterface, buffers: SocketBuffers) -> io::Result<Socket> {
+fn bind_multicast(port: u16, iface: &NetInterface, buffers: SocketBuffers) -> io::Result<Socket> {
     let s = new_udp_socket()?;
     s.set_reuse_address(true)?;
     s.set_reuse_port(true)?;
@@ -350,7 +364,7 @@ pub fn bind(config: &TransportConfig) -> Result<BoundTransport, TransportError> 
     }
     let (pid, meta_port, user_port, meta, user) = bound.ok_or(TransportError::NoParticipantIndex(domain))?;
     let spdp_port = spdp_multicast_port(domain).ok_or(TransportError::BadDomain(domain))?;
-    let spdp_multicast = match bind_spdp_multicast(spdp_port, &iface, config.buffers) {
+    let spdp_multicast = match bind_multicast(spdp_port, &iface, config.buffers) {
         Ok(s) => Some(s.into()),
         Err(e) => {
             tracing::warn!(
@@ -361,6 +375,22 @@ pub fn bind(config: &TransportConfig) -> Result<BoundTransport, TransportError> 
             None
         }
     };
+    let mut default_multicast_locators = Vec::new();
+    let mut user_multicast = None;
+    if config.data_multicast {
+        let port = user_multicast_port(domain).ok_or(TransportError::BadDomain(domain))?;
+        match bind_multicast(port, &iface, config.buffers) {
+            Ok(s) => {
+                user_multicast = Some(s.into());
+                default_multicast_locators.push(Locator::udpv4(SPDP_MULTICAST_GROUP, port));
+            }
+            Err(e) => tracing::warn!(
+                "cannot join {SPDP_MULTICAST_GROUP}:{port} on {} ({}): {e}; user data by unicast only",
+                iface.name,
+                iface.addr
+            ),
+        }
+    }
     let send = new_udp_socket().map_err(io_err("creating the send socket"))?;
     set_buffers(&send, config.buffers, false);
     pin_multicast(&send, &iface, ttl).map_err(io_err(format!("setting IP_MULTICAST_IF to {}", iface.addr)))?;
@@ -386,12 +416,14 @@ pub fn bind(config: &TransportConfig) -> Result<BoundTransport, TransportError> 
     Ok(BoundTransport {
         participant_id: pid,
         spdp_multicast,
+        user_multicast,
         metatraffic_unicast: meta.into(),
         user_unicast: user.into(),
         send: send.into(),
         metatraffic_unicast_locators: vec![Locator::udpv4(iface.addr, meta_port)],
         metatraffic_multicast_locators: vec![group],
         default_unicast_locators: vec![Locator::udpv4(iface.addr, user_port)],
+        default_multicast_locators,
         spdp_destinations,
         iface,
     })

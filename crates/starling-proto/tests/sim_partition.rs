@@ -87,6 +87,8 @@ struct Net {
     /// Global order of each entry of `events` (same shape), so same-instant events and receptions compare.
     event_order: Vec<Vec<u64>>,
     tick: u64,
+    /// Datagrams each participant sent to the user-data multicast group.
+    group_sends: Vec<u64>,
 }
 
 fn spdp_group() -> Locator {
@@ -141,6 +143,7 @@ impl Net {
             rx: vec![vec![Vec::new(); n]; n],
             event_order: vec![Vec::new(); n],
             tick: 0,
+            group_sends: vec![0; n],
         }
     }
 
@@ -200,6 +203,9 @@ impl Net {
                     continue;
                 }
                 for d in &t.destinations {
+                    if *d == user_group() {
+                        self.group_sends[i] += 1;
+                    }
                     let targets: Vec<usize> = if *d == spdp_group() || *d == user_group() {
                         (0..self.parts.len()).collect()
                     } else {
@@ -618,6 +624,52 @@ fn multicast_fan_out_with_independent_loss() {
             assert!(ok && got == (0..30).collect::<Vec<_>>(), "seed {seed}: reader {r} got {got:?}");
         }
     }
+}
+
+/// A writer that uses multicast for data sends each new sample once to the readers' shared group, and with a
+/// nack response delay a sample several readers missed is repaired once, to the group, not once per reader.
+/// Every reader still gets every sample exactly once and in order.
+#[test]
+fn multicast_repairs_go_once_to_the_group() {
+    let (mut multicast_repairs, mut shared) = (0, 0);
+    for seed in seeds(1..=60) {
+        let mut net = Net::new(4, seed, |_, c| {
+            c.default_multicast = vec![user_group()];
+            c.use_multicast_for_data = true;
+            c.nack_response_delay = Duration::from_millis(30);
+        });
+        for to in 1..4 {
+            net.links[0][to].loss = 25;
+        }
+        let now = net.now;
+        let w = net.parts[0].create_writer(now, endpoint("T", writer_qos(History::KeepAll)));
+        for r in 1..4 {
+            net.parts[r].create_reader(now, endpoint("T", reader_qos(History::KeepAll)));
+        }
+        assert!(
+            net.run_until(Duration::from_secs(60), |n| pub_matches(n, 0) == 3 && (1..4).all(|r| sub_matched(n, r))),
+            "seed {seed}: matching"
+        );
+        let before = net.group_sends[0];
+        for i in 0..40 {
+            net.write(0, w, change(i, (i % 2) as u8));
+            net.step(Duration::from_millis(2));
+        }
+        let ok = net.run_until(Duration::from_secs(60), |n| {
+            (1..4).all(|r| values(n, r).len() >= 40) && n.parts[0].is_acked_by_all(w)
+        });
+        for r in 1..4 {
+            let got = values(&net, r);
+            assert!(ok && got == (0..40).collect::<Vec<_>>(), "seed {seed}: reader {r} got {got:?}");
+        }
+        // New data alone is 40 datagrams or fewer to the group (a datagram may carry several samples).
+        assert!(net.group_sends[0] > before, "seed {seed}: nothing went to the group");
+        let stats = net.parts[0].stats();
+        multicast_repairs += stats.multicast_repairs;
+        shared += stats.shared_repairs;
+    }
+    // Shared repairs also count the built-in (SEDP) writers', which reach peers by unicast.
+    assert!(multicast_repairs > 0 && multicast_repairs <= shared, "{multicast_repairs} of {shared} to the group");
 }
 
 /// KEEP_LAST(1) writer and reader under 30% loss: samples may be skipped, but every instance ends with its

@@ -85,6 +85,18 @@ impl DiscoveryDb {
         self.participants.get(&ep.guid.prefix).map(|p| usable(&p.data.default_unicast_locators)).unwrap_or_default()
     }
 
+    /// Multicast locators for user data to a remote endpoint: its own, else its participant's default.
+    pub fn endpoint_multicast_locators(&self, ep: &EndpointData) -> Vec<Locator> {
+        let own = usable_multicast(&ep.multicast_locators);
+        if !own.is_empty() {
+            return own;
+        }
+        self.participants
+            .get(&ep.guid.prefix)
+            .map(|p| usable_multicast(&p.data.default_multicast_locators))
+            .unwrap_or_default()
+    }
+
     /// Where to send discovery traffic for a remote participant.
     pub fn metatraffic_locators(&self, prefix: &GuidPrefix) -> Vec<Locator> {
         let Some(p) = self.participants.get(prefix) else { return Vec::new() };
@@ -94,6 +106,11 @@ impl DiscoveryDb {
         }
         usable(&p.data.metatraffic_multicast_locators)
     }
+}
+
+/// The UDPv4 multicast locators among `locs`.
+fn usable_multicast(locs: &[Locator]) -> Vec<Locator> {
+    usable(locs).into_iter().filter(Locator::is_multicast).collect()
 }
 
 /// UDPv4 locators with a real address and port, deduplicated.

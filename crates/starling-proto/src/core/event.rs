@@ -217,4 +217,6 @@ pub struct Stats {
     /// Repaired samples that writers sent once for several readers that asked for them within the nack
     /// response delay.
     pub shared_repairs: u64,
+    /// Of the shared repairs, those sent once to a multicast group (writers that use multicast for data).
+    pub multicast_repairs: u64,
 }

@@ -127,6 +127,8 @@ impl Participant {
             flow: None,
             piggyback_every: self.config.piggyback_heartbeat_every,
             nack_response_delay: self.config.nack_response_delay,
+            // Built-in endpoints reach peers through their metatraffic locators only.
+            use_multicast: false,
         })
     }
 
@@ -206,6 +208,7 @@ impl Participant {
             flow: self.config.writer_flow_limit,
             piggyback_every: self.config.piggyback_heartbeat_every,
             nack_response_delay: self.config.nack_response_delay,
+            use_multicast: self.config.use_multicast_for_data,
         };
         self.writers.insert(id, Writer::new(params));
         let mut data = EndpointData::new(guid, &desc.topic_name, &desc.type_name, desc.qos);
@@ -431,11 +434,13 @@ impl Participant {
             && wd.qos.reliability.kind == ReliabilityKind::Reliable;
         let wants_history = rd.qos.durability >= DurabilityKind::TransientLocal;
         let locators = self.db.endpoint_locators(rd);
+        let mut proxy = ReaderProxy::new(remote, locators, reliable);
+        proxy.multicast = self.db.endpoint_multicast_locators(rd);
         let Some(writer) = self.writers.get_mut(&w) else { return };
         if writer.readers.contains_key(&remote) {
             return;
         }
-        writer.add_reader(now, ReaderProxy::new(remote, locators, reliable), wants_history, &mut self.outbox);
+        writer.add_reader(now, proxy, wants_history, &mut self.outbox);
         let count = (writer.readers.len() + writer.local_readers.len()) as u32;
         self.events.push_back(Event::PublicationMatched {
             writer: wg,
@@ -1158,6 +1163,7 @@ impl Participant {
     pub fn stats(&self) -> Stats {
         let mut s = self.stats;
         s.shared_repairs = self.writers.values().map(Writer::shared_repairs).sum();
+        s.multicast_repairs = self.writers.values().map(Writer::multicast_repairs).sum();
         s
     }
 }

@@ -24,6 +24,9 @@ const DATA_OVERHEAD: usize = 96;
 pub(crate) struct ReaderProxy {
     pub guid: Guid,
     pub locators: Vec<Locator>,
+    /// The reader's multicast locators (its own, or its participant's default), used instead of `locators`
+    /// when the writer sends user data by multicast.
+    pub multicast: Vec<Locator>,
     pub reliable: bool,
     /// Every sequence number up to and including this one is acknowledged.
     pub acked: i64,
@@ -39,6 +42,7 @@ impl ReaderProxy {
         ReaderProxy {
             guid,
             locators,
+            multicast: Vec::new(),
             reliable,
             acked: 0,
             start: 1,
@@ -69,6 +73,9 @@ pub(crate) struct WriterParams {
     /// How long requests (ACKNACK) are collected before repairing; zero repairs at once. With a delay, a sample
     /// several readers asked for is sent once, to all of them.
     pub nack_response_delay: Duration,
+    /// Send to a reader's multicast locator when it has one: new data goes once to a group that several
+    /// readers share, and a repair several readers asked for goes once to their group.
+    pub use_multicast: bool,
 }
 
 /// Token bucket state of a flow-limited writer.
@@ -101,6 +108,8 @@ pub(crate) struct Writer {
     repair_due: Option<Instant>,
     /// Repaired samples sent once for several readers.
     shared_repairs: u64,
+    /// Of those, the ones sent to a multicast group.
+    multicast_repairs: u64,
 }
 
 impl Writer {
@@ -120,6 +129,7 @@ impl Writer {
             since_heartbeat: 0,
             repair_due: None,
             shared_repairs: 0,
+            multicast_repairs: 0,
         }
     }
 
@@ -148,8 +158,23 @@ impl Writer {
         self.shared_repairs
     }
 
+    /// Repaired samples sent once to a multicast group for several readers so far.
+    pub fn multicast_repairs(&self) -> u64 {
+        self.multicast_repairs
+    }
+
+    /// Where data for reader `p` goes: its multicast group when this writer uses multicast and the reader has
+    /// one, else its unicast locators.
+    fn data_locators<'a>(&self, p: &'a ReaderProxy) -> &'a [Locator] {
+        if self.params.use_multicast && !p.multicast.is_empty() {
+            &p.multicast[..1]
+        } else {
+            &p.locators
+        }
+    }
+
     fn recompute_dests(&mut self) {
-        let mut d: Vec<Locator> = self.readers.values().flat_map(|r| r.locators.iter().copied()).collect();
+        let mut d: Vec<Locator> = self.readers.values().flat_map(|r| self.data_locators(r).iter().copied()).collect();
         d.sort();
         d.dedup();
         self.all_dests = d;
@@ -538,10 +563,16 @@ impl Writer {
             let servable = self.history.get(sn).is_some()
                 && guids.iter().all(|g| self.readers.get(g).is_some_and(|p| sn >= p.start));
             if guids.len() > 1 && servable {
-                let mut dests: Vec<Locator> =
-                    guids.iter().filter_map(|g| self.readers.get(g)).flat_map(|p| p.locators.iter().copied()).collect();
+                let mut dests: Vec<Locator> = guids
+                    .iter()
+                    .filter_map(|g| self.readers.get(g))
+                    .flat_map(|p| self.data_locators(p).iter().copied())
+                    .collect();
                 dests.sort();
                 dests.dedup();
+                if dests.iter().any(Locator::is_multicast) {
+                    self.multicast_repairs += 1;
+                }
                 self.send_change(&dests, None, EntityId::UNKNOWN, sn, out);
                 self.shared_repairs += 1;
             } else {
