@@ -17,6 +17,7 @@ mod config;
 mod discovery;
 mod event;
 mod history;
+mod liveliness;
 mod outbox;
 mod participant;
 mod reader;
@@ -27,5 +28,8 @@ mod writer;
 pub use config::{FlowLimit, ParticipantConfig};
 pub use event::{
     ChangeKind, EndpointConfig, Event, ReceivedSample, Stats, Transmit, WriteChange, WriteError, WriteErrorKind,
+};
+pub use liveliness::{
+    auto_pmd_period, ParticipantMessageData, AUTOMATIC_LIVELINESS_UPDATE, MANUAL_LIVELINESS_UPDATE,
 };
 pub use participant::Participant;
