@@ -248,7 +248,8 @@ impl LivelinessState {
         if !self.manual_pmd_pending {
             return;
         }
-        let interval = self.smallest_lease(LivelinessKind::ManualByParticipant).map_or(Duration::ZERO, manual_pmd_interval);
+        let interval =
+            self.smallest_lease(LivelinessKind::ManualByParticipant).map_or(Duration::ZERO, manual_pmd_interval);
         if self.last_manual_pmd.is_none_or(|t| now >= t + interval) {
             self.manual_pmd_pending = false;
             self.last_manual_pmd = Some(now);
@@ -349,7 +350,9 @@ impl LivelinessState {
     fn remote_expiry(&self, guid: &Guid, w: &RemoteWriter) -> Instant {
         let base = match (w.kind, self.participants.get(&guid.prefix)) {
             (LivelinessKind::Automatic, Some(p)) => w.last_assert.max(p.last_any),
-            (LivelinessKind::ManualByParticipant, Some(p)) => p.last_manual.map_or(w.last_assert, |m| m.max(w.last_assert)),
+            (LivelinessKind::ManualByParticipant, Some(p)) => {
+                p.last_manual.map_or(w.last_assert, |m| m.max(w.last_assert))
+            }
             _ => w.last_assert,
         };
         base + w.lease
@@ -519,7 +522,8 @@ mod tests {
 
     #[test]
     fn pmd_encoding_matches_cyclone() {
-        let pmd = ParticipantMessageData::new(GuidPrefix([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), MANUAL_LIVELINESS_UPDATE);
+        let pmd =
+            ParticipantMessageData::new(GuidPrefix([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), MANUAL_LIVELINESS_UPDATE);
         let bytes = pmd.encode();
         assert_eq!(
             bytes,
@@ -545,7 +549,10 @@ mod tests {
         be.extend_from_slice(&[0, 0, 0, 1]);
         be.extend_from_slice(&[0, 0, 0, 2, 0xaa, 0xbb, 0, 0]);
         let d = ParticipantMessageData::decode(&be).expect("decodes");
-        assert_eq!((d.participant_guid_prefix, d.kind, d.data), (prefix(7), AUTOMATIC_LIVELINESS_UPDATE, vec![0xaa, 0xbb]));
+        assert_eq!(
+            (d.participant_guid_prefix, d.kind, d.data),
+            (prefix(7), AUTOMATIC_LIVELINESS_UPDATE, vec![0xaa, 0xbb])
+        );
         assert!(ParticipantMessageData::decode(&be[..10]).is_err());
         let mut long = be.clone();
         long[23] = 200;

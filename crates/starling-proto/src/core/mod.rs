@@ -29,7 +29,5 @@ pub use config::{FlowLimit, ParticipantConfig};
 pub use event::{
     ChangeKind, EndpointConfig, Event, ReceivedSample, Stats, Transmit, WriteChange, WriteError, WriteErrorKind,
 };
-pub use liveliness::{
-    auto_pmd_period, ParticipantMessageData, AUTOMATIC_LIVELINESS_UPDATE, MANUAL_LIVELINESS_UPDATE,
-};
+pub use liveliness::{auto_pmd_period, ParticipantMessageData, AUTOMATIC_LIVELINESS_UPDATE, MANUAL_LIVELINESS_UPDATE};
 pub use participant::Participant;

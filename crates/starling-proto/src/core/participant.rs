@@ -433,7 +433,11 @@ impl Participant {
             } else {
                 for (id, r) in &self.readers {
                     if self.local_readers.contains_key(id) && r.writers.contains_key(&c.writer) {
-                        self.events.push_back(Event::LivelinessChanged { reader: r.guid, writer: c.writer, alive: c.alive });
+                        self.events.push_back(Event::LivelinessChanged {
+                            reader: r.guid,
+                            writer: c.writer,
+                            alive: c.alive,
+                        });
                     }
                 }
             }
