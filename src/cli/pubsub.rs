@@ -91,6 +91,8 @@ pub(crate) async fn subscribe<C: JsonCodec>(p: DomainParticipant, args: &SubArgs
     let mut received = 0u64;
     let mut matched = reader.subscription_matched_watch();
     let mut matched_open = true;
+    let mut liveliness = reader.liveliness_changed_watch();
+    let mut liveliness_open = true;
     loop {
         if args.count.is_some_and(|n| received >= n) {
             return Ok(());
@@ -109,6 +111,21 @@ pub(crate) async fn subscribe<C: JsonCodec>(p: DomainParticipant, args: &SubArgs
                 } else {
                     let st = *matched.borrow_and_update();
                     tracing::info!(current = st.current_count, total = st.total_count, "publications matched");
+                }
+                continue;
+            }
+            changed = liveliness.changed(), if liveliness_open => {
+                if changed.is_err() {
+                    liveliness_open = false;
+                } else {
+                    let st = *liveliness.borrow_and_update();
+                    let writer = st.last_publication_handle.map(|g| g.to_string()).unwrap_or_default();
+                    tracing::info!(
+                        alive_count = st.alive_count,
+                        not_alive_count = st.not_alive_count,
+                        %writer,
+                        "LIVELINESS_CHANGED"
+                    );
                 }
                 continue;
             }
