@@ -1443,8 +1443,8 @@ mod tests {
         assert_eq!(c.instance_state(&k(2)), Some(InstanceState::Alive));
         // Unmatching a writer that is not alive says so.
         c.set_writer_liveliness(W1, false, now, Time::ZERO);
-        assert_eq!(c.remove_writer(W1, now, Time::ZERO).1, false);
-        assert_eq!(c.remove_writer(W2, now, Time::ZERO).1, true);
+        assert!(!c.remove_writer(W1, now, Time::ZERO).1);
+        assert!(c.remove_writer(W2, now, Time::ZERO).1);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The sans-IO protocol core: a participant with its built-in discovery
-//! endpoints (SPDP, SEDP), user writers and readers, matching and lease expiry.
+//! endpoints (SPDP, SEDP), TypeLookup and ParticipantMessage (liveliness)
+//! endpoints, user writers and readers, matching, participant lease expiry
+//! and writer liveliness (see `liveliness.rs`).
 //!
 //! Nothing here owns a socket, spawns a task or reads a clock. The caller
 //! passes the current time into every call and drains output:
