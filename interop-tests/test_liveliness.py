@@ -5,8 +5,9 @@ assertions as liveliness HEARTBEATs) -> `starling -v sub`, which logs every LIVE
 alive while asserted, not alive once silent longer than the lease, alive again when it resumes.
 
 Starling writer (`starling pub` with a QoS profile giving the liveliness, fed on stdin) -> Cyclone reader polling
-its LIVELINESS_CHANGED status: MANUAL_BY_TOPIC and MANUAL_BY_PARTICIPANT writers die when they stop writing and
-come back with the next write; an AUTOMATIC writer with a short lease stays alive without writing (Starling's
+its LIVELINESS_CHANGED status: MANUAL_BY_TOPIC and MANUAL_BY_PARTICIPANT writers stay alive through
+`{"assert_liveliness":true}` lines (liveliness HEARTBEATs, manual ParticipantMessageData), die when they stop
+writing and asserting, and come back with the next write; an AUTOMATIC writer with a short lease stays alive without writing (Starling's
 automatic ParticipantMessageData keeps Cyclone's lease; before them Cyclone declared it dead).
 """
 import os
@@ -14,6 +15,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -103,6 +105,11 @@ def start_starling_pub(netns, starling_bin, kind, lease):
     return Watcher(proc, f"starling pub {kind}"), path
 
 
+def assert_line(pub):
+    pub.proc.stdin.write('{"assert_liveliness":true}\n')
+    pub.proc.stdin.flush()
+
+
 def write_line(pub, x):
     pub.proc.stdin.write('{"color":"RED","x":%d,"y":2,"shapesize":30}\n' % x)
     pub.proc.stdin.flush()
@@ -118,6 +125,11 @@ def test_starling_writer_liveliness_at_cyclone_reader(netns, starling_bin, kind)
         assert sub.wait_until(lambda w: cyclone_states(w)[-1:] == [(1, 0)], 60), desc()
         write_line(pub, 1)
         assert sub.wait_until(lambda w: len(w.data()) == 1, 30), desc()
+        # Assertions without writes (a ParticipantMessageData, or a liveliness HEARTBEAT) keep it alive.
+        for _ in range(12):
+            assert_line(pub)
+            time.sleep(LEASE / 4)
+        assert cyclone_states(sub)[-1:] == [(1, 0)] and (0, 1) not in cyclone_states(sub), desc()
         # No write (nor assertion) for longer than the lease: Cyclone sees the writer die.
         assert sub.wait_until(lambda w: cyclone_states(w)[-1:] == [(0, 1)], 4 * LEASE), desc()
         # The next write revives it.
@@ -135,16 +147,16 @@ def test_starling_writer_liveliness_at_cyclone_reader(netns, starling_bin, kind)
 
 
 def test_starling_automatic_writer_stays_alive_at_cyclone_reader(netns, starling_bin):
-    """An AUTOMATIC writer with a 1 s lease that never writes: Starling's SPDP comes every 3 s, so only the
-    automatic ParticipantMessageData (every 0.5 s) keeps Cyclone's lease for it."""
+    """An AUTOMATIC writer with a 2 s lease that never writes: Starling's SPDP comes every 3 s, so only the
+    automatic ParticipantMessageData (every 1 s) keeps Cyclone's lease for it."""
     sub = Watcher(netns.popen(cyclone("reader", "--timeout", 90)), "cyclone reader")
-    pub, path = start_starling_pub(netns, starling_bin, "AUTOMATIC", 1)
+    pub, path = start_starling_pub(netns, starling_bin, "AUTOMATIC", LEASE)
     try:
         def desc():
             return sub.describe() + "\n" + pub.describe()
         assert sub.wait_until(lambda w: cyclone_states(w)[-1:] == [(1, 0)], 60), desc()
-        # Eight leases without a write.
-        assert not sub.wait_until(lambda w: any(n > 0 for _, n in cyclone_states(w)), 8), desc()
+        # Five leases without a write.
+        assert not sub.wait_until(lambda w: any(n > 0 for _, n in cyclone_states(w)), 5 * LEASE), desc()
         write_line(pub, 1)
         assert sub.wait_until(lambda w: len(w.data()) == 1, 30), desc()
         assert cyclone_states(sub) == [(0, 0), (1, 0)] or cyclone_states(sub) == [(1, 0)], desc()

@@ -50,6 +50,8 @@ pub(crate) enum Action<T> {
     Write(T),
     Dispose(T),
     Unregister(T),
+    /// `{"assert_liveliness":true}`: `DataWriter::assert_liveliness`.
+    AssertLiveliness,
 }
 
 pub(crate) fn parse_action<C: JsonCodec>(codec: &C, text: &str, location: &str) -> Result<Action<C::Sample>, CliError> {
@@ -62,6 +64,9 @@ pub(crate) fn parse_action<C: JsonCodec>(codec: &C, text: &str, location: &str) 
             }
             if let Some(inner) = m.get("unregister") {
                 return codec.parse_json(inner.clone()).map(Action::Unregister).map_err(bad);
+            }
+            if m.get("assert_liveliness") == Some(&Value::Bool(true)) {
+                return Ok(Action::AssertLiveliness);
             }
         }
     }
@@ -208,6 +213,10 @@ fn do_plain<T: Send + Sync + 'static>(w: &DataWriter<T>, a: &Action<T>) -> Resul
         Action::Write(s) => w.write(s),
         Action::Dispose(s) => w.dispose(s),
         Action::Unregister(s) => w.unregister_instance(s),
+        Action::AssertLiveliness => {
+            w.assert_liveliness();
+            Ok(SequenceNumber(0))
+        }
     }
 }
 
@@ -302,6 +311,8 @@ mod tests {
         let u =
             parse_action(&StaticCodec::<ShapeType>::default(), r#"{"unregister":{"color":"RED"}}"#, "line 3").unwrap();
         assert!(matches!(u, Action::Unregister(s) if s.color == "RED"));
+        let l = parse_action(&StaticCodec::<ShapeType>::default(), r#"{"assert_liveliness":true}"#, "line 4").unwrap();
+        assert!(matches!(l, Action::AssertLiveliness));
     }
 
     #[test]
