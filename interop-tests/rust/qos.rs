@@ -522,6 +522,9 @@ async fn builtin_topic_readers_see_remote_participant_and_writer() {
     );
 }
 
+/// LIVELINESS across participants: the remote reader tracks each writer's lease (MANUAL_BY_TOPIC through
+/// liveliness heartbeats and writes, MANUAL_BY_PARTICIPANT through ParticipantMessageData), the writers report
+/// LIVELINESS_LOST, and both come back when asserted again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn liveliness_lost_and_changed() {
     if !in_netns("liveliness_lost_and_changed") {
@@ -538,24 +541,86 @@ async fn liveliness_lost_and_changed() {
     reader.wait_for_publishers(2, WAIT).await.expect("match");
     assert!(eventually(WAIT, || reader.liveliness_changed_status().alive_count == 2).await);
     by_topic.write(&shape("RED", 1)).expect("write");
+    // Nobody asserts any more: both writers lose their liveliness, on both sides.
     let mut lost = by_topic.liveliness_lost_watch();
     tokio::time::timeout(WAIT, lost.wait_for(|s| s.total_count >= 1)).await.expect("lost").expect("open");
     assert!(by_topic.status_condition().trigger_value());
     assert_eq!(by_topic.liveliness_lost_status().total_count_change, 1);
-    // Asserting faster than the lease keeps both writers alive.
+    let mut lost = by_participant.liveliness_lost_watch();
+    tokio::time::timeout(WAIT, lost.wait_for(|s| s.total_count >= 1)).await.expect("lost").expect("open");
+    let mut changed = reader.liveliness_changed_watch();
+    tokio::time::timeout(WAIT, changed.wait_for(|s| s.not_alive_count == 2)).await.expect("not alive").expect("open");
+    let st = reader.liveliness_changed_status();
+    assert_eq!((st.alive_count, st.not_alive_count), (0, 2));
+    // The RED instance's only writer died.
+    let notes = reader.take();
+    assert!(notes.iter().any(|s| !s.info.valid_data && s.info.instance_state == InstanceState::NotAliveNoWriters));
+    // Asserting faster than the lease revives both and keeps them alive.
     let (t0, p0) = (by_topic.liveliness_lost_status().total_count, by_participant.liveliness_lost_status().total_count);
     for _ in 0..12 {
         by_topic.assert_liveliness();
         p.pa.assert_liveliness();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    tokio::time::timeout(WAIT, changed.wait_for(|s| s.alive_count == 2)).await.expect("alive").expect("open");
     assert_eq!(by_topic.liveliness_lost_status().total_count, t0);
     assert_eq!(by_participant.liveliness_lost_status().total_count, p0);
+    // Deleting a writer removes it from the counts; the other one dies again once nobody asserts it.
+    let survivor = by_participant.guid();
     drop(by_topic);
-    assert!(eventually(WAIT, || reader.liveliness_changed_status().alive_count == 1).await);
+    tokio::time::timeout(WAIT, changed.wait_for(|s| s.alive_count + s.not_alive_count == 1))
+        .await
+        .expect("unmatched")
+        .expect("open");
+    tokio::time::timeout(WAIT, changed.wait_for(|s| s.not_alive_count == 1)).await.expect("not alive").expect("open");
     let st = reader.liveliness_changed_status();
-    assert_eq!(st.not_alive_count, 0);
-    assert!(st.last_publication_handle.is_some());
+    assert_eq!((st.alive_count, st.not_alive_count), (0, 1));
+    assert_eq!(st.last_publication_handle, Some(survivor));
+}
+
+/// Exclusive ownership fails over when the owner loses its liveliness (while still matched), and the owner takes
+/// the instance back once it writes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ownership_fails_over_on_liveliness_loss() {
+    if !in_netns("ownership_fails_over_on_liveliness_loss") {
+        return;
+    }
+    let p = pair();
+    let mut wq = writer_qos();
+    wq.ownership = OwnershipKind::Exclusive;
+    wq.ownership_strength = 10;
+    let weak = p.writer("OwnedLively", wq.clone());
+    wq.ownership_strength = 20;
+    wq.liveliness.kind = LivelinessKind::ManualByTopic;
+    wq.liveliness.lease_duration = ms(1000);
+    let strong = p.writer("OwnedLively", wq);
+    let mut rq = reader_qos();
+    rq.ownership = OwnershipKind::Exclusive;
+    let reader = p.reader("OwnedLively", rq);
+    reader.wait_for_publishers(2, WAIT).await.expect("both writers match");
+    weak.wait_for_subscribers(1, WAIT).await.expect("weak matches");
+    strong.wait_for_subscribers(1, WAIT).await.expect("strong matches");
+    strong.write(&shape("RED", 1000)).expect("write");
+    weak.write(&shape("RED", 1)).expect("write");
+    weak.wait_for_acknowledgments(WAIT).await.expect("acked");
+    let got = take_valid(&reader, 1, WAIT).await;
+    assert_eq!(got.iter().map(|s| s.info.publication_handle).collect::<Vec<_>>(), vec![strong.guid()]);
+    // The strong writer falls silent: once its lease ran out the weak one owns RED, with both still matched.
+    let mut changed = reader.liveliness_changed_watch();
+    tokio::time::timeout(WAIT, changed.wait_for(|s| s.not_alive_count == 1)).await.expect("not alive").expect("open");
+    assert_eq!(reader.subscription_matched_status().current_count, 2);
+    weak.write(&shape("RED", 2)).expect("write");
+    let got = take_valid(&reader, 1, WAIT).await;
+    assert_eq!(got.len(), 1, "ownership failed over");
+    assert_eq!(got[0].info.publication_handle, weak.guid());
+    // The strong writer writes again: alive, and the owner again.
+    strong.write(&shape("RED", 1001)).expect("write");
+    let got = take_valid(&reader, 1, WAIT).await;
+    assert_eq!(got.iter().map(|s| s.data.as_ref().map(|d| d.x)).collect::<Vec<_>>(), vec![Some(1001)]);
+    tokio::time::timeout(WAIT, changed.wait_for(|s| s.alive_count == 2)).await.expect("alive").expect("open");
+    weak.write(&shape("RED", 3)).expect("write");
+    weak.wait_for_acknowledgments(WAIT).await.expect("acked");
+    assert!(reader.take().iter().all(|s| s.info.publication_handle != weak.guid()), "the weak writer lost it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

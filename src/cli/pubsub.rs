@@ -50,6 +50,8 @@ pub(crate) enum Action<T> {
     Write(T),
     Dispose(T),
     Unregister(T),
+    /// `{"assert_liveliness":true}`: `DataWriter::assert_liveliness`.
+    AssertLiveliness,
 }
 
 pub(crate) fn parse_action<C: JsonCodec>(codec: &C, text: &str, location: &str) -> Result<Action<C::Sample>, CliError> {
@@ -62,6 +64,9 @@ pub(crate) fn parse_action<C: JsonCodec>(codec: &C, text: &str, location: &str) 
             }
             if let Some(inner) = m.get("unregister") {
                 return codec.parse_json(inner.clone()).map(Action::Unregister).map_err(bad);
+            }
+            if m.get("assert_liveliness") == Some(&Value::Bool(true)) {
+                return Ok(Action::AssertLiveliness);
             }
         }
     }
@@ -91,6 +96,8 @@ pub(crate) async fn subscribe<C: JsonCodec>(p: DomainParticipant, args: &SubArgs
     let mut received = 0u64;
     let mut matched = reader.subscription_matched_watch();
     let mut matched_open = true;
+    let mut liveliness = reader.liveliness_changed_watch();
+    let mut liveliness_open = true;
     loop {
         if args.count.is_some_and(|n| received >= n) {
             return Ok(());
@@ -109,6 +116,21 @@ pub(crate) async fn subscribe<C: JsonCodec>(p: DomainParticipant, args: &SubArgs
                 } else {
                     let st = *matched.borrow_and_update();
                     tracing::info!(current = st.current_count, total = st.total_count, "publications matched");
+                }
+                continue;
+            }
+            changed = liveliness.changed(), if liveliness_open => {
+                if changed.is_err() {
+                    liveliness_open = false;
+                } else {
+                    let st = *liveliness.borrow_and_update();
+                    let writer = st.last_publication_handle.map(|g| g.to_string()).unwrap_or_default();
+                    tracing::info!(
+                        alive_count = st.alive_count,
+                        not_alive_count = st.not_alive_count,
+                        %writer,
+                        "LIVELINESS_CHANGED"
+                    );
                 }
                 continue;
             }
@@ -191,6 +213,10 @@ fn do_plain<T: Send + Sync + 'static>(w: &DataWriter<T>, a: &Action<T>) -> Resul
         Action::Write(s) => w.write(s),
         Action::Dispose(s) => w.dispose(s),
         Action::Unregister(s) => w.unregister_instance(s),
+        Action::AssertLiveliness => {
+            w.assert_liveliness();
+            Ok(SequenceNumber(0))
+        }
     }
 }
 
@@ -285,6 +311,8 @@ mod tests {
         let u =
             parse_action(&StaticCodec::<ShapeType>::default(), r#"{"unregister":{"color":"RED"}}"#, "line 3").unwrap();
         assert!(matches!(u, Action::Unregister(s) if s.color == "RED"));
+        let l = parse_action(&StaticCodec::<ShapeType>::default(), r#"{"assert_liveliness":true}"#, "line 4").unwrap();
+        assert!(matches!(l, Action::AssertLiveliness));
     }
 
     #[test]

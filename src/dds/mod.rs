@@ -16,8 +16,17 @@
 //! [`WriterDataLifecycle`], unregister their instances when dropped, block
 //! KEEP_ALL writes for RELIABILITY.max_blocking_time
 //! ([`DataWriter::write_async`]), and map TRANSPORT_PRIORITY to the DSCP of
-//! the participant's send socket. Deadline, liveliness and purge checks run
-//! in one timer task per endpoint.
+//! the participant's send socket. Deadline and purge checks run in one timer
+//! task per endpoint.
+//!
+//! LIVELINESS is the core's (`starling_proto::core`, module `liveliness`): it
+//! sends ParticipantMessageData for AUTOMATIC and MANUAL_BY_PARTICIPANT writers
+//! and liveliness HEARTBEATs for MANUAL_BY_TOPIC ones, tracks every matched
+//! writer's lease, and reports LIVELINESS_LOST to writers and
+//! LIVELINESS_CHANGED to readers. A reader treats a writer that lost its
+//! liveliness like one that unregistered its instances (NOT_ALIVE_NO_WRITERS
+//! when no alive writer is left; exclusive ownership passes to the strongest
+//! alive writer) until it asserts again.
 //!
 //! Conditions ([`GuardCondition`], [`StatusCondition`], [`ReadCondition`],
 //! [`QueryCondition`]) wake a [`WaitSet`]; built-in topic readers

@@ -6,7 +6,7 @@ use super::builtin::{
 };
 use super::reader::DataReader;
 use super::support::{DynamicSupport, StaticSupport, TypeSupport};
-use super::writer::{DataWriter, WriterState};
+use super::writer::DataWriter;
 use super::DdsError;
 use crate::runtime::driver::{DiscoveryEvent, Inner};
 use crate::runtime::{self, NetInterface, TransportConfig};
@@ -18,7 +18,7 @@ use starling_proto::wire::types::Guid;
 use starling_proto::wire::types::GuidPrefix;
 use starling_proto::xtypes::{DynamicType, DynamicValue};
 use std::future::Future;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::broadcast;
 
@@ -29,27 +29,9 @@ pub(crate) struct Shared {
     pub(crate) handle: Handle,
     runtime: Mutex<Option<Runtime>>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// The participant's writers, for MANUAL_BY_PARTICIPANT liveliness.
-    writers: Mutex<Vec<Weak<WriterState>>>,
 }
 
 impl Shared {
-    /// Remembers a writer for participant-wide liveliness assertions.
-    pub(crate) fn register_writer(&self, w: &Arc<WriterState>) {
-        let mut ws = self.writers.lock().unwrap_or_else(|e| e.into_inner());
-        ws.retain(|w| w.strong_count() > 0);
-        ws.push(Arc::downgrade(w));
-    }
-
-    /// Asserts the liveliness of every MANUAL_BY_PARTICIPANT writer.
-    pub(crate) fn assert_participant_liveliness(&self) {
-        let ws: Vec<Arc<WriterState>> =
-            self.writers.lock().unwrap_or_else(|e| e.into_inner()).iter().filter_map(Weak::upgrade).collect();
-        for w in ws.iter().filter(|w| w.by_participant) {
-            w.assert_liveliness();
-        }
-    }
-
     /// Runs `f` to completion from synchronous code.
     ///
     /// Inside a multi-thread tokio runtime this uses `block_in_place`; it must
@@ -175,7 +157,6 @@ impl DomainParticipantBuilder {
                 handle,
                 runtime: Mutex::new(rt),
                 task: Mutex::new(Some(started.task)),
-                writers: Mutex::new(Vec::new()),
             }),
             domain_id: self.transport.domain_id,
             participant_id: started.participant_id,
@@ -365,12 +346,13 @@ impl DomainParticipant {
         self.shared.inner.send_tos()
     }
 
-    /// Asserts the liveliness of this participant's MANUAL_BY_PARTICIPANT writers.
-    ///
-    /// Only their local LIVELINESS_LOST status sees it: announcing it to remote
-    /// readers (a ParticipantMessageData) is up to the core.
+    /// Asserts the liveliness of this participant's MANUAL_BY_PARTICIPANT writers:
+    /// their LIVELINESS_LOST status restarts its lease, and remote readers hear it as a
+    /// ParticipantMessageData of kind MANUAL_LIVELINESS_UPDATE.
     pub fn assert_liveliness(&self) {
-        self.shared.assert_participant_liveliness();
+        if !self.shared.inner.is_closed() {
+            self.shared.inner.call(|core, now| core.assert_participant_liveliness(now), |_, _| {});
+        }
     }
 
     /// A reader of the DCPSParticipant built-in topic: remote participants

@@ -208,6 +208,8 @@ pub(crate) struct Cache<T> {
     pub(crate) policies: CachePolicies,
     /// Matched writers.
     writers: HashMap<Guid, WriterInfo>,
+    /// Matched writers whose liveliness lease ran out (LIVELINESS).
+    not_alive: HashSet<Guid>,
     /// The last sequence number received from each writer (gap detection).
     last_sn: HashMap<Guid, i64>,
 }
@@ -219,6 +221,7 @@ impl<T: Clone> Cache<T> {
             instances: HashMap::new(),
             policies,
             writers: HashMap::new(),
+            not_alive: HashSet::new(),
             last_sn: HashMap::new(),
         }
     }
@@ -412,17 +415,56 @@ impl<T: Clone> Cache<T> {
     }
 
     /// A writer unmatched (or its participant was lost): instances it alone
-    /// kept alive become NOT_ALIVE_NO_WRITERS; ownership it held is released.
-    /// Returns true when the cache changed.
-    fn remove_writer(&mut self, writer: Guid, now: Instant, wall: Time) -> bool {
+    /// kept alive become NOT_ALIVE_NO_WRITERS; ownership it held passes to the
+    /// strongest other writer of the instance. Returns true when the cache
+    /// changed, and whether the writer was alive.
+    fn remove_writer(&mut self, writer: Guid, now: Instant, wall: Time) -> (bool, bool) {
+        let changed = self.release_writer(writer, now, wall);
         self.writers.remove(&writer);
         self.last_sn.remove(&writer);
+        (changed, !self.not_alive.remove(&writer))
+    }
+
+    /// A matched writer's liveliness changed. Losing it is, for its instances,
+    /// like an unregister: those it alone kept alive become NOT_ALIVE_NO_WRITERS
+    /// and exclusive ownership fails over to the strongest alive writer; once alive
+    /// again, its next samples register the instances again. Returns whether the
+    /// writer's state changed, and whether the cache did.
+    pub(crate) fn set_writer_liveliness(
+        &mut self,
+        writer: Guid,
+        alive: bool,
+        now: Instant,
+        wall: Time,
+    ) -> (bool, bool) {
+        if !self.writers.contains_key(&writer) {
+            return (false, false);
+        }
+        if alive {
+            return (self.not_alive.remove(&writer), false);
+        }
+        if !self.not_alive.insert(writer) {
+            return (false, false);
+        }
+        (true, self.release_writer(writer, now, wall))
+    }
+
+    /// Drops `writer` from every instance (see [`Cache::remove_writer`]); true when the cache changed.
+    fn release_writer(&mut self, writer: Guid, now: Instant, wall: Time) -> bool {
         let mut notify = Vec::new();
+        let (writers, not_alive) = (&self.writers, &self.not_alive);
         for (k, inst) in self.instances.iter_mut() {
+            let registered = inst.writers.remove(&writer);
             if inst.owner.is_some_and(|(o, _)| o == writer) {
-                inst.owner = None;
+                // The strongest alive writer that still has the instance takes over (ties: the smaller GUID).
+                inst.owner = inst
+                    .writers
+                    .iter()
+                    .filter(|w| !not_alive.contains(w))
+                    .map(|w| (*w, writers.get(w).map_or(0, |i| i.strength)))
+                    .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
             }
-            if inst.writers.remove(&writer) && inst.writers.is_empty() && inst.state == InstanceState::Alive {
+            if registered && inst.writers.is_empty() && inst.state == InstanceState::Alive {
                 inst.state = InstanceState::NotAliveNoWriters;
                 inst.not_alive_since = Some(now);
                 notify.push((*k, inst.key_holder.clone()));
@@ -831,14 +873,20 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
     }
 
     fn on_matched(&self, writer: Guid, matched: bool, current_count: u32, writer_qos: Option<&EndpointQos>) {
+        // A writer is alive when it matches (the core reports it right after if it is not).
+        let mut was_alive = true;
         if matched {
             let info = writer_qos.map_or_else(WriterInfo::default, |q| WriterInfo {
                 strength: q.ownership_strength,
                 lifespan: q.lifespan.to_std(),
             });
             self.lock().add_writer(writer, info);
-        } else if self.lock().remove_writer(writer, Instant::now(), wall_clock()) {
-            self.data_changed();
+        } else {
+            let (changed, alive) = self.lock().remove_writer(writer, Instant::now(), wall_clock());
+            was_alive = alive;
+            if changed {
+                self.data_changed();
+            }
         }
         self.matched.send_modify(|s| {
             if matched {
@@ -847,18 +895,39 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
             s.current_count = current_count;
             s.last_publication_handle = Some(writer);
         });
-        // A matched writer is alive while its match (and so its participant's lease) lasts.
         self.liveliness.send_modify(|l| {
             if matched {
                 l.alive_count += 1;
                 l.alive_count_change += 1;
-            } else {
+            } else if was_alive {
                 l.alive_count = l.alive_count.saturating_sub(1);
                 l.alive_count_change -= 1;
+            } else {
+                l.not_alive_count = l.not_alive_count.saturating_sub(1);
+                l.not_alive_count_change -= 1;
             }
             l.last_publication_handle = Some(writer);
         });
         self.flags.raise(StatusMask::SUBSCRIPTION_MATCHED | StatusMask::LIVELINESS_CHANGED);
+    }
+
+    fn on_liveliness_changed(&self, writer: Guid, alive: bool) {
+        let (changed, cache_changed) = self.lock().set_writer_liveliness(writer, alive, Instant::now(), wall_clock());
+        if cache_changed {
+            self.data_changed();
+        }
+        if !changed {
+            return;
+        }
+        self.liveliness.send_modify(|l| {
+            let d = if alive { 1 } else { -1 };
+            l.alive_count = l.alive_count.saturating_add_signed(d);
+            l.alive_count_change += d;
+            l.not_alive_count = l.not_alive_count.saturating_add_signed(-d);
+            l.not_alive_count_change -= d;
+            l.last_publication_handle = Some(writer);
+        });
+        self.flags.raise(StatusMask::LIVELINESS_CHANGED);
     }
 
     fn on_incompatible(&self, writer: Guid, policy: QosPolicyId) {
@@ -1337,13 +1406,45 @@ mod tests {
         c.insert(ChangeKind::Alive, k(1), Some(3), entry_from(1, true, W1, None), now);
         c.insert(ChangeKind::Alive, k(1), Some(4), entry_from(1, true, W2, None), now);
         assert_eq!(values(&mut c), vec![1, 2, 4], "the stronger writer takes over");
-        assert!(!c.remove_writer(W2, now, Time::ZERO), "W1 still writes the instance: it stays alive");
+        assert!(!c.remove_writer(W2, now, Time::ZERO).0, "W1 still writes the instance: it stays alive");
         c.insert(ChangeKind::Alive, k(1), Some(5), entry_from(1, true, W1, None), now);
         assert_eq!(values(&mut c), vec![5], "ownership failed over to W1");
         // Equal strengths: the lower GUID wins.
         c.add_writer(W2, WriterInfo { strength: 10, lifespan: None });
         c.insert(ChangeKind::Alive, k(1), Some(6), entry_from(1, true, W2, None), now);
         assert_eq!(values(&mut c), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn liveliness_loss_fails_over_and_revival_takes_back() {
+        let mut c = Cache::new(CachePolicies { depth: None, exclusive: true, ..CachePolicies::default() });
+        c.add_writer(W1, WriterInfo { strength: 10, lifespan: None });
+        c.add_writer(W2, WriterInfo { strength: 20, lifespan: None });
+        let now = Instant::now();
+        c.insert(ChangeKind::Alive, k(1), Some(1), entry_from(1, true, W2, None), now);
+        c.insert(ChangeKind::Alive, k(1), Some(2), entry_from(1, true, W1, None), now);
+        c.insert(ChangeKind::Alive, k(2), Some(3), entry_from(2, true, W2, None), now);
+        assert_eq!(values(&mut c), vec![1, 3], "W2 owns both");
+        // W2 loses liveliness: W1 owns instance 1 at once; instance 2 has no alive writer left.
+        assert_eq!(c.set_writer_liveliness(W2, false, now, Time::ZERO), (true, true));
+        assert_eq!(c.set_writer_liveliness(W2, false, now, Time::ZERO), (false, false), "reported once");
+        assert_eq!(c.instance_state(&k(1)), Some(InstanceState::Alive));
+        assert_eq!(c.instance_state(&k(2)), Some(InstanceState::NotAliveNoWriters));
+        c.insert(ChangeKind::Alive, k(1), Some(4), entry_from(1, true, W1, None), now);
+        let taken = c.take(10);
+        assert_eq!(taken.iter().filter(|s| s.info.valid_data).map(|s| s.data).collect::<Vec<_>>(), vec![Some(4)]);
+        assert!(taken.iter().any(|s| !s.info.valid_data && s.info.instance_state == InstanceState::NotAliveNoWriters));
+        // W2 asserts again: its next samples take the instances back.
+        assert_eq!(c.set_writer_liveliness(W2, true, now, Time::ZERO), (true, false));
+        c.insert(ChangeKind::Alive, k(1), Some(5), entry_from(1, true, W2, None), now);
+        c.insert(ChangeKind::Alive, k(1), Some(6), entry_from(1, true, W1, None), now);
+        c.insert(ChangeKind::Alive, k(2), Some(7), entry_from(2, true, W2, None), now);
+        assert_eq!(values(&mut c), vec![5, 7]);
+        assert_eq!(c.instance_state(&k(2)), Some(InstanceState::Alive));
+        // Unmatching a writer that is not alive says so.
+        c.set_writer_liveliness(W1, false, now, Time::ZERO);
+        assert!(!c.remove_writer(W1, now, Time::ZERO).1);
+        assert!(c.remove_writer(W2, now, Time::ZERO).1);
     }
 
     #[test]
@@ -1355,7 +1456,7 @@ mod tests {
         c.insert(ChangeKind::Alive, k(2), Some(3), entry_from(2, true, W1, None), now);
         c.insert(ChangeKind::Unregistered, k(1), None, entry_from(1, false, W1, None), now);
         assert_eq!(c.instance_state(&k(1)), Some(InstanceState::Alive), "W2 still writes instance 1");
-        assert!(c.remove_writer(W1, now, Time::ZERO));
+        assert!(c.remove_writer(W1, now, Time::ZERO).0);
         assert_eq!(c.instance_state(&k(2)), Some(InstanceState::NotAliveNoWriters));
         c.insert(ChangeKind::Unregistered, k(1), None, entry_from(1, false, W2, None), now);
         assert_eq!(c.instance_state(&k(1)), Some(InstanceState::NotAliveNoWriters));

@@ -14,7 +14,7 @@ use crate::runtime::wall_clock;
 use bytes::Bytes;
 use starling_proto::cdr::{version_for_representation, XcdrVersion};
 use starling_proto::core::{ChangeKind, EndpointConfig, WriteChange, WriteError, WriteErrorKind};
-use starling_proto::qos::{EndpointQos, LivelinessKind, QosPolicyId};
+use starling_proto::qos::{EndpointQos, QosPolicyId};
 use starling_proto::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
 use starling_proto::wire::Endian;
 use std::collections::HashMap;
@@ -47,10 +47,6 @@ struct WriterInstance {
 
 struct WriterTrack {
     instances: HashMap<KeyHash, WriterInstance>,
-    /// When liveliness was last asserted (by a write or `assert_liveliness`).
-    last_assert: Instant,
-    /// False after LIVELINESS_LOST until the next assertion.
-    alive: bool,
 }
 
 /// Status channels of one writer, fed by the driver.
@@ -63,9 +59,6 @@ pub(crate) struct WriterState {
     track: Mutex<WriterTrack>,
     timer: Arc<TimerHandle>,
     deadline: Option<Duration>,
-    /// Lease for MANUAL_BY_* liveliness (`None`: AUTOMATIC or infinite).
-    lease: Option<Duration>,
-    pub(crate) by_participant: bool,
     autodispose: AtomicBool,
 }
 
@@ -74,19 +67,11 @@ impl WriterState {
         self.track.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Asserts liveliness now.
-    pub(crate) fn assert_liveliness(&self) {
-        let mut t = self.lock();
-        t.last_assert = Instant::now();
-        t.alive = true;
-    }
-
-    /// Deadline and liveliness checks; returns when to run them next.
+    /// Deadline checks; returns when to run them next (liveliness is the core's).
     fn tick(&self, now: Instant) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         let mut due = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
         let mut missed = Vec::new();
-        let mut lost = false;
         {
             let mut t = self.lock();
             if let Some(period) = self.deadline {
@@ -99,27 +84,10 @@ impl WriterState {
                 }
                 due(now + period);
             }
-            if let Some(lease) = self.lease {
-                if t.alive && now >= t.last_assert + lease {
-                    t.alive = false;
-                    lost = true;
-                }
-                if t.alive {
-                    due(t.last_assert + lease);
-                }
-                due(now + lease);
-            }
         }
         if !missed.is_empty() {
             self.deadline_missed.send_modify(|s| missed.iter().for_each(|k| s.record(*k)));
             self.flags.raise(StatusMask::OFFERED_DEADLINE_MISSED);
-        }
-        if lost {
-            self.liveliness_lost.send_modify(|s| {
-                s.total_count += 1;
-                s.total_count_change += 1;
-            });
-            self.flags.raise(StatusMask::LIVELINESS_LOST);
         }
         next
     }
@@ -140,6 +108,14 @@ impl WriterSink for WriterState {
     fn on_incompatible(&self, reader: Guid, policy: QosPolicyId) {
         self.incompatible.send_modify(|s| s.record(reader, policy));
         self.flags.raise(StatusMask::OFFERED_INCOMPATIBLE_QOS);
+    }
+
+    fn on_liveliness_lost(&self) {
+        self.liveliness_lost.send_modify(|s| {
+            s.total_count += 1;
+            s.total_count_change += 1;
+        });
+        self.flags.raise(StatusMask::LIVELINESS_LOST);
     }
 }
 
@@ -176,7 +152,6 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         }
         let representation = qos.writer_representation();
         let version = version_for_representation(representation).map_err(|e| DdsError::Encode(e.into()))?;
-        let manual = qos.liveliness.kind != LivelinessKind::Automatic;
         let timer = Arc::new(TimerHandle::default());
         let state = Arc::new(WriterState {
             matched: watch::channel(PublicationMatchedStatus::default()).0,
@@ -184,11 +159,9 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
             deadline_missed: watch::channel(DeadlineMissedStatus::default()).0,
             liveliness_lost: watch::channel(LivelinessLostStatus::default()).0,
             flags: Arc::new(StatusFlags::new()),
-            track: Mutex::new(WriterTrack { instances: HashMap::new(), last_assert: Instant::now(), alive: true }),
+            track: Mutex::new(WriterTrack { instances: HashMap::new() }),
             timer: timer.clone(),
             deadline: qos.deadline.to_std().filter(|d| !d.is_zero()),
-            lease: if manual { qos.liveliness.lease_duration.to_std() } else { None },
-            by_participant: qos.liveliness.kind == LivelinessKind::ManualByParticipant,
             autodispose: AtomicBool::new(true),
         });
         let desc = EndpointConfig {
@@ -215,9 +188,8 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
                 table.writer_qos.insert(*guid, writer_qos);
             },
         );
-        shared.register_writer(&state);
         shared.inner.raise_transport_priority(qos.transport_priority);
-        if state.deadline.is_some() || state.lease.is_some() {
+        if state.deadline.is_some() {
             shared.handle.spawn(timer_task(Arc::downgrade(&state), timer, WriterState::tick));
         }
         Ok(DataWriter {
@@ -359,16 +331,16 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         self.write_change(kind, key_holder, wall_clock())
     }
 
-    /// Asserts this writer's liveliness (MANUAL_BY_TOPIC / MANUAL_BY_PARTICIPANT).
-    ///
-    /// Only the local LIVELINESS_LOST status sees it: sending the assertion to
-    /// remote readers (a heartbeat or participant message) is up to the core.
+    /// Asserts this writer's liveliness. MANUAL_BY_TOPIC: readers hear it as a
+    /// HEARTBEAT with the liveliness flag. MANUAL_BY_PARTICIPANT: asserts the whole
+    /// participant, as [`super::DomainParticipant::assert_liveliness`] does (a
+    /// ParticipantMessageData). AUTOMATIC: nothing to do. Every write asserts too.
     pub fn assert_liveliness(&self) {
-        if self.state.by_participant {
-            self.shared.assert_participant_liveliness();
-        } else {
-            self.state.assert_liveliness();
+        if self.shared.inner.is_closed() {
+            return;
         }
+        let guid = self.guid;
+        self.shared.inner.call(|core, now| core.assert_liveliness(now, guid), |_, _| {});
     }
 
     fn write_change(&self, kind: ChangeKind, sample: &T, ts: Time) -> Result<SequenceNumber, DdsError> {
@@ -436,9 +408,6 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
                     t.instances.remove(&key);
                 }
             }
-        }
-        if self.state.lease.is_some() {
-            self.assert_liveliness();
         }
         Ok(sn)
     }

@@ -67,6 +67,8 @@ pub(crate) trait WriterSink: Send + Sync {
     fn on_matched(&self, reader: Guid, matched: bool, current_count: u32);
     /// A reader with incompatible QoS was found.
     fn on_incompatible(&self, reader: Guid, policy: QosPolicyId);
+    /// The writer did not assert its liveliness within its lease (LIVELINESS_LOST).
+    fn on_liveliness_lost(&self);
 }
 
 /// A local reader's view of the events that concern it.
@@ -77,6 +79,8 @@ pub(crate) trait ReaderSink: Send + Sync {
     fn on_matched(&self, writer: Guid, matched: bool, current_count: u32, writer_qos: Option<&EndpointQos>);
     /// A writer with incompatible QoS was found.
     fn on_incompatible(&self, writer: Guid, policy: QosPolicyId);
+    /// A matched writer's liveliness changed (LIVELINESS_CHANGED).
+    fn on_liveliness_changed(&self, writer: Guid, alive: bool);
 }
 
 /// What built-in topic readers learn from discovery.
@@ -540,6 +544,16 @@ impl Inner {
                 Event::RequestedIncompatibleQos { reader, writer, policy } => {
                     if let Some(r) = table.readers.get(&reader) {
                         r.on_incompatible(writer, policy);
+                    }
+                }
+                Event::LivelinessChanged { reader, writer, alive } => {
+                    if let Some(r) = table.readers.get(&reader) {
+                        r.on_liveliness_changed(writer, alive);
+                    }
+                }
+                Event::LivelinessLost { writer } => {
+                    if let Some(w) = table.writers.get(&writer) {
+                        w.on_liveliness_lost();
                     }
                 }
                 other => {

@@ -182,6 +182,23 @@ pub enum Event {
     /// announced these types can now be resolved with
     /// [`super::Participant::resolve_remote_type`].
     TypesReceived(Vec<crate::xtypes::typeobject::TypeIdentifier>),
+    /// The liveliness of a writer matched with a local reader changed (LIVELINESS
+    /// QoS with a finite lease). A writer is alive when it matches; this reports
+    /// each change after that.
+    LivelinessChanged {
+        /// Local reader.
+        reader: Guid,
+        /// The (remote or local) writer.
+        writer: Guid,
+        /// True when it asserted its liveliness again, false when its lease ran out.
+        alive: bool,
+    },
+    /// A local MANUAL_BY_PARTICIPANT or MANUAL_BY_TOPIC writer did not assert its
+    /// liveliness within its lease (LIVELINESS_LOST).
+    LivelinessLost {
+        /// Local writer.
+        writer: Guid,
+    },
     /// A sample for a local reader.
     Sample {
         /// Local reader.

@@ -1,5 +1,7 @@
 //! The sans-IO protocol core: a participant with its built-in discovery
-//! endpoints (SPDP, SEDP), user writers and readers, matching and lease expiry.
+//! endpoints (SPDP, SEDP), TypeLookup and ParticipantMessage (liveliness)
+//! endpoints, user writers and readers, matching, participant lease expiry
+//! and writer liveliness (see `liveliness.rs`).
 //!
 //! Nothing here owns a socket, spawns a task or reads a clock. The caller
 //! passes the current time into every call and drains output:
@@ -17,6 +19,7 @@ mod config;
 mod discovery;
 mod event;
 mod history;
+mod liveliness;
 mod outbox;
 mod participant;
 mod reader;
@@ -28,4 +31,5 @@ pub use config::{FlowLimit, ParticipantConfig};
 pub use event::{
     ChangeKind, EndpointConfig, Event, ReceivedSample, Stats, Transmit, WriteChange, WriteError, WriteErrorKind,
 };
+pub use liveliness::{auto_pmd_period, ParticipantMessageData, AUTOMATIC_LIVELINESS_UPDATE, MANUAL_LIVELINESS_UPDATE};
 pub use participant::Participant;

@@ -7,6 +7,7 @@ use super::event::{
     ChangeKind, EndpointConfig, Event, ReceivedSample, Stats, Transmit, WriteChange, WriteError, WriteErrorKind,
 };
 use super::history::CacheChange;
+use super::liveliness::{self, LivelinessState, ParticipantMessageData};
 use super::outbox::Outbox;
 use super::reader::{FragLimits, Reader, WriterProxy};
 use super::typelookup::{type_information, TypeRegistry};
@@ -50,6 +51,8 @@ pub struct Participant {
     types: TypeRegistry,
     /// Writer/reader pairs waiting for TypeObjects before they can be matched.
     pending_type_matches: Vec<PendingMatch>,
+    /// LIVELINESS of local and remote writers, and the PMD schedule.
+    liveliness: LivelinessState,
 }
 
 /// The fields of a DATA that the receive path needs, after INFO_* processing.
@@ -64,6 +67,7 @@ impl Participant {
         let header =
             Header { version: ProtocolVersion::V2_5, vendor_id: VendorId::STARLING, guid_prefix: config.guid_prefix };
         let outbox = Outbox::new(header, config.max_message_size);
+        let liveliness = LivelinessState::new(config.guid_prefix);
         let mut p = Participant {
             spdp_burst_left: config.spdp_initial_burst,
             config,
@@ -84,6 +88,7 @@ impl Participant {
             limits_logged: false,
             types: TypeRegistry::default(),
             pending_type_matches: Vec::new(),
+            liveliness,
         };
         p.spdp_payload = p.encode_spdp();
         p.create_builtin_endpoints(now);
@@ -102,11 +107,16 @@ impl Participant {
             let w = self.builtin_writer(id, false, DurabilityKind::Volatile, History::KeepAll);
             self.writers.insert(id, w);
         }
+        // ParticipantMessage (liveliness): keyed by prefix and kind, the last sample per key, transient-local.
+        let id = EntityId::P2P_MESSAGE_WRITER;
+        let w = self.builtin_writer(id, true, DurabilityKind::TransientLocal, History::KeepLast(1));
+        self.writers.insert(id, w);
         for id in [
             EntityId::SEDP_PUBLICATIONS_READER,
             EntityId::SEDP_SUBSCRIPTIONS_READER,
             EntityId::TL_REQUEST_READER,
             EntityId::TL_REPLY_READER,
+            EntityId::P2P_MESSAGE_READER,
         ] {
             self.readers.insert(id, Reader::new(Guid::new(prefix, id), self.config.heartbeat_response_delay));
         }
@@ -157,6 +167,8 @@ impl Participant {
             | be::PUBLICATIONS_DETECTOR
             | be::SUBSCRIPTIONS_ANNOUNCER
             | be::SUBSCRIPTIONS_DETECTOR
+            | be::PARTICIPANT_MESSAGE_WRITER
+            | be::PARTICIPANT_MESSAGE_READER
             | be::TYPELOOKUP_REQUEST_WRITER
             | be::TYPELOOKUP_REQUEST_READER
             | be::TYPELOOKUP_REPLY_WRITER
@@ -211,6 +223,7 @@ impl Participant {
             use_multicast: self.config.use_multicast_for_data,
         };
         self.writers.insert(id, Writer::new(params));
+        self.liveliness.add_local(now, id, &desc.qos.liveliness);
         let mut data = EndpointData::new(guid, &desc.topic_name, &desc.type_name, desc.qos);
         data.unicast_locators = self.config.default_unicast.clone();
         data.type_information = desc.type_information;
@@ -269,6 +282,7 @@ impl Participant {
         if writer.prefix != self.config.guid_prefix || self.local_writers.remove(&id).is_none() {
             return;
         }
+        self.liveliness.remove_local(id);
         if let Some(w) = self.writers.remove(&id) {
             for r in w.readers.keys() {
                 self.events.push_back(Event::PublicationMatched {
@@ -340,6 +354,8 @@ impl Participant {
             related_sample_identity: change.related_sample_identity,
         };
         let sn = w.write(now, cc, &mut self.outbox);
+        let lively = self.liveliness.on_write(now, id);
+        let Some(w) = self.writers.get(&id) else { return Ok(sn) };
         for r in &w.local_readers {
             self.events.push_back(Event::Sample {
                 reader: *r,
@@ -356,7 +372,79 @@ impl Participant {
             });
             self.stats.samples_delivered += 1;
         }
+        self.apply_liveliness(now, lively);
         Ok(sn)
+    }
+
+    // ----- liveliness -----------------------------------------------------------------------
+
+    /// Asserts the liveliness of a local writer (`DataWriter::assert_liveliness`):
+    /// MANUAL_BY_TOPIC sends a HEARTBEAT with the liveliness flag, MANUAL_BY_PARTICIPANT
+    /// asserts the participant (a manual PMD). Nothing happens for AUTOMATIC writers
+    /// or writers with an infinite lease.
+    pub fn assert_liveliness(&mut self, now: Instant, writer: Guid) {
+        if writer.prefix != self.config.guid_prefix || !self.local_writers.contains_key(&writer.entity_id) {
+            return;
+        }
+        let (heartbeat, out) = self.liveliness.assert_writer(now, writer.entity_id);
+        if heartbeat {
+            if let Some(w) = self.writers.get_mut(&writer.entity_id) {
+                w.send_liveliness_heartbeat(&mut self.outbox);
+            }
+        }
+        self.apply_liveliness(now, out);
+    }
+
+    /// Asserts the liveliness of this participant's MANUAL_BY_PARTICIPANT writers
+    /// (`DomainParticipant::assert_liveliness`): sends a manual PMD.
+    pub fn assert_participant_liveliness(&mut self, now: Instant) {
+        let out = self.liveliness.assert_participant_liveliness(now);
+        self.apply_liveliness(now, out);
+    }
+
+    /// True while the writer (local or remote) is alive as far as this participant knows.
+    pub fn writer_alive(&self, writer: &Guid) -> bool {
+        if writer.prefix == self.config.guid_prefix {
+            self.liveliness.local_alive(writer.entity_id)
+        } else {
+            self.liveliness.remote_alive(writer)
+        }
+    }
+
+    /// Tells readers about liveliness changes, writers about lost liveliness, and writes PMDs.
+    fn apply_liveliness(&mut self, now: Instant, out: liveliness::Output) {
+        self.liveliness_changes(&out.changes);
+        for writer in out.lost {
+            tracing::debug!(%writer, "liveliness lost");
+            self.events.push_back(Event::LivelinessLost { writer });
+        }
+        for kind in out.pmd {
+            let pmd = ParticipantMessageData::new(self.config.guid_prefix, kind);
+            self.write_builtin(now, EntityId::P2P_MESSAGE_WRITER, ChangeKind::Alive, pmd.key_hash(), pmd.encode());
+        }
+    }
+
+    /// Queues a [`Event::LivelinessChanged`] for every local reader matched with each changed writer.
+    fn liveliness_changes(&mut self, changes: &[liveliness::Change]) {
+        for c in changes {
+            tracing::debug!(writer = %c.writer, alive = c.alive, "writer liveliness changed");
+            if c.writer.prefix == self.config.guid_prefix {
+                let Some(w) = self.writers.get(&c.writer.entity_id) else { continue };
+                for r in &w.local_readers {
+                    self.events.push_back(Event::LivelinessChanged { reader: *r, writer: c.writer, alive: c.alive });
+                }
+            } else {
+                for (id, r) in &self.readers {
+                    if self.local_readers.contains_key(id) && r.writers.contains_key(&c.writer) {
+                        self.events.push_back(Event::LivelinessChanged {
+                            reader: r.guid,
+                            writer: c.writer,
+                            alive: c.alive,
+                        });
+                    }
+                }
+            }
+        }
     }
 
     /// Sets or clears the flow limit of a local writer.
@@ -407,6 +495,9 @@ impl Participant {
         self.events.push_back(Event::PublicationMatched { writer: wg, reader: rg, matched: true, current_count: wc });
         let rc = self.readers.get(&r).map_or(0, |x| x.writers.len() as u32) + self.local_match_count(&r, None);
         self.events.push_back(Event::SubscriptionMatched { reader: rg, writer: wg, matched: true, current_count: rc });
+        if !self.liveliness.local_alive(w) {
+            self.events.push_back(Event::LivelinessChanged { reader: rg, writer: wg, alive: false });
+        }
     }
 
     fn try_match_remote_reader(&mut self, now: Instant, w: EntityId, remote: Guid) {
@@ -487,6 +578,9 @@ impl Participant {
             matched: true,
             current_count: count,
         });
+        if !self.liveliness.remote_alive(&remote) {
+            self.events.push_back(Event::LivelinessChanged { reader: rg, writer: remote, alive: false });
+        }
     }
 
     /// Remembers a pair to match once the TypeObjects it needs arrive (or their lookup is given up).
@@ -564,6 +658,8 @@ impl Participant {
             return;
         }
         self.db.renew(&header.guid_prefix, now);
+        let mut lively = Vec::new();
+        self.liveliness.on_datagram(now, header.guid_prefix, &mut lively);
         let mut src = header.guid_prefix;
         let mut vendor = header.vendor_id;
         let mut for_us = true;
@@ -590,10 +686,19 @@ impl Participant {
                 }
                 _ if !for_us => self.stats.submessages_skipped += 1,
                 Submessage::Data(d) => {
-                    self.on_data(now, Incoming { writer: Guid::new(src, d.writer_id), vendor }, ts, &d)
+                    let writer = Guid::new(src, d.writer_id);
+                    if !d.writer_id.is_builtin() && self.liveliness.tracks_manual(&src) {
+                        self.liveliness.on_writer_asserted(now, writer, false, &mut lively);
+                    }
+                    self.flush_liveliness(&mut lively);
+                    self.on_data(now, Incoming { writer, vendor }, ts, &d)
                 }
                 Submessage::DataFrag(df) => {
                     let writer = Guid::new(src, df.writer_id);
+                    if !df.writer_id.is_builtin() && self.liveliness.tracks_manual(&src) {
+                        self.liveliness.on_writer_asserted(now, writer, false, &mut lively);
+                    }
+                    self.flush_liveliness(&mut lively);
                     let iq = parse_inline_qos(df.inline_qos.as_ref(), vendor);
                     let template = ReceivedSample {
                         writer,
@@ -628,6 +733,10 @@ impl Participant {
                 }
                 Submessage::Heartbeat(hb) => {
                     let writer = Guid::new(src, hb.writer_id);
+                    if hb.liveliness_flag && self.liveliness.tracks_manual(&src) {
+                        self.liveliness.on_writer_asserted(now, writer, true, &mut lively);
+                        self.flush_liveliness(&mut lively);
+                    }
                     let mut deliver = std::mem::take(&mut self.deliver);
                     let ids = self.find_targets(hb.reader_id, &writer);
                     for id in &ids {
@@ -673,6 +782,34 @@ impl Participant {
                     }
                 }
                 _ => self.stats.submessages_skipped += 1,
+            }
+        }
+        self.flush_liveliness(&mut lively);
+    }
+
+    /// Reports liveliness changes collected while receiving (before the samples that caused them).
+    fn flush_liveliness(&mut self, changes: &mut Vec<liveliness::Change>) {
+        if !changes.is_empty() {
+            let c = std::mem::take(changes);
+            self.liveliness_changes(&c);
+        }
+    }
+
+    /// A ParticipantMessage sample from `src`.
+    fn on_pmd(&mut self, now: Instant, s: &ReceivedSample) {
+        if s.kind != ChangeKind::Alive {
+            return;
+        }
+        let Some(payload) = s.payload.as_deref() else { return };
+        match ParticipantMessageData::decode(payload) {
+            Ok(pmd) => {
+                let mut changes = Vec::new();
+                self.liveliness.on_pmd(now, s.writer.prefix, &pmd, &mut changes);
+                self.flush_liveliness(&mut changes);
+            }
+            Err(e) => {
+                self.stats.discovery_malformed += 1;
+                tracing::debug!(error = %e, from = %s.writer, "undecodable ParticipantMessageData");
             }
         }
     }
@@ -729,6 +866,12 @@ impl Participant {
     /// Hands samples delivered by reader `id` to discovery or to the application.
     fn dispatch(&mut self, now: Instant, id: EntityId, vendor: VendorId, deliver: &mut Vec<ReceivedSample>) {
         if deliver.is_empty() {
+            return;
+        }
+        if id == EntityId::P2P_MESSAGE_READER {
+            for s in std::mem::take(deliver) {
+                self.on_pmd(now, &s);
+            }
             return;
         }
         if id == EntityId::TL_REQUEST_READER || id == EntityId::TL_REPLY_READER {
@@ -807,6 +950,12 @@ impl Participant {
                 }
             }
         }
+        if endpoints & be::PARTICIPANT_MESSAGE_READER != 0 {
+            if let Some(w) = self.writers.get_mut(&EntityId::P2P_MESSAGE_WRITER) {
+                let proxy = ReaderProxy::new(Guid::new(prefix, EntityId::P2P_MESSAGE_READER), meta.clone(), true);
+                w.add_reader(now, proxy, true, &mut self.outbox);
+            }
+        }
         let tl_writers = [
             (EntityId::TL_REQUEST_WRITER, EntityId::TL_REQUEST_READER, be::TYPELOOKUP_REQUEST_READER),
             (EntityId::TL_REPLY_WRITER, EntityId::TL_REPLY_READER, be::TYPELOOKUP_REPLY_READER),
@@ -824,6 +973,7 @@ impl Participant {
             (EntityId::SEDP_SUBSCRIPTIONS_READER, EntityId::SEDP_SUBSCRIPTIONS_WRITER, be::SUBSCRIPTIONS_ANNOUNCER),
             (EntityId::TL_REQUEST_READER, EntityId::TL_REQUEST_WRITER, be::TYPELOOKUP_REQUEST_WRITER),
             (EntityId::TL_REPLY_READER, EntityId::TL_REPLY_WRITER, be::TYPELOOKUP_REPLY_WRITER),
+            (EntityId::P2P_MESSAGE_READER, EntityId::P2P_MESSAGE_WRITER, be::PARTICIPANT_MESSAGE_WRITER),
         ];
         for (ours, theirs, bit) in pairs {
             if endpoints & bit != 0 {
@@ -883,6 +1033,7 @@ impl Participant {
             }
         }
         if is_writer {
+            self.liveliness.add_remote(now, guid, &data.qos.liveliness);
             if self.db.writers.insert(guid, data).is_none() {
                 self.events.push_back(Event::WriterDiscovered(guid));
                 let ids: Vec<EntityId> = self.local_readers.keys().copied().collect();
@@ -948,6 +1099,7 @@ impl Participant {
 
     fn remove_remote_writer(&mut self, guid: Guid) {
         if self.db.writers.remove(&guid).is_some() {
+            self.liveliness.remove_remote(&guid);
             self.unmatch_remote_writer(guid);
             self.events.push_back(Event::WriterLost(guid));
         }
@@ -965,6 +1117,7 @@ impl Participant {
             return;
         }
         let (writers, readers) = self.db.remove_participant(&prefix);
+        self.liveliness.remove_participant(&prefix);
         for g in writers {
             self.unmatch_remote_writer(g);
             self.events.push_back(Event::WriterLost(g));
@@ -1038,6 +1191,10 @@ impl Participant {
             // Lookups given up just now let their pairs fall back to matching by type name.
             self.retry_type_matches(now);
         }
+        if self.liveliness.next_timeout().is_some_and(|t| t <= now) {
+            let out = self.liveliness.on_timer(now);
+            self.apply_liveliness(now, out);
+        }
         for w in self.writers.values_mut() {
             w.on_timer(now, &mut self.outbox);
         }
@@ -1054,6 +1211,9 @@ impl Participant {
         }
         if let Some(r) = self.types.next_retry() {
             t = t.min(r);
+        }
+        if let Some(l) = self.liveliness.next_timeout() {
+            t = t.min(l);
         }
         for r in self.readers.values() {
             if let Some(d) = r.next_deadline() {

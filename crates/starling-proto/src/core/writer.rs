@@ -433,6 +433,18 @@ impl Writer {
         final_flag: bool,
         out: &mut Outbox,
     ) {
+        self.send_heartbeat_with(dests, dst, reader_id, final_flag, false, out);
+    }
+
+    fn send_heartbeat_with(
+        &mut self,
+        dests: &[Locator],
+        dst: Option<crate::wire::types::GuidPrefix>,
+        reader_id: EntityId,
+        final_flag: bool,
+        liveliness_flag: bool,
+        out: &mut Outbox,
+    ) {
         self.hb_count = self.hb_count.wrapping_add(1);
         if dst.is_none() {
             self.since_heartbeat = 0;
@@ -444,9 +456,19 @@ impl Writer {
             last_sn: SequenceNumber(self.unsent - 1),
             count: self.hb_count,
             final_flag,
-            liveliness_flag: false,
+            liveliness_flag,
         };
         hb.encode(out.message(dests, dst, None, 32).buf_mut());
+    }
+
+    /// Sends a final HEARTBEAT with the liveliness flag to every matched remote
+    /// reader (MANUAL_BY_TOPIC `assert_liveliness`; best-effort writers too, as Cyclone does).
+    pub fn send_liveliness_heartbeat(&mut self, out: &mut Outbox) {
+        if self.all_dests.is_empty() {
+            return;
+        }
+        let dests = self.all_dests.clone();
+        self.send_heartbeat_with(&dests, None, EntityId::UNKNOWN, true, true, out);
     }
 
     /// Periodic work: heartbeats while some reliable reader has unacknowledged data.
