@@ -30,6 +30,7 @@ use super::{
 };
 use crate::bridge::amqp::broker::TappedMessage;
 use crate::bridge::amqp::{AmqpBroker, AmqpServer, AmqpServerConfig};
+use crate::bridge::listener::ListenerSpec;
 use crate::bridge::mqtt::auth::Authenticator;
 use amq_protocol::protocol::basic::AMQPProperties;
 use amq_protocol::types::{AMQPValue, FieldTable, LongString, ShortString};
@@ -46,7 +47,7 @@ pub const APP_ID: &str = "starling-bridge";
 /// Client messages waiting for the DDS side in the tap.
 const TAP_CAPACITY: usize = 4096;
 
-/// The AMQP 0-9-1 endpoint (one listener, no TLS yet).
+/// The AMQP 0-9-1 endpoint (`amqp://` and, with TLS, `amqps://` listeners).
 #[derive(Debug, Clone, Default)]
 pub struct AmqpEndpoint {
     /// Server settings (the address is taken from the configuration's listener).
@@ -68,22 +69,21 @@ impl Endpoint for AmqpEndpoint {
             let Some(l) = listeners.first() else {
                 return Ok(Box::pin(async {}) as BoxFuture<()>);
             };
-            if let Some(extra) = listeners.get(1) {
-                return Err(BridgeError::Bind {
-                    addr: extra.address,
-                    message: "only one AMQP listener is supported".into(),
-                });
-            }
-            if l.tls.is_some() {
-                return Err(BridgeError::Tls(format!("AMQP listener {}: TLS is not supported yet", l.address)));
-            }
             cfg.addr = l.address;
+            cfg.tls = l.tls.as_ref().map(super::tls::server_config).transpose()?;
+            cfg.listeners.clear();
+            for x in &listeners[1..] {
+                let tls = x.tls.as_ref().map(super::tls::server_config).transpose()?;
+                cfg.listeners.push(ListenerSpec { addr: x.address, websocket: false, tls });
+            }
+            let secure: Vec<bool> = listeners.iter().map(|l| l.tls.is_some()).collect();
             let auth: Arc<dyn Authenticator> = ctx.auth.clone();
             let server = AmqpServer::bind(cfg, auth)
                 .await
                 .map_err(|e| BridgeError::Bind { addr: l.address, message: e.to_string() })?;
-            if let Some(a) = server.local_addr() {
-                eprintln!("starling bridge: AMQP 0-9-1 listening on amqp://{a}");
+            for (tls, a) in secure.iter().zip(server.local_addrs()) {
+                let scheme = if *tls { "amqps" } else { "amqp" };
+                eprintln!("starling bridge: AMQP 0-9-1 listening on {scheme}://{a}");
             }
             let broker = server.broker();
             let keys: Vec<String> = ctx.hub.inbound_filters().iter().filter_map(|f| binding_key(f)).collect();
@@ -326,5 +326,69 @@ mod tests {
         broker.lock().publish(now, msg).unwrap();
         assert_eq!(&*tap.try_recv().unwrap().routing_key, "shapes.square.BLUE");
         assert!(tap.try_recv().is_err(), "one copy per message");
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+    use crate::bridge::listener::test_support::{connect, self_signed};
+    use std::net::SocketAddr;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    /// AMQP over TLS: the protocol header gets connection.start; a plaintext client on the TLS
+    /// port is closed and the TLS client goes on.
+    #[tokio::test]
+    async fn amqps_and_plaintext_refused() {
+        let dir = std::env::temp_dir().join(format!("starling-amqp-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = self_signed(&dir).expect("openssl makes a self-signed certificate");
+        let (tls_port, plain_port) = (free_port(), free_port());
+        let xml = format!(
+            r#"<starling_bridge>
+            <listener protocol="amqp" address="127.0.0.1:{plain_port}"/>
+            <listener protocol="amqp" address="127.0.0.1:{tls_port}" tls="true" cert="{}" key="{}"/>
+            </starling_bridge>"#,
+            cert.display(),
+            key.display()
+        );
+        let l = crate::bridge::core::BridgeConfig::parse(std::path::Path::new("b.xml"), &xml).unwrap().listeners;
+        let (hub, _inbound) = Hub::new(vec!["shapes/#".into()]);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let ctx = EndpointContext {
+            hub,
+            auth: Arc::new(crate::bridge::mqtt::auth::MemoryAuth::default()),
+            shutdown: stop_rx,
+        };
+        let serve = tokio::spawn(AmqpEndpoint::default().bind(l, ctx).await.unwrap());
+        // connection.start: a method frame (type 1) on channel 0, class 10 method 10.
+        let start = [1u8, 0, 0];
+        let tls_addr: SocketAddr = ([127, 0, 0, 1], tls_port).into();
+        let mut c = connect(tls_addr, &cert).await.expect("TLS handshake");
+        let mut p = tokio::net::TcpStream::connect(tls_addr).await.unwrap();
+        p.write_all(b"AMQP\x00\x00\x09\x01").await.unwrap();
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(20), p.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "the plaintext connection was not closed");
+        assert!(!rest.starts_with(&start), "a plaintext client must not get connection.start");
+        c.write_all(b"AMQP\x00\x00\x09\x01").await.unwrap();
+        c.flush().await.unwrap();
+        let mut head = [0u8; 11];
+        c.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head[..3], &start);
+        assert_eq!(&head[7..11], &[0, 10, 0, 10]);
+        // The plain listener serves as before.
+        let mut q = tokio::net::TcpStream::connect(("127.0.0.1", plain_port)).await.unwrap();
+        q.write_all(b"AMQP\x00\x00\x09\x01").await.unwrap();
+        q.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head[7..11], &[0, 10, 0, 10]);
+        let _ = stop_tx.send(true);
+        serve.await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -32,6 +32,7 @@ use super::mapping::{from_dotted, to_dotted};
 use super::{
     BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol, RequestReply,
 };
+use crate::bridge::listener::ListenerSpec;
 use crate::bridge::mqtt::codec::topic::matches;
 use crate::bridge::stomp::broker::Message;
 use crate::bridge::stomp::codec::Header;
@@ -62,25 +63,18 @@ impl Endpoint for StompEndpoint {
         Box::pin(async move {
             cfg.tcp = None;
             cfg.ws = None;
+            cfg.listeners.clear();
             for l in &listeners {
-                let bad = |message: &str| BridgeError::Bind { addr: l.address, message: message.to_owned() };
-                if l.tls.is_some() {
-                    return Err(bad("TLS is not available for STOMP listeners"));
-                }
-                let slot = if l.protocol == Protocol::StompWs { &mut cfg.ws } else { &mut cfg.tcp };
-                if slot.replace(l.address).is_some() {
-                    return Err(bad("only one listener per STOMP protocol (stomp, stomp-ws) is supported"));
-                }
+                let tls = l.tls.as_ref().map(super::tls::server_config).transpose()?;
+                cfg.listeners.push(ListenerSpec { addr: l.address, websocket: l.protocol == Protocol::StompWs, tls });
             }
+            let specs = cfg.listeners.clone();
             let first: SocketAddr = listeners.first().map_or_else(|| ([0, 0, 0, 0], 0).into(), |l| l.address);
             let server = StompServer::bind(cfg, ctx.auth.clone())
                 .await
                 .map_err(|e| BridgeError::Bind { addr: first, message: e.to_string() })?;
-            if let Some(a) = server.tcp_addr() {
-                eprintln!("starling bridge: STOMP listening on stomp://{a}");
-            }
-            if let Some(a) = server.ws_addr() {
-                eprintln!("starling bridge: STOMP listening on ws://{a}/");
+            for (spec, a) in specs.iter().zip(server.listener_addrs()) {
+                eprintln!("starling bridge: STOMP listening on {}://{a}", spec.scheme("stomp", "stomp+ssl"));
             }
             let handle = server.handle();
             handle.set_route_hook(Arc::new(ToDds { hub: ctx.hub.clone() }));
@@ -286,11 +280,14 @@ mod tests {
             auth: Arc::new(crate::bridge::mqtt::auth::MemoryAuth::default()),
             shutdown: stop_rx,
         };
-        // One listener per protocol, no TLS.
-        let two = listeners(
-            r#"<listener protocol="stomp" address="127.0.0.1:0"/><listener protocol="stomp" address="127.0.0.2:0"/>"#,
-        );
+        // A listener that cannot be bound fails the whole endpoint.
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let two = listeners(&format!(
+            r#"<listener protocol="stomp" address="127.0.0.1:0"/><listener protocol="stomp" address="127.0.0.1:{port}"/>"#
+        ));
         assert!(ep.bind(two, ctx.clone()).await.is_err());
+        drop(taken);
         let l = listeners(r#"<listener protocol="stomp-ws" address="127.0.0.1:0"/>"#);
         assert_eq!(l[0].protocol, Protocol::StompWs);
         // Find a free port for the TCP listener.
@@ -317,5 +314,78 @@ mod tests {
         assert_eq!((i.name.as_str(), &i.payload[..]), ("shapes/circle/RED", &b"{\"x\":2}"[..]));
         let _ = stop_tx.send(true);
         serve.await.unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+    use crate::bridge::listener::test_support::{connect, self_signed};
+    use std::time::Duration;
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+    async fn frame<S: AsyncRead + Unpin>(s: &mut S) -> String {
+        let mut buf = Vec::new();
+        let mut b = [0u8; 1];
+        while s.read(&mut b).await.unwrap_or(0) == 1 && b[0] != 0 {
+            buf.push(b[0]);
+        }
+        String::from_utf8_lossy(&buf).trim_start_matches('\n').to_owned()
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    /// STOMP over TLS and over secure WebSocket next to plain STOMP; a plaintext client on the
+    /// TLS port is closed without affecting the TLS clients.
+    #[tokio::test]
+    async fn stomp_over_tls_and_plaintext_refused() {
+        let dir = std::env::temp_dir().join(format!("starling-stomp-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = self_signed(&dir).expect("openssl makes a self-signed certificate");
+        let (tls_port, plain_port) = (free_port(), free_port());
+        let xml = format!(
+            r#"<starling_bridge>
+            <listener protocol="stomp" address="127.0.0.1:{plain_port}"/>
+            <listener protocol="stomp" address="127.0.0.1:{tls_port}" tls="true" cert="{}" key="{}"/>
+            </starling_bridge>"#,
+            cert.display(),
+            key.display()
+        );
+        let l = crate::bridge::core::BridgeConfig::parse(std::path::Path::new("b.xml"), &xml).unwrap().listeners;
+        let (hub, _inbound) = Hub::new(vec!["shapes/#".into()]);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let ctx = EndpointContext {
+            hub: hub.clone(),
+            auth: Arc::new(crate::bridge::mqtt::auth::MemoryAuth::default()),
+            shutdown: stop_rx,
+        };
+        let serve = tokio::spawn(StompEndpoint::default().bind(l, ctx).await.unwrap());
+        let tls_addr: SocketAddr = ([127, 0, 0, 1], tls_port).into();
+        let mut c = connect(tls_addr, &cert).await.expect("TLS handshake");
+        c.write_all(b"CONNECT\naccept-version:1.2\n\n\0").await.unwrap();
+        c.flush().await.unwrap();
+        assert!(frame(&mut c).await.starts_with("CONNECTED"));
+        c.write_all(b"SUBSCRIBE\nid:1\ndestination:/topic/t\nreceipt:r\n\n\0").await.unwrap();
+        c.flush().await.unwrap();
+        assert!(frame(&mut c).await.contains("receipt-id:r"));
+        // A plaintext STOMP client on the TLS port: the handshake fails and only it is closed.
+        let mut p = tokio::net::TcpStream::connect(tls_addr).await.unwrap();
+        p.write_all(b"CONNECT\naccept-version:1.2\n\n\0").await.unwrap();
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(20), p.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "the plaintext connection was not closed");
+        assert!(!String::from_utf8_lossy(&rest).contains("CONNECTED"));
+        // The TLS client still works, and messages cross between TLS and plain clients.
+        let mut q = tokio::net::TcpStream::connect(("127.0.0.1", plain_port)).await.unwrap();
+        q.write_all(b"CONNECT\naccept-version:1.2\n\n\0").await.unwrap();
+        assert!(frame(&mut q).await.starts_with("CONNECTED"));
+        q.write_all(b"SEND\ndestination:/topic/t\n\nhello\0").await.unwrap();
+        let m = frame(&mut c).await;
+        assert!(m.starts_with("MESSAGE\n") && m.ends_with("\n\nhello"), "{m}");
+        let _ = stop_tx.send(true);
+        serve.await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
