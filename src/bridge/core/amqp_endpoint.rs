@@ -10,7 +10,20 @@
 //! `dds-instance-state: disposed` on the empty message that stands for a disposed instance, all
 //! as strings, so `x-match` bindings can select on them), and in the basic properties:
 //! `content-type`, `type` (the type name), `timestamp` (source timestamp, seconds),
-//! `expiration` (the writer's LIFESPAN, milliseconds) and `app-id` `starling-bridge`.
+//! `expiration` (the writer's LIFESPAN, milliseconds), `correlation_id` (the sample's identity,
+//! 48 hex digits: writer GUID and sequence number) and `app-id` `starling-bridge`.
+//!
+//! # Request/reply
+//! - AMQP requester, DDS replier: a message on `amq.topic` with `reply_to` (a queue name, as
+//!   pika and kombu set it) on a route towards DDS is written to DDS and remembered by its sample
+//!   identity; a DDS sample on a from-DDS route whose related sample identity names it is
+//!   published once through the default exchange to the `reply_to` queue, with the request's
+//!   `correlation_id` (and the header `related-sample-identity`). Replies go to AMQP only.
+//!   RabbitMQ's direct reply-to pseudo-queue `amq.rabbitmq.reply-to` is not supported: declare
+//!   a reply queue.
+//! - DDS requester, AMQP responder: a message with a `correlation_id` of 48 hex digits (as on
+//!   every message from DDS) and no `reply_to` is written as a DDS reply whose related sample
+//!   identity is that identity.
 //!
 //! # AMQP → DDS
 //! A tap on `amq.topic` copies every client message whose routing key matches a route towards
@@ -25,8 +38,8 @@
 
 use super::mapping::{escape_level, from_dotted, to_dotted, unescape_level, NameError, Separator};
 use super::{
-    props, BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol,
-    RequestReply,
+    hex, identity_from_hex, props, BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig,
+    Outbound, Protocol, ReplyVia, RequestReply,
 };
 use crate::bridge::amqp::broker::TappedMessage;
 use crate::bridge::amqp::{AmqpBroker, AmqpServer, AmqpServerConfig};
@@ -140,8 +153,13 @@ async fn link(
 }
 
 fn publish(broker: &AmqpBroker, m: &Outbound) {
+    if m.reply && m.rpc.via != ReplyVia::Amqp {
+        return;
+    }
     let Some((key, props)) = outbound(m) else { return };
-    for r in broker.publish_external_to(&DDS_EXCHANGES, &key, props, m.payload.clone()) {
+    // A reply goes to the requester's queue through the default exchange.
+    let exchanges: &[&str] = if m.reply { &[""] } else { &DDS_EXCHANGES };
+    for r in broker.publish_external_to(exchanges, &key, props, m.payload.clone()) {
         if let Err(e) = r {
             tracing::warn!("bridge: DDS sample for {key} not published to AMQP: {e}");
         }
@@ -162,14 +180,18 @@ pub fn binding_key(filter: &str) -> Option<String> {
 }
 
 /// Routing key and properties of the AMQP message for a DDS sample (None if the name does not
-/// convert).
+/// convert). For a reply to an AMQP request the routing key is the request's `reply_to` queue.
 #[must_use]
 pub fn outbound(m: &Outbound) -> Option<(String, AMQPProperties)> {
-    let key = match to_dotted(&m.name) {
-        Ok(k) => k,
-        Err(e) => {
-            tracing::warn!("bridge: {} has no AMQP routing key: {e}", m.name);
-            return None;
+    let key = if m.reply {
+        m.name.clone()
+    } else {
+        match to_dotted(&m.name) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!("bridge: {} has no AMQP routing key: {e}", m.name);
+                return None;
+            }
         }
     };
     let mut headers = FieldTable::default();
@@ -189,6 +211,11 @@ pub fn outbound(m: &Outbound) -> Option<(String, AMQPProperties)> {
     }
     if let Some(d) = m.expiry {
         p = p.with_expiration(ShortString::from(d.as_millis().max(1).to_string()));
+    }
+    if let Some(c) = &m.rpc.correlation_data {
+        // A reply carries the requester's own correlation_id; other samples their identity.
+        let id = if m.reply { String::from_utf8_lossy(c).into_owned() } else { hex(c) };
+        p = p.with_correlation_id(ShortString::from(id));
     }
     Some((key, p.with_headers(headers)))
 }
@@ -213,7 +240,25 @@ pub fn inbound(m: &TappedMessage) -> Result<Inbound, NameError> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(Inbound { name, payload: m.body.clone(), properties, rpc: RequestReply::default() })
+    Ok(Inbound { name, payload: m.body.clone(), properties, rpc: rpc_of(&m.properties) })
+}
+
+/// Request/reply data of a client message: `reply_to` with `correlation_id` (a request), or a
+/// `correlation_id` that names a DDS sample (a reply to it).
+fn rpc_of(p: &AMQPProperties) -> RequestReply {
+    let correlation = p.correlation_id().as_ref().map(|c| c.as_str().to_owned());
+    match p.reply_to().as_ref().map(ShortString::as_str).filter(|q| !q.is_empty()) {
+        Some(q) => RequestReply {
+            response_topic: Some(q.to_owned()),
+            correlation_data: correlation.map(bytes::Bytes::from),
+            via: ReplyVia::Amqp,
+        },
+        None => RequestReply {
+            response_topic: None,
+            correlation_data: correlation.as_deref().and_then(identity_from_hex),
+            via: ReplyVia::Amqp,
+        },
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,19 @@
 //! - `expires` (absolute, milliseconds since the Unix epoch, as ActiveMQ) when the writer has a
 //!   LIFESPAN; the broker drops such a message if it is still queued when it expires.
 //!
+//! - `correlation-id`: the sample's identity (writer GUID and sequence number, 48 hex digits),
+//!   which a STOMP responder echoes to answer the sample (below).
+//!
+//! # Request/reply
+//! - STOMP requester, DDS replier: a SEND with a `reply-to` destination (`/queue/…`,
+//!   `/topic/…`, `/reply-queue/…`) on a route towards DDS is written to DDS and remembered by its
+//!   sample identity; a DDS sample on a from-DDS route whose related sample identity names it is
+//!   sent once to the `reply-to` destination with the request's `correlation-id` (and the header
+//!   `related-sample-identity`). Replies go to STOMP only.
+//! - DDS requester, STOMP responder: a SEND with a `correlation-id` of 48 hex digits (as on every
+//!   MESSAGE from DDS) and no `reply-to` is written as a DDS reply whose related sample identity is
+//!   that identity.
+//!
 //! # STOMP → DDS
 //! A SEND to `/topic/KEY` whose hub name matches [`Hub::inbound_filters`] is handed to the DDS
 //! side with its headers as properties: the body is a DDS-JSON sample (or CDR, per route); key
@@ -30,7 +43,8 @@
 
 use super::mapping::{from_dotted, to_dotted};
 use super::{
-    BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol, RequestReply,
+    hex, identity_from_hex, BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound,
+    Protocol, ReplyVia, RequestReply,
 };
 use crate::bridge::listener::ListenerSpec;
 use crate::bridge::mqtt::codec::topic::matches;
@@ -127,7 +141,40 @@ pub fn headers_of(m: &Outbound, now_ms: u64) -> Vec<Header> {
     for (k, v) in &m.properties {
         h.push((k.as_str().into(), v.as_str().into()));
     }
+    if let Some(c) = &m.rpc.correlation_data {
+        // A reply carries the requester's own correlation-id; other samples their identity.
+        let id = if m.reply { String::from_utf8_lossy(c).into_owned() } else { hex(c) };
+        h.push(("correlation-id".into(), id.into()));
+    }
     h
+}
+
+/// Where a DDS sample goes: its `/topic/` destination, or for a reply to a STOMP request the
+/// request's `reply-to` (None: not for STOMP).
+fn target_of(m: &Outbound) -> Option<String> {
+    if m.reply {
+        return (m.rpc.via == ReplyVia::Stomp).then(|| m.name.clone());
+    }
+    destination_of(&m.name)
+}
+
+/// Request/reply data of a client message: `reply-to` with `correlation-id` (a request), or a
+/// `correlation-id` that names a DDS sample (a reply to it).
+fn rpc_of(headers: &[Header]) -> RequestReply {
+    let get = |name: &str| headers.iter().find(|(k, _)| &**k == name).map(|(_, v)| v.to_string());
+    let correlation = get("correlation-id");
+    match get("reply-to") {
+        Some(to) => RequestReply {
+            response_topic: Some(to),
+            correlation_data: correlation.map(bytes::Bytes::from),
+            via: ReplyVia::Stomp,
+        },
+        None => RequestReply {
+            response_topic: None,
+            correlation_data: correlation.as_deref().and_then(identity_from_hex),
+            via: ReplyVia::Stomp,
+        },
+    }
 }
 
 /// Publishes DDS samples from the hub into the STOMP broker until shutdown.
@@ -137,7 +184,7 @@ async fn from_dds(handle: StompHandle, hub: Hub, mut stop: tokio::sync::watch::R
         tokio::select! {
             r = rx.recv() => match r {
                 Ok(m) => {
-                    let Some(dest) = destination_of(&m.name) else {
+                    let Some(dest) = target_of(&m) else {
                         tracing::debug!("bridge: {} has no STOMP destination", m.name);
                         continue;
                     };
@@ -165,7 +212,7 @@ impl ToDds {
             return None;
         }
         let properties = msg.headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Some(Inbound { name, payload: msg.body.clone(), properties, rpc: RequestReply::default() })
+        Some(Inbound { name, payload: msg.body.clone(), properties, rpc: rpc_of(&msg.headers) })
     }
 }
 
