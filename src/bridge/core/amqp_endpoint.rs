@@ -10,7 +10,8 @@
 //! `dds-instance-state: disposed` on the empty message that stands for a disposed instance, all
 //! as strings, so `x-match` bindings can select on them), and in the basic properties:
 //! `content-type`, `type` (the type name), `timestamp` (source timestamp, seconds),
-//! `expiration` (the writer's LIFESPAN, milliseconds), `correlation_id` (the sample's identity,
+//! `expiration` (the writer's LIFESPAN, milliseconds, counted from when the bridge forwards the
+//! sample: how much of it is left is not known to a DDS reader), `correlation_id` (the sample's identity,
 //! 48 hex digits: writer GUID and sequence number) and `app-id` `starling-bridge`.
 //!
 //! # Request/reply
@@ -26,6 +27,17 @@
 //!   identity is that identity.
 //!
 //! # AMQP → DDS
+//! `expiration` (per-message TTL) cannot become the DDS sample's lifespan: LIFESPAN is a
+//! DataWriter QoS, and a reader computes a sample's expiry from its source timestamp and the
+//! writer's LIFESPAN, so there is no per-sample lifespan on the wire. One writer per TTL value
+//! was rejected (each would be a new DDS writer that readers must discover before it can
+//! deliver, with no order between writers and instances split across them), and so was
+//! shifting the source timestamp (it would falsify the sample's metadata). Instead the bridge
+//! drops a message whose TTL has run out before it is written (e.g. while it waits for a busy
+//! DDS side), and the written sample lives as long as the route writer's LIFESPAN QoS says
+//! (`<lifespan>` in the route's QoS profile; give a route that carries TTL'd messages a
+//! LIFESPAN no longer than their TTL).
+//!
 //! A tap on `amq.topic` copies every client message whose routing key matches a route towards
 //! DDS (the hub's inbound filters, `+` → `*`); the routing key is turned back into the MQTT form
 //! and handed to the DDS side, which takes missing key members from the key levels and reads an
@@ -240,7 +252,21 @@ pub fn inbound(m: &TappedMessage) -> Result<Inbound, NameError> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(Inbound { name, payload: m.body.clone(), properties, rpc: rpc_of(&m.properties) })
+    Ok(Inbound {
+        name,
+        payload: m.body.clone(),
+        properties,
+        rpc: rpc_of(&m.properties),
+        expires_at: expires_at(&m.properties),
+    })
+}
+
+/// The deadline of a message's `expiration` (per-message TTL, milliseconds, counted from now).
+/// `0` (RabbitMQ: delivered only if a consumer takes it at once) is taken as no deadline, since
+/// the bridge hands the message to the DDS side at once; an unparsable value is ignored.
+fn expires_at(p: &AMQPProperties) -> Option<std::time::Instant> {
+    let ms: u64 = p.expiration().as_ref()?.as_str().trim().parse().ok()?;
+    (ms > 0).then(|| std::time::Instant::now() + std::time::Duration::from_millis(ms))
 }
 
 /// Request/reply data of a client message: `reply_to` with `correlation_id` (a request), or a
@@ -315,6 +341,47 @@ mod tests {
         assert_eq!(key, "dds.we%2Eird.T.BLUE");
         assert_eq!(*p.content_type(), None);
         assert_eq!(header(&p, "dds-instance-state"), Some(&AMQPValue::LongString("disposed".into())));
+    }
+
+    #[test]
+    fn request_reply_and_expiration_properties() {
+        let ident = "0102030405060708090a0b0c000001c2000000000000002a";
+        let tapped = |p: AMQPProperties| TappedMessage {
+            routing_key: Arc::from("rpc.request.RED"),
+            properties: p,
+            body: Bytes::from_static(b"{}"),
+        };
+        // A request: reply_to and correlation_id, and a TTL.
+        let p = AMQPProperties::default()
+            .with_reply_to("amq.gen-1".into())
+            .with_correlation_id("c-9".into())
+            .with_expiration("60000".into());
+        let i = inbound(&tapped(p)).unwrap();
+        assert_eq!(i.rpc.response_topic.as_deref(), Some("amq.gen-1"));
+        assert_eq!(i.rpc.correlation_data.as_deref(), Some(&b"c-9"[..]));
+        assert_eq!(i.rpc.via, ReplyVia::Amqp);
+        let now = Instant::now();
+        assert!(!i.expired(now) && i.expired(now + Duration::from_secs(61)));
+        // An answer to a DDS sample: its identity in correlation_id, no reply_to.
+        let i = inbound(&tapped(AMQPProperties::default().with_correlation_id(ident.into()))).unwrap();
+        assert_eq!(i.rpc.response_topic, None);
+        assert_eq!(i.rpc.correlation_data.map(|c| hex(&c)).as_deref(), Some(ident));
+        assert_eq!(i.expires_at, None);
+        // Neither: no request/reply data; expiration 0 is no deadline.
+        let i = inbound(&tapped(AMQPProperties::default().with_correlation_id("x".into()).with_expiration("0".into())))
+            .unwrap();
+        assert_eq!((i.rpc.response_topic, i.rpc.correlation_data, i.expires_at), (None, None, None));
+        // DDS -> AMQP: a sample's identity as correlation_id; a reply to the requester's queue
+        // with its own correlation_id.
+        let mut s = sample("rpc/request/RED", false);
+        s.rpc.correlation_data = identity_from_hex(ident);
+        let (_, p) = outbound(&s).unwrap();
+        assert_eq!(p.correlation_id().as_ref().map(ShortString::as_str), Some(ident));
+        s.reply = true;
+        s.name = "amq.gen-1".into();
+        s.rpc = RequestReply { response_topic: None, correlation_data: Some("c-9".into()), via: ReplyVia::Amqp };
+        let (key, p) = outbound(&s).unwrap();
+        assert_eq!((key.as_str(), p.correlation_id().as_ref().map(ShortString::as_str)), ("amq.gen-1", Some("c-9")));
     }
 
     #[test]

@@ -399,6 +399,10 @@ async fn inbound_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Inbound>, mut 
             _ = stop.changed() => return,
         };
         let Some(m) = m else { return };
+        if m.expired(Instant::now()) {
+            tracing::debug!("bridge: message on {} expired before it was written to DDS; dropped", m.name);
+            continue;
+        }
         let route = {
             let routes = shared.routes();
             match_route(&routes, &m.name).map(|(r, l)| (r.clone(), l))

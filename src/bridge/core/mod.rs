@@ -200,6 +200,21 @@ pub struct Inbound {
     pub properties: Vec<(String, String)>,
     /// Response topic and correlation data (MQTT 5; see [`RequestReply`]).
     pub rpc: RequestReply,
+    /// When the message expires (MQTT Message Expiry Interval, STOMP `expires`, AMQP
+    /// `expiration`): the DDS side does not write it after that (see [`Inbound::expired`]).
+    pub expires_at: Option<std::time::Instant>,
+}
+
+impl Inbound {
+    /// True if the message has expired at `now`. DDS has no per-sample lifespan (LIFESPAN is a
+    /// DataWriter QoS and readers compute a sample's expiry from its source timestamp and the
+    /// writer's LIFESPAN), so a client message's time to live is applied by the bridge: a message
+    /// that expires before it is written (e.g. while it waits for a busy DDS side) is dropped;
+    /// once written, the sample lives as long as the route writer's LIFESPAN allows.
+    #[must_use]
+    pub fn expired(&self, now: std::time::Instant) -> bool {
+        self.expires_at.is_some_and(|t| now > t)
+    }
 }
 
 /// The channel pair between the DDS side and the endpoints.

@@ -153,6 +153,7 @@ impl Link {
                                     correlation_data: msg.properties.correlation_data.clone(),
                                     via: ReplyVia::Mqtt,
                                 },
+                                expires_at: msg.expires_at,
                             };
                             if !hub.to_dds(m) {
                                 tracing::warn!("bridge: DDS side busy, message on {} dropped", msg.topic);

@@ -30,6 +30,10 @@
 //!   that identity.
 //!
 //! # STOMP → DDS
+//! A SEND whose `expires` time has passed when the bridge is about to write it is dropped; the
+//! written sample lives as long as the route writer's LIFESPAN QoS allows (DDS has no
+//! per-sample lifespan, see [`super::Inbound::expired`]).
+//!
 //! A SEND to `/topic/KEY` whose hub name matches [`Hub::inbound_filters`] is handed to the DDS
 //! side with its headers as properties: the body is a DDS-JSON sample (or CDR, per route); key
 //! members absent from the body come from the destination's key levels; an empty body, or the
@@ -212,7 +216,12 @@ impl ToDds {
             return None;
         }
         let properties = msg.headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Some(Inbound { name, payload: msg.body.clone(), properties, rpc: rpc_of(&msg.headers) })
+        // `expires` is absolute (ms since the epoch): turned into the local monotonic clock.
+        let expires_at = msg.expires.map(|at| {
+            let now = std::time::Instant::now();
+            now + std::time::Duration::from_millis(at.saturating_sub(epoch_ms()))
+        });
+        Some(Inbound { name, payload: msg.body.clone(), properties, rpc: rpc_of(&msg.headers), expires_at })
     }
 }
 
@@ -276,6 +285,34 @@ mod tests {
         assert_eq!(get(&h, "content-type"), None);
         assert_eq!(get(&h, "expires"), None);
         assert_eq!(get(&h, "writer-guid").as_deref(), Some("1.2.3"));
+    }
+
+    #[test]
+    fn request_reply_headers() {
+        let ident = "0102030405060708090a0b0c000001c2000000000000002a";
+        let h =
+            |pairs: &[(&str, &str)]| -> Vec<Header> { pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect() };
+        let r = rpc_of(&h(&[("reply-to", "/queue/r"), ("correlation-id", "c-1")]));
+        assert_eq!(r.response_topic.as_deref(), Some("/queue/r"));
+        assert_eq!(r.correlation_data.as_deref(), Some(&b"c-1"[..]));
+        assert_eq!(r.via, ReplyVia::Stomp);
+        let r = rpc_of(&h(&[("correlation-id", ident)]));
+        assert_eq!((r.response_topic, r.correlation_data.map(|c| hex(&c))), (None, Some(ident.to_string())));
+        let r = rpc_of(&h(&[("correlation-id", "not-an-identity")]));
+        assert_eq!((r.response_topic, r.correlation_data), (None, None));
+        // DDS -> STOMP: the identity as correlation-id; a reply only to a STOMP requester's reply-to.
+        let mut m = outbound(false, None);
+        m.rpc.correlation_data = identity_from_hex(ident);
+        let get = |h: &[Header], k: &str| h.iter().find(|(n, _)| &**n == k).map(|(_, v)| v.to_string());
+        assert_eq!(get(&headers_of(&m, 0), "correlation-id").as_deref(), Some(ident));
+        assert_eq!(target_of(&m).as_deref(), Some("/topic/shapes.square.RED"));
+        m.reply = true;
+        m.name = "/queue/r".into();
+        m.rpc = RequestReply { response_topic: None, correlation_data: Some("c-1".into()), via: ReplyVia::Stomp };
+        assert_eq!(get(&headers_of(&m, 0), "correlation-id").as_deref(), Some("c-1"));
+        assert_eq!(target_of(&m).as_deref(), Some("/queue/r"));
+        m.rpc.via = ReplyVia::Mqtt;
+        assert_eq!(target_of(&m), None);
     }
 
     #[test]
