@@ -4,6 +4,7 @@ paho-mqtt over TLS, each verifying a self-signed certificate made by `openssl` f
 between TLS and plain clients of the same broker. A plaintext client on a TLS port fails cleanly (its connection
 is closed, the bridge logs the failed handshake) and the TLS clients already connected go on working."""
 import queue
+import socket
 import ssl
 import subprocess
 import time
@@ -136,6 +137,8 @@ def test_stomp_over_tls_and_wss(tls_bridge):
 
 def test_plaintext_client_on_tls_ports_fails_cleanly(tls_bridge):
     bridge, cert = tls_bridge
+    # A client that connects to the TLS port and never starts the handshake holds up nobody.
+    idle = socket.create_connection(("127.0.0.1", STOMPS), timeout=5)
     secure, secure_l = stomp_client(STOMPS, cert)
     stomp_sub(secure, secure_l, "/topic/tls.still", "1")
     amqps = pika_conn(AMQPS, cert)
@@ -171,6 +174,7 @@ def test_plaintext_client_on_tls_ports_fails_cleanly(tls_bridge):
     assert body == b"from-amqps"
     amqps.close()
     secure.disconnect()
+    idle.close()
 
 
 def test_mqtt_over_tls(tls_bridge):

@@ -222,16 +222,21 @@ async fn accept_loop(
                     let _ = stream.set_nodelay(true);
                     let shared = shared.clone();
                     let stop = stop.clone();
-                    let tls = tls.clone();
-                    conns.spawn(async move {
-                        match (tls, ws) {
-                            (None, false) => connection(shared, TcpTransport(stream), stop).await,
-                            (None, true) => {
+                    // One task type per kind of connection: the TLS and WebSocket futures are
+                    // much larger and would size every plain TCP connection's task.
+                    match (tls.clone(), ws) {
+                        (None, false) => {
+                            conns.spawn(connection(shared, TcpTransport(stream), stop));
+                        }
+                        (None, true) => {
+                            conns.spawn(async move {
                                 if let Some(t) = WsTransport::accept(stream).await {
                                     connection(shared, t, stop).await;
                                 }
-                            }
-                            (Some(acceptor), ws) => {
+                            });
+                        }
+                        (Some(acceptor), ws) => {
+                            conns.spawn(async move {
                                 let Some(stream) = tls_handshake(&acceptor, stream, peer, "STOMP").await else {
                                     return;
                                 };
@@ -240,9 +245,9 @@ async fn accept_loop(
                                 } else if let Some(t) = WsTransport::accept(stream).await {
                                     connection(shared, t, stop).await;
                                 }
-                            }
+                            });
                         }
-                    });
+                    }
                 }
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
