@@ -193,6 +193,25 @@ def test_stomp_to_cyclone(netns, bridge):
     assert sorted(sub.disposes()) == ["BLUE", "RED"]
 
 
+def test_expired_send_not_written_to_dds(netns, bridge):
+    """A SEND whose `expires` has passed is not written into DDS; one that has time left is."""
+    sub = Watcher(netns.popen(peer_argv("cyclone", "sub", "Circle", count=1000, instances=2, timeout=90)),
+                  "cyclone sub")
+    with inside(netns):
+        p = Client()
+        probe_until_matched(p, sub, "/topic/shapes.circle.PURPLE", "PURPLE")
+        now_ms = int(time.time() * 1000)
+        p.send("/topic/shapes.circle.GREEN", json.dumps({"x": 99, "y": 0, "shapesize": 30}),
+               expires=str(now_ms - 1000))
+        p.send("/topic/shapes.circle.GREEN", json.dumps({"x": 1, "y": 0, "shapesize": 30}),
+               expires=str(now_ms + 600000))
+        assert sub.wait_until(lambda w: any(d["color"] == "GREEN" for d in w.data()), 30), \
+            sub.describe() + bridge.describe()
+        p.close()
+    # Samples of one instance arrive in order: the expired one, sent first, was dropped.
+    assert [d["x"] for d in sub.data() if d["color"] == "GREEN"] == [1], sub.describe()
+
+
 def test_loop_guard_and_starling_pub(netns, bridge, starling_bin):
     """stomp.py -> bridge -> Cyclone reader, with no echo back to STOMP through DDS; `starling pub` -> bridge ->
     stomp.py with the metadata headers."""

@@ -7,5 +7,6 @@
 
 pub mod amqp;
 pub mod core;
+pub mod listener;
 pub mod mqtt;
 pub mod stomp;

@@ -6,10 +6,16 @@
 //! its outbox into the output up to a byte budget, and writes. A consumer that reads slowly
 //! only stalls its own task; the broker stops handing it messages once its prefetch window
 //! or outbox buffer is full.
+//!
+//! # TLS
+//! With [`AmqpServerConfig::tls`] (and for [`AmqpServerConfig::listeners`] that carry one) the
+//! listener speaks AMQP over TLS (`amqps://`, conventionally port 5671): the handshake runs in
+//! the connection's task ([`tls_handshake`]), and a failed one closes only that connection.
 
 use super::broker::{AmqpError, Broker, BrokerConfig, Message, Routed, TappedMessage};
 use super::connection::{Connection, ConnectionConfig};
 use super::store::StoreError;
+use crate::bridge::listener::{tls_handshake, Bound, ListenerSpec};
 use crate::bridge::mqtt::auth::{Authenticator, Principal};
 use amq_protocol::protocol::basic::AMQPProperties;
 use bytes::{Bytes, BytesMut};
@@ -18,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// Listener address, limits and the data directory.
@@ -26,6 +32,10 @@ use tokio::sync::watch;
 pub struct AmqpServerConfig {
     /// Listen address (default 127.0.0.1:5672).
     pub addr: SocketAddr,
+    /// TLS on `addr` (rustls); `None` for plain TCP.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// More listeners (other addresses, TLS), besides `addr`.
+    pub listeners: Vec<ListenerSpec>,
     /// Directory of the durable store; `None` keeps everything in memory.
     pub data_dir: Option<PathBuf>,
     /// Per-connection settings.
@@ -38,6 +48,8 @@ impl Default for AmqpServerConfig {
     fn default() -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 5672)),
+            tls: None,
+            listeners: Vec::new(),
             data_dir: None,
             connection: ConnectionConfig::default(),
             broker: BrokerConfig::default(),
@@ -141,7 +153,8 @@ impl AmqpBroker {
 /// A running AMQP endpoint.
 pub struct AmqpServer {
     broker: AmqpBroker,
-    listener: TcpListener,
+    /// `addr` first, then the extra listeners.
+    listeners: Vec<Bound>,
     auth: Arc<dyn Authenticator>,
     cfg: AmqpServerConfig,
 }
@@ -159,15 +172,25 @@ impl AmqpServer {
             Some(dir) => Broker::open(cfg.broker.clone(), dir, Instant::now())?,
             None => Broker::new(cfg.broker.clone()),
         };
-        let listener =
-            TcpListener::bind(cfg.addr).await.map_err(|source| AmqpServerError::Bind { addr: cfg.addr, source })?;
-        Ok(Self { broker: AmqpBroker::new(broker), listener, auth, cfg })
+        let first = ListenerSpec { addr: cfg.addr, websocket: false, tls: cfg.tls.clone() };
+        let mut listeners = Vec::with_capacity(1 + cfg.listeners.len());
+        for spec in std::iter::once(first).chain(cfg.listeners.iter().cloned()) {
+            let addr = spec.addr;
+            listeners.push(Bound::bind(spec).await.map_err(|source| AmqpServerError::Bind { addr, source })?);
+        }
+        Ok(Self { broker: AmqpBroker::new(broker), listeners, auth, cfg })
     }
 
-    /// The bound address.
+    /// The bound address of `addr`.
     #[must_use]
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.listener.local_addr().ok()
+        self.listeners.first().and_then(Bound::local_addr)
+    }
+
+    /// The bound addresses: `addr`, then the extra listeners in configuration order.
+    #[must_use]
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().filter_map(Bound::local_addr).collect()
     }
 
     /// The broker handle (for the route layer).
@@ -182,7 +205,10 @@ impl AmqpServer {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         let shared = Arc::new(Shared { broker: self.broker.clone(), auth: self.auth, cfg: self.cfg.connection });
-        tasks.spawn(accept_loop(self.listener, shared, stop_rx.clone()));
+        for b in self.listeners {
+            let tls = b.acceptor();
+            tasks.spawn(accept_loop(b.listener, tls, shared.clone(), stop_rx.clone()));
+        }
         tasks.spawn(ticker(self.broker.clone(), stop_rx));
         shutdown.await;
         let _ = stop_tx.send(true);
@@ -207,14 +233,31 @@ async fn ticker(broker: AmqpBroker, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn accept_loop(l: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    l: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             r = l.accept() => match r {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    conns.spawn(connection(shared.clone(), stream, peer, stop.clone()));
+                    match tls.clone() {
+                        None => {
+                            conns.spawn(connection(shared.clone(), stream, peer, stop.clone()));
+                        }
+                        Some(acceptor) => {
+                            let (shared, stop) = (shared.clone(), stop.clone());
+                            conns.spawn(async move {
+                                if let Some(s) = tls_handshake(&acceptor, stream, peer, "AMQP").await {
+                                    connection(shared, s, peer, stop).await;
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::warn!("AMQP accept failed: {e}");
@@ -232,7 +275,10 @@ async fn accept_loop(l: TcpListener, shared: Arc<Shared>, mut stop: watch::Recei
 /// Bytes of deliveries moved into the output per write.
 const PUMP_BUDGET: usize = 256 * 1024;
 
-async fn connection(shared: Arc<Shared>, mut sock: TcpStream, peer: SocketAddr, mut stop: watch::Receiver<bool>) {
+async fn connection<S>(shared: Arc<Shared>, mut sock: S, peer: SocketAddr, mut stop: watch::Receiver<bool>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
     let (id, notify) = shared.broker.lock().connect();
     let mut c = Connection::new(shared.cfg.clone(), id, peer.ip().is_loopback(), Instant::now());
     let mut rbuf = BytesMut::with_capacity(64 * 1024);
@@ -264,7 +310,8 @@ async fn connection(shared: Arc<Shared>, mut sock: TcpStream, peer: SocketAddr, 
             c.pump(Instant::now(), &mut b, PUMP_BUDGET);
         }
         let out = c.take_output(Instant::now());
-        if !out.is_empty() && sock.write_all(&out).await.is_err() {
+        // Flushed: a TLS stream may keep written bytes in its buffer until then.
+        if !out.is_empty() && (sock.write_all(&out).await.is_err() || sock.flush().await.is_err()) {
             c.connection_lost();
         }
         if c.is_closed() {
@@ -287,6 +334,7 @@ async fn connection(shared: Arc<Shared>, mut sock: TcpStream, peer: SocketAddr, 
                 c.close(Instant::now(), super::frames::reply::CONNECTION_FORCED, "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'", (0, 0));
                 let out = c.take_output(Instant::now());
                 let _ = sock.write_all(&out).await;
+                let _ = sock.flush().await;
                 break;
             }
         }

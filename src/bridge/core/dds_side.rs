@@ -3,7 +3,7 @@
 
 use super::config::{BridgeConfig, Format, LoopGuardConfig, RouteConfig};
 use super::mapping::{apply_key_levels, default_name, key_levels, key_paths};
-use super::{props, BridgeError, Hub, Inbound, Outbound, ParticipantFactory, RequestReply, BRIDGE_USER_DATA};
+use super::{hex, props, BridgeError, Hub, Inbound, Outbound, ParticipantFactory, RequestReply, BRIDGE_USER_DATA};
 use crate::dds::{DataReader, DataWriter, DomainParticipant, InstanceState, Sample, SampleIdentity};
 use crate::dynamic::{from_json, to_json};
 use bytes::Bytes;
@@ -70,13 +70,13 @@ struct Shared {
     requests: Mutex<PendingRequests>,
 }
 
-/// MQTT requests written to DDS, awaiting DDS replies: the written sample's identity → the
-/// requester's Response Topic and Correlation Data. Bounded: the oldest entry goes first when full,
+/// Requests (MQTT, STOMP, AMQP) written to DDS, awaiting DDS replies: the written sample's
+/// identity → the requester's reply address and correlation data. Bounded: the oldest entry goes first when full,
 /// and an entry expires [`PendingRequests::TTL`] after the request (several replies to one request
 /// are all forwarded until then).
 #[derive(Debug, Default)]
 pub(crate) struct PendingRequests {
-    by_id: HashMap<SampleIdentity, (String, Option<Bytes>, Instant)>,
+    by_id: HashMap<SampleIdentity, (RequestReply, Instant)>,
     order: VecDeque<(Instant, SampleIdentity)>,
 }
 
@@ -87,20 +87,20 @@ impl PendingRequests {
     pub(crate) const TTL: Duration = Duration::from_secs(60);
 
     /// Remembers a request.
-    pub(crate) fn insert(&mut self, now: Instant, id: SampleIdentity, topic: String, correlation: Option<Bytes>) {
+    pub(crate) fn insert(&mut self, now: Instant, id: SampleIdentity, reply: RequestReply) {
         self.expire(now);
         while self.by_id.len() >= Self::CAPACITY {
             let Some((_, old)) = self.order.pop_front() else { break };
             self.by_id.remove(&old);
         }
-        self.by_id.insert(id, (topic, correlation, now));
+        self.by_id.insert(id, (reply, now));
         self.order.push_back((now, id));
     }
 
-    /// The Response Topic and Correlation Data of the request `related` names, if still pending.
-    pub(crate) fn lookup(&mut self, now: Instant, related: &SampleIdentity) -> Option<(String, Option<Bytes>)> {
+    /// The reply address and correlation data of the request `related` names, if still pending.
+    pub(crate) fn lookup(&mut self, now: Instant, related: &SampleIdentity) -> Option<RequestReply> {
         self.expire(now);
-        self.by_id.get(related).map(|(t, c, _)| (t.clone(), c.clone()))
+        self.by_id.get(related).map(|(r, _)| r.clone())
     }
 
     fn expire(&mut self, now: Instant) {
@@ -109,7 +109,7 @@ impl PendingRequests {
                 break;
             }
             self.order.pop_front();
-            if self.by_id.get(&id).is_some_and(|e| e.2 == t) {
+            if self.by_id.get(&id).is_some_and(|e| e.1 == t) {
                 self.by_id.remove(&id);
             }
         }
@@ -278,14 +278,14 @@ async fn read_loop(
             continue;
         }
         if let Some(m) = to_outbound(&route, &s, meta.and_then(|m| m.lifespan)) {
-            // A reply to an MQTT request also goes to the requester's response topic.
+            // A reply to a client's request also goes to the requester's reply address.
             let pending = s.info.related_sample_identity.and_then(|rel| {
                 shared.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).lookup(Instant::now(), &rel)
             });
-            if let Some((topic, correlation)) = pending {
+            if let Some(RequestReply { response_topic: Some(to), correlation_data, via }) = pending {
                 let reply = Outbound {
-                    name: topic,
-                    rpc: RequestReply { response_topic: None, correlation_data: correlation },
+                    name: to,
+                    rpc: RequestReply { response_topic: None, correlation_data, via },
                     reply: true,
                     ..m.clone()
                 };
@@ -372,16 +372,9 @@ fn to_outbound(route: &Active, s: &Sample<DynamicValue>, lifespan: Option<Durati
         response_topic: None,
         correlation_data: (s.info.sequence_number > 0)
             .then(|| Bytes::copy_from_slice(&s.info.sample_identity().to_bytes())),
+        via: super::ReplyVia::default(),
     };
     Some(Outbound { name, payload, disposed: false, properties, expiry: lifespan, content_type, rpc, reply: false })
-}
-
-fn hex(b: &[u8]) -> String {
-    use std::fmt::Write;
-    b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
 }
 
 /// Finds the route for a broker name and the key levels after its `broker_name`.
@@ -406,6 +399,10 @@ async fn inbound_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Inbound>, mut 
             _ = stop.changed() => return,
         };
         let Some(m) = m else { return };
+        if m.expired(Instant::now()) {
+            tracing::debug!("bridge: message on {} expired before it was written to DDS; dropped", m.name);
+            continue;
+        }
         let route = {
             let routes = shared.routes();
             match_route(&routes, &m.name).map(|(r, l)| (r.clone(), l))
@@ -416,12 +413,11 @@ async fn inbound_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Inbound>, mut 
         };
         match write_inbound(&route, &levels, &m) {
             Ok(Some(id)) => {
-                if let Some(topic) = &m.rpc.response_topic {
+                if m.rpc.response_topic.is_some() {
                     shared.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(
                         Instant::now(),
                         id,
-                        topic.clone(),
-                        m.rpc.correlation_data.clone(),
+                        m.rpc.clone(),
                     );
                 }
             }
@@ -468,7 +464,7 @@ fn write_inbound(route: &Active, levels: &[String], m: &Inbound) -> Result<Optio
     // Correlation Data without a Response Topic that holds a sample identity: an answer to that DDS
     // sample, written as a DDS reply.
     let related = match &m.rpc {
-        RequestReply { response_topic: None, correlation_data: Some(c) } => SampleIdentity::from_bytes(c),
+        RequestReply { response_topic: None, correlation_data: Some(c), .. } => SampleIdentity::from_bytes(c),
         _ => None,
     };
     let id = match related {

@@ -72,9 +72,11 @@ pub mod props {
     pub const RELATED_SAMPLE_IDENTITY: &str = "related-sample-identity";
 }
 
-/// MQTT 5 request/response data carried with a message (Response Topic, Correlation Data).
+/// Request/reply data carried with a message: MQTT 5 Response Topic and Correlation Data, STOMP
+/// `reply-to` and `correlation-id` headers, AMQP `reply_to` and `correlation_id` properties.
 ///
-/// Mapping to DDS request/reply (DDS-RPC's related sample identity):
+/// Mapping to DDS request/reply (DDS-RPC's related sample identity), shown for MQTT; STOMP and
+/// AMQP work the same way with their own fields (see [`ReplyVia`]):
 /// - An MQTT request (a message with a Response Topic R and Correlation Data C on a to-DDS route) is
 ///   written to DDS; the bridge remembers the written sample's identity → (R, C) in a bounded table
 ///   (entries expire after a while). A DDS sample that arrives on a from-DDS route with that identity
@@ -84,12 +86,55 @@ pub mod props {
 ///   the writer GUID (16) then the sequence number as big-endian int32 high and uint32 low. An MQTT
 ///   responder that publishes to a to-DDS route with that Correlation Data and no Response Topic has
 ///   its message written as a DDS reply, with that identity as the related sample identity.
+///
+/// A DDS reply goes back only through the protocol its request came from ([`ReplyVia`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestReply {
-    /// MQTT 5 Response Topic.
+    /// Where replies go: MQTT Response Topic (a topic name), STOMP `reply-to` (a destination,
+    /// `/queue/…`, `/topic/…`, `/reply-queue/…`) or AMQP `reply_to` (a queue name, reached
+    /// through the default exchange).
     pub response_topic: Option<String>,
-    /// MQTT 5 Correlation Data.
+    /// MQTT Correlation Data; the bytes of the STOMP `correlation-id` or AMQP `correlation_id`
+    /// of a request. On a message towards DDS without `response_topic`, 24 bytes naming the DDS
+    /// sample it answers (STOMP and AMQP carry those as 48 hex digits and are decoded by their
+    /// endpoints).
     pub correlation_data: Option<Bytes>,
+    /// The protocol of `response_topic`.
+    pub via: ReplyVia,
+}
+
+/// The protocol a request came from: its reply is delivered through that endpoint only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ReplyVia {
+    /// MQTT (Response Topic).
+    #[default]
+    Mqtt,
+    /// STOMP (`reply-to` destination).
+    Stomp,
+    /// AMQP 0-9-1 (`reply_to` queue).
+    Amqp,
+}
+
+/// Lower-case hex of `b` (sample identities in headers).
+#[must_use]
+pub fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
+    b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
+}
+
+/// The 24 bytes of a sample identity written as 48 hex digits (as in STOMP `correlation-id` and
+/// AMQP `correlation_id`), if `s` is one.
+#[must_use]
+pub fn identity_from_hex(s: &str) -> Option<Bytes> {
+    let s = s.trim();
+    if s.len() != 48 || !s.is_ascii() {
+        return None;
+    }
+    let out: Option<Vec<u8>> = (0..24).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()).collect();
+    out.map(Bytes::from)
 }
 
 /// A boxed future.
@@ -138,7 +183,9 @@ pub struct Outbound {
     pub content_type: &'static str,
     /// Response topic and correlation data (see [`RequestReply`]).
     pub rpc: RequestReply,
-    /// True for a DDS reply routed to an MQTT requester's Response Topic: published once, not retained.
+    /// True for a DDS reply routed to a requester: `name` is then the request's reply address
+    /// (MQTT Response Topic, STOMP `reply-to`, AMQP `reply_to` queue) in the protocol
+    /// `rpc.via`, the only endpoint that delivers it; published once, not retained.
     pub reply: bool,
 }
 
@@ -153,6 +200,21 @@ pub struct Inbound {
     pub properties: Vec<(String, String)>,
     /// Response topic and correlation data (MQTT 5; see [`RequestReply`]).
     pub rpc: RequestReply,
+    /// When the message expires (MQTT Message Expiry Interval, STOMP `expires`, AMQP
+    /// `expiration`): the DDS side does not write it after that (see [`Inbound::expired`]).
+    pub expires_at: Option<std::time::Instant>,
+}
+
+impl Inbound {
+    /// True if the message has expired at `now`. DDS has no per-sample lifespan (LIFESPAN is a
+    /// DataWriter QoS and readers compute a sample's expiry from its source timestamp and the
+    /// writer's LIFESPAN), so a client message's time to live is applied by the bridge: a message
+    /// that expires before it is written (e.g. while it waits for a busy DDS side) is dropped;
+    /// once written, the sample lives as long as the route writer's LIFESPAN allows.
+    #[must_use]
+    pub fn expired(&self, now: std::time::Instant) -> bool {
+        self.expires_at.is_some_and(|t| now > t)
+    }
 }
 
 /// The channel pair between the DDS side and the endpoints.

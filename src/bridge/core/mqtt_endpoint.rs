@@ -19,7 +19,8 @@
 //!   of a reply as `related-sample-identity`.
 
 use super::{
-    BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol, RequestReply,
+    BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol, ReplyVia,
+    RequestReply,
 };
 use crate::bridge::mqtt::broker::{Broker, ConnectOutcome, Delivery, Message, Outbox};
 use crate::bridge::mqtt::codec::{Properties, QoS, RetainHandling, SubscriptionOptions};
@@ -150,7 +151,9 @@ impl Link {
                                 rpc: RequestReply {
                                     response_topic: msg.properties.response_topic.clone(),
                                     correlation_data: msg.properties.correlation_data.clone(),
+                                    via: ReplyVia::Mqtt,
                                 },
+                                expires_at: msg.expires_at,
                             };
                             if !hub.to_dds(m) {
                                 tracing::warn!("bridge: DDS side busy, message on {} dropped", msg.topic);
@@ -164,6 +167,10 @@ impl Link {
     }
 
     fn publish(&self, m: &Outbound) {
+        if m.reply && m.rpc.via != ReplyVia::Mqtt {
+            // A reply to a STOMP or AMQP request.
+            return;
+        }
         let now = Instant::now();
         let mut properties = Properties {
             user_properties: m.properties.clone(),

@@ -16,7 +16,24 @@
 //! - `expires` (absolute, milliseconds since the Unix epoch, as ActiveMQ) when the writer has a
 //!   LIFESPAN; the broker drops such a message if it is still queued when it expires.
 //!
+//! - `correlation-id`: the sample's identity (writer GUID and sequence number, 48 hex digits),
+//!   which a STOMP responder echoes to answer the sample (below).
+//!
+//! # Request/reply
+//! - STOMP requester, DDS replier: a SEND with a `reply-to` destination (`/queue/…`,
+//!   `/topic/…`, `/reply-queue/…`) on a route towards DDS is written to DDS and remembered by its
+//!   sample identity; a DDS sample on a from-DDS route whose related sample identity names it is
+//!   sent once to the `reply-to` destination with the request's `correlation-id` (and the header
+//!   `related-sample-identity`). Replies go to STOMP only.
+//! - DDS requester, STOMP responder: a SEND with a `correlation-id` of 48 hex digits (as on every
+//!   MESSAGE from DDS) and no `reply-to` is written as a DDS reply whose related sample identity is
+//!   that identity.
+//!
 //! # STOMP → DDS
+//! A SEND whose `expires` time has passed when the bridge is about to write it is dropped; the
+//! written sample lives as long as the route writer's LIFESPAN QoS allows (DDS has no
+//! per-sample lifespan, see [`super::Inbound::expired`]).
+//!
 //! A SEND to `/topic/KEY` whose hub name matches [`Hub::inbound_filters`] is handed to the DDS
 //! side with its headers as properties: the body is a DDS-JSON sample (or CDR, per route); key
 //! members absent from the body come from the destination's key levels; an empty body, or the
@@ -30,8 +47,10 @@
 
 use super::mapping::{from_dotted, to_dotted};
 use super::{
-    BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol, RequestReply,
+    hex, identity_from_hex, BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound,
+    Protocol, ReplyVia, RequestReply,
 };
+use crate::bridge::listener::ListenerSpec;
 use crate::bridge::mqtt::codec::topic::matches;
 use crate::bridge::stomp::broker::Message;
 use crate::bridge::stomp::codec::Header;
@@ -62,25 +81,18 @@ impl Endpoint for StompEndpoint {
         Box::pin(async move {
             cfg.tcp = None;
             cfg.ws = None;
+            cfg.listeners.clear();
             for l in &listeners {
-                let bad = |message: &str| BridgeError::Bind { addr: l.address, message: message.to_owned() };
-                if l.tls.is_some() {
-                    return Err(bad("TLS is not available for STOMP listeners"));
-                }
-                let slot = if l.protocol == Protocol::StompWs { &mut cfg.ws } else { &mut cfg.tcp };
-                if slot.replace(l.address).is_some() {
-                    return Err(bad("only one listener per STOMP protocol (stomp, stomp-ws) is supported"));
-                }
+                let tls = l.tls.as_ref().map(super::tls::server_config).transpose()?;
+                cfg.listeners.push(ListenerSpec { addr: l.address, websocket: l.protocol == Protocol::StompWs, tls });
             }
+            let specs = cfg.listeners.clone();
             let first: SocketAddr = listeners.first().map_or_else(|| ([0, 0, 0, 0], 0).into(), |l| l.address);
             let server = StompServer::bind(cfg, ctx.auth.clone())
                 .await
                 .map_err(|e| BridgeError::Bind { addr: first, message: e.to_string() })?;
-            if let Some(a) = server.tcp_addr() {
-                eprintln!("starling bridge: STOMP listening on stomp://{a}");
-            }
-            if let Some(a) = server.ws_addr() {
-                eprintln!("starling bridge: STOMP listening on ws://{a}/");
+            for (spec, a) in specs.iter().zip(server.listener_addrs()) {
+                eprintln!("starling bridge: STOMP listening on {}://{a}", spec.scheme("stomp", "stomp+ssl"));
             }
             let handle = server.handle();
             handle.set_route_hook(Arc::new(ToDds { hub: ctx.hub.clone() }));
@@ -133,7 +145,40 @@ pub fn headers_of(m: &Outbound, now_ms: u64) -> Vec<Header> {
     for (k, v) in &m.properties {
         h.push((k.as_str().into(), v.as_str().into()));
     }
+    if let Some(c) = &m.rpc.correlation_data {
+        // A reply carries the requester's own correlation-id; other samples their identity.
+        let id = if m.reply { String::from_utf8_lossy(c).into_owned() } else { hex(c) };
+        h.push(("correlation-id".into(), id.into()));
+    }
     h
+}
+
+/// Where a DDS sample goes: its `/topic/` destination, or for a reply to a STOMP request the
+/// request's `reply-to` (None: not for STOMP).
+fn target_of(m: &Outbound) -> Option<String> {
+    if m.reply {
+        return (m.rpc.via == ReplyVia::Stomp).then(|| m.name.clone());
+    }
+    destination_of(&m.name)
+}
+
+/// Request/reply data of a client message: `reply-to` with `correlation-id` (a request), or a
+/// `correlation-id` that names a DDS sample (a reply to it).
+fn rpc_of(headers: &[Header]) -> RequestReply {
+    let get = |name: &str| headers.iter().find(|(k, _)| &**k == name).map(|(_, v)| v.to_string());
+    let correlation = get("correlation-id");
+    match get("reply-to") {
+        Some(to) => RequestReply {
+            response_topic: Some(to),
+            correlation_data: correlation.map(bytes::Bytes::from),
+            via: ReplyVia::Stomp,
+        },
+        None => RequestReply {
+            response_topic: None,
+            correlation_data: correlation.as_deref().and_then(identity_from_hex),
+            via: ReplyVia::Stomp,
+        },
+    }
 }
 
 /// Publishes DDS samples from the hub into the STOMP broker until shutdown.
@@ -143,7 +188,7 @@ async fn from_dds(handle: StompHandle, hub: Hub, mut stop: tokio::sync::watch::R
         tokio::select! {
             r = rx.recv() => match r {
                 Ok(m) => {
-                    let Some(dest) = destination_of(&m.name) else {
+                    let Some(dest) = target_of(&m) else {
                         tracing::debug!("bridge: {} has no STOMP destination", m.name);
                         continue;
                     };
@@ -171,7 +216,12 @@ impl ToDds {
             return None;
         }
         let properties = msg.headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Some(Inbound { name, payload: msg.body.clone(), properties, rpc: RequestReply::default() })
+        // `expires` is absolute (ms since the epoch): turned into the local monotonic clock.
+        let expires_at = msg.expires.map(|at| {
+            let now = std::time::Instant::now();
+            now + std::time::Duration::from_millis(at.saturating_sub(epoch_ms()))
+        });
+        Some(Inbound { name, payload: msg.body.clone(), properties, rpc: rpc_of(&msg.headers), expires_at })
     }
 }
 
@@ -238,6 +288,34 @@ mod tests {
     }
 
     #[test]
+    fn request_reply_headers() {
+        let ident = "0102030405060708090a0b0c000001c2000000000000002a";
+        let h =
+            |pairs: &[(&str, &str)]| -> Vec<Header> { pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect() };
+        let r = rpc_of(&h(&[("reply-to", "/queue/r"), ("correlation-id", "c-1")]));
+        assert_eq!(r.response_topic.as_deref(), Some("/queue/r"));
+        assert_eq!(r.correlation_data.as_deref(), Some(&b"c-1"[..]));
+        assert_eq!(r.via, ReplyVia::Stomp);
+        let r = rpc_of(&h(&[("correlation-id", ident)]));
+        assert_eq!((r.response_topic, r.correlation_data.map(|c| hex(&c))), (None, Some(ident.to_string())));
+        let r = rpc_of(&h(&[("correlation-id", "not-an-identity")]));
+        assert_eq!((r.response_topic, r.correlation_data), (None, None));
+        // DDS -> STOMP: the identity as correlation-id; a reply only to a STOMP requester's reply-to.
+        let mut m = outbound(false, None);
+        m.rpc.correlation_data = identity_from_hex(ident);
+        let get = |h: &[Header], k: &str| h.iter().find(|(n, _)| &**n == k).map(|(_, v)| v.to_string());
+        assert_eq!(get(&headers_of(&m, 0), "correlation-id").as_deref(), Some(ident));
+        assert_eq!(target_of(&m).as_deref(), Some("/topic/shapes.square.RED"));
+        m.reply = true;
+        m.name = "/queue/r".into();
+        m.rpc = RequestReply { response_topic: None, correlation_data: Some("c-1".into()), via: ReplyVia::Stomp };
+        assert_eq!(get(&headers_of(&m, 0), "correlation-id").as_deref(), Some("c-1"));
+        assert_eq!(target_of(&m).as_deref(), Some("/queue/r"));
+        m.rpc.via = ReplyVia::Mqtt;
+        assert_eq!(target_of(&m), None);
+    }
+
+    #[test]
     fn only_mapped_sends_go_to_dds() {
         let (hub, mut rx) = Hub::new(vec!["shapes/square".into(), "shapes/square/#".into()]);
         let hook = ToDds { hub };
@@ -286,11 +364,14 @@ mod tests {
             auth: Arc::new(crate::bridge::mqtt::auth::MemoryAuth::default()),
             shutdown: stop_rx,
         };
-        // One listener per protocol, no TLS.
-        let two = listeners(
-            r#"<listener protocol="stomp" address="127.0.0.1:0"/><listener protocol="stomp" address="127.0.0.2:0"/>"#,
-        );
+        // A listener that cannot be bound fails the whole endpoint.
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let two = listeners(&format!(
+            r#"<listener protocol="stomp" address="127.0.0.1:0"/><listener protocol="stomp" address="127.0.0.1:{port}"/>"#
+        ));
         assert!(ep.bind(two, ctx.clone()).await.is_err());
+        drop(taken);
         let l = listeners(r#"<listener protocol="stomp-ws" address="127.0.0.1:0"/>"#);
         assert_eq!(l[0].protocol, Protocol::StompWs);
         // Find a free port for the TCP listener.
@@ -317,5 +398,78 @@ mod tests {
         assert_eq!((i.name.as_str(), &i.payload[..]), ("shapes/circle/RED", &b"{\"x\":2}"[..]));
         let _ = stop_tx.send(true);
         serve.await.unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+    use crate::bridge::listener::test_support::{connect, self_signed};
+    use std::time::Duration;
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+    async fn frame<S: AsyncRead + Unpin>(s: &mut S) -> String {
+        let mut buf = Vec::new();
+        let mut b = [0u8; 1];
+        while s.read(&mut b).await.unwrap_or(0) == 1 && b[0] != 0 {
+            buf.push(b[0]);
+        }
+        String::from_utf8_lossy(&buf).trim_start_matches('\n').to_owned()
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    /// STOMP over TLS and over secure WebSocket next to plain STOMP; a plaintext client on the
+    /// TLS port is closed without affecting the TLS clients.
+    #[tokio::test]
+    async fn stomp_over_tls_and_plaintext_refused() {
+        let dir = std::env::temp_dir().join(format!("starling-stomp-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = self_signed(&dir).expect("openssl makes a self-signed certificate");
+        let (tls_port, plain_port) = (free_port(), free_port());
+        let xml = format!(
+            r#"<starling_bridge>
+            <listener protocol="stomp" address="127.0.0.1:{plain_port}"/>
+            <listener protocol="stomp" address="127.0.0.1:{tls_port}" tls="true" cert="{}" key="{}"/>
+            </starling_bridge>"#,
+            cert.display(),
+            key.display()
+        );
+        let l = crate::bridge::core::BridgeConfig::parse(std::path::Path::new("b.xml"), &xml).unwrap().listeners;
+        let (hub, _inbound) = Hub::new(vec!["shapes/#".into()]);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let ctx = EndpointContext {
+            hub: hub.clone(),
+            auth: Arc::new(crate::bridge::mqtt::auth::MemoryAuth::default()),
+            shutdown: stop_rx,
+        };
+        let serve = tokio::spawn(StompEndpoint::default().bind(l, ctx).await.unwrap());
+        let tls_addr: SocketAddr = ([127, 0, 0, 1], tls_port).into();
+        let mut c = connect(tls_addr, &cert).await.expect("TLS handshake");
+        c.write_all(b"CONNECT\naccept-version:1.2\n\n\0").await.unwrap();
+        c.flush().await.unwrap();
+        assert!(frame(&mut c).await.starts_with("CONNECTED"));
+        c.write_all(b"SUBSCRIBE\nid:1\ndestination:/topic/t\nreceipt:r\n\n\0").await.unwrap();
+        c.flush().await.unwrap();
+        assert!(frame(&mut c).await.contains("receipt-id:r"));
+        // A plaintext STOMP client on the TLS port: the handshake fails and only it is closed.
+        let mut p = tokio::net::TcpStream::connect(tls_addr).await.unwrap();
+        p.write_all(b"CONNECT\naccept-version:1.2\n\n\0").await.unwrap();
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(20), p.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "the plaintext connection was not closed");
+        assert!(!String::from_utf8_lossy(&rest).contains("CONNECTED"));
+        // The TLS client still works, and messages cross between TLS and plain clients.
+        let mut q = tokio::net::TcpStream::connect(("127.0.0.1", plain_port)).await.unwrap();
+        q.write_all(b"CONNECT\naccept-version:1.2\n\n\0").await.unwrap();
+        assert!(frame(&mut q).await.starts_with("CONNECTED"));
+        q.write_all(b"SEND\ndestination:/topic/t\n\nhello\0").await.unwrap();
+        let m = frame(&mut c).await;
+        assert!(m.starts_with("MESSAGE\n") && m.ends_with("\n\nhello"), "{m}");
+        let _ = stop_tx.send(true);
+        serve.await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

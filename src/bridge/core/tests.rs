@@ -166,10 +166,16 @@ fn identity(n: i64) -> starling_proto::wire::types::SampleIdentity {
 fn pending_requests_found_until_they_expire() {
     let t0 = std::time::Instant::now();
     let mut p = PendingRequests::default();
-    p.insert(t0, identity(1), "replies/a".into(), Some(bytes::Bytes::from_static(b"c1")));
-    p.insert(t0, identity(2), "replies/b".into(), None);
+    let rr = |to: &str, c: Option<&'static [u8]>, via| super::RequestReply {
+        response_topic: Some(to.into()),
+        correlation_data: c.map(bytes::Bytes::from_static),
+        via,
+    };
+    p.insert(t0, identity(1), rr("replies/a", Some(b"c1"), super::ReplyVia::Mqtt));
+    p.insert(t0, identity(2), rr("/queue/b", None, super::ReplyVia::Stomp));
     let found = p.lookup(t0, &identity(1));
-    assert_eq!(found, Some(("replies/a".to_string(), Some(bytes::Bytes::from_static(b"c1")))));
+    assert_eq!(found, Some(rr("replies/a", Some(b"c1"), super::ReplyVia::Mqtt)));
+    assert_eq!(p.lookup(t0, &identity(2)).map(|r| r.via), Some(super::ReplyVia::Stomp));
     // Several replies to one request: still there after a lookup.
     assert!(p.lookup(t0, &identity(1)).is_some());
     assert_eq!(p.lookup(t0, &identity(3)), None);
@@ -184,7 +190,7 @@ fn pending_requests_are_bounded() {
     let mut p = PendingRequests::default();
     let n = PendingRequests::CAPACITY as i64 + 10;
     for i in 1..=n {
-        p.insert(t0, identity(i), "r".into(), None);
+        p.insert(t0, identity(i), super::RequestReply::default());
     }
     assert_eq!(p.len(), PendingRequests::CAPACITY);
     // The oldest went first.

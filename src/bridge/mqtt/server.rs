@@ -16,6 +16,8 @@ use super::broker::{Broker, BrokerConfig, ConnectOutcome, Delivery, Metrics};
 use super::codec::topic::split_shared;
 use super::codec::{ReasonCode, Version};
 use super::session::{Action, Session, SessionConfig};
+use crate::bridge::listener::tls_handshake;
+pub use crate::bridge::listener::ListenerSpec;
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
@@ -54,27 +56,6 @@ impl Default for ServerConfig {
             broker: BrokerConfig::default(),
             loopback_users: default_loopback_users(),
         }
-    }
-}
-
-/// One extra listener: an address, WebSocket or plain MQTT framing, and TLS.
-#[derive(Clone)]
-pub struct ListenerSpec {
-    /// Address to bind.
-    pub addr: SocketAddr,
-    /// MQTT over WebSocket rather than over the byte stream.
-    pub websocket: bool,
-    /// TLS server configuration (rustls); `None` for plain TCP.
-    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
-}
-
-impl std::fmt::Debug for ListenerSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ListenerSpec")
-            .field("addr", &self.addr)
-            .field("websocket", &self.websocket)
-            .field("tls", &self.tls.is_some())
-            .finish()
     }
 }
 
@@ -267,12 +248,9 @@ async fn accept_loop(
                     conns.spawn(async move {
                         match tls {
                             Some(acceptor) => {
-                                let hs = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
-                                let Ok(Ok(stream)) = hs else {
-                                    tracing::debug!("TLS handshake failed");
-                                    return;
-                                };
-                                serve(shared, stream, ws, peer).await;
+                                if let Some(stream) = tls_handshake(&acceptor, stream, peer, "MQTT").await {
+                                    serve(shared, stream, ws, peer).await;
+                                }
                             }
                             None => serve(shared, stream, ws, peer).await,
                         }
@@ -343,7 +321,9 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Transport f
         Ok(self.0.read_buf(buf).await? > 0)
     }
     async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
-        self.0.write_all(data).await
+        // Flushed: a TLS stream may keep written bytes in its buffer until then.
+        self.0.write_all(data).await?;
+        self.0.flush().await
     }
 }
 

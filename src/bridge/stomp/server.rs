@@ -11,12 +11,19 @@
 //! session's output is handed over to the socket and not kept. What remains is the task, the
 //! session (a few hundred bytes), the outbox and the socket.
 //!
+//! # TLS
+//! Listeners in [`ServerConfig::listeners`] may carry a rustls configuration: STOMP over TLS
+//! (`stomp+ssl://`, conventionally port 61614) and STOMP over secure WebSocket (`wss://`). The
+//! handshake runs in the connection's task ([`tls_handshake`]); a failed one closes only that
+//! connection.
+//!
 //! Default address: STOMP over TCP on 127.0.0.1:61613 (the conventional STOMP port); STOMP over
 //! WebSocket is off unless asked for (conventionally 127.0.0.1:15674, as RabbitMQ's Web-STOMP).
 
 use super::broker::{BrokerConfig, Delivery, Destination, Message, Metrics, Outbox, RouteHook, StompBroker};
 use super::codec::Header;
 use super::session::{Host, Session, SessionConfig};
+use crate::bridge::listener::{tls_handshake, Bound, ListenerSpec};
 use crate::bridge::mqtt::auth::{Authenticator, Principal};
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
@@ -34,6 +41,8 @@ pub struct ServerConfig {
     pub tcp: Option<SocketAddr>,
     /// STOMP over WebSocket (off by default).
     pub ws: Option<SocketAddr>,
+    /// More listeners (several addresses, TLS), besides `tcp` and `ws`.
+    pub listeners: Vec<ListenerSpec>,
     /// Per-connection limits.
     pub session: SessionConfig,
     /// Broker limits.
@@ -45,6 +54,7 @@ impl Default for ServerConfig {
         Self {
             tcp: Some(SocketAddr::from(([127, 0, 0, 1], 61613))),
             ws: None,
+            listeners: Vec::new(),
             session: SessionConfig::default(),
             broker: BrokerConfig::default(),
         }
@@ -118,6 +128,7 @@ pub struct StompServer {
     shared: Arc<Shared>,
     tcp: Option<TcpListener>,
     ws: Option<TcpListener>,
+    extra: Vec<Bound>,
 }
 
 impl std::fmt::Debug for StompServer {
@@ -141,7 +152,18 @@ impl StompServer {
         let metrics = broker.metrics().clone();
         let shared =
             Arc::new(Shared { broker: Mutex::new(broker), metrics, auth, session: Arc::new(cfg.session.clone()) });
-        Ok(Self { shared, tcp: listen(cfg.tcp).await?, ws: listen(cfg.ws).await? })
+        let mut extra = Vec::with_capacity(cfg.listeners.len());
+        for spec in cfg.listeners {
+            let addr = spec.addr;
+            extra.push(Bound::bind(spec).await.map_err(|source| ServerError::Bind { addr, source })?);
+        }
+        Ok(Self { shared, tcp: listen(cfg.tcp).await?, ws: listen(cfg.ws).await?, extra })
+    }
+
+    /// Bound addresses of [`ServerConfig::listeners`], in configuration order.
+    #[must_use]
+    pub fn listener_addrs(&self) -> Vec<SocketAddr> {
+        self.extra.iter().filter_map(Bound::local_addr).collect()
     }
 
     /// Bound TCP address.
@@ -169,10 +191,14 @@ impl StompServer {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(l) = self.tcp {
-            tasks.spawn(accept_loop(l, false, self.shared.clone(), stop_rx.clone()));
+            tasks.spawn(accept_loop(l, false, None, self.shared.clone(), stop_rx.clone()));
         }
         if let Some(l) = self.ws {
-            tasks.spawn(accept_loop(l, true, self.shared.clone(), stop_rx.clone()));
+            tasks.spawn(accept_loop(l, true, None, self.shared.clone(), stop_rx.clone()));
+        }
+        for b in self.extra {
+            let tls = b.acceptor();
+            tasks.spawn(accept_loop(b.listener, b.spec.websocket, tls, self.shared.clone(), stop_rx.clone()));
         }
         shutdown.await;
         let _ = stop_tx.send(true);
@@ -181,24 +207,47 @@ impl StompServer {
     }
 }
 
-async fn accept_loop(l: TcpListener, ws: bool, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    l: TcpListener,
+    ws: bool,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             r = l.accept() => match r {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let shared = shared.clone();
                     let stop = stop.clone();
-                    conns.spawn(async move {
-                        if ws {
-                            if let Some(t) = WsTransport::accept(stream).await {
-                                connection(shared, t, stop).await;
-                            }
-                        } else {
-                            connection(shared, TcpTransport(stream), stop).await;
+                    // One task type per kind of connection: the TLS and WebSocket futures are
+                    // much larger and would size every plain TCP connection's task.
+                    match (tls.clone(), ws) {
+                        (None, false) => {
+                            conns.spawn(connection(shared, TcpTransport(stream), stop));
                         }
-                    });
+                        (None, true) => {
+                            conns.spawn(async move {
+                                if let Some(t) = WsTransport::accept(stream).await {
+                                    connection(shared, t, stop).await;
+                                }
+                            });
+                        }
+                        (Some(acceptor), ws) => {
+                            conns.spawn(async move {
+                                let Some(stream) = tls_handshake(&acceptor, stream, peer, "STOMP").await else {
+                                    return;
+                                };
+                                if !ws {
+                                    connection(shared, StreamTransport(stream), stop).await;
+                                } else if let Some(t) = WsTransport::accept(stream).await {
+                                    connection(shared, t, stop).await;
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
@@ -273,12 +322,50 @@ impl Transport for TcpTransport {
     }
 }
 
-struct WsTransport(tokio_tungstenite::WebSocketStream<TcpStream>);
+/// Any byte stream (a TLS stream): buffered reads through `read_buf`.
+struct StreamTransport<S>(S);
 
-impl WsTransport {
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Transport for StreamTransport<S> {
+    async fn read(&mut self, buf: &mut BytesMut) -> std::io::Result<bool> {
+        use tokio::io::AsyncReadExt;
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 * 1024);
+        }
+        Ok(self.0.read_buf(buf).await? > 0)
+    }
+    async fn write(&mut self, data: BytesMut) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.0.write_all(&data).await?;
+        self.0.flush().await
+    }
+    async fn close(&mut self) {
+        use tokio::io::AsyncWriteExt;
+        // As for TCP: end the stream (TLS close_notify and FIN), then read what the peer still
+        // sends for a moment, so the last frame is not lost to a reset.
+        if self.0.shutdown().await.is_err() {
+            return;
+        }
+        let drain = async {
+            let mut discarded = 0usize;
+            let mut tmp = BytesMut::new();
+            while discarded < 1 << 20 {
+                tmp.clear();
+                match self.read(&mut tmp).await {
+                    Ok(true) => discarded += tmp.len(),
+                    _ => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
+    }
+}
+
+struct WsTransport<S>(tokio_tungstenite::WebSocketStream<S>);
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> WsTransport<S> {
     // The handshake callback's error type is tungstenite's HTTP response.
     #[allow(clippy::result_large_err)]
-    async fn accept(stream: TcpStream) -> Option<Self> {
+    async fn accept(stream: S) -> Option<Self> {
         use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
         use tokio_tungstenite::tungstenite::http::HeaderValue;
         let cb = |req: &Request, mut resp: Response| {
@@ -305,7 +392,7 @@ impl WsTransport {
     }
 }
 
-impl Transport for WsTransport {
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Transport for WsTransport<S> {
     async fn read(&mut self, buf: &mut BytesMut) -> std::io::Result<bool> {
         use tokio_tungstenite::tungstenite::Message as M;
         loop {
