@@ -348,6 +348,12 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         self.write_change(ChangeKind::Disposed, key_holder, wall_clock())
     }
 
+    /// Disposes the instance whose key fields `key_holder` carries, with an explicit source timestamp.
+    pub fn dispose_w_timestamp(&self, key_holder: &T, timestamp: SystemTime) -> Result<SequenceNumber, DdsError> {
+        let nanos = timestamp.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        self.write_change(ChangeKind::Disposed, key_holder, Time::from_nanos(nanos))
+    }
+
     /// Unregisters the instance whose key fields `key_holder` carries (and
     /// disposes it when WRITER_DATA_LIFECYCLE.autodispose_unregistered_instances is set).
     pub fn unregister_instance(&self, key_holder: &T) -> Result<SequenceNumber, DdsError> {
