@@ -123,7 +123,14 @@ async fn persistent_samples_held_served_and_restored() {
     wq.history = History::KeepAll;
     wq.durability_service.history = History::KeepLast(2);
     let writer = pw.create_datawriter(&pw.create_topic::<ShapeType>("DurSquare"), Some(wq)).expect("writer");
-    writer.wait_for_subscribers(1, WAIT).await.expect("the service's reader matches");
+    // A TRANSIENT reader that is there all along: it gets the samples from the writer, and not again from the
+    // service.
+    let p0 = lo_participant("present reader");
+    let present = p0
+        .create_datareader(&p0.create_topic::<ShapeType>("DurSquare"), Some(reader_qos(DurabilityKind::Transient)))
+        .expect("reader");
+    writer.wait_for_subscribers(2, WAIT).await.expect("the service's reader and the present reader match");
+    present.wait_for_publishers(1, WAIT).await.expect("present reader matches");
     let base = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let stamps: Vec<SystemTime> = (0..3).map(|i| base + Duration::from_millis(250 * i)).collect();
     for (i, ts) in stamps.iter().enumerate() {
@@ -135,6 +142,11 @@ async fn persistent_samples_held_served_and_restored() {
     drop(writer);
     drop(pw);
     svc.wait("DurSquare", |s| s.samples == 2 && s.writers == 0 && s.serving).await;
+    let live: Vec<i32> = take_valid(&present, 3).await.iter().filter_map(|s| s.data.as_ref().map(|d| d.x)).collect();
+    assert_eq!(live, [0, 1, 2], "the present reader got everything from the writer");
+    let mut m = present.subscription_matched_watch();
+    let rematched = tokio::time::timeout(WAIT, m.wait_for(|s| s.total_count >= 2 && s.current_count == 1)).await;
+    assert!(matches!(rematched, Ok(Ok(_))), "the present reader matches the service's writer");
 
     let expect = |got: &[Sample<ShapeType>]| {
         let xs: Vec<i32> = got.iter().map(|s| s.data.as_ref().map_or(-1, |d| d.x)).collect();
@@ -154,6 +166,10 @@ async fn persistent_samples_held_served_and_restored() {
     expect(&take_valid(&reader, 2).await);
     drop(reader);
     drop(pr);
+    // By now the service's writer served its history to the late reader; the present reader got none of it.
+    assert!(present.take().iter().all(|s| !s.info.valid_data), "no sample twice for the present reader");
+    drop(present);
+    drop(p0);
 
     // A new service restores them from the store and serves them.
     svc.stop().await;

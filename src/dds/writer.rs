@@ -171,6 +171,20 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         qos: EndpointQos,
         support: Arc<dyn TypeSupport<T>>,
     ) -> Result<Self, DdsError> {
+        Self::create_preloaded(shared, topic, type_name, qos, support, Vec::new(), Vec::new())
+    }
+
+    /// [`DataWriter::create`] with a history that starts with `preload` and is served to no reader of
+    /// `no_history_for` (see `Participant::create_writer_preloaded` in the core).
+    pub(crate) fn create_preloaded(
+        shared: Arc<Shared>,
+        topic: &str,
+        type_name: &str,
+        qos: EndpointQos,
+        support: Arc<dyn TypeSupport<T>>,
+        preload: Vec<WriteChange>,
+        no_history_for: Vec<Guid>,
+    ) -> Result<Self, DdsError> {
         if shared.inner.is_closed() {
             return Err(DdsError::Closed);
         }
@@ -208,7 +222,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
                 if let Some(a) = announcement {
                     core.register_type(&a.info, a.objects);
                 }
-                core.create_writer(now, desc)
+                core.create_writer_preloaded(now, desc, preload, no_history_for)
             },
             |table, guid| {
                 table.writers.insert(*guid, sink);

@@ -22,9 +22,11 @@
 //!
 //! The service's writers carry [`SERVICE_USER_DATA`] in USER_DATA; services ignore each other's writers.
 //!
-//! Limits: readers that matched the original writer and stay get the held samples a second time when the
-//! service's writer appears (same source timestamps and contents). A topic whose writers differ in partitions
-//! is held once per partition set.
+//! Readers that were there while a source writer lived already have its samples: the service's writer serves
+//! its history (the held samples, in its history before it matches anyone) only to readers it discovered after
+//! the last source writer left (`Participant::create_writer_preloaded` in the core). Limits: a reader that
+//! joined after a source writer crashed but before its lease expired counts as having the samples; a topic whose
+//! writers differ in partitions is held once per partition set.
 
 pub mod history;
 pub mod raw;
@@ -34,12 +36,15 @@ pub use history::{HeldSample, Rejected, TopicHistory};
 pub use raw::{RawSample, RawSupport};
 pub use store::StoreError;
 
-use crate::dds::{DataReader, DataWriter, DdsError, DomainParticipant, InstanceState, Topic};
+use crate::dds::{DataReader, DataWriter, DdsError, DomainParticipant, InstanceState, Topic, TypeSupport};
 use crate::runtime::wall_clock;
 use bytes::Bytes;
+use starling_proto::cdr::version_for_representation;
+use starling_proto::core::{ChangeKind, WriteChange};
 use starling_proto::discovery::EndpointData;
 use starling_proto::qos::{glob_match, DurabilityKind, EndpointQos, History, ResourceLimits};
-use starling_proto::wire::types::{Guid, GuidPrefix};
+use starling_proto::wire::types::{Guid, GuidPrefix, Time};
+use starling_proto::wire::{Endian, KeyHash};
 use starling_proto::xtypes::DynamicType;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -104,6 +109,9 @@ struct Group {
     log: Option<store::TopicLog>,
     /// Set when the held set shrank (cleanup): the writer is made again from what is held.
     stale_writer: bool,
+    /// Remote readers of the topic seen while a source writer was alive: they got the samples from it, and
+    /// get no history from the service's writer.
+    present: HashSet<Guid>,
 }
 
 fn group_id(topic: &str, type_name: &str, partitions: &[String]) -> String {
@@ -189,6 +197,7 @@ impl DurabilityService {
                         sources: HashSet::new(),
                         log: Some(t.log),
                         stale_writer: false,
+                        present: HashSet::new(),
                     },
                 );
             }
@@ -254,8 +263,14 @@ impl DurabilityService {
             self.take_on(w)?;
         }
         let alive: HashSet<Guid> = discovered.iter().map(|w| w.guid).collect();
+        let readers = self.participant.discovered_readers();
         for g in self.groups.values_mut() {
             Self::drain(g, &self.known, now)?;
+            g.present.retain(|r| readers.iter().any(|d| d.guid == *r));
+            if !g.sources.is_empty() {
+                let topic = &g.endpoint.topic_name;
+                g.present.extend(readers.iter().filter(|r| r.topic_name == *topic).map(|r| r.guid));
+            }
         }
         let gone: Vec<(Guid, String)> =
             self.known.iter().filter(|(g, _)| !alive.contains(g)).map(|(g, id)| (*g, id.clone())).collect();
@@ -352,6 +367,7 @@ impl DurabilityService {
                     sources: HashSet::new(),
                     log,
                     stale_writer: false,
+                    present: HashSet::new(),
                 },
             );
         }
@@ -380,26 +396,40 @@ impl DurabilityService {
         p.create_subscriber(wq.partition.clone()).create_datareader(&topic, Some(q))
     }
 
-    /// Creates the writer that serves a group's held samples and writes them, with their source timestamps.
+    /// Creates the writer that serves a group's held samples, with their source timestamps, as its history:
+    /// late joiners get them, readers that were there while a source writer lived do not get them again.
     fn serve(p: &DomainParticipant, g: &Group) -> Result<DataWriter<RawSample>, DdsError> {
         let mut q = g.endpoint.qos.clone();
         // The history decides what is held; the writer keeps all of it.
         q.history = History::KeepAll;
         q.resource_limits = ResourceLimits::default();
         q.user_data = SERVICE_USER_DATA.to_vec();
-        let topic = Topic::with_support(&g.endpoint.topic_name, g.support.clone() as Arc<_>);
-        let w = p.create_publisher(q.partition.clone()).create_datawriter(&topic, Some(q))?;
+        let representation = q.writer_representation();
+        let version = version_for_representation(representation).map_err(|e| DdsError::Encode(e.into()))?;
+        let support: &RawSupport = &g.support;
         let held = g.history.snapshot();
+        let mut preload = Vec::with_capacity(held.len());
         for s in &held {
-            let ts =
-                if s.source_nanos == 0 { SystemTime::now() } else { UNIX_EPOCH + Duration::from_nanos(s.source_nanos) };
             let sample = RawSample { payload: s.payload.clone(), key_only: s.key_only };
-            if s.dispose {
-                w.dispose_w_timestamp(&sample, ts)?;
+            let mut buf = Vec::with_capacity(s.payload.len());
+            let r = if s.dispose {
+                support.encode_key(&sample, representation, Endian::Little, &mut buf)
             } else {
-                w.write_w_timestamp(&sample, ts)?;
-            }
+                support.encode(&sample, representation, Endian::Little, &mut buf)
+            };
+            r.map_err(DdsError::Encode)?;
+            let ts = if s.source_nanos == 0 { wall_clock() } else { Time::from_nanos(s.source_nanos) };
+            preload.push(WriteChange {
+                kind: if s.dispose { ChangeKind::Disposed } else { ChangeKind::Alive },
+                key_hash: if support.is_keyed() { support.key_hash(&sample, version) } else { KeyHash::default() },
+                payload: buf.into(),
+                source_timestamp: Some(ts),
+                related_sample_identity: None,
+            });
         }
+        let topic = Topic::with_support(&g.endpoint.topic_name, g.support.clone() as Arc<_>);
+        let present: Vec<Guid> = g.present.iter().copied().collect();
+        let w = p.create_publisher(q.partition.clone()).create_datawriter_preloaded(&topic, q, preload, present)?;
         tracing::info!(topic = %g.endpoint.topic_name, samples = held.len(), "serving held samples");
         Ok(w)
     }
