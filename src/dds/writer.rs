@@ -164,18 +164,8 @@ impl<T> std::fmt::Debug for DataWriter<T> {
 }
 
 impl<T: Send + Sync + 'static> DataWriter<T> {
-    pub(crate) fn create(
-        shared: Arc<Shared>,
-        topic: &str,
-        type_name: &str,
-        qos: EndpointQos,
-        support: Arc<dyn TypeSupport<T>>,
-    ) -> Result<Self, DdsError> {
-        Self::create_preloaded(shared, topic, type_name, qos, support, Vec::new(), Vec::new())
-    }
-
-    /// [`DataWriter::create`] with a history that starts with `preload` and is served to no reader of
-    /// `no_history_for` (see `Participant::create_writer_preloaded` in the core).
+    /// Creates a writer whose history starts with `preload` (empty for a plain writer) and is served to no
+    /// reader of `no_history_for` (see `Participant::create_writer_preloaded` in the core).
     pub(crate) fn create_preloaded(
         shared: Arc<Shared>,
         topic: &str,
