@@ -389,12 +389,9 @@ fn role_warnings(o: &mut Opts) {
 
 /// Features requested by `o` that Starling cannot honour yet, as the contract's `not supported` lines.
 fn unsupported(o: &Opts) -> Vec<String> {
+    // TRANSIENT and PERSISTENT are supported: the writer serves its history to late joiners while it lives
+    // (as TRANSIENT_LOCAL), and a `starling durability` service keeps the samples beyond it.
     let mut v = Vec::new();
-    match o.durability {
-        't' => v.push("    Durability = TRANSIENT_DURABILITY_QOS : not supported".to_string()),
-        'p' => v.push("    Durability = PERSISTENT_DURABILITY_QOS : not supported".to_string()),
-        _ => {}
-    }
     if o.coherent {
         v.push("    Presentation Coherent Access = not supported".into());
     }
@@ -423,6 +420,9 @@ fn endpoint_qos(o: &Opts) -> EndpointQos {
         Some(n) => History::KeepLast(n),
         None => q.history,
     };
+    // What a durability service keeps of a TRANSIENT/PERSISTENT writer: its own history, as Cyclone's
+    // shape application sets it.
+    q.durability_service.history = q.history;
     if o.deadline_ms > 0 {
         q.deadline = millis(o.deadline_ms);
     }

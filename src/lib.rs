@@ -10,6 +10,7 @@
 //! - [`dynamic`]: dynamically typed samples (JSON conversion of [`proto::xtypes`] values).
 //! - [`qos`]: QoS policies, re-exported from the core, and OMG DDS-XML QoS profiles.
 //! - [`filter`]: DDS SQL content-filter expressions.
+//! - [`durability`]: the durability service for TRANSIENT and PERSISTENT data (`starling durability`).
 #![warn(missing_docs)]
 
 pub use starling_proto as proto;
@@ -17,6 +18,7 @@ pub use starling_proto as proto;
 pub mod bridge;
 pub mod cli;
 pub mod dds;
+pub mod durability;
 pub mod dynamic;
 pub mod runtime;
 pub mod types;

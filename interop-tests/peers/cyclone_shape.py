@@ -43,6 +43,7 @@ def make_qos(args):
     policies = [
         Policy.Reliability.Reliable(max_blocking_time=duration(seconds=10)) if args.reliable
         else Policy.Reliability.BestEffort,
+        Policy.Durability.Transient if args.transient else
         Policy.Durability.TransientLocal if args.transient_local else Policy.Durability.Volatile,
         Policy.History.KeepAll,
     ]

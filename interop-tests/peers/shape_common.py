@@ -26,6 +26,8 @@ def parse_args(argv=None):
     rel.add_argument("--reliable", dest="reliable", action="store_true", default=True)
     rel.add_argument("--best-effort", dest="reliable", action="store_false")
     p.add_argument("--transient-local", action="store_true")
+    p.add_argument("--transient", action="store_true",
+                   help="TRANSIENT durability (Cyclone peer only; a durability service serves late joiners)")
     p.add_argument("--count", type=int, default=10,
                    help="pub: samples to write; sub: data samples to receive before exiting")
     p.add_argument("--instances", type=int, default=1,

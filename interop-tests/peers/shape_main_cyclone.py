@@ -6,7 +6,8 @@ Cyclone uses interop-tests/cyclonedds-lo.xml (loopback only, SPDP-only multicast
 127.0.0.1).
 
 Limits (printed as `not supported`): PRESENTATION coherent/ordered access (the loops here do not implement
-coherent sets), TRANSIENT/PERSISTENT durability (no durability service runs). The content filter (`-c` or `--cft`
+coherent sets). TRANSIENT/PERSISTENT writers behave as Cyclone makes them without a durability service: like
+TRANSIENT_LOCAL, serving their DURABILITY_SERVICE history to late joiners while they live. The content filter (`-c` or `--cft`
 on a subscriber) is applied in this program, because the Python binding offers no SQL content-filtered topic;
 `--cft` accepts comparisons of x, y or shapesize with integers joined by AND.
 """
@@ -63,9 +64,6 @@ class CycloneBackend:
 
     def unsupported(self, a):
         lines = []
-        if a.durability in "tp":
-            lines.append("    Durability = %s_DURABILITY_QOS : not supported"
-                         % ("TRANSIENT" if a.durability == "t" else "PERSISTENT"))
         if a.coherent:
             lines.append("    Presentation Coherent Access = not supported")
         if a.ordered:

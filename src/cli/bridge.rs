@@ -72,7 +72,7 @@ pub struct BridgeArgs {
     pub stomp_max_frame: usize,
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

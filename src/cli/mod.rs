@@ -1,6 +1,7 @@
-//! The `starling` command-line tool: `ls`, `sub`, `pub`, `bridge`, `idl` and `perf`.
+//! The `starling` command-line tool: `ls`, `sub`, `pub`, `bridge`, `idl`, `perf` and `durability`.
 
 mod bridge;
+mod durability;
 mod idl;
 mod ls;
 pub mod perf;
@@ -48,6 +49,9 @@ pub enum CliError {
     /// The IDL compiler rejected its input (diagnostics were printed on stderr) or could not write.
     #[error("{0}")]
     Idl(String),
+    /// The durability service failed (its store, typically).
+    #[error("durability service: {0}")]
+    Durability(String),
 }
 
 /// Command-line arguments.
@@ -96,6 +100,20 @@ pub enum Command {
     Idl(idl::IdlArgs),
     /// Measure latency (ping/pong) or throughput (pub/sub), like Cyclone's ddsperf.
     Perf(perf::PerfArgs),
+    /// Run a durability service: keep the samples of TRANSIENT and PERSISTENT writers and serve them to late
+    /// joiners after the writers are gone (PERSISTENT ones also across restarts, with `--store`).
+    Durability(DurabilityArgs),
+}
+
+/// `durability` arguments.
+#[derive(Debug, Args, Clone)]
+pub struct DurabilityArgs {
+    /// Directory of the PERSISTENT store (created if missing); without it PERSISTENT data is kept in memory only.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Topic name patterns to serve (`*` and `?` wildcards); default: every topic.
+    #[arg(long, value_name = "PATTERN", num_args = 1..)]
+    pub topics: Vec<String>,
 }
 
 /// `ls` arguments.
@@ -130,6 +148,12 @@ pub struct QosArgs {
     /// VOLATILE durability (the default without a profile).
     #[arg(long)]
     pub volatile: bool,
+    /// TRANSIENT durability: a `starling durability` service keeps the samples beyond the writer.
+    #[arg(long, conflicts_with_all = ["volatile", "transient_local", "persistent"])]
+    pub transient: bool,
+    /// PERSISTENT durability: as TRANSIENT, and the service keeps them on disk (`--store`).
+    #[arg(long, conflicts_with_all = ["volatile", "transient_local"])]
+    pub persistent: bool,
     /// History depth per instance (KEEP_LAST N); 0 keeps all (KEEP_ALL, the
     /// default without a profile, so that a reliable stream loses nothing).
     #[arg(long)]
@@ -341,5 +365,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Bridge(args) => bridge::run(&cli, args).await,
         Command::Idl(args) => idl::run(args),
         Command::Perf(args) => perf::run(participant(&cli)?, args).await,
+        Command::Durability(args) => durability::run(participant(&cli)?, args).await,
     }
 }

@@ -29,6 +29,10 @@ fn apply_qos(default: EndpointQos, args: &QosArgs) -> EndpointQos {
     }
     if args.transient_local {
         q.durability = DurabilityKind::TransientLocal;
+    } else if args.transient {
+        q.durability = DurabilityKind::Transient;
+    } else if args.persistent {
+        q.durability = DurabilityKind::Persistent;
     } else if args.volatile {
         q.durability = DurabilityKind::Volatile;
     }
@@ -40,6 +44,10 @@ fn apply_qos(default: EndpointQos, args: &QosArgs) -> EndpointQos {
     }
     if args.xcdr2 {
         q.data_representation = vec![XCDR2];
+    }
+    if (args.transient || args.persistent) && args.profile_qos.is_none() {
+        // Without a profile, a durability service keeps what the writer keeps.
+        q.durability_service.history = q.history;
     }
     q
 }
@@ -330,6 +338,8 @@ mod tests {
             best_effort: false,
             transient_local: false,
             volatile: false,
+            transient: false,
+            persistent: false,
             depth: None,
             xcdr2: false,
             profile_qos: profile,
@@ -359,6 +369,11 @@ mod tests {
         );
         let q = apply_qos(EndpointQos::writer_default(), &QosArgs { depth: Some(5), ..qos_args(None) });
         assert_eq!(q.history, History::KeepLast(5));
+        let q =
+            apply_qos(EndpointQos::writer_default(), &QosArgs { depth: Some(3), transient: true, ..qos_args(None) });
+        assert_eq!((q.durability, q.durability_service.history), (DurabilityKind::Transient, History::KeepLast(3)));
+        let q = apply_qos(EndpointQos::writer_default(), &QosArgs { persistent: true, ..qos_args(None) });
+        assert_eq!((q.durability, q.durability_service.history), (DurabilityKind::Persistent, History::KeepAll));
     }
 
     #[test]

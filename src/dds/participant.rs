@@ -460,14 +460,34 @@ impl Publisher {
         topic: &Topic<T>,
         qos: Option<EndpointQos>,
     ) -> Result<DataWriter<T>, DdsError> {
-        let mut qos = qos.unwrap_or_else(EndpointQos::writer_default);
+        let qos = qos.unwrap_or_else(EndpointQos::writer_default);
+        self.create_datawriter_preloaded(topic, qos, Vec::new(), Vec::new())
+    }
+
+    /// [`Publisher::create_datawriter`] for a writer whose history starts with `preload` and is served to no
+    /// reader of `no_history_for` (the durability service's writers).
+    pub(crate) fn create_datawriter_preloaded<T: Send + Sync + 'static>(
+        &self,
+        topic: &Topic<T>,
+        mut qos: EndpointQos,
+        preload: Vec<starling_proto::core::WriteChange>,
+        no_history_for: Vec<Guid>,
+    ) -> Result<DataWriter<T>, DdsError> {
         qos.partition = self.partition.clone();
         qos.group_data = self.group_data.clone();
         qos.topic_data = topic.topic_data.clone();
         if qos.data_representation.is_empty() {
             qos.data_representation = vec![XCDR1];
         }
-        DataWriter::create(self.shared.clone(), &topic.name, &topic.type_name, qos, topic.support.clone())
+        DataWriter::create_preloaded(
+            self.shared.clone(),
+            &topic.name,
+            &topic.type_name,
+            qos,
+            topic.support.clone(),
+            preload,
+            no_history_for,
+        )
     }
 }
 

@@ -140,12 +140,16 @@ impl<T> std::fmt::Debug for DataWriter<T> {
 }
 
 impl<T: Send + Sync + 'static> DataWriter<T> {
-    pub(crate) fn create(
+    /// Creates a writer whose history starts with `preload` (empty for a plain writer) and is served to no
+    /// reader of `no_history_for` (see `Participant::create_writer_preloaded` in the core).
+    pub(crate) fn create_preloaded(
         shared: Arc<Shared>,
         topic: &str,
         type_name: &str,
         qos: EndpointQos,
         support: Arc<dyn TypeSupport<T>>,
+        preload: Vec<WriteChange>,
+        no_history_for: Vec<Guid>,
     ) -> Result<Self, DdsError> {
         if shared.inner.is_closed() {
             return Err(DdsError::Closed);
@@ -181,7 +185,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
                 if let Some(a) = announcement {
                     core.register_type(&a.info, a.objects);
                 }
-                core.create_writer(now, desc)
+                core.create_writer_preloaded(now, desc, preload, no_history_for)
             },
             |table, guid| {
                 table.writers.insert(*guid, sink);
@@ -318,6 +322,12 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
     /// Disposes the instance whose key fields `key_holder` carries.
     pub fn dispose(&self, key_holder: &T) -> Result<SequenceNumber, DdsError> {
         self.write_change(ChangeKind::Disposed, key_holder, wall_clock())
+    }
+
+    /// Disposes the instance whose key fields `key_holder` carries, with an explicit source timestamp.
+    pub fn dispose_w_timestamp(&self, key_holder: &T, timestamp: SystemTime) -> Result<SequenceNumber, DdsError> {
+        let nanos = timestamp.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        self.write_change(ChangeKind::Disposed, key_holder, Time::from_nanos(nanos))
     }
 
     /// Unregisters the instance whose key fields `key_holder` carries (and

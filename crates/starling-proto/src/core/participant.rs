@@ -204,6 +204,20 @@ impl Participant {
 
     /// Creates a user writer and announces it through SEDP.
     pub fn create_writer(&mut self, now: Instant, desc: EndpointConfig) -> Guid {
+        self.create_writer_preloaded(now, desc, Vec::new(), Vec::new())
+    }
+
+    /// Creates a user writer whose history starts with `preload` (added before it matches any reader, so sent
+    /// to none), and which serves no history to the readers in `no_history_for`. A durability service takes
+    /// over from writers that are gone this way: late joiners get the held samples as history, and readers that
+    /// already got them from the original writers do not get them again.
+    pub fn create_writer_preloaded(
+        &mut self,
+        now: Instant,
+        desc: EndpointConfig,
+        preload: Vec<WriteChange>,
+        no_history_for: Vec<Guid>,
+    ) -> Guid {
         let kind = if desc.keyed { EntityId::KIND_WRITER_WITH_KEY } else { EntityId::KIND_WRITER_NO_KEY };
         let id = self.next_entity(kind);
         let guid = Guid::new(self.config.guid_prefix, id);
@@ -222,7 +236,19 @@ impl Participant {
             nack_response_delay: self.config.nack_response_delay,
             use_multicast: self.config.use_multicast_for_data,
         };
-        self.writers.insert(id, Writer::new(params));
+        let mut writer = Writer::new(params);
+        for c in preload {
+            let cc = CacheChange {
+                kind: c.kind,
+                key_hash: c.key_hash,
+                payload: c.payload,
+                source_timestamp: c.source_timestamp,
+                related_sample_identity: c.related_sample_identity,
+            };
+            writer.write(now, cc, &mut self.outbox);
+        }
+        writer.no_history_for = no_history_for.into_iter().collect();
+        self.writers.insert(id, writer);
         self.liveliness.add_local(now, id, &desc.qos.liveliness);
         let mut data = EndpointData::new(guid, &desc.topic_name, &desc.type_name, desc.qos);
         data.unicast_locators = self.config.default_unicast.clone();

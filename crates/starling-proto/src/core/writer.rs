@@ -110,6 +110,8 @@ pub(crate) struct Writer {
     shared_repairs: u64,
     /// Of those, the ones sent to a multicast group.
     multicast_repairs: u64,
+    /// Readers that get no history when they match, whatever their durability (they already have it).
+    pub no_history_for: BTreeSet<Guid>,
 }
 
 impl Writer {
@@ -130,6 +132,7 @@ impl Writer {
             repair_due: None,
             shared_repairs: 0,
             multicast_repairs: 0,
+            no_history_for: BTreeSet::new(),
         }
     }
 
@@ -194,7 +197,9 @@ impl Writer {
     /// durability asks for samples written before it matched.
     pub fn add_reader(&mut self, now: Instant, mut proxy: ReaderProxy, wants_history: bool, out: &mut Outbox) {
         let last = self.history.last_sn();
-        let serve_history = wants_history && self.params.durability >= DurabilityKind::TransientLocal;
+        let serve_history = wants_history
+            && self.params.durability >= DurabilityKind::TransientLocal
+            && !self.no_history_for.contains(&proxy.guid);
         if serve_history {
             proxy.start = 1;
             proxy.acked = 0;
