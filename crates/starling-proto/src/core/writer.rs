@@ -4,6 +4,7 @@
 //!
 //! The same type serves user writers and the built-in SEDP writers.
 
+use super::coherent::{WriterSets, MARKER_KEY};
 use super::config::FlowLimit;
 use super::event::ChangeKind;
 use super::history::{CacheChange, WriterHistory};
@@ -101,6 +102,8 @@ pub(crate) struct Writer {
     repair_due: Option<Instant>,
     /// Repaired samples sent once for several readers.
     shared_repairs: u64,
+    /// PRESENTATION coherent sets.
+    sets: WriterSets,
 }
 
 impl Writer {
@@ -120,6 +123,7 @@ impl Writer {
             since_heartbeat: 0,
             repair_due: None,
             shared_repairs: 0,
+            sets: WriterSets::default(),
         }
     }
 
@@ -228,11 +232,41 @@ impl Writer {
 
     /// Adds a change to the history and sends it to every matched remote reader.
     /// Callers check [`Writer::is_full`] first.
-    pub fn write(&mut self, now: Instant, change: CacheChange, out: &mut Outbox) -> SequenceNumber {
+    pub fn write(&mut self, now: Instant, mut change: CacheChange, out: &mut Outbox) -> SequenceNumber {
+        if change.coherent_set.is_none() {
+            change.coherent_set = self.sets.on_write(self.history.last_sn() + 1);
+        }
         let sn = self.history.add(change);
         self.send_unsent(now, out);
         self.trim_history();
         sn
+    }
+
+    /// Opens a coherent set: the changes written until [`Writer::end_coherent`] carry `PID_COHERENT_SET`.
+    pub fn begin_coherent(&mut self) {
+        self.sets.begin();
+    }
+
+    /// The coherent set change `sn` belongs to, while the history holds it.
+    pub fn coherent_set_of(&self, sn: SequenceNumber) -> Option<SequenceNumber> {
+        self.history.get(sn.0).and_then(|c| c.coherent_set).map(SequenceNumber)
+    }
+
+    /// Closes the open coherent set; when it had changes, writes its end marker (a DATA without payload
+    /// whose `PID_COHERENT_SET` is SEQUENCENUMBER_UNKNOWN) and returns the marker's sequence number.
+    pub fn end_coherent(&mut self, now: Instant, out: &mut Outbox) -> Option<SequenceNumber> {
+        if !self.sets.end() {
+            return None;
+        }
+        let marker = CacheChange {
+            kind: ChangeKind::Alive,
+            key_hash: MARKER_KEY,
+            payload: bytes::Bytes::new(),
+            source_timestamp: None,
+            related_sample_identity: None,
+            coherent_set: Some(SequenceNumber::UNKNOWN.0),
+        };
+        Some(self.write(now, marker, out))
     }
 
     /// Sends changes not yet sent to the matched readers, as far as the flow
@@ -311,12 +345,16 @@ impl Writer {
     fn build_inline_qos(buf: &mut Vec<u8>, keyed: bool, change: &CacheChange) -> bool {
         buf.clear();
         let status = change.kind.status_info();
-        if !keyed && status == 0 && change.related_sample_identity.is_none() {
+        if !keyed && status == 0 && change.related_sample_identity.is_none() && change.coherent_set.is_none() {
             return false;
         }
+        let end_marker = change.coherent_set == Some(SequenceNumber::UNKNOWN.0);
         let mut pl = ParameterListWriter::new(buf, Endian::Little);
-        if keyed {
+        if keyed && !end_marker {
             pl.raw(pid::KEY_HASH, &change.key_hash.0);
+        }
+        if let Some(set) = change.coherent_set {
+            pl.param(pid::COHERENT_SET, |w| SequenceNumber(set).write(w));
         }
         if status != 0 {
             // STATUS_INFO is a big-endian uint32 on the wire whatever the list's order.
