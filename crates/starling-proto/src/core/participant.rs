@@ -342,7 +342,7 @@ impl Participant {
             coherent_set: None,
         };
         let sn = w.write(now, cc, &mut self.outbox);
-        let coherent_set = w.coherent_set_of(sn);
+        let coherent_set = w.last_coherent_set();
         let local = ReceivedSample {
             writer,
             sequence_number: sn,

@@ -104,6 +104,8 @@ pub(crate) struct Writer {
     shared_repairs: u64,
     /// PRESENTATION coherent sets.
     sets: WriterSets,
+    /// The coherent set of the change written last.
+    last_set: Option<i64>,
 }
 
 impl Writer {
@@ -124,6 +126,7 @@ impl Writer {
             repair_due: None,
             shared_repairs: 0,
             sets: WriterSets::default(),
+            last_set: None,
         }
     }
 
@@ -236,6 +239,7 @@ impl Writer {
         if change.coherent_set.is_none() {
             change.coherent_set = self.sets.on_write(self.history.last_sn() + 1);
         }
+        self.last_set = change.coherent_set;
         let sn = self.history.add(change);
         self.send_unsent(now, out);
         self.trim_history();
@@ -247,9 +251,9 @@ impl Writer {
         self.sets.begin();
     }
 
-    /// The coherent set change `sn` belongs to, while the history holds it.
-    pub fn coherent_set_of(&self, sn: SequenceNumber) -> Option<SequenceNumber> {
-        self.history.get(sn.0).and_then(|c| c.coherent_set).map(SequenceNumber)
+    /// The coherent set of the change written last (`None` outside a set).
+    pub fn last_coherent_set(&self) -> Option<SequenceNumber> {
+        self.last_set.map(SequenceNumber)
     }
 
     /// Closes the open coherent set; when it had changes, writes its end marker (a DATA without payload
