@@ -26,6 +26,7 @@
 mod builtin;
 mod condition;
 mod participant;
+mod presentation;
 mod reader;
 mod status;
 mod support;
@@ -76,6 +77,9 @@ pub enum DdsError {
     /// The participant was shut down.
     #[error("participant is shut down")]
     Closed,
+    /// The operation is not allowed in the entity's current state or with its QoS.
+    #[error("precondition not met: {0}")]
+    PreconditionNotMet(&'static str),
 }
 
 /// What a topic type announces about itself: its TypeInformation (as the

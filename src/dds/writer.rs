@@ -2,6 +2,7 @@
 
 use super::condition::StatusCondition;
 use super::participant::Shared;
+use super::presentation::PublisherSets;
 use super::reader::{timer_task, TimerHandle};
 use super::status::{
     take_status, DeadlineMissedStatus, IncompatibleQosStatus, LivelinessLostStatus, PublicationMatchedStatus,
@@ -155,6 +156,8 @@ pub struct DataWriter<T> {
     size_hint: AtomicUsize,
     batching: AtomicBool,
     support: Arc<dyn TypeSupport<T>>,
+    /// The publisher's coherent sets, for a writer with PRESENTATION coherent_access.
+    sets: Option<Arc<PublisherSets>>,
 }
 
 impl<T> std::fmt::Debug for DataWriter<T> {
@@ -170,6 +173,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         type_name: &str,
         qos: EndpointQos,
         support: Arc<dyn TypeSupport<T>>,
+        sets: Option<Arc<PublisherSets>>,
     ) -> Result<Self, DdsError> {
         if shared.inner.is_closed() {
             return Err(DdsError::Closed);
@@ -216,6 +220,12 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
             },
         );
         shared.register_writer(&state);
+        if let Some(sets) = &sets {
+            if sets.add_writer(guid) {
+                // The publisher is inside a coherent set: this writer joins it.
+                shared.inner.call(|core, _| core.begin_coherent_set(guid), |_, _| {});
+            }
+        }
         shared.inner.raise_transport_priority(qos.transport_priority);
         if state.deadline.is_some() || state.lease.is_some() {
             shared.handle.spawn(timer_task(Arc::downgrade(&state), timer, WriterState::tick));
@@ -231,6 +241,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
             size_hint: AtomicUsize::new(64),
             batching: AtomicBool::new(false),
             support,
+            sets,
         })
     }
 
@@ -548,6 +559,9 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
 impl<T> Drop for DataWriter<T> {
     fn drop(&mut self) {
         self.state.timer.close();
+        if let Some(sets) = &self.sets {
+            sets.remove_writer(self.guid);
+        }
         if self.shared.inner.is_closed() {
             return;
         }
