@@ -599,7 +599,7 @@ impl<T: Clone> Cache<T> {
             }
             // Remove from the back so that the indices stay valid, then restore the visiting order.
             let mut by_index: Vec<(usize, usize)> = taken.iter().enumerate().map(|(n, (i, _))| (*i, n)).collect();
-            by_index.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            by_index.sort_unstable_by_key(|b| std::cmp::Reverse(b.0));
             let mut slots: Vec<Option<Sample<T>>> = (0..taken.len()).map(|_| None).collect();
             for (i, n) in by_index {
                 if let Some(e) = self.remove_at(i) {

@@ -2,8 +2,10 @@
 //!
 //! Writer side: between `begin` and `end`, every change a writer sends carries the inline QoS
 //! `PID_COHERENT_SET` (0x0056) with the sequence number of the set's first change. `end` writes one more
-//! change, an *end marker*: a DATA without serialized payload whose `PID_COHERENT_SET` is
-//! `SEQUENCENUMBER_UNKNOWN`, so that a reader learns that the set is over without waiting for the next sample.
+//! change, an *end marker*: a DATA without serialized payload and without `PID_COHERENT_SET` (a change outside
+//! the set), so that a reader learns that the set is over without waiting for the next sample. This is the form
+//! RTI Connext 6.1 accepts: it delivers no set at all when the marker carries `PID_COHERENT_SET` =
+//! SEQUENCENUMBER_UNKNOWN, and whole sets with this marker (checked with its shape_main subscriber).
 //!
 //! Reader side ([`Assembler`], one per matched writer of a reader with `coherent_access`): the changes of a
 //! writer arrive in sequence-number order (after the reliable proxy's reordering). A set ends at the first
@@ -16,7 +18,7 @@ use super::event::{ChangeKind, ReceivedSample};
 use crate::wire::types::{KeyHash, SequenceNumber};
 
 /// The key hash the writer files end markers under in its history, apart from every instance (a KEEP_LAST
-/// history keeps only the newest marker).
+/// history keeps only the newest marker); with an empty payload it marks a change as an end marker.
 pub(crate) const MARKER_KEY: KeyHash = KeyHash([0xff; 16]);
 
 /// A writer's coherent-set state.
@@ -25,6 +27,7 @@ pub(crate) struct WriterSets {
     /// A set is open (between begin and end).
     open: bool,
     /// The sequence number of the open set's first change (`None` until the first write).
+    /// End markers are written after the set is closed, so they carry none.
     start: Option<i64>,
 }
 
@@ -165,7 +168,20 @@ mod tests {
     }
 
     fn marker(sn: i64) -> ReceivedSample {
-        ReceivedSample { payload: None, ..sample(sn, Some(SequenceNumber::UNKNOWN.0)) }
+        ReceivedSample { payload: None, ..sample(sn, None) }
+    }
+
+    #[test]
+    fn marker_variants_all_end_a_set() {
+        // Ours carries no PID_COHERENT_SET; others may carry the set's number or SEQUENCENUMBER_UNKNOWN.
+        for set in [None, Some(1), Some(SequenceNumber::UNKNOWN.0)] {
+            let mut a = Assembler::default();
+            let mut out = Vec::new();
+            a.push(sample(1, Some(1)), &mut out);
+            a.push(sample(2, Some(1)), &mut out);
+            a.push(ReceivedSample { payload: None, ..sample(3, set) }, &mut out);
+            assert_eq!(sns(&out), [1, 2], "marker with {set:?}");
+        }
     }
 
     fn sns(v: &[ReceivedSample]) -> Vec<i64> {

@@ -402,7 +402,7 @@ impl Participant {
             payload_is_key: false,
             source_timestamp: None,
             related_sample_identity: None,
-            coherent_set: Some(SequenceNumber::UNKNOWN),
+            coherent_set: None,
         };
         self.deliver_local(now, writer, marker);
     }

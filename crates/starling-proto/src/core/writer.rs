@@ -256,8 +256,8 @@ impl Writer {
         self.last_set.map(SequenceNumber)
     }
 
-    /// Closes the open coherent set; when it had changes, writes its end marker (a DATA without payload
-    /// whose `PID_COHERENT_SET` is SEQUENCENUMBER_UNKNOWN) and returns the marker's sequence number.
+    /// Closes the open coherent set; when it had changes, writes its end marker (a DATA without payload and
+    /// without `PID_COHERENT_SET`) and returns the marker's sequence number.
     pub fn end_coherent(&mut self, now: Instant, out: &mut Outbox) -> Option<SequenceNumber> {
         if !self.sets.end() {
             return None;
@@ -268,7 +268,7 @@ impl Writer {
             payload: bytes::Bytes::new(),
             source_timestamp: None,
             related_sample_identity: None,
-            coherent_set: Some(SequenceNumber::UNKNOWN.0),
+            coherent_set: None,
         };
         Some(self.write(now, marker, out))
     }
@@ -352,7 +352,7 @@ impl Writer {
         if !keyed && status == 0 && change.related_sample_identity.is_none() && change.coherent_set.is_none() {
             return false;
         }
-        let end_marker = change.coherent_set == Some(SequenceNumber::UNKNOWN.0);
+        let end_marker = change.key_hash == MARKER_KEY && change.payload.is_empty();
         let mut pl = ParameterListWriter::new(buf, Endian::Little);
         if keyed && !end_marker {
             pl.raw(pid::KEY_HASH, &change.key_hash.0);
