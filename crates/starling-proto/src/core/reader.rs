@@ -231,18 +231,27 @@ impl Reader {
         if start >= deliver.len() {
             return;
         }
-        let fresh: Vec<ReceivedSample> = deliver.drain(start..).collect();
-        match &mut self.coherent {
-            None => deliver.extend(fresh.into_iter().filter(|s| !is_end_marker(s))),
-            Some(sets) => {
-                let a = sets.entry(*writer).or_default();
-                let before = a.dropped_sets;
-                for s in fresh {
-                    a.push(s, deliver);
+        let Some(sets) = &mut self.coherent else {
+            // The common path: nothing to hold back, and usually no end marker to remove (no allocation).
+            if deliver[start..].iter().any(is_end_marker) {
+                let mut i = start;
+                while i < deliver.len() {
+                    if is_end_marker(&deliver[i]) {
+                        deliver.remove(i);
+                    } else {
+                        i += 1;
+                    }
                 }
-                self.incomplete_sets += a.dropped_sets - before;
             }
+            return;
+        };
+        let fresh: Vec<ReceivedSample> = deliver.drain(start..).collect();
+        let a = sets.entry(*writer).or_default();
+        let before = a.dropped_sets;
+        for s in fresh {
+            a.push(s, deliver);
         }
+        self.incomplete_sets += a.dropped_sets - before;
     }
 
     /// When `on_timer` has owed ACKNACKs to send.
