@@ -17,6 +17,14 @@
 //! `Create …` lines), and the program then exits with code 2. Exit codes: 0 normal end (`Done.`), 1 usage or
 //! setup error, 2 a requested feature is not supported.
 //!
+//! PRESENTATION (`--access-scope`, `--coherent`, `--ordered`, `--coherent-sample-count`): the publisher
+//! groups `--coherent-sample-count` iterations into one coherent set with
+//! `Publisher::begin_coherent_changes`/`end_coherent_changes`, and the subscriber reads each pass between
+//! `Subscriber::begin_access`/`end_access`. Readers with coherent access deliver each writer's set whole;
+//! ordered access with INSTANCE scope returns samples instance by instance, with TOPIC scope in the writer's
+//! order. GROUP scope with coherent or ordered access (sets and order across the writers of a publisher) is
+//! reported as not supported.
+//!
 //! The subscriber's content filter (`-c` or `--cft`) is applied on the reader side with
 //! [`starling::filter::Filter`] over the sample's JSON form, because the DDS API has no
 //! ContentFilteredTopic yet; the reader line still names `<topic>_filtered` as the contract requires.
@@ -392,11 +400,9 @@ fn unsupported(o: &Opts) -> Vec<String> {
     // TRANSIENT and PERSISTENT are supported: the writer serves its history to late joiners while it lives
     // (as TRANSIENT_LOCAL), and a `starling durability` service keeps the samples beyond it.
     let mut v = Vec::new();
-    if o.coherent {
-        v.push("    Presentation Coherent Access = not supported".into());
-    }
-    if o.ordered {
-        v.push("    Presentation Ordered Access = not supported".into());
+    if o.access_scope == 'g' && (o.coherent || o.ordered) {
+        // Sets and order across the writers of a publisher need PID_GROUP_COHERENT_SET / PID_GROUP_SEQ_NUM.
+        v.push("    Presentation Access Scope = GROUP_PRESENTATION_QOS : not supported".into());
     }
     v
 }
@@ -657,6 +663,7 @@ async fn run_publisher(dp: &DomainParticipant, o: &Opts) -> Result<(), u8> {
     let payload = vec![255u8; o.payload];
     let period = Duration::from_millis(o.write_period);
     let mut iteration = 0u64;
+    let mut set_open = false;
     let stop = interrupted();
     tokio::pin!(stop);
     loop {
@@ -665,6 +672,17 @@ async fn run_publisher(dp: &DomainParticipant, o: &Opts) -> Result<(), u8> {
         }
         iteration += 1;
         shape.step(o.size == 0, o.size_modulo);
+        let sets = (o.coherent || o.ordered) && o.coherent_sample_count > 0;
+        let count = u64::from(o.coherent_sample_count.max(1));
+        if sets && (iteration - 1) % count == 0 {
+            out("Started Coherent Set");
+            if o.coherent {
+                if let Err(e) = publisher.begin_coherent_changes() {
+                    warn(&format!("begin_coherent_changes: {e}"));
+                }
+                set_open = true;
+            }
+        }
         for w in &writers {
             for c in &instances {
                 let s = ShapeType {
@@ -684,9 +702,25 @@ async fn run_publisher(dp: &DomainParticipant, o: &Opts) -> Result<(), u8> {
                 }
             }
         }
+        if sets && iteration % count == 0 {
+            out("Finished Coherent Set");
+            if set_open {
+                set_open = false;
+                if let Err(e) = publisher.end_coherent_changes() {
+                    warn(&format!("end_coherent_changes: {e}"));
+                }
+            }
+        }
         tokio::select! {
             () = tokio::time::sleep(period) => {}
             () = &mut stop => break,
+        }
+    }
+    if set_open {
+        // Stopped inside a set: close it so that readers get what was written.
+        out("Finished Coherent Set");
+        if let Err(e) = publisher.end_coherent_changes() {
+            warn(&format!("end_coherent_changes: {e}"));
         }
     }
     for w in &writers {
@@ -822,11 +856,21 @@ async fn run_subscriber(dp: &DomainParticipant, o: &Opts) -> Result<(), u8> {
     let period = Duration::from_millis(o.read_period);
     let stop = interrupted();
     tokio::pin!(stop);
+    let mut pass = 0u64;
     loop {
         tokio::select! {
             () = tokio::time::sleep(period) => {}
             () = &mut stop => break,
         }
+        if o.coherent {
+            out(&format!("Reading coherent sets, iteration {pass}"));
+        }
+        if o.ordered {
+            out(&format!("Reading with ordered access, iteration {pass}"));
+        }
+        pass += 1;
+        // One access per pass: coherent sets completing while the readers are read wait for the next pass.
+        subscriber.begin_access();
         for e in &mut readers {
             let samples = if o.use_read {
                 e.reader.read().into_iter().filter(|s| s.info.sample_state == SampleState::NotRead).collect()
@@ -834,6 +878,9 @@ async fn run_subscriber(dp: &DomainParticipant, o: &Opts) -> Result<(), u8> {
                 e.reader.take()
             };
             print_samples(e, samples, !o.take_read);
+        }
+        if let Err(e) = subscriber.end_access() {
+            warn(&format!("end_access: {e}"));
         }
     }
     Ok(())

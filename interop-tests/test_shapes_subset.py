@@ -16,6 +16,7 @@ SUBSET = [
     ("starling", "starling", "Test_Partition_2"),
     ("starling", "starling", "Test_FinalInstanceState_1"),
     ("starling", "starling", "Test_Durability_11"),
+    ("starling", "starling", "Test_OrderedAccess_10"),
     ("starling", "cyclone", "Test_FinalInstanceState_2"),
     ("starling", "cyclone", "Test_DataRepresentation_1"),
     ("starling", "cyclone", "Test_Durability_17"),
@@ -27,6 +28,7 @@ SUBSET = [
     ("cyclone", "starling", "Test_Durability_14"),
     ("starling", "rti", "Test_LargeData_0"),
     ("starling", "rti", "Test_Cft_1"),
+    ("starling", "rti", "Test_CoherentSets_11"),
     ("rti", "starling", "Test_Reliability_3"),
     ("rti", "starling", "Test_Durability_5"),
 ]

@@ -221,6 +221,8 @@ class Backend:
     - take(r, args) -> list of (valid, color, x, y, size, last_payload_byte, state) with state one of
       "ALIVE", "NOT_ALIVE_DISPOSED", "NOT_ALIVE_NO_WRITERS"; color may be None for invalid samples
     - poll() called every loop iteration (for backends that print status changes by polling)
+    - begin_coherent() / end_coherent() (optional): begin/end coherent changes on the publisher; a backend
+      without them must report `--coherent --coherent-sample-count N` as not supported
     - wait_acks(writers, seconds), close()
     """
 
@@ -253,14 +255,27 @@ def _run_pub(backend, a, stop):
     payload = [255] * a.additional_payload_size
     last = 255 if payload else None
     iteration = 0
+    sets = (a.coherent or a.ordered) and a.coherent_sample_count > 0
+    count = max(a.coherent_sample_count, 1)
+    set_open = False
     while not (a.num_iterations and iteration >= a.num_iterations):
         iteration += 1
         shape.step(a.size == 0, a.size_modulo)
+        if sets and (iteration - 1) % count == 0:
+            out("Started Coherent Set")
+            if a.coherent and hasattr(backend, "begin_coherent"):
+                backend.begin_coherent()
+                set_open = True
         for name, w in writers:
             for color in instances:
                 backend.write(w, color, shape.x, shape.y, shape.size, payload)
                 if a.print_writes:
                     out(sample_line(name, color, shape.x, shape.y, shape.size, last))
+        if sets and iteration % count == 0:
+            out("Finished Coherent Set")
+            if set_open:
+                backend.end_coherent()
+                set_open = False
         backend.poll()
         if stop.wait(a.write_period / 1000.0):
             break
@@ -296,6 +311,10 @@ def _run_sub(backend, a, stop):
         readers.append((name, backend.create_reader(a, name, flt), {}))
     iteration = 0
     while not stop.wait(a.read_period / 1000.0):
+        if a.coherent:
+            out("Reading coherent sets, iteration %d" % iteration)
+        if a.ordered:
+            out("Reading with ordered access, iteration %d" % iteration)
         iteration += 1
         backend.poll()
         for name, r, colors in readers:

@@ -5,9 +5,14 @@ Command line and stdout lines: see shape_main_common.py (the shape_main contract
 Cyclone uses interop-tests/cyclonedds-lo.xml (loopback only, SPDP-only multicast, well-known ports, unicast peer
 127.0.0.1).
 
-Limits (printed as `not supported`): PRESENTATION coherent/ordered access (the loops here do not implement
-coherent sets). TRANSIENT/PERSISTENT writers behave as Cyclone makes them without a durability service: like
-TRANSIENT_LOCAL, serving their DURABILITY_SERVICE history to late joiners while they live. The content filter (`-c` or `--cft`
+Limits (printed as `not supported`): Cyclone DDS implements PRESENTATION matching but not coherent sets
+(`dds_begin_coherent` returns UNSUPPORTED and its readers ignore PID_COHERENT_SET), so a publisher that must write
+sets (`--coherent --coherent-sample-count N`) and a subscriber with `--coherent` report coherent access as not
+supported; a publisher with `--coherent` and no sets only offers the QoS. Ordered access is honoured where Cyclone
+gives it by construction: a writer's samples go out in order, and a reader returns each instance's samples in
+order (INSTANCE scope); TOPIC-scope ordered reading and GROUP scope are reported as not supported.
+TRANSIENT/PERSISTENT writers behave as Cyclone makes them without a durability service: like TRANSIENT_LOCAL,
+serving their DURABILITY_SERVICE history to late joiners while they live. The content filter (`-c` or `--cft`
 on a subscriber) is applied in this program, because the Python binding offers no SQL content-filtered topic;
 `--cft` accepts comparisons of x, y or shapesize with integers joined by AND.
 """
@@ -64,9 +69,9 @@ class CycloneBackend:
 
     def unsupported(self, a):
         lines = []
-        if a.coherent:
+        if a.coherent and (a.subscribe or a.coherent_sample_count > 0):
             lines.append("    Presentation Coherent Access = not supported")
-        if a.ordered:
+        if a.ordered and (a.access_scope == "g" or (a.subscribe and a.access_scope == "t")):
             lines.append("    Presentation Ordered Access = not supported")
         return lines
 

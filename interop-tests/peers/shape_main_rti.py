@@ -9,7 +9,9 @@ The Connector API has limits, reported as `not supported` where they matter:
 - it exposes no incompatible-QoS, deadline-missed or liveliness statuses. `-f` (deadline) prints `not supported`;
   an incompatible-QoS case cannot print the `on_*_incompatible_qos` line, so the RTI side of such a case ends as
   READER_NOT_MATCHED / DATA_NOT_RECEIVED (a known peer limitation, listed in RESULTS.md);
-- no begin/end coherent changes and no ordered reads: `--coherent` and `--ordered` print `not supported`;
+- no begin/end coherent changes: a publisher that must write coherent sets (`--coherent --coherent-sample-count
+  N`) prints `not supported`. PRESENTATION itself (access scope, coherent and ordered access) is set in the
+  publisher/subscriber QoS, and RTI's readers honour it (whole coherent sets, ordered reads);
 - matched counts are polled once per loop iteration, so `on_*_matched` lines may lag by one period.
 The content filter (`-c`, `--cft`) is a real RTI content-filtered topic (builtin.sql).
 """
@@ -119,10 +121,9 @@ class RtiBackend:
 
     def unsupported(self, a):
         lines = []
-        if a.coherent:
-            lines.append("    Presentation Coherent Access = not supported")
-        if a.ordered:
-            lines.append("    Presentation Ordered Access = not supported")
+        if a.publish and a.coherent and a.coherent_sample_count > 0:
+            lines.append("    Presentation Coherent Access = not supported (RTI Connector has no begin/end "
+                         "coherent changes)")
         if a.deadline > 0:
             lines.append("    Deadline = not supported (RTI Connector exposes no deadline-missed status)")
         return lines

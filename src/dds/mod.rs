@@ -28,6 +28,18 @@
 //! when no alive writer is left; exclusive ownership passes to the strongest
 //! alive writer) until it asserts again.
 //!
+//! PRESENTATION: [`Publisher::begin_coherent_changes`] /
+//! [`Publisher::end_coherent_changes`] make coherent sets of what the
+//! publisher's writers with coherent access write (inline QoS
+//! `PID_COHERENT_SET` on the wire); a reader with coherent access makes each
+//! writer's set readable whole, or drops it when part of it was lost, and
+//! [`Subscriber::begin_access`] / [`Subscriber::end_access`] hold completed
+//! sets back while the application reads. Ordered access of INSTANCE scope
+//! returns samples instance by instance; TOPIC scope keeps the writer's order
+//! across instances. GROUP scope (sets and order across a publisher's writers,
+//! `PID_GROUP_COHERENT_SET` / `PID_GROUP_SEQ_NUM`) is not implemented: each
+//! writer's part of a set is delivered whole on its own.
+//!
 //! Conditions ([`GuardCondition`], [`StatusCondition`], [`ReadCondition`],
 //! [`QueryCondition`]) wake a [`WaitSet`]; built-in topic readers
 //! ([`BuiltinReader`]) show what discovery found.
@@ -35,6 +47,7 @@
 mod builtin;
 mod condition;
 mod participant;
+mod presentation;
 mod reader;
 mod status;
 mod support;
@@ -85,6 +98,9 @@ pub enum DdsError {
     /// The participant was shut down.
     #[error("participant is shut down")]
     Closed,
+    /// The operation is not allowed in the entity's current state or with its QoS.
+    #[error("precondition not met: {0}")]
+    PreconditionNotMet(&'static str),
 }
 
 /// What a topic type announces about itself: its TypeInformation (as the

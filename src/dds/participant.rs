@@ -4,6 +4,7 @@ use super::builtin::{
     BuiltinReader, ParticipantBuiltinTopicData, PublicationBuiltinTopicData, SubscriptionBuiltinTopicData,
     TopicBuiltinTopicData,
 };
+use super::presentation::{AccessGate, PublisherSets};
 use super::reader::DataReader;
 use super::support::{DynamicSupport, StaticSupport, TypeSupport};
 use super::writer::DataWriter;
@@ -232,12 +233,12 @@ impl DomainParticipant {
 
     /// A publisher with the given partitions (empty: the default partition).
     pub fn create_publisher(&self, partition: Vec<String>) -> Publisher {
-        Publisher { shared: self.shared.clone(), partition, group_data: Vec::new() }
+        Publisher { shared: self.shared.clone(), partition, group_data: Vec::new(), sets: Arc::default() }
     }
 
     /// A subscriber with the given partitions (empty: the default partition).
     pub fn create_subscriber(&self, partition: Vec<String>) -> Subscriber {
-        Subscriber { shared: self.shared.clone(), partition, group_data: Vec::new() }
+        Subscriber { shared: self.shared.clone(), partition, group_data: Vec::new(), access: Arc::default() }
     }
 
     /// A writer in the default partition (`None`: the default writer QoS).
@@ -438,11 +439,13 @@ impl<T> Topic<T> {
     }
 }
 
-/// Groups writers: carries PARTITION and GROUP_DATA.
+/// Groups writers: carries PARTITION and GROUP_DATA, and makes coherent sets
+/// ([`Publisher::begin_coherent_changes`]).
 pub struct Publisher {
     shared: Arc<Shared>,
     partition: Vec<String>,
     group_data: Vec<u8>,
+    sets: Arc<PublisherSets>,
 }
 
 impl Publisher {
@@ -479,6 +482,7 @@ impl Publisher {
         if qos.data_representation.is_empty() {
             qos.data_representation = vec![XCDR1];
         }
+        let sets = qos.presentation.coherent_access.then(|| self.sets.clone());
         DataWriter::create_preloaded(
             self.shared.clone(),
             &topic.name,
@@ -487,15 +491,65 @@ impl Publisher {
             topic.support.clone(),
             preload,
             no_history_for,
+            sets,
         )
+    }
+
+    /// Begins a coherent set (PRESENTATION coherent_access): what this publisher's writers with coherent
+    /// access write until [`Publisher::end_coherent_changes`] reaches each reader with coherent access whole or
+    /// not at all. Calls nest; the outermost pair delimits the set.
+    ///
+    /// Each writer's share of the set is one RTPS coherent set (`PID_COHERENT_SET`), so readers see every
+    /// writer's part atomically (INSTANCE and TOPIC access scope). With GROUP scope the parts of different
+    /// writers are not tied together on the wire (no `PID_GROUP_COHERENT_SET`).
+    ///
+    /// Fails with [`DdsError::PreconditionNotMet`] when no writer of this publisher has coherent access.
+    pub fn begin_coherent_changes(&self) -> Result<(), DdsError> {
+        if !self.sets.has_writers() {
+            return Err(DdsError::PreconditionNotMet("no writer of this publisher has PRESENTATION coherent_access"));
+        }
+        if let Some(writers) = self.sets.begin() {
+            self.shared.inner.call(
+                |core, _| {
+                    for w in writers {
+                        core.begin_coherent_set(w);
+                    }
+                },
+                |_, _| {},
+            );
+        }
+        Ok(())
+    }
+
+    /// Ends the coherent set begun by [`Publisher::begin_coherent_changes`]: every writer that wrote in it
+    /// sends the set's end, and readers then deliver it. Fails with [`DdsError::PreconditionNotMet`] when no
+    /// set is open.
+    pub fn end_coherent_changes(&self) -> Result<(), DdsError> {
+        let writers = self.sets.end().map_err(|()| DdsError::PreconditionNotMet("no coherent set is open"))?;
+        if let Some(writers) = writers {
+            if self.shared.inner.is_closed() {
+                return Err(DdsError::Closed);
+            }
+            self.shared.inner.call(
+                |core, now| {
+                    for w in writers {
+                        core.end_coherent_set(now, w);
+                    }
+                },
+                |_, _| {},
+            );
+        }
+        Ok(())
     }
 }
 
-/// Groups readers: carries PARTITION and GROUP_DATA.
+/// Groups readers: carries PARTITION and GROUP_DATA, and the access window of PRESENTATION
+/// ([`Subscriber::begin_access`]).
 pub struct Subscriber {
     shared: Arc<Shared>,
     partition: Vec<String>,
     group_data: Vec<u8>,
+    access: Arc<AccessGate>,
 }
 
 impl Subscriber {
@@ -514,6 +568,20 @@ impl Subscriber {
         qos.partition = self.partition.clone();
         qos.group_data = self.group_data.clone();
         qos.topic_data = topic.topic_data.clone();
-        DataReader::create(self.shared.clone(), &topic.name, &topic.type_name, qos, topic.support.clone())
+        let access = Some(self.access.clone());
+        DataReader::create(self.shared.clone(), &topic.name, &topic.type_name, qos, topic.support.clone(), access)
+    }
+
+    /// Begins an access to this subscriber's readers (PRESENTATION): until [`Subscriber::end_access`],
+    /// coherent sets that complete are held back, so that reads across the readers see one consistent state.
+    /// Samples outside coherent sets are not held. Calls nest.
+    pub fn begin_access(&self) {
+        self.access.begin();
+    }
+
+    /// Ends the access begun by [`Subscriber::begin_access`]; the coherent sets that completed meanwhile
+    /// become readable. Fails with [`DdsError::PreconditionNotMet`] when no access is in progress.
+    pub fn end_access(&self) -> Result<(), DdsError> {
+        self.access.end().map_err(|()| DdsError::PreconditionNotMet("no access is in progress"))
     }
 }

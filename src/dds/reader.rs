@@ -2,6 +2,7 @@
 
 use super::condition::{ReadCondition, StateMask, StatusCondition};
 use super::participant::Shared;
+use super::presentation::AccessGate;
 use super::status::{
     take_status, DeadlineMissedStatus, IncompatibleQosStatus, LivelinessChangedStatus, SampleLostStatus,
     SampleRejectedReason, SampleRejectedStatus, StatusFlags, StatusMask, SubscriptionMatchedStatus,
@@ -12,7 +13,9 @@ use crate::runtime::driver::ReaderSink;
 use crate::runtime::wall_clock;
 use starling_proto::cdr::{split_encapsulation, XcdrVersion};
 use starling_proto::core::{ChangeKind, EndpointConfig, ReceivedSample};
-use starling_proto::qos::{DestinationOrderKind, EndpointQos, History, OwnershipKind, QosPolicyId, ReliabilityKind};
+use starling_proto::qos::{
+    AccessScope, DestinationOrderKind, EndpointQos, History, OwnershipKind, QosPolicyId, ReliabilityKind,
+};
 use starling_proto::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -153,6 +156,10 @@ pub(crate) struct CachePolicies {
     pub(crate) deadline: Option<Duration>,
     pub(crate) purge_nowriter: Option<Duration>,
     pub(crate) purge_disposed: Option<Duration>,
+    /// PRESENTATION ordered_access with INSTANCE scope: read and take return the samples instance by
+    /// instance (each in order); otherwise they come in the order they arrived, which is the writer's order
+    /// across instances (TOPIC and GROUP scope).
+    pub(crate) by_instance: bool,
 }
 
 impl CachePolicies {
@@ -177,6 +184,7 @@ impl CachePolicies {
             deadline: qos.deadline.to_std().filter(|d| !d.is_zero()),
             purge_nowriter: None,
             purge_disposed: None,
+            by_instance: qos.presentation.ordered_access && qos.presentation.access_scope == AccessScope::Instance,
         }
     }
 }
@@ -581,10 +589,24 @@ impl<T: Clone> Cache<T> {
         filter(&self.info(e), e.data.as_ref())
     }
 
+    /// The order in which read and take visit the entries: arrival order, or instance by instance (instances
+    /// in the order of their oldest entry) with ordered access of INSTANCE scope.
+    fn visit_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.entries.len()).collect();
+        if self.policies.by_instance {
+            let mut rank: HashMap<KeyHash, usize> = HashMap::new();
+            for (i, e) in self.entries.iter().enumerate() {
+                rank.entry(e.key).or_insert(i);
+            }
+            order.sort_by_key(|i| (rank.get(&self.entries[*i].key).copied().unwrap_or(*i), *i));
+        }
+        order
+    }
+
     /// Copies of the samples `filter` accepts, marked read afterwards.
     pub(crate) fn read_where(&mut self, filter: &dyn Fn(&SampleInfo, Option<&T>) -> bool) -> Vec<Sample<T>> {
         let mut out = Vec::new();
-        for i in 0..self.entries.len() {
+        for i in self.visit_order() {
             let e = &self.entries[i];
             if self.matches(e, filter) {
                 out.push(Sample { data: e.data.clone(), info: self.info(e) });
@@ -599,22 +621,45 @@ impl<T: Clone> Cache<T> {
         self.read_where(&|_, _| true)
     }
 
-    /// Removes and returns up to `max` samples `filter` accepts, oldest first.
+    /// Removes and returns up to `max` samples `filter` accepts, oldest first (instance by instance with
+    /// ordered access of INSTANCE scope).
     pub(crate) fn take_where(
         &mut self,
         max: usize,
         filter: &dyn Fn(&SampleInfo, Option<&T>) -> bool,
     ) -> Vec<Sample<T>> {
         let mut out = Vec::new();
-        let mut i = 0;
-        while i < self.entries.len() && out.len() < max {
-            if self.matches(&self.entries[i], filter) {
-                let info = self.info(&self.entries[i]);
-                if let Some(e) = self.remove_at(i) {
-                    out.push(Sample { data: e.data, info });
+        if self.policies.by_instance {
+            let mut taken: Vec<(usize, SampleInfo)> = Vec::new();
+            for i in self.visit_order() {
+                if taken.len() >= max {
+                    break;
                 }
-            } else {
-                i += 1;
+                if self.matches(&self.entries[i], filter) {
+                    taken.push((i, self.info(&self.entries[i])));
+                }
+            }
+            // Remove from the back so that the indices stay valid, then restore the visiting order.
+            let mut by_index: Vec<(usize, usize)> = taken.iter().enumerate().map(|(n, (i, _))| (*i, n)).collect();
+            by_index.sort_unstable_by_key(|b| std::cmp::Reverse(b.0));
+            let mut slots: Vec<Option<Sample<T>>> = (0..taken.len()).map(|_| None).collect();
+            for (i, n) in by_index {
+                if let Some(e) = self.remove_at(i) {
+                    slots[n] = Some(Sample { data: e.data, info: taken[n].1 });
+                }
+            }
+            out.extend(slots.into_iter().flatten());
+        } else {
+            let mut i = 0;
+            while i < self.entries.len() && out.len() < max {
+                if self.matches(&self.entries[i], filter) {
+                    let info = self.info(&self.entries[i]);
+                    if let Some(e) = self.remove_at(i) {
+                        out.push(Sample { data: e.data, info });
+                    }
+                } else {
+                    i += 1;
+                }
             }
         }
         self.mark_seen(out.iter().map(|s| s.info.instance_handle));
@@ -678,6 +723,11 @@ pub(crate) struct ReaderState<T> {
     key_hashes: Mutex<HashMap<(KeyHash, XcdrVersion), KeyHash>>,
     timer: Arc<TimerHandle>,
     best_effort: bool,
+    /// The subscriber's access gate (coherent sets wait while its application is between begin_access and
+    /// end_access).
+    access: Option<Arc<AccessGate>>,
+    /// This state itself, for sets deferred by the access gate.
+    me: std::sync::Weak<ReaderState<T>>,
 }
 
 impl<T> ReaderState<T> {
@@ -784,8 +834,17 @@ impl<T: 'static> ReaderState<T> {
     }
 }
 
-impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
-    fn on_sample(&self, s: ReceivedSample) {
+/// A received sample, decoded, waiting to enter the cache.
+struct Decoded<T> {
+    s: ReceivedSample,
+    data: Option<T>,
+    key: KeyHash,
+    valid: bool,
+}
+
+impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
+    /// Decodes a received sample; `None` (counted) when it cannot be decoded.
+    fn decode(&self, s: ReceivedSample) -> Option<Decoded<T>> {
         let valid = s.kind == ChangeKind::Alive;
         let data = match &s.payload {
             Some(p) => {
@@ -795,7 +854,7 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
                     Err(e) => {
                         self.undecodable.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(writer = %s.writer, "dropping undecodable sample: {e}");
-                        return;
+                        return None;
                     }
                 }
             }
@@ -803,46 +862,51 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
         };
         if valid && data.is_none() {
             self.undecodable.fetch_add(1, Ordering::Relaxed);
-            return;
+            return None;
         }
         let key = match (&data, &s.payload) {
             _ if !self.support.is_keyed() => KeyHash::default(),
             (Some(d), Some(p)) => self.key_hash_of(d, payload_version(p), s.key_hash),
             _ => s.key_hash.unwrap_or_default(),
         };
-        let wall = wall_clock();
+        Some(Decoded { s, data, key, valid })
+    }
+
+    /// Puts a decoded sample into the (locked) cache; returns the samples found lost before it and the outcome.
+    fn insert(&self, cache: &mut Cache<T>, d: Decoded<T>, wall: Time) -> (u64, Outcome) {
+        let Decoded { s, data, key, valid } = d;
         let mut gap = 0;
-        let outcome = {
-            let mut cache = self.lock();
-            if self.best_effort {
-                // Reliable readers get every change repaired (or a GAP for what the writer no longer has).
-                gap = cache.note_sequence(s.writer, s.sequence_number.0);
+        if self.best_effort {
+            // Reliable readers get every change repaired (or a GAP for what the writer no longer has).
+            gap = cache.note_sequence(s.writer, s.sequence_number.0);
+        }
+        let lifespan = cache.writers.get(&s.writer).and_then(|w| w.lifespan);
+        let expires = match (lifespan, s.source_timestamp) {
+            (Some(l), Some(ts)) if ts != Time::INVALID => {
+                Some(ts.to_nanos().saturating_add(u64::try_from(l.as_nanos()).unwrap_or(u64::MAX)))
             }
-            let lifespan = cache.writers.get(&s.writer).and_then(|w| w.lifespan);
-            let expires = match (lifespan, s.source_timestamp) {
-                (Some(l), Some(ts)) if ts != Time::INVALID => {
-                    Some(ts.to_nanos().saturating_add(u64::try_from(l.as_nanos()).unwrap_or(u64::MAX)))
-                }
-                _ => None,
-            };
-            if valid && expires.is_some_and(|x| x <= wall.to_nanos()) {
-                Outcome::Expired
-            } else {
-                let entry = Entry {
-                    data: None,
-                    key,
-                    read: false,
-                    valid,
-                    source_timestamp: s.source_timestamp,
-                    reception_timestamp: wall,
-                    writer: s.writer,
-                    expires,
-                    seq: s.sequence_number.0,
-                    related: s.related_sample_identity,
-                };
-                cache.insert(s.kind, key, data, entry, Instant::now())
-            }
+            _ => None,
         };
+        if valid && expires.is_some_and(|x| x <= wall.to_nanos()) {
+            return (gap, Outcome::Expired);
+        }
+        let entry = Entry {
+            data: None,
+            key,
+            read: false,
+            valid,
+            source_timestamp: s.source_timestamp,
+            reception_timestamp: wall,
+            writer: s.writer,
+            expires,
+            seq: s.sequence_number.0,
+            related: s.related_sample_identity,
+        };
+        (gap, cache.insert(s.kind, key, data, entry, Instant::now()))
+    }
+
+    /// Updates the statuses after a sample went through the cache.
+    fn report(&self, key: KeyHash, gap: u64, outcome: Outcome) {
         if gap > 0 {
             self.lost.send_modify(|l| {
                 l.total_count = l.total_count.saturating_add(u32::try_from(gap).unwrap_or(u32::MAX));
@@ -869,6 +933,56 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
                 });
                 self.flags.raise(StatusMask::SAMPLE_REJECTED);
             }
+        }
+    }
+
+    /// Puts a whole coherent set into the cache under one lock, so that no read sees part of it.
+    fn insert_set(&self, decoded: Vec<Decoded<T>>) {
+        let wall = wall_clock();
+        let results: Vec<(KeyHash, u64, Outcome)> = {
+            let mut cache = self.lock();
+            decoded
+                .into_iter()
+                .map(|d| {
+                    let key = d.key;
+                    let (gap, outcome) = self.insert(&mut cache, d, wall);
+                    (key, gap, outcome)
+                })
+                .collect()
+        };
+        for (key, gap, outcome) in results {
+            self.report(key, gap, outcome);
+        }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
+    fn on_sample(&self, s: ReceivedSample) {
+        let Some(d) = self.decode(s) else { return };
+        let key = d.key;
+        let wall = wall_clock();
+        let (gap, outcome) = {
+            let mut cache = self.lock();
+            self.insert(&mut cache, d, wall)
+        };
+        self.report(key, gap, outcome);
+    }
+
+    fn on_coherent_set(&self, samples: Vec<ReceivedSample>) {
+        let decoded: Vec<Decoded<T>> = samples.into_iter().filter_map(|s| self.decode(s)).collect();
+        if decoded.is_empty() {
+            return;
+        }
+        match &self.access {
+            // The subscriber's application is between begin_access and end_access: the set waits.
+            Some(gate) => {
+                let Some(me) = self.me.upgrade() else { return };
+                let deferred: Box<dyn FnOnce() + Send> = Box::new(move || me.insert_set(decoded));
+                if let Some(f) = gate.defer(deferred) {
+                    f();
+                }
+            }
+            None => self.insert_set(decoded),
         }
     }
 
@@ -966,12 +1080,15 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
         type_name: &str,
         qos: EndpointQos,
         support: Arc<dyn TypeSupport<T>>,
+        access: Option<Arc<AccessGate>>,
     ) -> Result<Self, DdsError> {
         if shared.inner.is_closed() {
             return Err(DdsError::Closed);
         }
         let timer = Arc::new(TimerHandle::default());
-        let state = Arc::new(ReaderState {
+        let state = Arc::new_cyclic(|me| ReaderState {
+            me: me.clone(),
+            access,
             support: support.clone(),
             cache: Mutex::new(Cache::new(CachePolicies::from_qos(&qos))),
             data: watch::channel(0).0,

@@ -2,6 +2,7 @@
 
 use super::condition::StatusCondition;
 use super::participant::Shared;
+use super::presentation::PublisherSets;
 use super::reader::{timer_task, TimerHandle};
 use super::status::{
     take_status, DeadlineMissedStatus, IncompatibleQosStatus, LivelinessLostStatus, PublicationMatchedStatus,
@@ -131,6 +132,8 @@ pub struct DataWriter<T> {
     size_hint: AtomicUsize,
     batching: AtomicBool,
     support: Arc<dyn TypeSupport<T>>,
+    /// The publisher's coherent sets, for a writer with PRESENTATION coherent_access.
+    sets: Option<Arc<PublisherSets>>,
 }
 
 impl<T> std::fmt::Debug for DataWriter<T> {
@@ -150,6 +153,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         support: Arc<dyn TypeSupport<T>>,
         preload: Vec<WriteChange>,
         no_history_for: Vec<Guid>,
+        sets: Option<Arc<PublisherSets>>,
     ) -> Result<Self, DdsError> {
         if shared.inner.is_closed() {
             return Err(DdsError::Closed);
@@ -192,6 +196,12 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
                 table.writer_qos.insert(*guid, writer_qos);
             },
         );
+        if let Some(sets) = &sets {
+            if sets.add_writer(guid) {
+                // The publisher is inside a coherent set: this writer joins it.
+                shared.inner.call(|core, _| core.begin_coherent_set(guid), |_, _| {});
+            }
+        }
         shared.inner.raise_transport_priority(qos.transport_priority);
         if state.deadline.is_some() {
             shared.handle.spawn(timer_task(Arc::downgrade(&state), timer, WriterState::tick));
@@ -207,6 +217,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
             size_hint: AtomicUsize::new(64),
             batching: AtomicBool::new(false),
             support,
+            sets,
         })
     }
 
@@ -527,6 +538,9 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
 impl<T> Drop for DataWriter<T> {
     fn drop(&mut self) {
         self.state.timer.close();
+        if let Some(sets) = &self.sets {
+            sets.remove_writer(self.guid);
+        }
         if self.shared.inner.is_closed() {
             return;
         }

@@ -75,6 +75,12 @@ pub(crate) trait WriterSink: Send + Sync {
 pub(crate) trait ReaderSink: Send + Sync {
     /// A sample arrived.
     fn on_sample(&self, sample: ReceivedSample);
+    /// A complete coherent set arrived: its samples must become visible together.
+    fn on_coherent_set(&self, samples: Vec<ReceivedSample>) {
+        for s in samples {
+            self.on_sample(s);
+        }
+    }
     /// A writer matched (`matched`, with the writer's QoS when known) or unmatched.
     fn on_matched(&self, writer: Guid, matched: bool, current_count: u32, writer_qos: Option<&EndpointQos>);
     /// A writer with incompatible QoS was found.
@@ -519,6 +525,11 @@ impl Inner {
                 Event::Sample { reader, sample } => {
                     if let Some(r) = table.readers.get(&reader) {
                         r.on_sample(sample);
+                    }
+                }
+                Event::CoherentSet { reader, samples } => {
+                    if let Some(r) = table.readers.get(&reader) {
+                        r.on_coherent_set(samples);
                     }
                 }
                 Event::PublicationMatched { writer, reader, matched, current_count } => {

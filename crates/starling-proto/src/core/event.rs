@@ -120,6 +120,9 @@ pub struct ReceivedSample {
     pub source_timestamp: Option<Time>,
     /// The sample this one answers, from inline QoS `PID_RELATED_SAMPLE_IDENTITY` (0x0083, or RTI's 0x800f).
     pub related_sample_identity: Option<SampleIdentity>,
+    /// The coherent set the change belongs to (inline QoS `PID_COHERENT_SET`: the sequence number of the
+    /// set's first change), if any.
+    pub coherent_set: Option<SequenceNumber>,
 }
 
 /// Something that happened, drained with [`super::Participant::poll_event`].
@@ -206,6 +209,14 @@ pub enum Event {
         /// The sample.
         sample: ReceivedSample,
     },
+    /// A complete coherent set for a local reader with PRESENTATION coherent_access: its samples, in the
+    /// writer's order, to be made visible to the application together.
+    CoherentSet {
+        /// Local reader.
+        reader: Guid,
+        /// The set's samples.
+        samples: Vec<ReceivedSample>,
+    },
 }
 
 /// Counters of what the participant received and dropped.
@@ -236,4 +247,6 @@ pub struct Stats {
     pub shared_repairs: u64,
     /// Of the shared repairs, those sent once to a multicast group (writers that use multicast for data).
     pub multicast_repairs: u64,
+    /// Coherent sets that readers with coherent access dropped for being incomplete.
+    pub incomplete_coherent_sets: u64,
 }

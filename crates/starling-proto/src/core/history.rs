@@ -15,6 +15,8 @@ pub(crate) struct CacheChange {
     pub payload: Bytes,
     pub source_timestamp: Option<Time>,
     pub related_sample_identity: Option<SampleIdentity>,
+    /// The coherent set (its first sequence number; `SequenceNumber::UNKNOWN` for an end marker).
+    pub coherent_set: Option<i64>,
 }
 
 /// Changes by sequence number. KEEP_LAST(n) keeps the newest n per instance;
@@ -109,6 +111,7 @@ mod tests {
             payload: Bytes::new(),
             source_timestamp: None,
             related_sample_identity: None,
+            coherent_set: None,
         }
     }
 

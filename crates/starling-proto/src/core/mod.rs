@@ -15,6 +15,7 @@
 //!    `None` and deliver each event;
 //! 3. sleep until [`Participant::poll_timeout`] or the next datagram.
 
+mod coherent;
 mod config;
 mod discovery;
 mod event;

@@ -1,6 +1,7 @@
 //! The participant state machine: receives datagrams, runs SPDP and SEDP,
 //! matches local and remote endpoints, and drives writers and readers.
 
+use super::coherent::parse_coherent_set;
 use super::config::ParticipantConfig;
 use super::discovery::{usable, DiscoveryDb};
 use super::event::{
@@ -150,6 +151,7 @@ impl Participant {
             payload: Bytes::from(payload),
             source_timestamp: None,
             related_sample_identity: None,
+            coherent_set: None,
         };
         if let Some(w) = self.writers.get_mut(&writer) {
             w.write(now, change, &mut self.outbox);
@@ -244,6 +246,7 @@ impl Participant {
                 payload: c.payload,
                 source_timestamp: c.source_timestamp,
                 related_sample_identity: c.related_sample_identity,
+                coherent_set: None,
             };
             writer.write(now, cc, &mut self.outbox);
         }
@@ -271,7 +274,9 @@ impl Participant {
         let kind = if desc.keyed { EntityId::KIND_READER_WITH_KEY } else { EntityId::KIND_READER_NO_KEY };
         let id = self.next_entity(kind);
         let guid = Guid::new(self.config.guid_prefix, id);
-        self.readers.insert(id, Reader::new(guid, self.config.heartbeat_response_delay));
+        let mut reader = Reader::new(guid, self.config.heartbeat_response_delay);
+        reader.set_coherent_access(desc.qos.presentation.coherent_access);
+        self.readers.insert(id, reader);
         let mut data = EndpointData::new(guid, &desc.topic_name, &desc.type_name, desc.qos);
         data.unicast_locators = self.config.default_unicast.clone();
         data.type_information = desc.type_information;
@@ -378,26 +383,23 @@ impl Participant {
             payload: change.payload.clone(),
             source_timestamp: change.source_timestamp,
             related_sample_identity: change.related_sample_identity,
+            coherent_set: None,
         };
         let sn = w.write(now, cc, &mut self.outbox);
+        let coherent_set = w.last_coherent_set();
         let lively = self.liveliness.on_write(now, id);
-        let Some(w) = self.writers.get(&id) else { return Ok(sn) };
-        for r in &w.local_readers {
-            self.events.push_back(Event::Sample {
-                reader: *r,
-                sample: ReceivedSample {
-                    writer,
-                    sequence_number: sn,
-                    kind: change.kind,
-                    key_hash: Some(change.key_hash),
-                    payload: Some(change.payload.clone()),
-                    payload_is_key: change.kind != ChangeKind::Alive,
-                    source_timestamp: change.source_timestamp,
-                    related_sample_identity: change.related_sample_identity,
-                },
-            });
-            self.stats.samples_delivered += 1;
-        }
+        let local = ReceivedSample {
+            writer,
+            sequence_number: sn,
+            kind: change.kind,
+            key_hash: Some(change.key_hash),
+            payload: Some(change.payload.clone()),
+            payload_is_key: change.kind != ChangeKind::Alive,
+            source_timestamp: change.source_timestamp,
+            related_sample_identity: change.related_sample_identity,
+            coherent_set,
+        };
+        self.deliver_local(now, writer, local);
         self.apply_liveliness(now, lively);
         Ok(sn)
     }
@@ -471,6 +473,55 @@ impl Participant {
                 }
             }
         }
+    }
+
+    /// Hands a change of local writer `writer` to its matched local readers.
+    fn deliver_local(&mut self, now: Instant, writer: Guid, sample: ReceivedSample) {
+        let Some(w) = self.writers.get(&writer.entity_id) else { return };
+        if w.local_readers.is_empty() {
+            return;
+        }
+        let readers: Vec<EntityId> = w.local_readers.iter().map(|g| g.entity_id).collect();
+        let mut deliver = std::mem::take(&mut self.deliver);
+        for id in readers {
+            if let Some(r) = self.readers.get_mut(&id) {
+                deliver.push(sample.clone());
+                r.present(&writer, &mut deliver, 0);
+            }
+            self.dispatch(now, id, VendorId::STARLING, &mut deliver);
+        }
+        self.deliver = deliver;
+    }
+
+    /// Opens a coherent set on a local writer (PRESENTATION coherent_access): the changes it writes until
+    /// [`Participant::end_coherent_set`] reach readers with coherent access together or not at all.
+    pub fn begin_coherent_set(&mut self, writer: Guid) {
+        if writer.prefix == self.config.guid_prefix && self.local_writers.contains_key(&writer.entity_id) {
+            if let Some(w) = self.writers.get_mut(&writer.entity_id) {
+                w.begin_coherent();
+            }
+        }
+    }
+
+    /// Closes the coherent set open on a local writer, sending its end marker if the set has changes.
+    pub fn end_coherent_set(&mut self, now: Instant, writer: Guid) {
+        if writer.prefix != self.config.guid_prefix || !self.local_writers.contains_key(&writer.entity_id) {
+            return;
+        }
+        let Some(w) = self.writers.get_mut(&writer.entity_id) else { return };
+        let Some(sn) = w.end_coherent(now, &mut self.outbox) else { return };
+        let marker = ReceivedSample {
+            writer,
+            sequence_number: sn,
+            kind: ChangeKind::Alive,
+            key_hash: None,
+            payload: None,
+            payload_is_key: false,
+            source_timestamp: None,
+            related_sample_identity: None,
+            coherent_set: None,
+        };
+        self.deliver_local(now, writer, marker);
     }
 
     /// Sets or clears the flow limit of a local writer.
@@ -735,6 +786,7 @@ impl Participant {
                         payload_is_key: df.key_flag,
                         source_timestamp: ts,
                         related_sample_identity: iq.related_sample_identity,
+                        coherent_set: iq.coherent_set,
                     };
                     let mut deliver = std::mem::take(&mut self.deliver);
                     let ids = self.find_targets(df.reader_id, &writer);
@@ -876,6 +928,7 @@ impl Participant {
             payload_is_key: d.key_flag,
             source_timestamp: ts,
             related_sample_identity: iq.related_sample_identity,
+            coherent_set: iq.coherent_set,
         };
         let mut deliver = std::mem::take(&mut self.deliver);
         let ids = self.find_targets(d.reader_id, &inc.writer);
@@ -914,6 +967,26 @@ impl Participant {
             return;
         }
         let reader = Guid::new(self.config.guid_prefix, id);
+        if self.readers.get(&id).is_some_and(Reader::is_coherent) {
+            // A complete coherent set leaves the reader in one piece: one event, so that the application
+            // sees all of it or none of it.
+            let mut samples = deliver.drain(..).peekable();
+            while let Some(sample) = samples.next() {
+                self.stats.samples_delivered += 1;
+                let Some(set) = sample.coherent_set else {
+                    self.events.push_back(Event::Sample { reader, sample });
+                    continue;
+                };
+                let writer = sample.writer;
+                let mut group = vec![sample];
+                while let Some(next) = samples.next_if(|n| n.writer == writer && n.coherent_set == Some(set)) {
+                    self.stats.samples_delivered += 1;
+                    group.push(next);
+                }
+                self.events.push_back(Event::CoherentSet { reader, samples: group });
+            }
+            return;
+        }
         for sample in deliver.drain(..) {
             self.stats.samples_delivered += 1;
             self.events.push_back(Event::Sample { reader, sample });
@@ -1350,6 +1423,7 @@ impl Participant {
         let mut s = self.stats;
         s.shared_repairs = self.writers.values().map(Writer::shared_repairs).sum();
         s.multicast_repairs = self.writers.values().map(Writer::multicast_repairs).sum();
+        s.incomplete_coherent_sets = self.readers.values().map(Reader::incomplete_sets).sum();
         s
     }
 }
@@ -1359,13 +1433,15 @@ struct InlineQos {
     kind: ChangeKind,
     key_hash: Option<KeyHash>,
     related_sample_identity: Option<SampleIdentity>,
+    coherent_set: Option<SequenceNumber>,
 }
 
 /// Extracts STATUS_INFO (as a change kind), KEY_HASH and the related sample identity from inline QoS.
 /// The related identity comes from the standard `0x0083`, or from the legacy `0x800f` that RTI and
 /// Fast DDS send (read only from those vendors, since `0x800f` is vendor-specific); the standard one wins.
 fn parse_inline_qos(qos: Option<&ParameterList<'_>>, vendor: VendorId) -> InlineQos {
-    let mut out = InlineQos { kind: ChangeKind::Alive, key_hash: None, related_sample_identity: None };
+    let mut out =
+        InlineQos { kind: ChangeKind::Alive, key_hash: None, related_sample_identity: None, coherent_set: None };
     let Some(qos) = qos else { return out };
     let legacy_ok = matches!(vendor, VendorId::RTI | VendorId::RTI_MICRO | VendorId::FASTDDS);
     let mut legacy = None;
@@ -1382,6 +1458,7 @@ fn parse_inline_qos(qos: Option<&ParameterList<'_>>, vendor: VendorId) -> Inline
             pid::RELATED_SAMPLE_IDENTITY => {
                 out.related_sample_identity = SampleIdentity::read(&mut ByteReader::new(v, qos.endian)).ok();
             }
+            pid::COHERENT_SET => out.coherent_set = parse_coherent_set(v, qos.endian),
             pid::RELATED_SAMPLE_IDENTITY_LEGACY if legacy_ok => {
                 legacy = SampleIdentity::read(&mut ByteReader::new(v, qos.endian)).ok();
             }

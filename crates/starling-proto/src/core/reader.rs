@@ -5,6 +5,7 @@
 //! proxies deliver only samples newer than the last one delivered, so nothing
 //! is delivered twice or out of order.
 
+use super::coherent::{is_end_marker, Assembler};
 use super::event::ReceivedSample;
 use super::outbox::Outbox;
 use crate::wire::submessage::{AckNack, DataFrag, Gap, Heartbeat, HeartbeatFrag, NackFrag};
@@ -180,6 +181,10 @@ pub(crate) struct Reader {
     heartbeat_response_delay: std::time::Duration,
     /// When owed ACKNACKs are due.
     ack_due: Option<std::time::Instant>,
+    /// PRESENTATION coherent_access: each matched writer's coherent sets are reassembled and delivered whole.
+    coherent: Option<HashMap<Guid, Assembler>>,
+    /// Coherent sets dropped for being incomplete.
+    incomplete_sets: u64,
 }
 
 /// Runs `f` on the proxy for `writer`, if matched.
@@ -193,7 +198,60 @@ fn with_proxy<R>(
 
 impl Reader {
     pub fn new(guid: Guid, heartbeat_response_delay: std::time::Duration) -> Self {
-        Reader { guid, writers: HashMap::new(), heartbeat_response_delay, ack_due: None }
+        Reader {
+            guid,
+            writers: HashMap::new(),
+            heartbeat_response_delay,
+            ack_due: None,
+            coherent: None,
+            incomplete_sets: 0,
+        }
+    }
+
+    /// Turns coherent access on: samples of a writer's coherent set are delivered only once the whole set
+    /// arrived, and never when part of it is missing.
+    pub fn set_coherent_access(&mut self, on: bool) {
+        self.coherent = on.then(HashMap::new);
+    }
+
+    /// True with coherent access.
+    pub fn is_coherent(&self) -> bool {
+        self.coherent.is_some()
+    }
+
+    /// Coherent sets dropped for being incomplete.
+    pub fn incomplete_sets(&self) -> u64 {
+        self.incomplete_sets
+    }
+
+    /// Passes the samples `writer` delivered from `deliver[start..]` through presentation: end markers are
+    /// removed, and with coherent access, sets are held back until complete. Also takes the samples a local
+    /// writer hands over directly.
+    pub fn present(&mut self, writer: &Guid, deliver: &mut Vec<ReceivedSample>, start: usize) {
+        if start >= deliver.len() {
+            return;
+        }
+        let Some(sets) = &mut self.coherent else {
+            // The common path: nothing to hold back, and usually no end marker to remove (no allocation).
+            if deliver[start..].iter().any(is_end_marker) {
+                let mut i = start;
+                while i < deliver.len() {
+                    if is_end_marker(&deliver[i]) {
+                        deliver.remove(i);
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            return;
+        };
+        let fresh: Vec<ReceivedSample> = deliver.drain(start..).collect();
+        let a = sets.entry(*writer).or_default();
+        let before = a.dropped_sets;
+        for s in fresh {
+            a.push(s, deliver);
+        }
+        self.incomplete_sets += a.dropped_sets - before;
     }
 
     /// When `on_timer` has owed ACKNACKs to send.
@@ -236,6 +294,9 @@ impl Reader {
 
     /// Removes a matched writer.
     pub fn remove_writer(&mut self, guid: &Guid) -> bool {
+        if let Some(sets) = &mut self.coherent {
+            sets.remove(guid);
+        }
         self.writers.remove(guid).is_some()
     }
 
@@ -286,14 +347,29 @@ impl Reader {
 
     /// A DATA from `writer`; delivered samples are appended to `deliver`.
     pub fn handle_data(&mut self, sample: ReceivedSample, deliver: &mut Vec<ReceivedSample>) {
-        if let Some(p) = self.writers.get_mut(&sample.writer) {
+        let (writer, start) = (sample.writer, deliver.len());
+        if let Some(p) = self.writers.get_mut(&writer) {
             p.on_sample(sample, deliver);
         }
+        self.present(&writer, deliver, start);
     }
 
     /// A DATA_FRAG; `template` carries everything but the payload.
     /// Returns false when the fragment was dropped for exceeding a limit.
     pub fn handle_data_frag(
+        &mut self,
+        df: &DataFrag<'_>,
+        template: ReceivedSample,
+        limits: FragLimits,
+        deliver: &mut Vec<ReceivedSample>,
+    ) -> bool {
+        let (writer, start) = (template.writer, deliver.len());
+        let accepted = self.data_frag(df, template, limits, deliver);
+        self.present(&writer, deliver, start);
+        accepted
+    }
+
+    fn data_frag(
         &mut self,
         df: &DataFrag<'_>,
         template: ReceivedSample,
@@ -373,6 +449,12 @@ impl Reader {
 
     /// A GAP from `writer`: the named sequence numbers will never come.
     pub fn handle_gap(&mut self, writer: Guid, gap: &Gap, deliver: &mut Vec<ReceivedSample>) {
+        let start = deliver.len();
+        self.gap(writer, gap, deliver);
+        self.present(&writer, deliver, start);
+    }
+
+    fn gap(&mut self, writer: Guid, gap: &Gap, deliver: &mut Vec<ReceivedSample>) {
         let Some(p) = self.writers.get_mut(&writer) else { return };
         if !p.reliable {
             return;
@@ -436,8 +518,11 @@ impl Reader {
         }
         p.available = p.available.max(last);
         if first > p.next {
+            let start = deliver.len();
             p.skip_to(first, deliver);
+            self.present(&writer, deliver, start);
         }
+        let Some(p) = self.writers.get_mut(&writer) else { return };
         let missing = p.missing();
         let all_received = missing.num_bits == 0 && p.next > p.available;
         if !all_received || !hb.final_flag {

@@ -4,6 +4,7 @@
 //!
 //! The same type serves user writers and the built-in SEDP writers.
 
+use super::coherent::{WriterSets, MARKER_KEY};
 use super::config::FlowLimit;
 use super::event::ChangeKind;
 use super::history::{CacheChange, WriterHistory};
@@ -112,6 +113,10 @@ pub(crate) struct Writer {
     multicast_repairs: u64,
     /// Readers that get no history when they match, whatever their durability (they already have it).
     pub no_history_for: BTreeSet<Guid>,
+    /// PRESENTATION coherent sets.
+    sets: WriterSets,
+    /// The coherent set of the change written last.
+    last_set: Option<i64>,
 }
 
 impl Writer {
@@ -133,6 +138,8 @@ impl Writer {
             shared_repairs: 0,
             multicast_repairs: 0,
             no_history_for: BTreeSet::new(),
+            sets: WriterSets::default(),
+            last_set: None,
         }
     }
 
@@ -258,11 +265,42 @@ impl Writer {
 
     /// Adds a change to the history and sends it to every matched remote reader.
     /// Callers check [`Writer::is_full`] first.
-    pub fn write(&mut self, now: Instant, change: CacheChange, out: &mut Outbox) -> SequenceNumber {
+    pub fn write(&mut self, now: Instant, mut change: CacheChange, out: &mut Outbox) -> SequenceNumber {
+        if change.coherent_set.is_none() {
+            change.coherent_set = self.sets.on_write(self.history.last_sn() + 1);
+        }
+        self.last_set = change.coherent_set;
         let sn = self.history.add(change);
         self.send_unsent(now, out);
         self.trim_history();
         sn
+    }
+
+    /// Opens a coherent set: the changes written until [`Writer::end_coherent`] carry `PID_COHERENT_SET`.
+    pub fn begin_coherent(&mut self) {
+        self.sets.begin();
+    }
+
+    /// The coherent set of the change written last (`None` outside a set).
+    pub fn last_coherent_set(&self) -> Option<SequenceNumber> {
+        self.last_set.map(SequenceNumber)
+    }
+
+    /// Closes the open coherent set; when it had changes, writes its end marker (a DATA without payload and
+    /// without `PID_COHERENT_SET`) and returns the marker's sequence number.
+    pub fn end_coherent(&mut self, now: Instant, out: &mut Outbox) -> Option<SequenceNumber> {
+        if !self.sets.end() {
+            return None;
+        }
+        let marker = CacheChange {
+            kind: ChangeKind::Alive,
+            key_hash: MARKER_KEY,
+            payload: bytes::Bytes::new(),
+            source_timestamp: None,
+            related_sample_identity: None,
+            coherent_set: None,
+        };
+        Some(self.write(now, marker, out))
     }
 
     /// Sends changes not yet sent to the matched readers, as far as the flow
@@ -341,12 +379,16 @@ impl Writer {
     fn build_inline_qos(buf: &mut Vec<u8>, keyed: bool, change: &CacheChange) -> bool {
         buf.clear();
         let status = change.kind.status_info();
-        if !keyed && status == 0 && change.related_sample_identity.is_none() {
+        if !keyed && status == 0 && change.related_sample_identity.is_none() && change.coherent_set.is_none() {
             return false;
         }
+        let end_marker = change.key_hash == MARKER_KEY && change.payload.is_empty();
         let mut pl = ParameterListWriter::new(buf, Endian::Little);
-        if keyed {
+        if keyed && !end_marker {
             pl.raw(pid::KEY_HASH, &change.key_hash.0);
+        }
+        if let Some(set) = change.coherent_set {
+            pl.param(pid::COHERENT_SET, |w| SequenceNumber(set).write(w));
         }
         if status != 0 {
             // STATUS_INFO is a big-endian uint32 on the wire whatever the list's order.
