@@ -35,7 +35,8 @@
 //! # Language support
 //!
 //! Preprocessor: `#include "x"` / `<x>` (the including file's directory first for `"x"`, then the include
-//! directories), object-like `#define`, `#undef`, `#ifdef`/`#ifndef`/`#if`/`#elif`/`#else`/`#endif` (with
+//! directories), object-like and function-like `#define` (`#` stringizing, `##` pasting, `...` with
+//! `__VA_ARGS__`; directives continue over backslash-newlines), `#undef`, `#ifdef`/`#ifndef`/`#if`/`#elif`/`#else`/`#endif` (with
 //! `defined`), `#pragma once`; other pragmas are ignored. Include cycles are errors.
 //!
 //! Declarations: modules (nested, reopened), structs (single inheritance), unions (integer, char, boolean and
