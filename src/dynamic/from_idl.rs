@@ -5,8 +5,8 @@
 use starling_idl::ast::Prim;
 use starling_idl::model::{Ext, ItemKind, Model, Type};
 use starling_proto::xtypes::{
-    AutoId, BitmaskType, DynamicType, EnumType, Extensibility, PrimitiveKind, StructMember, StructType, UnionCase,
-    UnionType,
+    AutoId, BitmaskType, BitsetType, DynamicType, EnumType, Extensibility, PrimitiveKind, StructMember, StructType,
+    UnionCase, UnionType,
 };
 
 /// Why an IDL type has no dynamic form.
@@ -85,6 +85,7 @@ fn ty(model: &Model, t: &Type, stack: &mut Vec<String>) -> Result<DynamicType, F
             DynamicType::array(ty(model, el, stack)?, &dims)
         }
         Type::Map(k, v, b) => DynamicType::map(ty(model, k, stack)?, ty(model, v, stack)?, bound(b)),
+        Type::Fixed { digits, scale } => DynamicType::fixed(*digits as u8, *scale as u8),
         Type::Named(n) => build(model, n, stack)?,
     })
 }
@@ -161,8 +162,14 @@ fn build(model: &Model, scoped: &str, stack: &mut Vec<String>) -> Result<Dynamic
             }
             b.build()
         }
-        ItemKind::Bitset { .. } => {
-            return Err(FromIdlError::Unsupported(scoped.to_string(), "bitsets have no dynamic form yet"))
+        ItemKind::Bitset { fields, bits } => {
+            let mut b = BitsetType::new(scoped);
+            for f in fields {
+                if let Some(n) = &f.name {
+                    b = b.field(n.clone(), f.offset as u16, f.width as u8, prim(f.ty));
+                }
+            }
+            b.bit_bound(*bits as u16).build()
         }
         ItemKind::Typedef(t) => ty(model, t, stack)?,
         ItemKind::Const(..) => return Err(FromIdlError::Unsupported(scoped.to_string(), "a constant is not a type")),

@@ -12,6 +12,8 @@
 //! | `string`/`wstring` | strings |
 //! | enum | the enumerator name (a number naming a valid value is accepted on input) |
 //! | bitmask | an array of the set flag names (a number when a set bit has no name; numbers accepted) |
+//! | `fixed<d, s>` | a string holding the exact decimal with `s` digits after the point (`"-12.50"`); numbers are accepted on input |
+//! | bitset | an object of its named fields: numbers (signed fields sign-extended), booleans for `boolean` fields; missing fields are 0 on input |
 //! | sequence, array | arrays (multi-dimensional arrays nest) |
 //! | map | an object when keys are strings, integers or enums (integer keys as decimal strings), else an array of `[key, value]` pairs |
 //! | union | `{"discriminator": d, "<branch>": value}`; `d` in its type's JSON form. On input the discriminator may be left out, and then the branch's first label (or, for the default branch, a value no case lists) is used |
@@ -20,7 +22,7 @@
 //! JSON path, for example `$.pos.x: expected int32, found "abc"`.
 
 use serde_json::{Map, Number, Value};
-use starling_proto::xtypes::{BitmaskType, DynamicType, DynamicValue, EnumType, PrimitiveKind, UnionType};
+use starling_proto::xtypes::{BitmaskType, BitsetType, DynamicType, DynamicValue, EnumType, PrimitiveKind, UnionType};
 use thiserror::Error;
 
 /// A JSON value that does not fit the type, or a value that cannot be shown as JSON.
@@ -115,6 +117,10 @@ fn to_json_at(ty: &DynamicType, v: &DynamicValue, path: &str) -> Result<Value, J
             None => Value::from(*x),
         },
         (DynamicType::Bitmask(b), V::Bitmask(bits)) => bitmask_json(b, *bits),
+        (DynamicType::Bitset(b), V::Bitset(bits)) => bitset_json(b, *bits),
+        (DynamicType::Fixed { scale, .. }, V::Fixed(x)) => {
+            Value::String(starling_proto::cdr::fixed::format_fixed(*x, u32::from(*scale)))
+        }
         (DynamicType::Struct(s), V::Struct(fields)) => {
             let members = s.all_members();
             if members.len() != fields.len() {
@@ -226,6 +232,38 @@ fn bitmask_json(b: &BitmaskType, bits: u64) -> Value {
             .map(|f| Value::String(f.name.clone()))
             .collect(),
     )
+}
+
+fn bitset_json(b: &BitsetType, bits: u64) -> Value {
+    let mut m = Map::new();
+    for f in &b.fields {
+        let v = if f.holder == PrimitiveKind::Bool {
+            Value::Bool(f.get_raw(bits) != 0)
+        } else {
+            let x = f.get(bits);
+            i64::try_from(x).map(Value::from).unwrap_or_else(|_| Value::from(x as u64))
+        };
+        m.insert(f.name.clone(), v);
+    }
+    Value::Object(m)
+}
+
+fn bitset_from(b: &BitsetType, v: &Value, path: &str) -> Result<u64, JsonError> {
+    let Value::Object(o) = v else { return Err(expected(path, &format!("bitset {} (an object)", b.name), v)) };
+    let mut bits = 0u64;
+    for (k, x) in o {
+        let p = member_path(path, k);
+        let f = b.by_name(k).ok_or_else(|| err(&p, format!("bitset {} has no field {k}", b.name)))?;
+        let value = match x {
+            Value::Bool(t) if f.holder == PrimitiveKind::Bool => i128::from(*t),
+            _ => {
+                let (min, max) = f.range();
+                int_from(x, &p, &format!("a {}-bit field", f.bitcount), min, max)?
+            }
+        };
+        bits = f.set(bits, value);
+    }
+    Ok(bits)
 }
 
 fn discriminator_json(ty: &DynamicType, d: i64) -> Value {
@@ -425,6 +463,17 @@ fn from_json_at(ty: &DynamicType, v: &Value, path: &str) -> Result<DynamicValue,
         }
         DynamicType::Enum(e) => DynamicValue::Enum(enum_from(e, v, path)?),
         DynamicType::Bitmask(b) => DynamicValue::Bitmask(bitmask_from(b, v, path)?),
+        DynamicType::Bitset(b) => DynamicValue::Bitset(bitset_from(b, v, path)?),
+        DynamicType::Fixed { digits, scale } => {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => return Err(expected(path, &format!("fixed<{digits}, {scale}> (a decimal string)"), v)),
+            };
+            let x = starling_proto::cdr::fixed::parse_fixed(&text, u32::from(*digits), u32::from(*scale))
+                .map_err(|e| err(path, e.to_string()))?;
+            DynamicValue::Fixed(x)
+        }
         DynamicType::Struct(s) => {
             let Value::Object(o) = v else { return Err(expected(path, &format!("struct {} (an object)", s.name), v)) };
             let members = s.all_members();

@@ -8,7 +8,7 @@ use starling_proto::cdr::{
     decode_key_payload as typed_decode_key, encode_key_payload as typed_key, encode_sample, key_hash,
 };
 use starling_proto::wire::Endian;
-use starling_proto::xtypes::{self, BitmaskType, DynamicValue as V, EnumType, PrimitiveKind, UnionType};
+use starling_proto::xtypes::{self, BitmaskType, BitsetType, DynamicValue as V, EnumType, PrimitiveKind, UnionType};
 
 fn everything() -> DynamicType {
     let color = EnumType::new("M::Color").literal("RED").literal("GREEN").literal("BLUE").build();
@@ -34,6 +34,15 @@ fn everything() -> DynamicType {
         .member("ws", DynamicType::wstring(0))
         .member("color", color)
         .member("bits", BitmaskType::new("M::Bits").flag("r").flag("w").flag("x").build())
+        .member(
+            "flags",
+            BitsetType::new("M::Flags")
+                .field("ready", 0, 1, PrimitiveKind::Bool)
+                .field("level", 1, 4, PrimitiveKind::Int8)
+                .field("count", 8, 20, PrimitiveKind::UInt32)
+                .build(),
+        )
+        .member("price", DynamicType::fixed(9, 3))
         .member("pos", point.clone())
         .member("grid", DynamicType::array(DynamicType::primitive(PrimitiveKind::Int16), &[2, 3]))
         .member("bytes", DynamicType::sequence(DynamicType::primitive(PrimitiveKind::Byte), 0))
@@ -60,6 +69,8 @@ fn sample_json() -> serde_json::Value {
         "ws": "wide ✓",
         "color": "GREEN",
         "bits": ["r", "x"],
+        "flags": {"ready": true, "level": -3, "count": 1048575},
+        "price": "-123456.789",
         "pos": {"x": 1, "y": -2},
         "grid": [[1, 2, 3], [4, 5, 6]],
         "bytes": [0, 255, 7],
@@ -97,8 +108,11 @@ fn json_round_trip_exact() {
 fn json_inputs_accepted() {
     let ty = everything();
     // Defaults for missing members, enum by number, union without discriminator, null optional.
-    let v = from_json(&ty, &json!({"color": 2, "u": {"s": "x"}, "opt": null})).expect("parse");
+    let v = from_json(&ty, &json!({"color": 2, "u": {"s": "x"}, "opt": null, "price": 2.5})).expect("parse");
     let j = to_json(&ty, &v).expect("json");
+    // A fixed-point number given as a JSON number comes back as its exact string.
+    assert_eq!(j["price"], json!("2.500"));
+    assert_eq!(j["flags"], json!({"ready": false, "level": 0, "count": 0}));
     assert_eq!(j["color"], json!("BLUE"));
     assert_eq!(j["u"], json!({"discriminator": "GREEN", "s": "x"}));
     assert_eq!(j["id"], json!(0));
@@ -123,6 +137,13 @@ fn json_errors_name_the_path() {
         (json!({"u": {"discriminator": "RED", "s": "x"}}), "$.u: discriminator selects branch p, but s was given"),
         (json!({"c": "ab"}), "$.c: expected char (a one-character string), found \"ab\""),
         (json!({"i64": 1.5}), "$.i64: expected int64, found 1.5"),
+        (json!({"price": "1.2345"}), "$.price: 1.2345 has more than 3 digit(s) after the decimal point"),
+        (json!({"price": 1234567.0}), "$.price: 1234567.0 has more than 6 digit(s) before the decimal point"),
+        (json!({"price": true}), "$.price: expected fixed<9, 3> (a decimal string), found true"),
+        (json!({"flags": {"level": 8}}), "$.flags.level: 8 out of range for a 4-bit field"),
+        (json!({"flags": {"count": -1}}), "$.flags.count: -1 out of range for a 20-bit field"),
+        (json!({"flags": {"nope": 1}}), "$.flags.nope: bitset M::Flags has no field nope"),
+        (json!({"flags": [1]}), "$.flags: expected bitset M::Flags (an object), found [1]"),
         (json!({"m": {"k": {"x": true}}}), "$.m[\"k\"].x: expected int32, found true"),
     ];
     for (input, msg) in cases {

@@ -61,6 +61,7 @@ fn type_ref(ty: &DynamicType) -> (String, String) {
         DynamicType::String { bound } => (format!("string<{bound}>"), String::new()),
         DynamicType::WString { bound: 0 } => ("wstring".into(), String::new()),
         DynamicType::WString { bound } => (format!("wstring<{bound}>"), String::new()),
+        DynamicType::Fixed { digits, scale } => (format!("fixed<{digits}, {scale}>"), String::new()),
         DynamicType::Sequence(s) => {
             let (e, dims) = type_ref(&s.element);
             let e = if dims.is_empty() { e } else { format!("/* array element */ {e}") };
@@ -169,6 +170,21 @@ fn declare(ty: &DynamicType, out: &mut String) {
             let flags: Vec<String> = b.flags.iter().map(|f| format!("@position({}) {}", f.position, f.name)).collect();
             let _ = writeln!(out, "{ind}@bit_bound({}) bitmask {name} {{ {} }};", b.bit_bound, flags.join(", "));
         }
+        DynamicType::Bitset(b) => {
+            let _ = writeln!(out, "{ind}bitset {name} {{");
+            let mut end = 0u16;
+            for f in &b.fields {
+                if f.position > end {
+                    let _ = writeln!(out, "{ind}  bitfield<{}>;", f.position - end);
+                }
+                let _ = writeln!(out, "{ind}  bitfield<{}, {}> {};", f.bitcount, prim(f.holder), f.name);
+                end = f.position + u16::from(f.bitcount);
+            }
+            if b.bit_bound > end {
+                let _ = writeln!(out, "{ind}  bitfield<{}>;", b.bit_bound - end);
+            }
+            let _ = writeln!(out, "{ind}}};");
+        }
         DynamicType::Alias(a) => {
             let (t, dims) = type_ref(&a.target);
             let _ = writeln!(out, "{ind}typedef {t} {name}{dims};");
@@ -191,7 +207,8 @@ mod tests {
         let idl = "module demo { enum Color { RED, GREEN }; struct P { int32 x; int32 y; }; \
                    union U switch (int32) { case 1: int32 a; case 2: case 3: string<8> s; default: Color c; }; \
                    @mutable struct T { @key int64 id; U u; sequence<Color, 4> cs; @optional double d; \
-                   P grid[2][3]; map<string, P> named; }; };";
+                   P grid[2][3]; map<string, P> named; B bits; }; \
+                   bitset B { bitfield<3> a; bitfield<2>; bitfield<4, int8> b; bitfield<1> c; bitfield<6>; }; };";
         let dir = std::env::temp_dir().join(format!("starling-to-idl-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("t.idl");

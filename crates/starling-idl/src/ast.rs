@@ -87,6 +87,8 @@ pub enum TypeSpec {
     Seq(Box<TypeSpec>, Option<Expr>),
     /// `map<K, V[, N]>`.
     Map(Box<TypeSpec>, Box<TypeSpec>, Option<Expr>),
+    /// `fixed<digits, scale>`.
+    Fixed(Expr, Expr),
     /// A reference to a declared type.
     Named(ScopedName),
 }

@@ -7,7 +7,7 @@
 //!   typedef → `pub type`, const → `pub const`.
 //! - `boolean` → `bool`, `char`/`octet`/`uint8` → `u8`, `wchar` → `u16`, integers → `i8`…`u64`, `float` → `f32`,
 //!   `double` and `long double` → `f64` (`long double` is 16 bytes on the wire), `string`/`wstring` → `String`,
-//!   `sequence<T>` → `Vec<T>`, `T a[N][M]` → `[[T; M]; N]` (any size; `Default` is implemented by hand so large
+//!   `fixed<D, S>` → `starling_proto::cdr::Fixed<D, S>`, `sequence<T>` → `Vec<T>`, `T a[N][M]` → `[[T; M]; N]` (any size; `Default` is implemented by hand so large
 //!   arrays work), `map<K, V>` → `BTreeMap<K, V>`, `@optional` → `Option<T>`, `@external` → `Box<T>`.
 //! - Union variants: `Branch(T)` for a branch with exactly one `case` label, `Branch(D, T)` (discriminator value
 //!   first) for several labels or `default`; plus `Unselected(D)` when some discriminator values select no
@@ -286,6 +286,27 @@ fn prim_size(p: Prim) -> usize {
     }
 }
 
+/// The `starling_proto::xtypes::PrimitiveKind` variant of a primitive.
+fn prim_kind(p: Prim) -> &'static str {
+    match p {
+        Prim::Bool => "Bool",
+        Prim::Octet => "Byte",
+        Prim::Char => "Char8",
+        Prim::WChar => "Char16",
+        Prim::I8 => "Int8",
+        Prim::U8 => "UInt8",
+        Prim::I16 => "Int16",
+        Prim::U16 => "UInt16",
+        Prim::I32 => "Int32",
+        Prim::U32 => "UInt32",
+        Prim::I64 => "Int64",
+        Prim::U64 => "UInt64",
+        Prim::F32 => "Float32",
+        Prim::F64 => "Float64",
+        Prim::F128 => "Float128",
+    }
+}
+
 fn prim_rust(p: Prim) -> TokenStream {
     match p {
         Prim::Bool => quote!(bool),
@@ -376,6 +397,11 @@ impl Gen<'_> {
         match t {
             Type::Prim(p) => prim_rust(*p),
             Type::String { .. } => quote!(::std::string::String),
+            Type::Fixed { digits, scale } => {
+                let rt = &self.rt;
+                let (d, s) = (Literal::u32_unsuffixed(*digits), Literal::u32_unsuffixed(*scale));
+                quote!(#rt::cdr::Fixed<#d, #s>)
+            }
             Type::Seq(el, _) => {
                 let el = self.rust_type(el);
                 quote!(::std::vec::Vec<#el>)
@@ -496,6 +522,7 @@ impl Gen<'_> {
                 };
                 quote!(#rt::cdr::traits::write_wstring(w, #val, #b)?;)
             }
+            Type::Fixed { .. } => quote!(#rt::cdr::CdrSerialize::write_cdr(#val, w)?;),
             Type::Seq(el, bound) => {
                 let check = bound.map(|b| {
                     let b = lit_usize(b);
@@ -590,6 +617,10 @@ impl Gen<'_> {
                 };
                 quote!(#rt::cdr::traits::read_wstring(r, #b)?)
             }
+            Type::Fixed { .. } => {
+                let ty = self.rust_type(t);
+                quote!(<#ty as #rt::cdr::CdrSerialize>::read_cdr(r)?)
+            }
             Type::Seq(el, bound) => {
                 let check = bound.map(|b| {
                     let b = lit_usize(b);
@@ -679,6 +710,10 @@ impl Gen<'_> {
             Type::String { wide, bound: Some(b) } => {
                 let n = if *wide { (*b as usize) * 2 } else { *b as usize + 1 };
                 quote!(o = #rt::cdr::traits::align_offset(version, o, 4) + 4 + #n;)
+            }
+            Type::Fixed { digits, .. } => {
+                let n = lit_usize(u64::from(*digits / 2 + 1));
+                quote!(o += #n;)
             }
             Type::Seq(el, Some(b)) => {
                 let inner = self.max_end(el);
@@ -1249,7 +1284,7 @@ impl Gen<'_> {
                 quote!(let d0 = w.begin_dheader(); match self { #(#write_arms)* } w.end_dheader(d0); ::core::result::Result::Ok(()))
             }
             Ext::Mutable => {
-                quote!(let d0 = w.begin_dheader(); match self { #(#write_arms)* } w.end_mutable_xcdr1(); w.end_dheader(d0); ::core::result::Result::Ok(()))
+                quote!(let d0 = w.begin_dheader(); match self { #(#write_arms)* } #rt::cdr::traits::end_parameter_list(w); w.end_dheader(d0); ::core::result::Result::Ok(()))
             }
         };
         let read_body = match ext {
@@ -1348,6 +1383,7 @@ impl Gen<'_> {
         };
         match t {
             Type::String { .. } => 5,
+            Type::Fixed { .. } => 4,
             Type::Seq(el, _) => match prim_like_size(el) {
                 Some(1) => 5,
                 Some(4) => 6,
@@ -1387,8 +1423,8 @@ impl Gen<'_> {
 
     // ---------------------------------------------------------------- XTypes dynamic types
 
-    /// True if the named type can be described as a `DynamicType`: no bitsets (the dynamic model has none)
-    /// and no recursion (a recursive description would never end).
+    /// True if the named type can be described as a `DynamicType`: no recursion (a recursive description
+    /// would never end).
     fn describable(&self, name: &str, stack: &mut Vec<String>) -> bool {
         if stack.iter().any(|s| s == name) {
             return false;
@@ -1399,7 +1435,7 @@ impl Gen<'_> {
             Some(ItemKind::Union(u)) => {
                 self.describable_type(&u.disc, stack) && u.cases.iter().all(|c| self.describable_type(&c.ty, stack))
             }
-            Some(ItemKind::Enum { .. } | ItemKind::Bitmask { .. }) => true,
+            Some(ItemKind::Enum { .. } | ItemKind::Bitmask { .. } | ItemKind::Bitset { .. }) => true,
             _ => false,
         };
         stack.pop();
@@ -1408,7 +1444,7 @@ impl Gen<'_> {
 
     fn describable_type(&self, t: &Type, stack: &mut Vec<String>) -> bool {
         match t {
-            Type::Prim(_) | Type::String { .. } => true,
+            Type::Prim(_) | Type::String { .. } | Type::Fixed { .. } => true,
             Type::Seq(el, _) | Type::Array(el, _) => self.describable_type(el, stack),
             Type::Map(k, v, _) => self.describable_type(k, stack) && self.describable_type(v, stack),
             Type::Named(n) => self.describable(n, stack),
@@ -1422,26 +1458,7 @@ impl Gen<'_> {
         let bound = |b: &Option<u64>| Literal::u32_unsuffixed(b.map_or(0, |b| b as u32));
         match t {
             Type::Prim(p) => {
-                let k = format_ident!(
-                    "{}",
-                    match p {
-                        Prim::Bool => "Bool",
-                        Prim::Octet => "Byte",
-                        Prim::Char => "Char8",
-                        Prim::WChar => "Char16",
-                        Prim::I8 => "Int8",
-                        Prim::U8 => "UInt8",
-                        Prim::I16 => "Int16",
-                        Prim::U16 => "UInt16",
-                        Prim::I32 => "Int32",
-                        Prim::U32 => "UInt32",
-                        Prim::I64 => "Int64",
-                        Prim::U64 => "UInt64",
-                        Prim::F32 => "Float32",
-                        Prim::F64 => "Float64",
-                        Prim::F128 => "Float128",
-                    }
-                );
+                let k = format_ident!("{}", prim_kind(*p));
                 quote!(#x::DynamicType::primitive(#x::PrimitiveKind::#k))
             }
             Type::String { wide: false, bound: b } => {
@@ -1451,6 +1468,10 @@ impl Gen<'_> {
             Type::String { wide: true, bound: b } => {
                 let b = bound(b);
                 quote!(#x::DynamicType::wstring(#b))
+            }
+            Type::Fixed { digits, scale } => {
+                let (d, s) = (Literal::u8_unsuffixed(*digits as u8), Literal::u8_unsuffixed(*scale as u8));
+                quote!(#x::DynamicType::fixed(#d, #s))
             }
             Type::Seq(el, b) => {
                 let e = self.dyn_expr(el);
@@ -1590,12 +1611,23 @@ impl Gen<'_> {
                     });
                     quote!(::core::option::Option::Some(#x::BitmaskType::new(#scoped).bit_bound(#bb) #(#fs)* .build()))
                 }
+                ItemKind::Bitset { fields, bits } => {
+                    let bb = Literal::u16_unsuffixed(*bits as u16);
+                    let fs = fields.iter().filter_map(|f| {
+                        let n = f.name.as_ref()?;
+                        let p = Literal::u16_unsuffixed(f.offset as u16);
+                        let w = Literal::u8_unsuffixed(f.width as u8);
+                        let k = format_ident!("{}", prim_kind(f.ty));
+                        Some(quote!(.field(#n, #p, #w, #x::PrimitiveKind::#k)))
+                    });
+                    quote!(::core::option::Option::Some(#x::BitsetType::new(#scoped) #(#fs)* .bit_bound(#bb).build()))
+                }
                 _ => return quote!(),
             }
         };
         quote! {
             impl #ident {
-                /// This type as an XTypes dynamic type (`None` if it holds a bitset or is recursive).
+                /// This type as an XTypes dynamic type (`None` if it is recursive).
                 pub fn xtypes_type() -> ::core::option::Option<#x::DynamicType> {
                     #body
                 }
@@ -1617,6 +1649,14 @@ impl Gen<'_> {
                     None => quote!(::core::option::Option::None),
                 };
                 quote!(g.string(#b, #wide))
+            }
+            Type::Fixed { digits, .. } => {
+                let ty = self.rust_type(t);
+                let m = Literal::u128_unsuffixed(10u128.pow(*digits));
+                quote!({
+                    let v = ((u128::from(g.next_u64()) << 64 | u128::from(g.next_u64())) % #m) as i128;
+                    <#ty>::from_unscaled(if g.below(2) == 0 { v } else { -v }).unwrap_or_default()
+                })
             }
             Type::Seq(el, bound) | Type::Map(_, el, bound) => {
                 let max = lit_usize(bound.unwrap_or(4).min(4));

@@ -185,6 +185,14 @@ pub fn lex(src: &str, file: u32) -> Result<Vec<Token>, LexError> {
             push(&mut out, tok);
             continue;
         }
+        if c == '.' && chars.get(i + 1) == Some(&'.') && chars.get(i + 2) == Some(&'.') {
+            // `...` (variadic macro parameters).
+            bump!();
+            bump!();
+            bump!();
+            push(&mut out, Tok::Punct("..."));
+            continue;
+        }
         if c == '#' {
             bump!();
             push(&mut out, Tok::Hash);

@@ -35,15 +35,24 @@
 //! # Language support
 //!
 //! Preprocessor: `#include "x"` / `<x>` (the including file's directory first for `"x"`, then the include
-//! directories), object-like `#define`, `#undef`, `#ifdef`/`#ifndef`/`#if`/`#elif`/`#else`/`#endif` (with
+//! directories), object-like and function-like `#define` (`#` stringizing, `##` pasting, `...` with
+//! `__VA_ARGS__`; directives continue over backslash-newlines), `#undef`, `#ifdef`/`#ifndef`/`#if`/`#elif`/`#else`/`#endif` (with
 //! `defined`), `#pragma once`; other pragmas are ignored. Include cycles are errors.
 //!
 //! Declarations: modules (nested, reopened), structs (single inheritance), unions (integer, char, boolean and
 //! enum discriminators; `default`; several labels per branch), enums (`@value`), bitmasks (`@bit_bound`,
 //! `@position`), bitsets (`bitfield<N[, type]>`, inheritance), typedefs (including arrays), constants with
 //! full integer/float expressions, sequences, arrays, bounded and unbounded strings and wide strings, maps,
-//! every primitive type, forward declarations. Interfaces, exceptions, `native` and `@annotation`
-//! declarations are parsed and skipped. Identifiers that differ only in case collide within a scope.
+//! every primitive type, `fixed<digits, scale>` (as `starling_proto::cdr::Fixed`, packed BCD on the wire),
+//! forward declarations. Valuetypes map as XTypes maps them: a struct whose members are the state members
+//! (`public` and `private` alike) and whose base is the concrete base valuetype; factories are skipped.
+//! Interfaces, exceptions, `native` and `@annotation` declarations are parsed and skipped. Identifiers that
+//! differ only in case collide within a scope.
+//!
+//! Refused, each with a located error that says why: `any` (XTypes defines no TypeKind and no XCDR encoding
+//! for it), `Object`/`ValueBase` (object references), fixed-point constants, abstract and custom valuetypes,
+//! value boxes, `truncatable`, `supports`, several bases, and operations, attributes or nested declarations
+//! inside a valuetype.
 //!
 //! Annotations: `@key`, `@id`, `@autoid(SEQUENTIAL|HASH)`, `@hashid`, `@optional`, `@external`, `@final`,
 //! `@appendable`, `@mutable`, `@extensibility(…)`, `@default`, `@range`/`@min`/`@max` (checked when writing),
@@ -71,8 +80,13 @@
 //!   members), plain, in declaration order. A union used as a key makes the key unbounded (MD5).
 //! - Member ids: sequential from 0 (continuing after the base struct's), `@id`, `@hashid`, `@autoid(HASH)`;
 //!   union branches count from 1 (0 is the discriminator's id in mutable unions).
-//! - Typedefs are expanded (dynamic types carry no aliases); types that hold a bitset or are recursive have no
-//!   dynamic type.
+//! - Bitsets are the smallest unsigned integer (8, 16, 32 or 64 bits) holding all their bits, anonymous
+//!   padding included; as a member of a mutable type their EMHEADER length code is 4 (NEXTINT), and
+//!   collections of bitsets carry a DHEADER in XCDR2 (a bitset is not a primitive type).
+//! - `fixed<d, s>`: `d / 2 + 1` octets of packed BCD, no alignment, sign half-octet `0xC`/`0xD` (CORBA CDR);
+//!   EMHEADER length code 4 and a DHEADER on collections of them in XCDR2. XTypes has no TypeKind for it, so
+//!   a type holding one has no TypeObject (it announces no TypeInformation; peers match it by name).
+//! - Typedefs are expanded (dynamic types carry no aliases); recursive types have no dynamic type.
 
 #![warn(missing_docs)]
 

@@ -37,6 +37,13 @@ pub enum Type {
     Array(Box<Type>, Vec<u64>),
     /// `map<K, V, N>`.
     Map(Box<Type>, Box<Type>, Option<u64>),
+    /// `fixed<digits, scale>`: 1..=31 digits, `scale` of them after the decimal point.
+    Fixed {
+        /// Total digits.
+        digits: u32,
+        /// Digits after the point.
+        scale: u32,
+    },
     /// A struct, union, enum, bitmask or bitset, by scoped name (`a::b::T`).
     Named(String),
 }
@@ -569,6 +576,22 @@ impl Resolver<'_> {
                     None => None,
                 };
                 Type::Map(Box::new(k), Box::new(v), bound)
+            }
+            TypeSpec::Fixed(d, s) => {
+                let digits = self.positive(scope, d, "fixed-point digit count")?;
+                if digits > 31 {
+                    return Err(self.err(d.span, format!("fixed-point types have at most 31 digits, found {digits}")));
+                }
+                let scale = match self.eval(scope, s)? {
+                    Value::Int(v) if (0..=i128::from(digits)).contains(&v) => v as u32,
+                    Value::Int(v) => {
+                        return Err(
+                            self.err(s.span, format!("fixed-point scale must be between 0 and {digits}, found {v}"))
+                        )
+                    }
+                    _ => return Err(self.err(s.span, "fixed-point scale must be an integer")),
+                };
+                Type::Fixed { digits: digits as u32, scale }
             }
             TypeSpec::Named(n) => {
                 let (key, sym) = self.lookup(scope, n)?;
@@ -1221,6 +1244,7 @@ fn show_ty(t: &Type) -> String {
         .to_string(),
         Type::String { wide: false, .. } => "string".into(),
         Type::String { wide: true, .. } => "wstring".into(),
+        Type::Fixed { digits, scale } => format!("fixed<{digits}, {scale}>"),
         Type::Named(n) => format!("`{n}`"),
         _ => "a template type".into(),
     }

@@ -301,7 +301,22 @@ impl Parser<'_> {
                 let value = self.expr()?;
                 Definition { annotations, name, span, kind: DefKind::Const(ty, value) }
             }
-            "interface" | "exception" | "abstract" | "local" | "valuetype" | "native" => {
+            "valuetype" => self.valuetype_def(annotations)?,
+            "abstract" if matches!(self.peek_at(1), Some(Tok::Ident(n)) if n == "valuetype") => {
+                return Err((
+                    span,
+                    "abstract valuetypes are not supported: they have no state members, so no DDS data type".into(),
+                ))
+            }
+            "custom" if matches!(self.peek_at(1), Some(Tok::Ident(n)) if n == "valuetype") => {
+                return Err((
+                    span,
+                    "custom valuetypes are not supported: their application-defined marshaling has no XTypes \
+                     representation"
+                        .into(),
+                ))
+            }
+            "interface" | "exception" | "abstract" | "local" | "native" => {
                 self.pos += 1;
                 while !self.is_punct("{") && !self.is_punct(";") {
                     if self.pos >= self.toks.len() {
@@ -350,6 +365,102 @@ impl Parser<'_> {
             let decls = self.declarators()?;
             self.expect(";")?;
             members.push(Member { annotations, ty, decls });
+        }
+        Ok(Definition { annotations, name, span, kind: DefKind::Struct { base, members } })
+    }
+
+    /// `valuetype V [: Base] { public T a; private T b; factory f(...); };`, mapped as XTypes maps it: a
+    /// struct whose members are the state members (public and private alike) and whose base is the concrete
+    /// base valuetype. Factories are skipped; operations, attributes, nested declarations, value boxes,
+    /// `truncatable`, `supports` and several bases are refused.
+    fn valuetype_def(&mut self, annotations: Vec<Annotation>) -> PResult<Definition> {
+        self.pos += 1;
+        let (name, span) = self.ident()?;
+        if self.is_punct(";") {
+            return Ok(Definition { annotations, name, span, kind: DefKind::ForwardStruct });
+        }
+        let base = if self.eat_punct(":") {
+            if self.is_kw("truncatable") {
+                return Err((
+                    self.span(),
+                    "truncatable valuetypes are not supported: XTypes has no truncatable inheritance (use \
+                     @appendable or @mutable for evolution)"
+                        .into(),
+                ));
+            }
+            let b = self.scoped_name()?;
+            if self.is_punct(",") {
+                return Err((
+                    self.span(),
+                    "a valuetype may have only one base here: XTypes structs have single inheritance".into(),
+                ));
+            }
+            Some(b)
+        } else {
+            None
+        };
+        if self.is_kw("supports") {
+            return Err((self.span(), "`supports` is not supported: interfaces are not DDS data".into()));
+        }
+        if !self.is_punct("{") {
+            return Err((
+                self.span(),
+                format!(
+                    "value boxes are not supported (found {} after `valuetype {name}`): use a typedef or an \
+                     @optional member",
+                    self.found()
+                ),
+            ));
+        }
+        self.pos += 1;
+        let mut members = Vec::new();
+        while !self.eat_punct("}") {
+            let mut anns = self.annotations()?;
+            match self.peek() {
+                Some(Tok::Ident(k)) if k == "public" || k == "private" => {
+                    self.pos += 1;
+                    anns.extend(self.annotations()?);
+                    let ty = self.type_spec()?;
+                    let decls = self.declarators()?;
+                    self.expect(";")?;
+                    members.push(Member { annotations: anns, ty, decls });
+                }
+                Some(Tok::Ident(k)) if k == "factory" => {
+                    // An initializer: no data. Skip `factory name(...) [raises(...)];`.
+                    while !self.is_punct(";") {
+                        if self.pos >= self.toks.len() {
+                            return self.err("`;`");
+                        }
+                        self.pos += 1;
+                    }
+                    self.pos += 1;
+                }
+                Some(Tok::Ident(k))
+                    if matches!(
+                        k.as_str(),
+                        "struct" | "union" | "enum" | "typedef" | "const" | "exception" | "bitmask" | "bitset"
+                    ) =>
+                {
+                    return Err((
+                        self.span(),
+                        format!(
+                            "declarations inside a valuetype are not supported (found `{k}`): declare the type in \
+                             the enclosing module"
+                        ),
+                    ));
+                }
+                None => return self.err("`}`"),
+                _ => {
+                    return Err((
+                        self.span(),
+                        format!(
+                            "valuetype operations and attributes are not supported (found {}): only state \
+                             members (`public`/`private`) are DDS data",
+                            self.found()
+                        ),
+                    ))
+                }
+            }
         }
         Ok(Definition { annotations, name, span, kind: DefKind::Struct { base, members } })
     }
@@ -572,7 +683,34 @@ impl Parser<'_> {
                 self.expect_gt()?;
                 Ok(TypeSpec::Map(Box::new(key), Box::new(value), bound))
             }
-            "fixed" | "any" | "Object" | "void" => Err((self.span(), format!("type `{k}` is not supported"))),
+            "fixed" => {
+                let span = self.span();
+                self.pos += 1;
+                if !self.eat_punct("<") {
+                    return Err((
+                        span,
+                        "`fixed` needs its digits and scale (`fixed<digits, scale>`); fixed-point constants \
+                         are not supported"
+                            .into(),
+                    ));
+                }
+                let digits = self.expr()?;
+                self.expect(",")?;
+                let scale = self.expr_no_gt()?;
+                self.expect_gt()?;
+                Ok(TypeSpec::Fixed(digits, scale))
+            }
+            "any" => Err((
+                self.span(),
+                "type `any` cannot be used: DDS-XTypes 1.3 defines no TypeKind and no XCDR encoding for it \
+                 (a self-describing CORBA value); use a union or a sequence<octet> instead"
+                    .into(),
+            )),
+            "Object" | "ValueBase" => Err((
+                self.span(),
+                format!("type `{k}` cannot be used: it is a CORBA object reference, which DDS data cannot carry"),
+            )),
+            "void" => Err((self.span(), "`void` is only an operation's result type, not a data type".into())),
             _ if KEYWORDS.contains(&k.as_str()) => self.err("type"),
             _ => Ok(TypeSpec::Named(self.scoped_name()?)),
         }

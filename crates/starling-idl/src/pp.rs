@@ -1,4 +1,6 @@
-//! The preprocessor: `#include`, object-like `#define`, conditionals; `#pragma` is ignored.
+//! The preprocessor: `#include`, object-like and function-like `#define` (with `#` stringizing, `##` pasting
+//! and `...`/`__VA_ARGS__`), conditionals; `#pragma` is ignored. Directives may continue over lines ending in
+//! a backslash.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,12 +20,24 @@ struct Cond {
     span: Span,
 }
 
+/// A `#define`d macro.
+#[derive(Clone, Debug)]
+struct Macro {
+    /// Parameter names of a function-like macro (`__VA_ARGS__` last for a variadic one); None if object-like.
+    params: Option<Vec<String>>,
+    /// The replacement list.
+    body: Vec<Token>,
+}
+
+/// Nesting limit of macro expansion (a guard against runaway expansions).
+const MAX_EXPANSION_DEPTH: usize = 200;
+
 /// Preprocesses files into one token stream.
 pub struct Preprocessor<'a> {
     /// Files read so far.
     pub sources: &'a mut SourceMap,
     include_dirs: Vec<PathBuf>,
-    macros: HashMap<String, Vec<Token>>,
+    macros: HashMap<String, Macro>,
     stack: Vec<PathBuf>,
     once: Vec<PathBuf>,
 }
@@ -75,48 +89,242 @@ impl<'a> Preprocessor<'a> {
         let toks = lex(self.sources.text(file), file).map_err(|(sp, m)| self.sources.error(sp, m))?;
         let mut conds: Vec<Cond> = Vec::new();
         let mut i = 0;
+        // Active tokens since the last directive: expanded together, so that a macro's arguments may span
+        // lines.
+        let mut run: Vec<Token> = Vec::new();
         while i < toks.len() {
             let active = conds.last().is_none_or(|c| c.active);
             if toks[i].tok == Tok::Hash && toks[i].line_start {
+                // A directive ends at the next line start (a backslash-newline does not start a line).
                 let hash = toks[i].span;
                 let mut j = i + 1;
-                while j < toks.len() && toks[j].span.line == hash.line && !toks[j].line_start {
+                while j < toks.len() && !toks[j].line_start {
                     j += 1;
                 }
                 let line = &toks[i + 1..j];
                 i = j;
+                self.expand_run(&mut run, out)?;
                 self.directive(hash, line, path, active, &mut conds, out)?;
                 continue;
             }
             if active {
-                self.expand(&toks[i], out, &mut Vec::new());
+                run.push(toks[i].clone());
             }
             i += 1;
         }
+        self.expand_run(&mut run, out)?;
         if let Some(c) = conds.last() {
             return Err(self.sources.error(c.span, "unterminated conditional directive"));
         }
         Ok(())
     }
 
-    /// Appends `t`, replacing macro names by their definitions (recursively, except self-references).
-    fn expand(&self, t: &Token, out: &mut Vec<Token>, active: &mut Vec<String>) {
-        if let Tok::Ident(name) = &t.tok {
-            if let Some(body) = self.macros.get(name) {
-                if !active.contains(name) {
-                    active.push(name.clone());
-                    for b in body {
-                        // Expanded tokens take the location of the use.
-                        self.expand(&Token { tok: b.tok.clone(), span: t.span, line_start: false }, out, active);
-                    }
-                    active.pop();
-                    return;
-                }
-            }
+    /// Expands the pending run of tokens into `out` and empties it.
+    fn expand_run(&self, run: &mut Vec<Token>, out: &mut Vec<Token>) -> Result<(), Diagnostic> {
+        if !run.is_empty() {
+            self.expand_list(run, &mut Vec::new(), out, 0)?;
+            run.clear();
         }
-        out.push(t.clone());
+        Ok(())
     }
 
+    /// Appends `toks` with macros replaced by their expansions (rescanned, a macro's own name excepted while
+    /// it expands). Expanded tokens take the location of the macro's use.
+    fn expand_list(
+        &self,
+        toks: &[Token],
+        hide: &mut Vec<String>,
+        out: &mut Vec<Token>,
+        depth: usize,
+    ) -> Result<(), Diagnostic> {
+        let mut i = 0;
+        while i < toks.len() {
+            let t = &toks[i];
+            let Tok::Ident(name) = &t.tok else {
+                out.push(t.clone());
+                i += 1;
+                continue;
+            };
+            let Some(m) = self.macros.get(name).filter(|_| !hide.contains(name)) else {
+                out.push(t.clone());
+                i += 1;
+                continue;
+            };
+            if depth > MAX_EXPANSION_DEPTH {
+                return Err(self.sources.error(t.span, format!("macro `{name}` expands too deeply")));
+            }
+            let at = |b: &Token| Token { tok: b.tok.clone(), span: t.span, line_start: false };
+            let replaced: Vec<Token> = match &m.params {
+                None => {
+                    i += 1;
+                    m.body.iter().map(at).collect()
+                }
+                Some(params) => {
+                    // A function-like macro name not followed by `(` is an ordinary identifier.
+                    if toks.get(i + 1).map(|n| &n.tok) != Some(&Tok::Punct("(")) {
+                        out.push(t.clone());
+                        i += 1;
+                        continue;
+                    }
+                    let (args, next) = self.macro_args(toks, i, name, params)?;
+                    i = next;
+                    self.substitute(m, params, &args, t, hide, depth)?
+                }
+            };
+            hide.push(name.clone());
+            let r = self.expand_list(&replaced, hide, out, depth + 1);
+            hide.pop();
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Collects the arguments of the function-like macro invoked at `toks[at]` (the name; `(` follows).
+    /// Returns the arguments and the index after the closing `)`.
+    fn macro_args(
+        &self,
+        toks: &[Token],
+        at: usize,
+        name: &str,
+        params: &[String],
+    ) -> Result<(Vec<Vec<Token>>, usize), Diagnostic> {
+        let variadic = params.last().is_some_and(|p| p == "__VA_ARGS__");
+        let mut args: Vec<Vec<Token>> = vec![Vec::new()];
+        let mut depth = 0usize;
+        let mut j = at + 2;
+        loop {
+            let Some(a) = toks.get(j) else {
+                return Err(self
+                    .sources
+                    .error(toks[at].span, format!("unterminated argument list invoking macro `{name}`")));
+            };
+            j += 1;
+            match a.tok {
+                Tok::Punct("(") => depth += 1,
+                Tok::Punct(")") if depth == 0 => break,
+                Tok::Punct(")") => depth -= 1,
+                // Commas separate arguments, except inside parentheses and in the variadic part.
+                Tok::Punct(",") if depth == 0 && !(variadic && args.len() == params.len()) => {
+                    args.push(Vec::new());
+                    continue;
+                }
+                _ => {}
+            }
+            if let Some(last) = args.last_mut() {
+                last.push(a.clone());
+            }
+        }
+        // `F()` passes no argument to a macro without parameters (one empty argument otherwise).
+        if params.is_empty() && args.len() == 1 && args[0].is_empty() {
+            args.clear();
+        }
+        if variadic && args.len() + 1 == params.len() {
+            args.push(Vec::new());
+        }
+        if args.len() != params.len() {
+            let n = if variadic { params.len() - 1 } else { params.len() };
+            let at_least = if variadic { "at least " } else { "" };
+            return Err(self.sources.error(
+                toks[at].span,
+                format!(
+                    "macro `{name}` takes {at_least}{n} argument{}, {} given",
+                    if n == 1 { "" } else { "s" },
+                    args.len()
+                ),
+            ));
+        }
+        Ok((args, j))
+    }
+
+    /// The replacement list of a function-like macro with its parameters replaced: `#p` by the argument as a
+    /// string literal, operands of `##` by the argument as written (then pasted), other uses by the fully
+    /// expanded argument.
+    fn substitute(
+        &self,
+        m: &Macro,
+        params: &[String],
+        args: &[Vec<Token>],
+        use_tok: &Token,
+        hide: &mut Vec<String>,
+        depth: usize,
+    ) -> Result<Vec<Token>, Diagnostic> {
+        let span = use_tok.span;
+        let param = |t: &Token| match &t.tok {
+            Tok::Ident(n) => params.iter().position(|p| p == n),
+            _ => None,
+        };
+        let is_paste = |k: usize| {
+            m.body.get(k).is_some_and(|t| t.tok == Tok::Hash) && m.body.get(k + 1).is_some_and(|t| t.tok == Tok::Hash)
+        };
+        let relocate = |ts: &[Token]| -> Vec<Token> {
+            ts.iter().map(|b| Token { tok: b.tok.clone(), span, line_start: false }).collect()
+        };
+        // Pieces, each marked "pasted to the previous piece".
+        let mut pieces: Vec<(Vec<Token>, bool)> = Vec::new();
+        let mut k = 0;
+        let mut paste_next = false;
+        while k < m.body.len() {
+            let b = &m.body[k];
+            let pasted = std::mem::take(&mut paste_next);
+            let next_pastes = |k: usize| is_paste(k);
+            let piece = if b.tok == Tok::Hash && !is_paste(k) && !(k > 0 && is_paste(k - 1)) {
+                // `#param`: stringize.
+                match m.body.get(k + 1).and_then(param) {
+                    Some(p) => {
+                        k += 2;
+                        let text = spell_tokens(&args[p]);
+                        vec![Token { tok: Tok::Str(text), span, line_start: false }]
+                    }
+                    None => return Err(self.sources.error(span, "`#` in a macro must be followed by a parameter")),
+                }
+            } else if let Some(p) = param(b) {
+                k += 1;
+                if pasted || next_pastes(k) {
+                    relocate(&args[p])
+                } else {
+                    let mut e = Vec::new();
+                    self.expand_list(&args[p], hide, &mut e, depth + 1)?;
+                    relocate(&e)
+                }
+            } else {
+                k += 1;
+                relocate(std::slice::from_ref(b))
+            };
+            if is_paste(k) {
+                k += 2;
+                paste_next = true;
+            }
+            pieces.push((piece, pasted));
+        }
+        let mut out: Vec<Token> = Vec::new();
+        for (piece, pasted) in pieces {
+            let mut piece = piece.into_iter();
+            if pasted {
+                match (out.pop(), piece.next()) {
+                    (Some(l), Some(r)) => out.push(self.paste(&l, &r, span)?),
+                    (Some(l), None) => out.push(l),
+                    (None, Some(r)) => out.push(r),
+                    (None, None) => {}
+                }
+            }
+            out.extend(piece);
+        }
+        Ok(out)
+    }
+
+    /// `l ## r`: the token spelled by both, which must be a single token.
+    fn paste(&self, l: &Token, r: &Token, span: Span) -> Result<Token, Diagnostic> {
+        let text = format!("{}{}", spell(&l.tok), spell(&r.tok));
+        match lex(&text, span.file) {
+            Ok(mut t) if t.len() == 1 => {
+                let mut t = t.remove(0);
+                t.span = span;
+                t.line_start = false;
+                Ok(t)
+            }
+            _ => Err(self.sources.error(span, format!("pasting gives `{text}`, which is not a single token"))),
+        }
+    }
     fn directive(
         &mut self,
         hash: Span,
@@ -179,12 +387,17 @@ impl<'a> Preprocessor<'a> {
             _ if !active => {}
             "define" => {
                 let n = ident_arg(self.sources)?;
-                if let Some(t) = args.get(1) {
-                    if t.tok == Tok::Punct("(") && t.span.col == args[0].span.col + n.chars().count() as u32 {
-                        return Err(self.sources.error(t.span, "function-like macros are not supported"));
-                    }
-                }
-                self.macros.insert(n, args[1..].to_vec());
+                let function_like = args.get(1).is_some_and(|t| {
+                    t.tok == Tok::Punct("(")
+                        && t.span.line == args[0].span.line
+                        && t.span.col == args[0].span.col + n.chars().count() as u32
+                });
+                let m = if function_like {
+                    self.macro_params(&n, &args[1..])?
+                } else {
+                    Macro { params: None, body: args[1..].to_vec() }
+                };
+                self.macros.insert(n, m);
             }
             "undef" => {
                 let n = ident_arg(self.sources)?;
@@ -237,6 +450,59 @@ impl<'a> Preprocessor<'a> {
         Ok(())
     }
 
+    /// Parses `(a, b, ...)` after a function-like macro's name; the rest is the replacement list.
+    fn macro_params(&self, name: &str, toks: &[Token]) -> Result<Macro, Diagnostic> {
+        let mut params: Vec<String> = Vec::new();
+        let mut j = 1;
+        let expect = |j: usize, what: &str| {
+            let (sp, found) =
+                toks.get(j).map_or((toks[0].span, "end of line".to_string()), |t| (t.span, t.tok.describe()));
+            Err(self.sources.error(sp, format!("expected {what} in the parameters of macro `{name}`, found {found}")))
+        };
+        if toks.get(1).map(|t| &t.tok) == Some(&Tok::Punct(")")) {
+            j = 2;
+        } else {
+            loop {
+                match toks.get(j).map(|t| &t.tok) {
+                    Some(Tok::Ident(p)) => {
+                        if params.contains(p) {
+                            return Err(self.sources.error(toks[j].span, format!("duplicate macro parameter `{p}`")));
+                        }
+                        params.push(p.clone());
+                    }
+                    Some(Tok::Punct("...")) => {
+                        params.push("__VA_ARGS__".into());
+                        j += 1;
+                        if toks.get(j).map(|t| &t.tok) != Some(&Tok::Punct(")")) {
+                            return expect(j, "`)`");
+                        }
+                        j += 1;
+                        break;
+                    }
+                    _ => return expect(j, "a parameter name"),
+                }
+                j += 1;
+                match toks.get(j).map(|t| &t.tok) {
+                    Some(Tok::Punct(",")) => j += 1,
+                    Some(Tok::Punct(")")) => {
+                        j += 1;
+                        break;
+                    }
+                    _ => return expect(j, "`,` or `)`"),
+                }
+            }
+        }
+        let body = toks[j..].to_vec();
+        if body.first().is_some_and(|t| t.tok == Tok::Hash && toks.get(j + 1).is_some_and(|n| n.tok == Tok::Hash)) {
+            return Err(self.sources.error(body[0].span, "`##` cannot start a macro's replacement list"));
+        }
+        let n = body.len();
+        if n >= 2 && body[n - 1].tok == Tok::Hash && body[n - 2].tok == Tok::Hash {
+            return Err(self.sources.error(body[n - 1].span, "`##` cannot end a macro's replacement list"));
+        }
+        Ok(Macro { params: Some(params), body })
+    }
+
     /// Evaluates a `#if` expression: integers, `defined`, macros (undefined names are 0), C operators.
     fn eval(&self, args: &[Token], at: Span) -> Result<i128, Diagnostic> {
         // Replace `defined X` / `defined(X)` first, then expand macros.
@@ -254,9 +520,11 @@ impl<'a> Preprocessor<'a> {
                 i = next;
                 continue;
             }
-            self.expand(&args[i], &mut toks, &mut Vec::new());
+            toks.push(args[i].clone());
             i += 1;
         }
+        let pre = std::mem::take(&mut toks);
+        self.expand_list(&pre, &mut Vec::new(), &mut toks, 0)?;
         let mut p = CondParser { toks: &toks, pos: 0 };
         let v = p.expr(0);
         match v {
@@ -339,4 +607,36 @@ impl CondParser<'_> {
             _ => None,
         }
     }
+}
+
+/// The source spelling of a token (for `##` and `#`).
+fn spell(t: &Tok) -> String {
+    match t {
+        Tok::Ident(s) => s.clone(),
+        Tok::Int(v) => v.to_string(),
+        Tok::Float(v) => format!("{v:?}"),
+        Tok::Char(c) => format!("'{}'", char::from_u32(*c).unwrap_or('?').escape_default()),
+        Tok::WChar(c) => format!("L'{}'", char::from_u32(*c).unwrap_or('?').escape_default()),
+        Tok::Str(s) => format!("\"{}\"", s.escape_default()),
+        Tok::WStr(s) => format!("L\"{}\"", s.escape_default()),
+        Tok::Punct(p) => (*p).to_string(),
+        Tok::Hash => "#".to_string(),
+    }
+}
+
+/// The text `#arg` turns into: the tokens spelled with one space where the source had white space.
+fn spell_tokens(toks: &[Token]) -> String {
+    let mut s = String::new();
+    let mut end: Option<(u32, u32)> = None;
+    for t in toks {
+        let text = spell(&t.tok);
+        if let Some((line, col)) = end {
+            if t.span.line != line || t.span.col != col {
+                s.push(' ');
+            }
+        }
+        end = Some((t.span.line, t.span.col + text.chars().count() as u32));
+        s.push_str(&text);
+    }
+    s
 }

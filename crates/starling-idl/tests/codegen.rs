@@ -80,7 +80,7 @@ fn enum_with_values() {
                 }
             }
             impl E {
-                /// This type as an XTypes dynamic type (`None` if it holds a bitset or is recursive).
+                /// This type as an XTypes dynamic type (`None` if it is recursive).
                 pub fn xtypes_type() -> ::core::option::Option<::starling_proto::xtypes::DynamicType> {
                     ::core::option::Option::Some(
                         ::starling_proto::xtypes::EnumType::new("m::E")
@@ -139,7 +139,7 @@ fn bitmask() {
             }
         }
         impl F {
-            /// This type as an XTypes dynamic type (`None` if it holds a bitset or is recursive).
+            /// This type as an XTypes dynamic type (`None` if it is recursive).
             pub fn xtypes_type() -> ::core::option::Option<::starling_proto::xtypes::DynamicType> {
                 ::core::option::Option::Some(
                     ::starling_proto::xtypes::BitmaskType::new("F").bit_bound(8).flag_at("A", 0).flag_at("B", 5).build(),

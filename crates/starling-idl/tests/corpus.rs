@@ -27,3 +27,21 @@ fn every_corpus_file_resolves() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Cyclone DDS's own XTypes IDL (Debian `cyclonedds-dev`, installed by `.ci/setup`): the TypeObject,
+/// TypeLookup and type-map definitions, dense with `@nested`, `@extensibility`, `@external` and enum-switched
+/// unions. Skipped (with a note) where the package is not installed.
+#[test]
+fn cyclone_xtypes_idl_resolves() {
+    let dir = PathBuf::from("/usr/include/dds/ddsi");
+    let files = ["ddsi_xt_typeinfo.idl", "ddsi_xt_typelookup.idl", "ddsi_xt_typemap.idl"];
+    if !dir.join(files[0]).is_file() {
+        eprintln!("cyclonedds-dev is not installed; skipped");
+        return;
+    }
+    for f in files {
+        let model = starling_idl::check(&[dir.join(f)], &[&dir])
+            .unwrap_or_else(|e| panic!("{f}: {}", e.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")));
+        assert!(model.items.len() > 100, "{f}: {} items", model.items.len());
+    }
+}

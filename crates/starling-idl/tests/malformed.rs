@@ -102,6 +102,86 @@ fn malformed_inputs() {
         ),
         ("enumerator_collision", "enum E { A, B };\nenum F { A };", "2:10: `A` redefines `A` (declared at 1:10)"),
         ("keyword_case", "struct A {\n  long Struct;\n};", "2:8: identifier `Struct` collides with keyword `struct`"),
+        (
+            "any_type",
+            "struct A {\n  any a;\n};",
+            "2:3: type `any` cannot be used: DDS-XTypes 1.3 defines no TypeKind and no XCDR encoding for it (a \
+             self-describing CORBA value); use a union or a sequence<octet> instead",
+        ),
+        (
+            "object_type",
+            "struct A { Object o; };",
+            "1:12: type `Object` cannot be used: it is a CORBA object reference, which DDS data cannot carry",
+        ),
+        (
+            "fixed_digits",
+            "struct A {\n  fixed<32, 2> f;\n};",
+            "2:9: fixed-point types have at most 31 digits, found 32",
+        ),
+        ("fixed_scale", "struct A {\n  fixed<5, 6> f;\n};", "2:12: fixed-point scale must be between 0 and 5, found 6"),
+        ("fixed_zero", "struct A {\n  fixed<0, 0> f;\n};", "2:9: fixed-point digit count must be positive, found 0"),
+        (
+            "fixed_const",
+            "const fixed F = 1.5d;",
+            "1:7: `fixed` needs its digits and scale (`fixed<digits, scale>`); fixed-point constants are not \
+             supported",
+        ),
+        (
+            "abstract_value",
+            "abstract valuetype V { };",
+            "1:1: abstract valuetypes are not supported: they have no state members, so no DDS data type",
+        ),
+        (
+            "custom_value",
+            "custom valuetype V { public long a; };",
+            "1:1: custom valuetypes are not supported: their application-defined marshaling has no XTypes \
+             representation",
+        ),
+        (
+            "value_operation",
+            "valuetype V {\n  public long a;\n  long get();\n};",
+            "3:3: valuetype operations and attributes are not supported (found `long`): only state members \
+             (`public`/`private`) are DDS data",
+        ),
+        (
+            "value_attribute",
+            "valuetype V {\n  attribute long a;\n};",
+            "2:3: valuetype operations and attributes are not supported (found `attribute`): only state members \
+             (`public`/`private`) are DDS data",
+        ),
+        (
+            "value_box",
+            "valuetype B long;",
+            "1:13: value boxes are not supported (found `long` after `valuetype B`): use a typedef or an @optional \
+             member",
+        ),
+        (
+            "truncatable",
+            "valuetype A { public long a; };\nvaluetype B : truncatable A { public long b; };",
+            "2:15: truncatable valuetypes are not supported: XTypes has no truncatable inheritance (use @appendable \
+             or @mutable for evolution)",
+        ),
+        (
+            "value_supports",
+            "interface I { };\nvaluetype V supports I { public long a; };",
+            "2:13: `supports` is not supported: interfaces are not DDS data",
+        ),
+        (
+            "value_two_bases",
+            "valuetype A { public long a; };\nvaluetype B { public long b; };\nvaluetype C : A, B { public long c; };",
+            "3:16: a valuetype may have only one base here: XTypes structs have single inheritance",
+        ),
+        (
+            "value_nested",
+            "valuetype V {\n  struct S { long a; };\n};",
+            "2:3: declarations inside a valuetype are not supported (found `struct`): declare the type in the \
+             enclosing module",
+        ),
+        (
+            "value_member_collision",
+            "valuetype A { public long a; };\nvaluetype B : A {\n  private short A;\n};",
+            "3:17: member `A` collides with a base member",
+        ),
     ];
     let mut failures = Vec::new();
     for (tag, src, want) in cases {

@@ -12,6 +12,7 @@
 
 pub mod encapsulation;
 pub mod error;
+pub mod fixed;
 pub mod reader;
 pub mod topic;
 pub mod traits;
@@ -19,6 +20,7 @@ pub mod writer;
 
 pub use encapsulation::{Encapsulation, Extensibility, XcdrVersion};
 pub use error::CdrError;
+pub use fixed::{Fixed, FixedError};
 pub use reader::CdrReader;
 pub use topic::{
     decode_key_payload, decode_sample, encode_key_payload, encode_sample, key_hash, split_encapsulation, try_key_hash,

@@ -65,6 +65,14 @@ fn assignable(t: &DynamicType, s: &DynamicType, o: &TypeConsistency, depth: usiz
             }
         }
         (DynamicType::Bitmask(a), DynamicType::Bitmask(b)) => a.bit_bound == b.bit_bound,
+        (DynamicType::Fixed { digits: a, scale: s1 }, DynamicType::Fixed { digits: b, scale: s2 }) => {
+            a == b && s1 == s2
+        }
+        // XTypes 1.3 §7.2.4.4.4.9: the same bit fields (position and width; holder types may differ).
+        (DynamicType::Bitset(a), DynamicType::Bitset(b)) => {
+            a.fields.len() == b.fields.len()
+                && a.fields.iter().zip(&b.fields).all(|(x, y)| x.position == y.position && x.bitcount == y.bitcount)
+        }
         (DynamicType::Sequence(a), DynamicType::Sequence(b)) => {
             bound_ok(a.bound, b.bound, o.ignore_sequence_bounds) && assignable(&a.element, &b.element, o, d)
         }

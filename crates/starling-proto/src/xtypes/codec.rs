@@ -188,6 +188,9 @@ fn max_grow(
         DynamicType::Primitive(p) => max_prim(p.size(), version, pos, exact),
         DynamicType::Enum(e) => max_prim(enum_size(e, version), version, pos, exact),
         DynamicType::Bitmask(b) => max_prim(bitmask_size(b.bit_bound), version, pos, exact),
+        DynamicType::Bitset(b) => max_prim(bitmask_size(b.bit_bound), version, pos, exact),
+        // Packed BCD: no alignment.
+        DynamicType::Fixed { digits, .. } => *pos += usize::from(*digits / 2 + 1),
         DynamicType::String { bound } | DynamicType::WString { bound } => {
             if *bound == 0 {
                 return None;
@@ -242,7 +245,7 @@ pub(crate) fn enum_size(e: &EnumType, version: XcdrVersion) -> usize {
     }
 }
 
-/// Encoded size of a bitmask.
+/// Encoded size of a bitmask or a bitset of `bit_bound` bits.
 pub(crate) fn bitmask_size(bit_bound: u16) -> usize {
     match bit_bound {
         0..=8 => 1,
@@ -279,6 +282,7 @@ fn length_code(ty: &DynamicType, version: XcdrVersion) -> u32 {
         DynamicType::Primitive(p) => size_lc(p.size()),
         DynamicType::Enum(e) => size_lc(enum_size(e, version)),
         DynamicType::Bitmask(b) => size_lc(bitmask_size(b.bit_bound)),
+        // A bitset is no primitive: NEXTINT, like the generated code.
         DynamicType::String { .. } | DynamicType::WString { .. } => 5,
         DynamicType::Sequence(s) if s.element.is_primitive_like() => match prim_like_size(&s.element, version) {
             1 => 5,
@@ -342,6 +346,22 @@ fn write(w: &mut CdrWriter<'_>, ty: &DynamicType, v: &DynamicValue, mode: Mode) 
                 }
                 Ok(())
             }
+            _ => Err(mismatch(ty, v)),
+        },
+        DynamicType::Bitset(b) => match v {
+            DynamicValue::Bitset(x) => {
+                match bitmask_size(b.bit_bound) {
+                    1 => w.u8(*x as u8),
+                    2 => w.u16(*x as u16),
+                    4 => w.u32(*x as u32),
+                    _ => w.u64(*x),
+                }
+                Ok(())
+            }
+            _ => Err(mismatch(ty, v)),
+        },
+        DynamicType::Fixed { digits, .. } => match v {
+            DynamicValue::Fixed(x) => Ok(crate::cdr::fixed::write_fixed_bcd(w, *x, u32::from(*digits))?),
             _ => Err(mismatch(ty, v)),
         },
         DynamicType::Struct(s) => write_struct(w, s, v, mode),
@@ -642,6 +662,15 @@ fn read(r: &mut CdrReader<'_>, ty: &DynamicType, mode: Mode) -> Result<DynamicVa
             4 => r.u32()?.into(),
             _ => r.u64()?,
         })),
+        DynamicType::Bitset(b) => Ok(DynamicValue::Bitset(match bitmask_size(b.bit_bound) {
+            1 => r.u8()?.into(),
+            2 => r.u16()?.into(),
+            4 => r.u32()?.into(),
+            _ => r.u64()?,
+        })),
+        DynamicType::Fixed { digits, .. } => {
+            Ok(DynamicValue::Fixed(crate::cdr::fixed::read_fixed_bcd(r, u32::from(*digits))?))
+        }
         DynamicType::Struct(s) => read_struct(r, s, mode),
         DynamicType::Union(u) => read_union(r, u),
         DynamicType::Sequence(s) => {

@@ -19,8 +19,9 @@ pub use assignable::{is_assignable, is_assignable_with, TypeConsistency};
 pub use codec::{decode, decode_key_payload, encode, encode_key_payload, key_hash, key_max_size};
 pub use error::DynamicError;
 pub use types::{
-    member_hash_id, name_hash, AliasType, ArrayType, AutoId, BitFlag, BitmaskType, DynamicType, EnumLiteral, EnumType,
-    Extensibility, MapType, PrimitiveKind, SequenceType, StructMember, StructType, UnionCase, UnionType, AUTO_ID,
+    member_hash_id, name_hash, AliasType, ArrayType, AutoId, BitFlag, Bitfield, BitmaskType, BitsetType, DynamicType,
+    EnumLiteral, EnumType, Extensibility, MapType, PrimitiveKind, SequenceType, StructMember, StructType, UnionCase,
+    UnionType, AUTO_ID,
 };
 pub use value::DynamicValue;
 

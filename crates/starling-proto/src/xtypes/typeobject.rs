@@ -12,8 +12,8 @@ use md5::{Digest, Md5};
 
 use super::error::DynamicError;
 use super::types::{
-    name_hash, AutoId, BitmaskType, DynamicType, EnumType, Extensibility, PrimitiveKind, StructMember, StructType,
-    UnionType,
+    name_hash, AutoId, BitmaskType, BitsetType, DynamicType, EnumType, Extensibility, PrimitiveKind, StructMember,
+    StructType, UnionType,
 };
 use crate::cdr::{CdrError, CdrReader, CdrWriter, XcdrVersion};
 use crate::wire::Endian;
@@ -41,6 +41,7 @@ const TK_ENUM: u8 = 0x40;
 const TK_BITMASK: u8 = 0x41;
 const TK_STRUCTURE: u8 = 0x51;
 const TK_UNION: u8 = 0x52;
+const TK_BITSET: u8 = 0x53;
 const TK_SEQUENCE: u8 = 0x60;
 const TK_ARRAY: u8 = 0x61;
 const TK_MAP: u8 = 0x62;
@@ -416,6 +417,11 @@ fn type_identifier_depth(
         DynamicType::Primitive(p) => TypeIdentifier::Primitive(*p),
         DynamicType::String { bound } => TypeIdentifier::String8 { bound: *bound },
         DynamicType::WString { bound } => TypeIdentifier::String16 { bound: *bound },
+        DynamicType::Fixed { digits, scale } => {
+            return Err(DynamicError::Unsupported(format!(
+                "fixed<{digits}, {scale}> has no XTypes TypeKind, so no TypeIdentifier"
+            )))
+        }
         DynamicType::Sequence(s) => {
             let element = type_identifier_depth(&s.element, kind, depth + 1)?;
             TypeIdentifier::PlainSequence { header: header(&element), bound: s.bound, element: Box::new(element) }
@@ -463,6 +469,7 @@ fn build_type_object_depth(ty: &DynamicType, kind: EquivalenceKind, depth: usize
             DynamicType::Union(u) => write_union_object(&mut w, u, kind, depth)?,
             DynamicType::Enum(e) => write_enum_object(&mut w, e, complete),
             DynamicType::Bitmask(b) => write_bitmask_object(&mut w, b, complete),
+            DynamicType::Bitset(b) => write_bitset_object(&mut w, b, complete),
             DynamicType::Alias(a) => {
                 let target = ti(&a.target)?;
                 w.u8(TK_ALIAS);
@@ -647,6 +654,33 @@ fn write_bitmask_object(w: &mut CdrWriter<'_>, b: &BitmaskType, complete: bool) 
         let fd = w.begin_dheader();
         w.u16(f.position);
         w.u16(0);
+        write_member_detail(w, &f.name, complete);
+        w.end_dheader(fd);
+    }
+    w.end_dheader(seq);
+    w.end_dheader(outer);
+}
+
+/// CompleteBitsetType / MinimalBitsetType (both appendable): flags, header (the type detail, or empty), and
+/// the fields by position, each CommonBitfield (position, flags, bitcount, holder TypeKind) with its
+/// CompleteMemberDetail or NameHash.
+fn write_bitset_object(w: &mut CdrWriter<'_>, b: &BitsetType, complete: bool) {
+    w.u8(TK_BITSET);
+    let outer = w.begin_dheader();
+    w.u16(0);
+    let h = w.begin_dheader();
+    if complete {
+        write_complete_type_detail(w, &b.name);
+    }
+    w.end_dheader(h);
+    let seq = w.begin_dheader();
+    w.seq_len(b.fields.len());
+    for f in &b.fields {
+        let fd = w.begin_dheader();
+        w.u16(f.position);
+        w.u16(0);
+        w.u8(f.bitcount);
+        w.u8(f.holder.type_kind());
         write_member_detail(w, &f.name, complete);
         w.end_dheader(fd);
     }
@@ -1141,6 +1175,33 @@ impl TypeObject {
                 b.skip_to_end_of(&seq);
                 r.skip_to_end_of(&b);
                 DynamicType::Bitmask(bm)
+            }
+            TK_BITSET => {
+                let mut b = r.dheader()?;
+                let _flags = b.u16()?;
+                let mut h = b.dheader()?;
+                let name = read_complete_type_detail(&mut h)?;
+                b.skip_to_end_of(&h);
+                let mut bs = BitsetType::new(name);
+                let mut seq = b.dheader()?;
+                let n = seq.seq_len(4)?;
+                for _ in 0..n {
+                    let mut f = seq.dheader()?;
+                    let position = f.u16()?;
+                    let _ff = f.u16()?;
+                    let bitcount = f.u8()?;
+                    let holder = PrimitiveKind::from_type_kind(f.u8()?)
+                        .ok_or(DynamicError::TypeObject("bitfield holder is not a primitive type"))?;
+                    let name = read_complete_member_detail(&mut f)?;
+                    seq.skip_to_end_of(&f);
+                    if bitcount == 0 || bitcount > 64 || u32::from(position) + u32::from(bitcount) > 64 {
+                        return Err(DynamicError::TypeObject("bitfield outside 64 bits"));
+                    }
+                    bs = bs.field(name, position, bitcount, holder);
+                }
+                b.skip_to_end_of(&seq);
+                r.skip_to_end_of(&b);
+                DynamicType::Bitset(bs)
             }
             TK_ALIAS => {
                 let _flags = r.u16()?;

@@ -165,6 +165,16 @@ pub enum DynamicType {
     Enum(EnumType),
     /// A bitmask.
     Bitmask(BitmaskType),
+    /// A bitset (named bit fields packed into one integer).
+    Bitset(BitsetType),
+    /// IDL `fixed<digits, scale>`: a decimal encoded as packed BCD (see [`crate::cdr::fixed`]). XTypes 1.3
+    /// defines no TypeKind for it, so a type holding one has no TypeObject.
+    Fixed {
+        /// Total digits (1..=31).
+        digits: u8,
+        /// Digits after the decimal point (at most `digits`).
+        scale: u8,
+    },
     /// A typedef.
     Alias(AliasType),
     /// A structure.
@@ -221,6 +231,109 @@ pub struct BitFlag {
     pub name: String,
     /// Bit position.
     pub position: u16,
+}
+
+/// A bitset type: named bit fields packed into one unsigned integer, the smallest of 8, 16, 32 or 64 bits
+/// that holds [`bit_bound`](Self::bit_bound) bits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BitsetType {
+    /// Fully scoped name.
+    pub name: String,
+    /// Total width in bits (1..=64), anonymous padding fields included; it selects the encoded size. A bitset
+    /// learned from a TypeObject (which lists named fields only) ends at its last field.
+    pub bit_bound: u16,
+    /// The named fields in declaration order (inherited ones first).
+    pub fields: Vec<Bitfield>,
+}
+
+/// One named field of a bitset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bitfield {
+    /// Its name.
+    pub name: String,
+    /// Offset of its least significant bit.
+    pub position: u16,
+    /// Width in bits (1..=64).
+    pub bitcount: u8,
+    /// The type the field's value is exposed as: boolean, octet or an integer type (signed types are
+    /// sign-extended from `bitcount` bits).
+    pub holder: PrimitiveKind,
+}
+
+impl Bitfield {
+    /// The field's bits of a packed bitset value, as an unsigned number.
+    pub fn get_raw(&self, bits: u64) -> u64 {
+        let v = bits >> self.position.min(63);
+        if self.bitcount >= 64 {
+            v
+        } else {
+            v & ((1u64 << self.bitcount) - 1)
+        }
+    }
+
+    /// The field's value sign-extended when its holder type is signed.
+    pub fn get(&self, bits: u64) -> i128 {
+        let raw = self.get_raw(bits);
+        let signed = matches!(
+            self.holder,
+            PrimitiveKind::Int8 | PrimitiveKind::Int16 | PrimitiveKind::Int32 | PrimitiveKind::Int64
+        );
+        if signed && self.bitcount > 0 && self.bitcount < 64 && raw >> (self.bitcount - 1) & 1 == 1 {
+            i128::from(raw) - (1i128 << self.bitcount)
+        } else if signed && self.bitcount >= 64 {
+            i128::from(raw as i64)
+        } else {
+            i128::from(raw)
+        }
+    }
+
+    /// The range of values the field holds: `[min, max]`.
+    pub fn range(&self) -> (i128, i128) {
+        let n = u32::from(self.bitcount.clamp(1, 64));
+        match self.holder {
+            PrimitiveKind::Int8 | PrimitiveKind::Int16 | PrimitiveKind::Int32 | PrimitiveKind::Int64 => {
+                (-(1i128 << (n - 1)), (1i128 << (n - 1)) - 1)
+            }
+            _ => (0, (1i128 << n) - 1),
+        }
+    }
+
+    /// `bits` with this field set to `value` (which must be within [`range`](Self::range)).
+    pub fn set(&self, bits: u64, value: i128) -> u64 {
+        let mask = if self.bitcount >= 64 { u64::MAX } else { (1u64 << self.bitcount) - 1 };
+        let pos = u32::from(self.position.min(63));
+        (bits & !(mask << pos)) | (((value as u64) & mask) << pos)
+    }
+}
+
+impl BitsetType {
+    /// An empty bitset.
+    pub fn new(name: impl Into<String>) -> Self {
+        BitsetType { name: name.into(), bit_bound: 0, fields: Vec::new() }
+    }
+
+    /// Adds a field at `position`; the bit bound grows to cover it.
+    pub fn field(mut self, name: impl Into<String>, position: u16, bitcount: u8, holder: PrimitiveKind) -> Self {
+        self.bit_bound = self.bit_bound.max(position + u16::from(bitcount));
+        self.fields.push(Bitfield { name: name.into(), position, bitcount, holder });
+        self
+    }
+
+    /// Sets the total width (to cover trailing padding).
+    pub fn bit_bound(mut self, bits: u16) -> Self {
+        self.bit_bound = bits;
+        self
+    }
+
+    /// The field with this name.
+    pub fn by_name(&self, name: &str) -> Option<&Bitfield> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Finishes the builder.
+    pub fn build(self) -> DynamicType {
+        DynamicType::Bitset(self)
+    }
 }
 
 /// A typedef.
@@ -376,6 +489,10 @@ impl DynamicType {
     pub fn map(key: DynamicType, value: DynamicType, bound: u32) -> Self {
         DynamicType::Map(MapType { key: Box::new(key), value: Box::new(value), bound })
     }
+    /// `fixed<digits, scale>`.
+    pub fn fixed(digits: u8, scale: u8) -> Self {
+        DynamicType::Fixed { digits, scale }
+    }
     /// `typedef target name;`.
     pub fn alias(name: impl Into<String>, target: DynamicType) -> Self {
         DynamicType::Alias(AliasType { name: name.into(), target: Box::new(target) })
@@ -390,11 +507,12 @@ impl DynamicType {
         t
     }
 
-    /// The fully scoped name of a named type (enum, bitmask, alias, struct, union).
+    /// The fully scoped name of a named type (enum, bitmask, bitset, alias, struct, union).
     pub fn name(&self) -> Option<&str> {
         match self {
             DynamicType::Enum(e) => Some(&e.name),
             DynamicType::Bitmask(b) => Some(&b.name),
+            DynamicType::Bitset(b) => Some(&b.name),
             DynamicType::Alias(a) => Some(&a.name),
             DynamicType::Struct(s) => Some(&s.name),
             DynamicType::Union(u) => Some(&u.name),
@@ -434,6 +552,8 @@ impl DynamicType {
             DynamicType::WString { bound } => format!("wstring<{bound}>"),
             DynamicType::Enum(e) => format!("enum {}", e.name),
             DynamicType::Bitmask(b) => format!("bitmask {}", b.name),
+            DynamicType::Bitset(b) => format!("bitset {}", b.name),
+            DynamicType::Fixed { digits, scale } => format!("fixed<{digits}, {scale}>"),
             DynamicType::Alias(a) => a.name.clone(),
             DynamicType::Struct(s) => format!("struct {}", s.name),
             DynamicType::Union(u) => format!("union {}", u.name),

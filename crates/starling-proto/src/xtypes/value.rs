@@ -43,6 +43,10 @@ pub enum DynamicValue {
     Enum(i32),
     /// A bitmask, as its bits.
     Bitmask(u64),
+    /// A bitset, as its packed bits (see [`Bitfield::get`](super::Bitfield::get) for the fields).
+    Bitset(u64),
+    /// A `fixed<digits, scale>` value, as its unscaled integer (`12.34` in a `fixed<5, 2>` is 1234).
+    Fixed(i128),
     /// A struct: one entry per member of [`StructType::all_members`](super::StructType::all_members), in
     /// that order; `None` is an absent `@optional` member.
     Struct(Vec<Option<DynamicValue>>),
@@ -71,6 +75,8 @@ impl DynamicValue {
             DynamicType::WString { .. } => DynamicValue::WString(String::new()),
             DynamicType::Enum(e) => DynamicValue::Enum(e.default_value()),
             DynamicType::Bitmask(_) => DynamicValue::Bitmask(0),
+            DynamicType::Bitset(_) => DynamicValue::Bitset(0),
+            DynamicType::Fixed { .. } => DynamicValue::Fixed(0),
             DynamicType::Alias(_) => DynamicValue::Bool(false), // unreachable: resolved above
             DynamicType::Struct(s) => DynamicValue::Struct(
                 s.all_members()
@@ -116,6 +122,8 @@ impl DynamicValue {
             DynamicValue::WString(_) => "wstring",
             DynamicValue::Enum(_) => "enum",
             DynamicValue::Bitmask(_) => "bitmask",
+            DynamicValue::Bitset(_) => "bitset",
+            DynamicValue::Fixed(_) => "fixed",
             DynamicValue::Struct(_) => "struct",
             DynamicValue::Union { .. } => "union",
             DynamicValue::Sequence(_) => "sequence",
