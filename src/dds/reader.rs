@@ -924,6 +924,7 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
             keyed: support.is_keyed(),
             qos: qos.clone(),
             type_information: None,
+            content_filter: None,
         };
         let announcement = super::type_announcement(support.dynamic_type(), type_name);
         let mut desc = desc;

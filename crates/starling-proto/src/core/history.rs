@@ -3,7 +3,7 @@
 
 use super::event::ChangeKind;
 use crate::qos::History;
-use crate::wire::types::{KeyHash, SampleIdentity, SequenceNumber, Time};
+use crate::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -15,6 +15,8 @@ pub(crate) struct CacheChange {
     pub payload: Bytes,
     pub source_timestamp: Option<Time>,
     pub related_sample_identity: Option<SampleIdentity>,
+    /// Matched readers whose content filter this change does not pass: they get a GAP instead.
+    pub filtered_out: Vec<Guid>,
 }
 
 /// Changes by sequence number. KEEP_LAST(n) keeps the newest n per instance;
@@ -109,6 +111,7 @@ mod tests {
             payload: Bytes::new(),
             source_timestamp: None,
             related_sample_identity: None,
+            filtered_out: Vec::new(),
         }
     }
 
