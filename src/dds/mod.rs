@@ -24,6 +24,7 @@
 //! ([`BuiltinReader`]) show what discovery found.
 
 mod builtin;
+mod cft;
 mod condition;
 mod participant;
 mod reader;
@@ -35,6 +36,7 @@ pub use builtin::{
     builtin_instance_handle, BuiltinReader, ParticipantBuiltinTopicData, PublicationBuiltinTopicData,
     SubscriptionBuiltinTopicData, TopicBuiltinTopicData,
 };
+pub use cft::{ContentFilteredTopic, TopicDescription, DDSSQL};
 pub use condition::{Condition, GuardCondition, QueryCondition, ReadCondition, StateMask, StatusCondition, WaitSet};
 pub use participant::{DomainParticipant, DomainParticipantBuilder, Publisher, Subscriber, Topic};
 pub use reader::{DataReader, InstanceState, ReaderDataLifecycle, Sample, SampleInfo, SampleState, ViewState};
@@ -76,6 +78,13 @@ pub enum DdsError {
     /// The participant was shut down.
     #[error("participant is shut down")]
     Closed,
+    /// A content filter expression or its parameters are wrong (the error gives the position).
+    #[error("content filter: {0}")]
+    Filter(#[from] crate::filter::FilterError),
+    /// The topic's type does not describe itself ([`TypeSupport::dynamic_type`] is `None`), so a content filter
+    /// cannot name its members.
+    #[error("content filter on type {0}: the type has no XTypes description to evaluate a filter on")]
+    FilterUnsupported(String),
 }
 
 /// What a topic type announces about itself: its TypeInformation (as the

@@ -17,11 +17,18 @@
 //! decimal, hex and floating-point numbers; `TRUE`/`FALSE`; enum literals by
 //! name. Keywords are case-insensitive.
 //!
+//! Samples are seen through [`FilterValue`]: JSON values (`serde_json::Value`) and dynamic-type samples
+//! ([`DynamicSample`], what [`ContentFilteredTopic`](crate::dds::ContentFilteredTopic) readers and writers use)
+//! implement it.
+//!
 //! Evaluation uses three-valued logic: a comparison involving a field the
 //! sample does not have is "unknown", and a sample matches only when the whole
 //! expression is true.
 
+mod dynamic;
 mod parser;
+
+pub use dynamic::DynamicSample;
 
 use parser::{CmpOp, Expr, Operand};
 use std::cmp::Ordering;
