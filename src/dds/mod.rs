@@ -19,6 +19,10 @@
 //! the participant's send socket. Deadline, liveliness and purge checks run
 //! in one timer task per endpoint.
 //!
+//! A [`ContentFilteredTopic`] filters a reader's samples with a DDS SQL expression (evaluated on the sample's
+//! dynamic-type form), announces the filter in SEDP (CONTENT_FILTER_PROPERTY), and lets Starling writers leave
+//! out, at the source, the samples a Starling reader's filter rejects.
+//!
 //! Conditions ([`GuardCondition`], [`StatusCondition`], [`ReadCondition`],
 //! [`QueryCondition`]) wake a [`WaitSet`]; built-in topic readers
 //! ([`BuiltinReader`]) show what discovery found.
