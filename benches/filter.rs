@@ -2,14 +2,16 @@
 //! `x`), at a 12 B and a 1 KB body, three ways:
 //! - `json`: the sample already decoded as the typed `ShapeType`, converted to JSON and evaluated (how
 //!   `starling sub --filter` and shape_main `--cft` filtered before ContentFilteredTopic);
-//! - `dynamic_decode`: the payload decoded with the type's dynamic description and evaluated on that value (a
-//!   typed reader on a ContentFilteredTopic, and a writer filtering at the source);
+//! - `dynamic_decode`: the whole payload decoded with the type's dynamic description and evaluated on that value;
+//! - `dynamic_projected`: only the members the filter names decoded (`xtypes::decode_projected`), the others
+//!   stepped over, then evaluated (a typed reader on a ContentFilteredTopic, and a writer filtering at the
+//!   source);
 //! - `dynamic_value`: evaluated on an already decoded `DynamicValue` (a reader of a dynamic type, whose samples
 //!   are the values the filter looks at).
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use starling::dynamic::shape_type;
-use starling::filter::{DynamicSample, Filter};
+use starling::filter::{projection, DynamicSample, Filter};
 use starling::types::ShapeType;
 use starling_proto::cdr::{decode_sample, encode_sample};
 use starling_proto::qos::XCDR1;
@@ -43,6 +45,13 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_with_input(BenchmarkId::new("dynamic_decode", size), &payload, |b, p| {
             b.iter(|| xtypes::decode(&ty, black_box(p)).is_ok_and(|v| filter.matches(&DynamicSample::new(&ty, &v))))
+        });
+        let proj = projection(&ty, &filter);
+        g.bench_with_input(BenchmarkId::new("dynamic_projected", size), &payload, |b, p| {
+            b.iter(|| {
+                xtypes::decode_projected(&ty, black_box(p), &proj)
+                    .is_ok_and(|v| filter.matches(&DynamicSample::new(&ty, &v)))
+            })
         });
         g.bench_with_input(BenchmarkId::new("dynamic_value", size), &value, |b, v| {
             b.iter(|| filter.matches(&DynamicSample::new(&ty, black_box(v))))

@@ -13,10 +13,10 @@
 
 use super::participant::{Shared, Topic};
 use super::DdsError;
-use crate::filter::{DynamicSample, Filter, FilterError};
+use crate::filter::{projection, DynamicSample, Filter, FilterError};
 use starling_proto::discovery::ContentFilterProperty;
 use starling_proto::wire::types::Guid;
-use starling_proto::xtypes::{self, DynamicType, DynamicValue};
+use starling_proto::xtypes::{self, DynamicType, DynamicValue, Projection};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 /// The filter class name of the DDS SQL grammar, as sent in CONTENT_FILTER_PROPERTY.
@@ -28,6 +28,8 @@ pub struct CftState {
     related_topic: String,
     ty: DynamicType,
     filter: RwLock<Arc<Filter>>,
+    /// The members the expression names: all a sample's payload is decoded for.
+    projection: Projection,
     /// The readers created on the topic (to announce new parameters).
     readers: Mutex<Vec<(Weak<Shared>, Guid)>>,
 }
@@ -62,7 +64,7 @@ impl CftState {
 
     /// True when the encapsulated sample passes the filter; an undecodable one does not.
     pub(crate) fn accepts_payload(&self, payload: &[u8]) -> bool {
-        accepts_payload(&self.current(), &self.ty, payload)
+        accepts_payload(&self.current(), &self.ty, &self.projection, payload)
     }
 
     /// Notes a reader created on the topic.
@@ -73,9 +75,10 @@ impl CftState {
     }
 }
 
-/// Evaluates `filter` on an encapsulated sample of type `ty`; an undecodable sample does not pass.
-pub(crate) fn accepts_payload(filter: &Filter, ty: &DynamicType, payload: &[u8]) -> bool {
-    match xtypes::decode(ty, payload) {
+/// Evaluates `filter` on an encapsulated sample of type `ty`, decoding only the members in `projection`; an
+/// undecodable sample does not pass.
+pub(crate) fn accepts_payload(filter: &Filter, ty: &DynamicType, projection: &Projection, payload: &[u8]) -> bool {
+    match xtypes::decode_projected(ty, payload, projection) {
         Ok(v) => filter.matches(&DynamicSample::new(ty, &v)),
         Err(e) => {
             tracing::debug!("content filter: undecodable sample: {e}");
@@ -134,9 +137,11 @@ impl<T: 'static> ContentFilteredTopic<T> {
         let filter = Filter::with_parameters(expression, parameters)?;
         let ty =
             related.support().dynamic_type().ok_or_else(|| DdsError::FilterUnsupported(related.type_name().into()))?;
+        let projection = projection(&ty, &filter);
         let state = Arc::new(CftState {
             name: name.to_string(),
             related_topic: related.name().to_string(),
+            projection,
             ty,
             filter: RwLock::new(Arc::new(filter)),
             readers: Mutex::new(Vec::new()),

@@ -10,7 +10,7 @@ use super::status::{
 };
 use super::support::TypeSupport;
 use super::DdsError;
-use crate::filter::{DynamicSample, Filter};
+use crate::filter::{merge_projections, projection, DynamicSample, Filter};
 use crate::runtime::driver::WriterSink;
 use crate::runtime::wall_clock;
 use bytes::Bytes;
@@ -21,7 +21,7 @@ use starling_proto::qos::{EndpointQos, LivelinessKind, QosPolicyId};
 use starling_proto::wire::types::VendorId;
 use starling_proto::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
 use starling_proto::wire::Endian;
-use starling_proto::xtypes::{self, DynamicType, DynamicValue};
+use starling_proto::xtypes::{self, DynamicType, Projection};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -153,7 +153,7 @@ struct SourceFilter {
     topic: String,
     ty: DynamicType,
     /// Each reader's announced filter, compiled (`None`: it does not compile here, so the reader gets everything).
-    cache: Mutex<HashMap<Guid, (ContentFilterProperty, Option<Filter>)>>,
+    cache: Mutex<HashMap<Guid, (ContentFilterProperty, Option<(Filter, Projection)>)>>,
 }
 
 impl SourceFilter {
@@ -161,10 +161,8 @@ impl SourceFilter {
     /// with a DDSSQL filter on this topic are considered; the sample is decoded once, and only when one of
     /// them exists.
     fn left_out(&self, core: &Participant, writer: Guid, payload: &[u8]) -> Vec<Guid> {
-        let mut out = Vec::new();
-        let mut decoded: Option<Option<DynamicValue>> = None;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let mut seen = 0;
+        let mut readers: Vec<Guid> = Vec::new();
         for d in core.matched_filtered_readers(writer) {
             let Some(cf) = &d.content_filter else { continue };
             if d.vendor_id != VendorId::STARLING
@@ -173,25 +171,36 @@ impl SourceFilter {
             {
                 continue;
             }
-            seen += 1;
             let compile = |cf: &ContentFilterProperty| {
                 Filter::with_parameters(&cf.filter_expression, &cf.expression_parameters)
                     .map_err(|e| tracing::debug!(reader = %d.guid, "cannot filter for this reader: {e}"))
                     .ok()
+                    .map(|f| {
+                        let p = projection(&self.ty, &f);
+                        (f, p)
+                    })
             };
             let entry = cache.entry(d.guid).or_insert_with(|| (cf.clone(), compile(cf)));
             if entry.0 != *cf {
                 *entry = (cf.clone(), compile(cf));
             }
-            let Some(filter) = &entry.1 else { continue };
-            let value = decoded.get_or_insert_with(|| xtypes::decode(&self.ty, payload).ok());
-            let Some(value) = value else { break };
-            if !filter.matches(&DynamicSample::new(&self.ty, value)) {
-                out.push(d.guid);
+            if entry.1.is_some() {
+                readers.push(d.guid);
+            }
+        }
+        let mut out = Vec::new();
+        if !readers.is_empty() {
+            // One decode for all of them, of the members any of their filters names.
+            let filters: Vec<(Guid, &(Filter, Projection))> =
+                readers.iter().filter_map(|g| cache.get(g).and_then(|e| e.1.as_ref()).map(|f| (*g, f))).collect();
+            let merged = filters.iter().fold(Projection::default(), |p, (_, f)| merge_projections(p, f.1.clone()));
+            if let Ok(value) = xtypes::decode_projected(&self.ty, payload, &merged) {
+                let sample = DynamicSample::new(&self.ty, &value);
+                out.extend(filters.iter().filter(|(_, f)| !f.0.matches(&sample)).map(|(g, _)| *g));
             }
         }
         // Forget readers that went away.
-        if cache.len() > 2 * seen + 16 {
+        if cache.len() > 2 * readers.len() + 16 {
             cache.clear();
         }
         out

@@ -1,7 +1,7 @@
 //! Filter evaluation on a [`DynamicValue`] with its [`DynamicType`], without converting the sample to JSON.
 
-use super::{FilterValue, PathSegment, Value};
-use starling_proto::xtypes::{DynamicType, DynamicValue, StructMember, StructType};
+use super::{Filter, FilterValue, PathSegment, Value};
+use starling_proto::xtypes::{DynamicType, DynamicValue, Projection, StructMember, StructType};
 
 /// A sample of a dynamic type, as the filter sees it: member paths resolve by name through the type.
 #[derive(Clone, Copy, Debug)]
@@ -113,4 +113,48 @@ impl FilterValue for DynamicSample<'_> {
         }
         scalar(ty, v)
     }
+}
+
+/// The members of `ty` that `filter` names, for [`starling_proto::xtypes::decode_projected`]: evaluating the
+/// filter on a sample decoded with it gives the same result as on the whole sample.
+pub fn projection(ty: &DynamicType, filter: &Filter) -> Projection {
+    let mut p = Projection::default();
+    for path in filter.field_paths() {
+        if let Some(q) = path_projection(ty, path) {
+            p = merge_projections(p, q);
+        }
+    }
+    p
+}
+
+/// The projection for one member path (`None` when the type has no such member).
+fn path_projection(ty: &DynamicType, path: &[PathSegment]) -> Option<Projection> {
+    let DynamicType::Struct(s) = ty.resolve() else { return None };
+    let [PathSegment::Member(name), rest @ ..] = path else { return None };
+    let (i, m) = find_member(s, name)?;
+    // Deeper into a struct: only what the rest of the path names; anything else (a scalar, an index into a
+    // collection, a union branch): the whole member.
+    let sub = match (m.ty.resolve(), rest) {
+        (DynamicType::Struct(_), [PathSegment::Member(_), ..]) => {
+            Some(path_projection(&m.ty, rest).unwrap_or_default())
+        }
+        _ => None,
+    };
+    Some(Projection { members: vec![(i, sub)] })
+}
+
+/// The union of two projections.
+pub fn merge_projections(mut a: Projection, b: Projection) -> Projection {
+    for (i, sub) in b.members {
+        match a.members.iter_mut().find(|(j, _)| *j == i) {
+            None => a.members.push((i, sub)),
+            Some((_, existing)) => {
+                *existing = match (existing.take(), sub) {
+                    (Some(x), Some(y)) => Some(merge_projections(x, y)),
+                    _ => None,
+                }
+            }
+        }
+    }
+    a
 }

@@ -28,7 +28,7 @@
 mod dynamic;
 mod parser;
 
-pub use dynamic::DynamicSample;
+pub use dynamic::{merge_projections, projection, DynamicSample};
 
 use parser::{CmpOp, Expr, Operand};
 use std::cmp::Ordering;
@@ -267,6 +267,36 @@ impl Filter {
     /// The expression text.
     pub fn expression(&self) -> &str {
         &self.expression
+    }
+
+    /// The member paths the expression names (a bare name may also be an enum literal).
+    pub fn field_paths(&self) -> Vec<&[PathSegment]> {
+        fn walk<'e>(e: &'e Expr, out: &mut Vec<&'e [PathSegment]>) {
+            let mut operand = |o: &'e Operand| {
+                if let Operand::Field(p) = o {
+                    out.push(p.as_slice());
+                }
+            };
+            match e {
+                Expr::And(a, b) | Expr::Or(a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                Expr::Not(a) => walk(a, out),
+                Expr::Cmp(l, _, r) => {
+                    operand(l);
+                    operand(r);
+                }
+                Expr::Between { value, low, high, .. } => {
+                    operand(value);
+                    operand(low);
+                    operand(high);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.expr, &mut out);
+        out
     }
 
     /// True when the sample passes; evaluation errors (type mismatches) count as not passing.
