@@ -148,12 +148,15 @@ impl WriterSink for WriterState {
     }
 }
 
+/// A matched reader's announced filter and, when it compiles here, the filter and the members it names.
+type ReaderFilter = (ContentFilterProperty, Option<(Filter, Projection)>);
+
 /// Writer-side content filtering: the compiled filters of the matched Starling readers that announced one.
 struct SourceFilter {
     topic: String,
     ty: DynamicType,
     /// Each reader's announced filter, compiled (`None`: it does not compile here, so the reader gets everything).
-    cache: Mutex<HashMap<Guid, (ContentFilterProperty, Option<(Filter, Projection)>)>>,
+    cache: Mutex<HashMap<Guid, ReaderFilter>>,
 }
 
 impl SourceFilter {
