@@ -30,6 +30,7 @@ fn bench_history(c: &mut Criterion) {
                 keyed: true,
                 qos: mempair::endpoint_qos(true, keep_all, false),
                 type_information: None,
+                content_filter: None,
             },
         );
         while p.poll_transmit().is_some() {}

@@ -25,9 +25,9 @@
 //! order. GROUP scope with coherent or ordered access (sets and order across the writers of a publisher) is
 //! reported as not supported.
 //!
-//! The subscriber's content filter (`-c` or `--cft`) is applied on the reader side with
-//! [`starling::filter::Filter`] over the sample's JSON form, because the DDS API has no
-//! ContentFilteredTopic yet; the reader line still names `<topic>_filtered` as the contract requires.
+//! The subscriber's content filter (`-c COLOR`, i.e. `color = 'COLOR'`, or `--cft EXPR`) is a
+//! [`ContentFilteredTopic`](starling::dds::ContentFilteredTopic) named `<topic>_filtered`: the reader keeps only
+//! matching samples, announces the filter in SEDP, and Starling writers filter at the source.
 
 use rand::Rng;
 use starling::dds::{
@@ -743,7 +743,7 @@ async fn run_publisher(dp: &DomainParticipant, o: &Opts) -> Result<(), u8> {
     Ok(())
 }
 
-/// One reader with its optional reader-side content filter.
+/// One reader, with its content filter (the reader applies it; kept here for the instance-state lines).
 struct ReaderEntry {
     reader: DataReader<ShapeType>,
     filter: Option<Filter>,
@@ -774,12 +774,6 @@ fn print_samples(e: &mut ReaderEntry, samples: Vec<Sample<ShapeType>>, per_insta
         let key = s.info.instance_handle.0;
         if s.info.valid_data {
             if let Some(d) = &s.data {
-                if let Some(f) = &e.filter {
-                    let passes = serde_json::to_value(d).map(|v| f.matches(&v)).unwrap_or(false);
-                    if !passes {
-                        continue;
-                    }
-                }
                 e.colors.insert(key, d.color.clone());
                 out(&sample_line(&topic, d));
             }
@@ -826,27 +820,37 @@ async fn run_subscriber(dp: &DomainParticipant, o: &Opts) -> Result<(), u8> {
         let topic = dp.create_topic::<ShapeType>(&name);
         let filter = if let Some(c) = &o.color {
             let quoted = format!("'{}'", c.replace('\'', "''"));
-            Some(Filter::with_parameters("color = %0", &[quoted]))
+            Some(("color = %0".to_string(), vec![quoted]))
         } else {
-            o.cft.as_ref().map(|expr| Filter::new(expr))
+            o.cft.as_ref().map(|expr| (expr.clone(), Vec::new()))
         };
-        let filter = match filter {
+        let cft = match &filter {
             None => None,
-            Some(Ok(f)) => Some(f),
-            Some(Err(err)) => {
-                warn(&format!("content filter: {err}"));
-                out("failed to create content filtered topic");
-                return Err(1);
+            Some((expr, params)) => {
+                match dp.create_contentfilteredtopic(&format!("{name}_filtered"), &topic, expr, params) {
+                    Ok(cft) => Some(cft),
+                    Err(err) => {
+                        warn(&format!("content filter: {err}"));
+                        out("failed to create content filtered topic");
+                        return Err(1);
+                    }
+                }
             }
         };
-        let shown = if filter.is_some() { format!("{name}_filtered") } else { name.clone() };
+        let filter =
+            cft.as_ref().and_then(|c| Filter::with_parameters(&c.filter_expression(), &c.expression_parameters()).ok());
+        let shown = if cft.is_some() { format!("{name}_filtered") } else { name.clone() };
         out(&format!("Create reader for topic: {shown}"));
         let lines = unsupported(o);
         if !lines.is_empty() {
             lines.iter().for_each(|l| out(l));
             return Err(EXIT_UNSUPPORTED);
         }
-        let r = subscriber.create_datareader(&topic, Some(qos.clone())).map_err(|e| {
+        let r = match &cft {
+            Some(cft) => subscriber.create_datareader(cft, Some(qos.clone())),
+            None => subscriber.create_datareader(&topic, Some(qos.clone())),
+        }
+        .map_err(|e| {
             warn(&format!("failed to create datareader: {e}"));
             1u8
         })?;

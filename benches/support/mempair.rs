@@ -70,6 +70,7 @@ impl Pair {
             keyed: true,
             qos: endpoint_qos(reliable, keep_all, reader),
             type_information: None,
+            content_filter: None,
         };
         let writer = a.create_writer(now, ep(false));
         let reader = b.create_reader(now, ep(true));

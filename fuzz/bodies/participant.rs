@@ -23,6 +23,7 @@ pub fn run(input: &[u8]) {
             keyed,
             qos,
             type_information: None,
+            content_filter: None,
         };
         p.create_writer(now, desc(EndpointQos::writer_default()));
         p.create_reader(now, desc(rq.clone()));

@@ -168,6 +168,7 @@ fn rtps_traffic() -> Vec<Vec<u8>> {
             keyed: true,
             qos,
             type_information: None,
+            content_filter: None,
         };
         let w = p.create_writer(t0, desc(q.clone()));
         p.create_reader(t0, desc(q));

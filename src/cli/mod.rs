@@ -196,7 +196,7 @@ pub struct SubArgs {
     #[arg(long)]
     pub timeout: Option<f64>,
     /// Print only samples for which this DDS SQL filter expression holds,
-    /// e.g. "x > 100 AND color = 'RED'" (evaluated on the JSON form).
+    /// e.g. "x > 100 AND color = 'RED'": a ContentFilteredTopic, so Starling writers filter at the source.
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
     /// Value for %0, %1, … in `--filter` (repeatable, in order).

@@ -94,10 +94,26 @@ pub(crate) async fn subscribe<C: JsonCodec>(p: DomainParticipant, args: &SubArgs
     let topic = codec.topic(&p, &args.topic)?;
     let mut qos = apply_qos(EndpointQos::reader_default(), &args.qos);
     qos.accept_any_representation();
-    let reader = p.create_datareader(&topic, Some(qos))?;
-    let filter = match &args.filter {
-        Some(expr) => Some(Filter::with_parameters(expr, &args.filter_params)?),
+    // `--filter`: a ContentFilteredTopic, so that Starling writers filter at the source. A type without an
+    // XTypes description cannot have one: its samples are filtered here, on their JSON form.
+    let cft = match &args.filter {
+        Some(expr) => {
+            match p.create_contentfilteredtopic(&format!("{}_filtered", args.topic), &topic, expr, &args.filter_params)
+            {
+                Ok(cft) => Some(cft),
+                Err(DdsError::FilterUnsupported(_)) => None,
+                Err(e) => return Err(e.into()),
+            }
+        }
         None => None,
+    };
+    let reader = match &cft {
+        Some(cft) => p.create_datareader(cft, Some(qos))?,
+        None => p.create_datareader(&topic, Some(qos))?,
+    };
+    let filter = match (&args.filter, &cft) {
+        (Some(expr), None) => Some(Filter::with_parameters(expr, &args.filter_params)?),
+        _ => None,
     };
     let mut filter_error_shown = false;
     let deadline = args.timeout.map(|t| tokio::time::Instant::now() + seconds(t));

@@ -40,11 +40,16 @@
 //! `PID_GROUP_COHERENT_SET` / `PID_GROUP_SEQ_NUM`) is not implemented: each
 //! writer's part of a set is delivered whole on its own.
 //!
+//! A [`ContentFilteredTopic`] filters a reader's samples with a DDS SQL expression (evaluated on the sample's
+//! dynamic-type form), announces the filter in SEDP (CONTENT_FILTER_PROPERTY), and lets Starling writers leave
+//! out, at the source, the samples a Starling reader's filter rejects.
+//!
 //! Conditions ([`GuardCondition`], [`StatusCondition`], [`ReadCondition`],
 //! [`QueryCondition`]) wake a [`WaitSet`]; built-in topic readers
 //! ([`BuiltinReader`]) show what discovery found.
 
 mod builtin;
+mod cft;
 mod condition;
 mod participant;
 mod presentation;
@@ -57,6 +62,7 @@ pub use builtin::{
     builtin_instance_handle, BuiltinReader, ParticipantBuiltinTopicData, PublicationBuiltinTopicData,
     SubscriptionBuiltinTopicData, TopicBuiltinTopicData,
 };
+pub use cft::{ContentFilteredTopic, TopicDescription, DDSSQL};
 pub use condition::{Condition, GuardCondition, QueryCondition, ReadCondition, StateMask, StatusCondition, WaitSet};
 pub use participant::{DomainParticipant, DomainParticipantBuilder, Publisher, Subscriber, Topic};
 pub use reader::{DataReader, InstanceState, ReaderDataLifecycle, Sample, SampleInfo, SampleState, ViewState};
@@ -101,6 +107,13 @@ pub enum DdsError {
     /// The operation is not allowed in the entity's current state or with its QoS.
     #[error("precondition not met: {0}")]
     PreconditionNotMet(&'static str),
+    /// A content filter expression or its parameters are wrong (the error gives the position).
+    #[error("content filter: {0}")]
+    Filter(#[from] crate::filter::FilterError),
+    /// The topic's type does not describe itself ([`TypeSupport::dynamic_type`] is `None`), so a content filter
+    /// cannot name its members.
+    #[error("content filter on type {0}: the type has no XTypes description to evaluate a filter on")]
+    FilterUnsupported(String),
 }
 
 /// What a topic type announces about itself: its TypeInformation (as the

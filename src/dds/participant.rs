@@ -4,6 +4,7 @@ use super::builtin::{
     BuiltinReader, ParticipantBuiltinTopicData, PublicationBuiltinTopicData, SubscriptionBuiltinTopicData,
     TopicBuiltinTopicData,
 };
+use super::cft::{ContentFilteredTopic, TopicDescription};
 use super::presentation::{AccessGate, PublisherSets};
 use super::reader::DataReader;
 use super::support::{DynamicSupport, StaticSupport, TypeSupport};
@@ -231,6 +232,20 @@ impl DomainParticipant {
         Ok(Topic::with_support(name, Arc::new(support)))
     }
 
+    /// A content-filtered topic named `name` on `topic`: readers created on it see only the samples that pass
+    /// the DDS SQL `expression` with its `%n` `parameters` (see [`crate::filter`] for the grammar). A bad
+    /// expression gives [`DdsError::Filter`] with the column; a type without an XTypes description
+    /// ([`TypeSupport::dynamic_type`] is `None`) gives [`DdsError::FilterUnsupported`].
+    pub fn create_contentfilteredtopic<T: 'static, S: AsRef<str>>(
+        &self,
+        name: &str,
+        topic: &Topic<T>,
+        expression: &str,
+        parameters: &[S],
+    ) -> Result<ContentFilteredTopic<T>, DdsError> {
+        ContentFilteredTopic::new(name, topic, expression, parameters)
+    }
+
     /// A publisher with the given partitions (empty: the default partition).
     pub fn create_publisher(&self, partition: Vec<String>) -> Publisher {
         Publisher { shared: self.shared.clone(), partition, group_data: Vec::new(), sets: Arc::default() }
@@ -250,10 +265,11 @@ impl DomainParticipant {
         self.create_publisher(Vec::new()).create_datawriter(topic, qos)
     }
 
-    /// A reader in the default partition (`None`: the default reader QoS).
+    /// A reader in the default partition (`None`: the default reader QoS), on a [`Topic`] or a
+    /// [`ContentFilteredTopic`].
     pub fn create_datareader<T: Clone + Send + Sync + 'static>(
         &self,
-        topic: &Topic<T>,
+        topic: &(impl TopicDescription<T> + ?Sized),
         qos: Option<EndpointQos>,
     ) -> Result<DataReader<T>, DdsError> {
         self.create_subscriber(Vec::new()).create_datareader(topic, qos)
@@ -416,6 +432,11 @@ impl<T: 'static> Topic<T> {
 }
 
 impl<T> Topic<T> {
+    /// The type support.
+    pub(crate) fn support(&self) -> &Arc<dyn TypeSupport<T>> {
+        &self.support
+    }
+
     /// The topic name.
     pub fn name(&self) -> &str {
         &self.name
@@ -558,18 +579,29 @@ impl Subscriber {
         self.group_data = data;
     }
 
-    /// Creates a reader (`None`: the default reader QoS, accepting XCDR1 and XCDR2).
+    /// Creates a reader (`None`: the default reader QoS, accepting XCDR1 and XCDR2) on a [`Topic`] or a
+    /// [`ContentFilteredTopic`].
     pub fn create_datareader<T: Clone + Send + Sync + 'static>(
         &self,
-        topic: &Topic<T>,
+        description: &(impl TopicDescription<T> + ?Sized),
         qos: Option<EndpointQos>,
     ) -> Result<DataReader<T>, DdsError> {
+        let topic = description.topic();
         let mut qos = qos.unwrap_or_else(EndpointQos::reader_any_representation);
         qos.partition = self.partition.clone();
         qos.group_data = self.group_data.clone();
         qos.topic_data = topic.topic_data.clone();
         let access = Some(self.access.clone());
-        DataReader::create(self.shared.clone(), &topic.name, &topic.type_name, qos, topic.support.clone(), access)
+        let filter = description.content_filter().cloned();
+        DataReader::create(
+            self.shared.clone(),
+            &topic.name,
+            &topic.type_name,
+            qos,
+            topic.support.clone(),
+            access,
+            filter,
+        )
     }
 
     /// Begins an access to this subscriber's readers (PRESENTATION): until [`Subscriber::end_access`],

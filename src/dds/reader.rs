@@ -1,5 +1,6 @@
 //! DataReader with a per-instance history cache.
 
+use super::cft::CftState;
 use super::condition::{ReadCondition, StateMask, StatusCondition};
 use super::participant::Shared;
 use super::presentation::AccessGate;
@@ -728,6 +729,10 @@ pub(crate) struct ReaderState<T> {
     access: Option<Arc<AccessGate>>,
     /// This state itself, for sets deferred by the access gate.
     me: std::sync::Weak<ReaderState<T>>,
+    /// The content filter of a reader on a [`ContentFilteredTopic`](super::ContentFilteredTopic).
+    content_filter: Option<Arc<CftState>>,
+    /// Samples the content filter dropped on arrival.
+    filtered: AtomicU64,
 }
 
 impl<T> ReaderState<T> {
@@ -864,6 +869,16 @@ impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
             self.undecodable.fetch_add(1, Ordering::Relaxed);
             return None;
         }
+        if let (true, Some(cft), Some(d), Some(p)) = (valid, &self.content_filter, &data, &s.payload) {
+            let pass = match self.support.as_dynamic(d) {
+                Some(v) => cft.accepts_value(v),
+                None => cft.accepts_payload(p),
+            };
+            if !pass {
+                self.filtered.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        }
         let key = match (&data, &s.payload) {
             _ if !self.support.is_keyed() => KeyHash::default(),
             (Some(d), Some(p)) => self.key_hash_of(d, payload_version(p), s.key_hash),
@@ -876,7 +891,8 @@ impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
     fn insert(&self, cache: &mut Cache<T>, d: Decoded<T>, wall: Time) -> (u64, Outcome) {
         let Decoded { s, data, key, valid } = d;
         let mut gap = 0;
-        if self.best_effort {
+        // Samples filtered out at the source leave gaps too: a filtered reader does not count them as lost.
+        if self.best_effort && self.content_filter.is_none() {
             // Reliable readers get every change repaired (or a GAP for what the writer no longer has).
             gap = cache.note_sequence(s.writer, s.sequence_number.0);
         }
@@ -1081,11 +1097,13 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
         qos: EndpointQos,
         support: Arc<dyn TypeSupport<T>>,
         access: Option<Arc<AccessGate>>,
+        content_filter: Option<Arc<CftState>>,
     ) -> Result<Self, DdsError> {
         if shared.inner.is_closed() {
             return Err(DdsError::Closed);
         }
         let timer = Arc::new(TimerHandle::default());
+        let property = content_filter.as_ref().map(|f| f.property());
         let state = Arc::new_cyclic(|me| ReaderState {
             me: me.clone(),
             access,
@@ -1103,6 +1121,8 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
             key_hashes: Mutex::new(HashMap::new()),
             timer: timer.clone(),
             best_effort: qos.reliability.kind == ReliabilityKind::BestEffort,
+            content_filter: content_filter.clone(),
+            filtered: AtomicU64::new(0),
         });
         let desc = EndpointConfig {
             topic_name: topic.to_string(),
@@ -1110,6 +1130,7 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
             keyed: support.is_keyed(),
             qos: qos.clone(),
             type_information: None,
+            content_filter: property,
         };
         let announcement = super::type_announcement(support.dynamic_type(), type_name);
         let mut desc = desc;
@@ -1127,6 +1148,9 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
             },
         );
         shared.handle.spawn(timer_task(Arc::downgrade(&state), timer, ReaderState::<T>::tick));
+        if let Some(f) = &content_filter {
+            f.add_reader(&shared, guid);
+        }
         Ok(DataReader { shared, guid, topic: topic.to_string(), qos, state })
     }
 
@@ -1381,6 +1405,12 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
     pub fn sample_lost_status(&self) -> SampleLostStatus {
         self.state.flags.clear(StatusMask::SAMPLE_LOST);
         take_status(&self.state.lost, |s| s.total_count_change = 0)
+    }
+
+    /// Samples dropped on arrival because they do not pass the reader's content filter (those a Starling writer
+    /// filtered at the source never arrive, and are not counted).
+    pub fn filtered_sample_count(&self) -> u64 {
+        self.state.filtered.load(Ordering::Relaxed)
     }
 
     /// Samples dropped because their payload could not be decoded.

@@ -40,6 +40,11 @@ pub trait TypeSupport<T>: Send + Sync + 'static {
     fn key_hash(&self, sample: &T, version: XcdrVersion) -> KeyHash;
     /// The type's XTypes description, if it has one.
     fn dynamic_type(&self) -> Option<DynamicType>;
+    /// The sample itself as a value of [`dynamic_type`](Self::dynamic_type), when samples already are
+    /// [`DynamicValue`]s (content filters then evaluate on it without decoding the payload again).
+    fn as_dynamic<'a>(&self, _sample: &'a T) -> Option<&'a DynamicValue> {
+        None
+    }
 }
 
 /// Type support for a compile-time [`TopicType`].
@@ -149,5 +154,8 @@ impl TypeSupport<DynamicValue> for DynamicSupport {
     }
     fn dynamic_type(&self) -> Option<DynamicType> {
         Some(self.ty.clone())
+    }
+    fn as_dynamic<'a>(&self, sample: &'a DynamicValue) -> Option<&'a DynamicValue> {
+        Some(sample)
     }
 }

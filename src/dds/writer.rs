@@ -1,5 +1,6 @@
 //! DataWriter.
 
+use super::cft::DDSSQL;
 use super::condition::StatusCondition;
 use super::participant::Shared;
 use super::presentation::PublisherSets;
@@ -10,14 +11,18 @@ use super::status::{
 };
 use super::support::TypeSupport;
 use super::DdsError;
+use crate::filter::{merge_projections, projection, DynamicSample, Filter};
 use crate::runtime::driver::WriterSink;
 use crate::runtime::wall_clock;
 use bytes::Bytes;
 use starling_proto::cdr::{version_for_representation, XcdrVersion};
-use starling_proto::core::{ChangeKind, EndpointConfig, WriteChange, WriteError, WriteErrorKind};
+use starling_proto::core::{ChangeKind, EndpointConfig, Participant, WriteChange, WriteError, WriteErrorKind};
+use starling_proto::discovery::ContentFilterProperty;
 use starling_proto::qos::{EndpointQos, QosPolicyId};
+use starling_proto::wire::types::VendorId;
 use starling_proto::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
 use starling_proto::wire::Endian;
+use starling_proto::xtypes::{self, DynamicType, Projection};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -120,6 +125,68 @@ impl WriterSink for WriterState {
     }
 }
 
+/// A matched reader's announced filter and, when it compiles here, the filter and the members it names.
+type ReaderFilter = (ContentFilterProperty, Option<(Filter, Projection)>);
+
+/// Writer-side content filtering: the compiled filters of the matched Starling readers that announced one.
+struct SourceFilter {
+    topic: String,
+    ty: DynamicType,
+    /// Each reader's announced filter, compiled (`None`: it does not compile here, so the reader gets everything).
+    cache: Mutex<HashMap<Guid, ReaderFilter>>,
+}
+
+impl SourceFilter {
+    /// The matched readers whose content filter the encapsulated sample does not pass. Only Starling readers
+    /// with a DDSSQL filter on this topic are considered; the sample is decoded once, and only when one of
+    /// them exists.
+    fn left_out(&self, core: &Participant, writer: Guid, payload: &[u8]) -> Vec<Guid> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut readers: Vec<Guid> = Vec::new();
+        for d in core.matched_filtered_readers(writer) {
+            let Some(cf) = &d.content_filter else { continue };
+            if d.vendor_id != VendorId::STARLING
+                || !cf.filter_class_name.eq_ignore_ascii_case(DDSSQL)
+                || cf.related_topic_name != self.topic
+            {
+                continue;
+            }
+            let compile = |cf: &ContentFilterProperty| {
+                Filter::with_parameters(&cf.filter_expression, &cf.expression_parameters)
+                    .map_err(|e| tracing::debug!(reader = %d.guid, "cannot filter for this reader: {e}"))
+                    .ok()
+                    .map(|f| {
+                        let p = projection(&self.ty, &f);
+                        (f, p)
+                    })
+            };
+            let entry = cache.entry(d.guid).or_insert_with(|| (cf.clone(), compile(cf)));
+            if entry.0 != *cf {
+                *entry = (cf.clone(), compile(cf));
+            }
+            if entry.1.is_some() {
+                readers.push(d.guid);
+            }
+        }
+        let mut out = Vec::new();
+        if !readers.is_empty() {
+            // One decode for all of them, of the members any of their filters names.
+            let filters: Vec<(Guid, &(Filter, Projection))> =
+                readers.iter().filter_map(|g| cache.get(g).and_then(|e| e.1.as_ref()).map(|f| (*g, f))).collect();
+            let merged = filters.iter().fold(Projection::default(), |p, (_, f)| merge_projections(p, f.1.clone()));
+            if let Ok(value) = xtypes::decode_projected(&self.ty, payload, &merged) {
+                let sample = DynamicSample::new(&self.ty, &value);
+                out.extend(filters.iter().filter(|(_, f)| !f.0.matches(&sample)).map(|(g, _)| *g));
+            }
+        }
+        // Forget readers that went away.
+        if cache.len() > 2 * readers.len() + 16 {
+            cache.clear();
+        }
+        out
+    }
+}
+
 /// Writes samples of type `T` on one topic.
 pub struct DataWriter<T> {
     shared: Arc<Shared>,
@@ -134,6 +201,8 @@ pub struct DataWriter<T> {
     support: Arc<dyn TypeSupport<T>>,
     /// The publisher's coherent sets, for a writer with PRESENTATION coherent_access.
     sets: Option<Arc<PublisherSets>>,
+    /// `None` for types without a dynamic description (they cannot evaluate filters).
+    source_filter: Option<SourceFilter>,
 }
 
 impl<T> std::fmt::Debug for DataWriter<T> {
@@ -178,6 +247,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
             keyed: support.is_keyed(),
             qos: qos.clone(),
             type_information: None,
+            content_filter: None,
         };
         let announcement = super::type_announcement(support.dynamic_type(), type_name);
         let mut desc = desc;
@@ -216,6 +286,11 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
             state,
             size_hint: AtomicUsize::new(64),
             batching: AtomicBool::new(false),
+            source_filter: support.dynamic_type().map(|ty| SourceFilter {
+                topic: topic.to_string(),
+                ty,
+                cache: Mutex::new(HashMap::new()),
+            }),
             support,
             sets,
         })
@@ -411,10 +486,18 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         let (kind, key) = (change.kind, change.key_hash);
         let guid = self.guid;
         let batch = self.batching.load(Ordering::Relaxed);
+        let filter = self.source_filter.as_ref().filter(|_| kind == ChangeKind::Alive);
         let sn = self
             .shared
             .inner
-            .call_with(batch, |core, now| core.write(now, guid, change), |_, _| {})
+            .call_with(
+                batch,
+                |core, now| {
+                    let left_out = filter.map(|f| f.left_out(core, guid, &change.payload)).unwrap_or_default();
+                    core.write_filtered(now, guid, change, left_out)
+                },
+                |_, _| {},
+            )
             .map_err(Box::new)?;
         let now = Instant::now();
         {
@@ -431,6 +514,13 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
             }
         }
         Ok(sn)
+    }
+
+    /// Samples not sent to a matched reader because they do not pass the content filter it announced (one
+    /// per sample and reader): writer-side filtering for Starling readers on a
+    /// [`ContentFilteredTopic`](super::ContentFilteredTopic).
+    pub fn filtered_sample_count(&self) -> u64 {
+        self.shared.inner.inspect(|c| c.samples_filtered(self.guid))
     }
 
     /// True when every matched reliable reader acknowledged everything written.

@@ -17,11 +17,18 @@
 //! decimal, hex and floating-point numbers; `TRUE`/`FALSE`; enum literals by
 //! name. Keywords are case-insensitive.
 //!
+//! Samples are seen through [`FilterValue`]: JSON values (`serde_json::Value`) and dynamic-type samples
+//! ([`DynamicSample`], what [`ContentFilteredTopic`](crate::dds::ContentFilteredTopic) readers and writers use)
+//! implement it.
+//!
 //! Evaluation uses three-valued logic: a comparison involving a field the
 //! sample does not have is "unknown", and a sample matches only when the whole
 //! expression is true.
 
+mod dynamic;
 mod parser;
+
+pub use dynamic::{merge_projections, projection, DynamicSample};
 
 use parser::{CmpOp, Expr, Operand};
 use std::cmp::Ordering;
@@ -260,6 +267,36 @@ impl Filter {
     /// The expression text.
     pub fn expression(&self) -> &str {
         &self.expression
+    }
+
+    /// The member paths the expression names (a bare name may also be an enum literal).
+    pub fn field_paths(&self) -> Vec<&[PathSegment]> {
+        fn walk<'e>(e: &'e Expr, out: &mut Vec<&'e [PathSegment]>) {
+            let mut operand = |o: &'e Operand| {
+                if let Operand::Field(p) = o {
+                    out.push(p.as_slice());
+                }
+            };
+            match e {
+                Expr::And(a, b) | Expr::Or(a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                Expr::Not(a) => walk(a, out),
+                Expr::Cmp(l, _, r) => {
+                    operand(l);
+                    operand(r);
+                }
+                Expr::Between { value, low, high, .. } => {
+                    operand(value);
+                    operand(low);
+                    operand(high);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.expr, &mut out);
+        out
     }
 
     /// True when the sample passes; evaluation errors (type mismatches) count as not passing.

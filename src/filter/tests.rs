@@ -218,3 +218,94 @@ fn from_str() {
     let f: Filter = "x = 150".parse().unwrap();
     assert!(f.matches(&sample()));
 }
+
+mod dynamic_samples {
+    use crate::filter::{projection, DynamicSample, Filter};
+    use starling_proto::cdr::encode_sample;
+    use starling_proto::qos::{XCDR1, XCDR2};
+    use starling_proto::wire::Endian;
+    use starling_proto::xtypes::{self, DynamicType, DynamicValue, EnumType, Extensibility, StructType};
+
+    fn shape(color: &str, x: i32, size: i32, extra: usize) -> crate::types::ShapeType {
+        crate::types::ShapeType {
+            color: color.into(),
+            x,
+            y: 7,
+            shapesize: size,
+            additional_payload_size: vec![1; extra],
+        }
+    }
+
+    /// The dynamic form gives the same answers as the JSON form, and a projected decode (only the members the
+    /// filter names) the same as a full one, in both XCDR versions.
+    #[test]
+    fn dynamic_and_projected_agree_with_json() {
+        let ty = crate::dynamic::shape_type();
+        let exprs = [
+            "x > 10 AND color = 'RED'",
+            "shapesize BETWEEN 10 AND 20 OR color LIKE 'B%'",
+            "NOT (y = 7)",
+            "additional_payload_size[0] = 1",
+            "color <> 'RED' AND x < %0",
+        ];
+        let samples = [shape("RED", 11, 5, 0), shape("BLUE", 3, 15, 100), shape("RED", 20, 30, 3)];
+        for e in exprs {
+            let f = Filter::with_parameters(e, &["5"]).unwrap();
+            let proj = projection(&ty, &f);
+            for s in &samples {
+                let json = serde_json::to_value(s).unwrap();
+                for rep in [XCDR1, XCDR2] {
+                    let mut payload = Vec::new();
+                    encode_sample(s, rep, Endian::Little, &mut payload).unwrap();
+                    let full = xtypes::decode(&ty, &payload).unwrap();
+                    let projected = xtypes::decode_projected(&ty, &payload, &proj).unwrap();
+                    let want = f.matches(&json);
+                    assert_eq!(f.matches(&DynamicSample::new(&ty, &full)), want, "{e} on {s:?}");
+                    assert_eq!(f.matches(&DynamicSample::new(&ty, &projected)), want, "{e} on {s:?} (projected)");
+                }
+            }
+        }
+    }
+
+    /// Nested members, enums by name, and a member after a skipped nested struct.
+    #[test]
+    fn nested_members_and_enums() {
+        let level = EnumType::new("Level").literal("LOW").literal("HIGH").build();
+        let point = StructType::new("Point", Extensibility::Final)
+            .member("x", DynamicType::int32())
+            .member("label", DynamicType::string(0))
+            .build();
+        let ty = StructType::new("Reading", Extensibility::Appendable)
+            .member("origin", point.clone())
+            .member("level", level)
+            .member("tip", point)
+            .member("name", DynamicType::string(0))
+            .build();
+        let p = |x: i32, l: &str| {
+            DynamicValue::Struct(vec![Some(DynamicValue::Int32(x)), Some(DynamicValue::String(l.into()))])
+        };
+        let v = DynamicValue::Struct(vec![
+            Some(p(1, "a")),
+            Some(DynamicValue::Enum(1)),
+            Some(p(5, "tip")),
+            Some(DynamicValue::String("r1".into())),
+        ]);
+        for (e, want) in [
+            ("tip.x = 5 AND name = 'r1'", true),
+            ("level = HIGH", true),
+            ("level = 'LOW'", false),
+            ("origin.label = 'a' AND tip.label LIKE 't%'", true),
+            ("origin.x > tip.x", false),
+        ] {
+            let f = Filter::new(e).unwrap();
+            assert_eq!(f.matches(&DynamicSample::new(&ty, &v)), want, "{e}");
+            let proj = projection(&ty, &f);
+            for rep in [XCDR1, XCDR2] {
+                let mut payload = Vec::new();
+                xtypes::encode(&ty, &v, rep, Endian::Little, &mut payload).unwrap();
+                let projected = xtypes::decode_projected(&ty, &payload, &proj).unwrap();
+                assert_eq!(f.matches(&DynamicSample::new(&ty, &projected)), want, "{e} (projected)");
+            }
+        }
+    }
+}

@@ -141,7 +141,14 @@ impl Net {
 }
 
 fn endpoint(topic: &str, qos: EndpointQos) -> EndpointConfig {
-    EndpointConfig { topic_name: topic.into(), type_name: "Blob".into(), keyed: true, qos, type_information: None }
+    EndpointConfig {
+        topic_name: topic.into(),
+        type_name: "Blob".into(),
+        keyed: true,
+        qos,
+        type_information: None,
+        content_filter: None,
+    }
 }
 
 fn reliable(mut q: EndpointQos) -> EndpointQos {
@@ -824,4 +831,83 @@ fn hundred_megabyte_sample_under_loss() {
         .expect("the big sample");
     assert_eq!(got.len(), big.len());
     assert!(got[..] == big[..], "payload differs");
+}
+
+fn content_filter(expression: &str, parameters: &[&str]) -> starling_proto::discovery::ContentFilterProperty {
+    starling_proto::discovery::ContentFilterProperty {
+        content_filtered_topic_name: "T_filtered".into(),
+        related_topic_name: "T".into(),
+        filter_class_name: "DDSSQL".into(),
+        filter_expression: expression.into(),
+        expression_parameters: parameters.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+/// Writer-side content filtering: a reader's CONTENT_FILTER_PROPERTY reaches the writer through SEDP (and
+/// again when the reader changes it); changes written with that reader left out never reach it, a reliable
+/// one gets GAPs for them so that it still delivers everything else in order and acknowledges everything, and
+/// an unfiltered reader still gets every change. Under loss, duplication and reordering, over several seeds.
+#[test]
+fn writer_side_content_filter_sends_gaps_instead_of_data() {
+    for seed in 1..=30u64 {
+        let faults = if seed == 1 { NONE } else { Faults { loss: 20, dup: 5, reorder: 20 } };
+        let mut net = Net::new(4, seed, faults);
+        let mut wq = EndpointQos::writer_default();
+        wq.history = History::KeepAll;
+        let mut rq = reliable(EndpointQos::reader_default());
+        rq.history = History::KeepAll;
+        let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+        let mut filtered = endpoint("T", rq.clone());
+        filtered.content_filter = Some(content_filter("x > %0", &["10"]));
+        let r1 = net.parts[1].create_reader(net.now, filtered);
+        net.parts[2].create_reader(net.now, endpoint("T", rq));
+        let mut best_effort = endpoint("T", EndpointQos::reader_default());
+        best_effort.content_filter = Some(content_filter("x < 5", &[]));
+        let r3 = net.parts[3].create_reader(net.now, best_effort);
+        let all_matched = |n: &Net| {
+            n.events[0].iter().filter(|e| matches!(e, Event::PublicationMatched { matched: true, .. })).count() == 3
+        };
+        assert!(net.run_until(Duration::from_secs(30), all_matched), "seed {seed}: no match");
+        let filters: Vec<_> = net.parts[0]
+            .matched_filtered_readers(w)
+            .map(|d| (d.guid, d.content_filter.clone().map(|f| f.expression_parameters)))
+            .collect();
+        assert_eq!(filters.len(), 2, "seed {seed}: {filters:?}");
+        assert!(filters.contains(&(r1, Some(vec!["10".to_string()]))), "seed {seed}: {filters:?}");
+        // Odd samples do not pass reader 1's filter; reader 3 (best effort) takes only the first five.
+        for i in 0..60u32 {
+            let mut out = Vec::new();
+            if i % 2 == 1 {
+                out.push(r1);
+            }
+            if i >= 5 {
+                out.push(r3);
+            }
+            let now = net.now;
+            net.parts[0].write_filtered(now, w, change(i, (i % 3) as u8), out).unwrap();
+            net.step(Duration::from_millis(1));
+        }
+        let evens: Vec<u32> = (0..60).filter(|i| i % 2 == 0).collect();
+        let ok = net.run_until(Duration::from_secs(60), |n| received(n, 1).len() >= 30 && received(n, 2).len() >= 60);
+        assert!(ok, "seed {seed}: got {} and {}", received(&net, 1).len(), received(&net, 2).len());
+        assert!(net.run_until(Duration::from_secs(30), |n| n.parts[0].is_acked_by_all(w)), "seed {seed}: not acked");
+        assert_eq!(received(&net, 1), evens, "seed {seed}");
+        assert_eq!(received(&net, 2), (0..60).collect::<Vec<_>>(), "seed {seed}");
+        assert!(received(&net, 3).iter().all(|i| *i < 5), "seed {seed}: {:?}", received(&net, 3));
+        if seed == 1 {
+            assert_eq!(received(&net, 3), vec![0, 1, 2, 3, 4]);
+        }
+        assert_eq!(net.parts[0].samples_filtered(w), 30 + 55, "seed {seed}");
+        assert_eq!(net.parts[0].stats().samples_filtered, 30 + 55, "seed {seed}");
+
+        // The reader changes its parameters: the writer sees the new ones.
+        let now = net.now;
+        net.parts[1].set_reader_content_filter(now, r1, Some(content_filter("x > %0", &["50"])));
+        let updated = |n: &Net| {
+            n.parts[0]
+                .matched_filtered_readers(w)
+                .any(|d| d.guid == r1 && d.content_filter.as_ref().is_some_and(|f| f.expression_parameters == ["50"]))
+        };
+        assert!(net.run_until(Duration::from_secs(30), updated), "seed {seed}: new parameters not seen");
+    }
 }

@@ -139,7 +139,14 @@ impl Net {
 }
 
 fn endpoint(qos: EndpointQos) -> EndpointConfig {
-    EndpointConfig { topic_name: "T".into(), type_name: "Blob".into(), keyed: true, qos, type_information: None }
+    EndpointConfig {
+        topic_name: "T".into(),
+        type_name: "Blob".into(),
+        keyed: true,
+        qos,
+        type_information: None,
+        content_filter: None,
+    }
 }
 
 fn qos(writer: bool, reliable: bool, coherent: bool, history: History) -> EndpointQos {

@@ -197,7 +197,14 @@ fn lease(kind: LivelinessKind, ms: u64) -> Liveliness {
 }
 
 fn endpoint(topic: &str, qos: EndpointQos) -> EndpointConfig {
-    EndpointConfig { topic_name: topic.into(), type_name: "Blob".into(), keyed: true, qos, type_information: None }
+    EndpointConfig {
+        topic_name: topic.into(),
+        type_name: "Blob".into(),
+        keyed: true,
+        qos,
+        type_information: None,
+        content_filter: None,
+    }
 }
 
 fn change(i: u32) -> WriteChange {

@@ -320,7 +320,14 @@ impl Net {
 }
 
 fn endpoint(topic: &str, qos: EndpointQos) -> EndpointConfig {
-    EndpointConfig { topic_name: topic.into(), type_name: "Blob".into(), keyed: true, qos, type_information: None }
+    EndpointConfig {
+        topic_name: topic.into(),
+        type_name: "Blob".into(),
+        keyed: true,
+        qos,
+        type_information: None,
+        content_filter: None,
+    }
 }
 
 fn writer_qos(history: History) -> EndpointQos {

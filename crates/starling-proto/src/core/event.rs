@@ -1,5 +1,6 @@
 //! What the core hands out (datagrams, events) and takes in (writes).
 
+use crate::discovery::ContentFilterProperty;
 use crate::qos::{EndpointQos, QosPolicyId};
 use crate::wire::types::{Guid, GuidPrefix, KeyHash, Locator, SampleIdentity, SequenceNumber, Time};
 use bytes::Bytes;
@@ -98,6 +99,9 @@ pub struct EndpointConfig {
     pub qos: EndpointQos,
     /// TYPE_INFORMATION to announce, if any (raw XCDR2).
     pub type_information: Option<Vec<u8>>,
+    /// A reader's content filter, announced as CONTENT_FILTER_PROPERTY (`None` for writers and unfiltered
+    /// readers).
+    pub content_filter: Option<ContentFilterProperty>,
 }
 
 /// A sample delivered to a local reader.
@@ -249,4 +253,7 @@ pub struct Stats {
     pub multicast_repairs: u64,
     /// Coherent sets that readers with coherent access dropped for being incomplete.
     pub incomplete_coherent_sets: u64,
+    /// Samples that writers did not send to a matched reader because its content filter rejects them (one
+    /// per sample and reader).
+    pub samples_filtered: u64,
 }

@@ -3,7 +3,7 @@
 
 use super::event::ChangeKind;
 use crate::qos::History;
-use crate::wire::types::{KeyHash, SampleIdentity, SequenceNumber, Time};
+use crate::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -17,6 +17,8 @@ pub(crate) struct CacheChange {
     pub related_sample_identity: Option<SampleIdentity>,
     /// The coherent set (its first sequence number; `SequenceNumber::UNKNOWN` for an end marker).
     pub coherent_set: Option<i64>,
+    /// Matched readers whose content filter this change does not pass: they get a GAP instead.
+    pub filtered_out: Vec<Guid>,
 }
 
 /// Changes by sequence number. KEEP_LAST(n) keeps the newest n per instance;
@@ -112,6 +114,7 @@ mod tests {
             source_timestamp: None,
             related_sample_identity: None,
             coherent_set: None,
+            filtered_out: Vec::new(),
         }
     }
 

@@ -14,7 +14,7 @@ use super::reader::{FragLimits, Reader, WriterProxy};
 use super::typelookup::{type_information, TypeRegistry};
 use super::typematch::{type_match, PendingMatch, TypeMatch};
 use super::writer::{ReaderProxy, Writer, WriterParams};
-use crate::discovery::{builtin_endpoints as be, key_guid, EndpointData, ParticipantData};
+use crate::discovery::{builtin_endpoints as be, key_guid, ContentFilterProperty, EndpointData, ParticipantData};
 use crate::qos::{check_compatible, partitions_match, DurabilityKind, History, QosPolicyId, ReliabilityKind};
 use crate::wire::cursor::ByteReader;
 use crate::wire::header::Header;
@@ -152,6 +152,7 @@ impl Participant {
             source_timestamp: None,
             related_sample_identity: None,
             coherent_set: None,
+            filtered_out: Vec::new(),
         };
         if let Some(w) = self.writers.get_mut(&writer) {
             w.write(now, change, &mut self.outbox);
@@ -247,6 +248,7 @@ impl Participant {
                 source_timestamp: c.source_timestamp,
                 related_sample_identity: c.related_sample_identity,
                 coherent_set: None,
+                filtered_out: Vec::new(),
             };
             writer.write(now, cc, &mut self.outbox);
         }
@@ -280,6 +282,7 @@ impl Participant {
         let mut data = EndpointData::new(guid, &desc.topic_name, &desc.type_name, desc.qos);
         data.unicast_locators = self.config.default_unicast.clone();
         data.type_information = desc.type_information;
+        data.content_filter = desc.content_filter;
         self.announce(now, EntityId::SEDP_SUBSCRIPTIONS_WRITER, &data);
         self.local_readers.insert(id, data);
         let remote: Vec<Guid> = self.db.writers.keys().copied().collect();
@@ -365,8 +368,50 @@ impl Participant {
         self.writers.iter().filter(|(id, w)| Some(**id) != excluding && w.local_readers.contains(&guid)).count() as u32
     }
 
+    /// Changes (or sets, or clears) the content filter of a local reader and announces it again through SEDP,
+    /// so that matched writers filter with the new expression and parameters.
+    pub fn set_reader_content_filter(&mut self, now: Instant, reader: Guid, filter: Option<ContentFilterProperty>) {
+        if reader.prefix != self.config.guid_prefix {
+            return;
+        }
+        let Some(data) = self.local_readers.get_mut(&reader.entity_id) else { return };
+        data.content_filter = filter;
+        let data = data.clone();
+        self.announce(now, EntityId::SEDP_SUBSCRIPTIONS_WRITER, &data);
+    }
+
+    /// The discovery data of the remote readers matched with local `writer` that announced a content filter
+    /// (CONTENT_FILTER_PROPERTY). A writer that can evaluate one may leave out, with
+    /// [`Participant::write_filtered`], the readers whose filter a sample does not pass.
+    pub fn matched_filtered_readers(&self, writer: Guid) -> impl Iterator<Item = &EndpointData> + '_ {
+        let w = if writer.prefix == self.config.guid_prefix { self.writers.get(&writer.entity_id) } else { None };
+        w.into_iter()
+            .flat_map(|w| w.readers.keys())
+            .filter_map(|g| self.db.readers.get(g))
+            .filter(|d| d.content_filter.is_some())
+    }
+
+    /// Samples that local `writer` did not send to a matched reader because they do not pass its content
+    /// filter (one per sample and reader).
+    pub fn samples_filtered(&self, writer: Guid) -> u64 {
+        self.writers.get(&writer.entity_id).map_or(0, Writer::samples_filtered)
+    }
+
     /// Writes a change on a local writer; returns its sequence number.
     pub fn write(&mut self, now: Instant, writer: Guid, change: WriteChange) -> Result<SequenceNumber, WriteError> {
+        self.write_filtered(now, writer, change, Vec::new())
+    }
+
+    /// Writes a change that the matched remote readers in `filtered_out` must not receive (their content
+    /// filter rejects it): they are sent no DATA for it, and reliable ones a GAP, so that reliability still
+    /// completes. Local readers get every change (they filter on arrival).
+    pub fn write_filtered(
+        &mut self,
+        now: Instant,
+        writer: Guid,
+        change: WriteChange,
+        filtered_out: Vec<Guid>,
+    ) -> Result<SequenceNumber, WriteError> {
         let id = writer.entity_id;
         if writer.prefix != self.config.guid_prefix || !self.local_writers.contains_key(&id) {
             return Err(WriteError { kind: WriteErrorKind::UnknownWriter, change });
@@ -384,6 +429,7 @@ impl Participant {
             source_timestamp: change.source_timestamp,
             related_sample_identity: change.related_sample_identity,
             coherent_set: None,
+            filtered_out,
         };
         let sn = w.write(now, cc, &mut self.outbox);
         let coherent_set = w.last_coherent_set();
@@ -1424,6 +1470,7 @@ impl Participant {
         s.shared_repairs = self.writers.values().map(Writer::shared_repairs).sum();
         s.multicast_repairs = self.writers.values().map(Writer::multicast_repairs).sum();
         s.incomplete_coherent_sets = self.readers.values().map(Reader::incomplete_sets).sum();
+        s.samples_filtered = self.writers.values().map(Writer::samples_filtered).sum();
         s
     }
 }

@@ -117,6 +117,9 @@ pub(crate) struct Writer {
     sets: WriterSets,
     /// The coherent set of the change written last.
     last_set: Option<i64>,
+    /// Samples not sent to a matched reader because they do not pass its content filter (one per sample
+    /// and reader).
+    samples_filtered: u64,
 }
 
 impl Writer {
@@ -140,6 +143,7 @@ impl Writer {
             no_history_for: BTreeSet::new(),
             sets: WriterSets::default(),
             last_set: None,
+            samples_filtered: 0,
         }
     }
 
@@ -181,6 +185,17 @@ impl Writer {
         } else {
             &p.locators
         }
+    }
+
+    /// Samples not sent to a matched reader because of its content filter, so far (one per sample and reader).
+    pub fn samples_filtered(&self) -> u64 {
+        self.samples_filtered
+    }
+
+    /// True when change `sn` is still in the history, is meant for `reader` (at or after its `start`) and
+    /// passes its content filter; otherwise a request for it is answered with a GAP.
+    fn servable(&self, sn: i64, reader: &Guid, start: i64) -> bool {
+        sn >= start && self.history.get(sn).is_some_and(|c| !c.filtered_out.contains(reader))
     }
 
     fn recompute_dests(&mut self) {
@@ -244,7 +259,12 @@ impl Writer {
     fn send_history_to(&mut self, guid: Guid, out: &mut Outbox) {
         let Some(p) = self.readers.get(&guid) else { return };
         let dests = p.locators.clone();
-        let sns: Vec<i64> = self.history.range_from(p.start).map(|(sn, _)| sn).collect();
+        let sns: Vec<i64> = self
+            .history
+            .range_from(p.start)
+            .filter(|(_, c)| !c.filtered_out.contains(&guid))
+            .map(|(sn, _)| sn)
+            .collect();
         for sn in sns {
             self.send_change(&dests, Some(guid.prefix), guid.entity_id, sn, out);
         }
@@ -299,6 +319,7 @@ impl Writer {
             source_timestamp: None,
             related_sample_identity: None,
             coherent_set: None,
+            filtered_out: Vec::new(),
         };
         Some(self.write(now, marker, out))
     }
@@ -324,12 +345,15 @@ impl Writer {
             _ => self.params.piggyback_every,
         };
         let mut sent = false;
+        // Readers that a change's content filter left out, with the sequence numbers to GAP for them.
+        let mut filtered: BTreeMap<Guid, Vec<i64>> = BTreeMap::new();
         while self.unsent <= last {
             let sn = self.unsent;
             let Some(change) = self.history.get(sn) else {
                 self.unsent += 1;
                 continue;
             };
+            let left_out = (!change.filtered_out.is_empty()).then(|| change.filtered_out.clone());
             if let Some(flow) = self.params.flow {
                 let cost = (change.payload.len() + DATA_OVERHEAD) as f64;
                 let rate = flow.bytes_per_sec.max(1) as f64;
@@ -347,7 +371,29 @@ impl Writer {
                 }
                 b.tokens -= cost;
             }
-            self.send_change(&dests, None, EntityId::UNKNOWN, sn, out);
+            match left_out {
+                None => self.send_change(&dests, None, EntityId::UNKNOWN, sn, out),
+                Some(left_out) => {
+                    // Only to the locators of the readers whose filter the change passes; a reader that
+                    // shares a locator with one of those still filters it on arrival.
+                    let mut to: Vec<Locator> = Vec::new();
+                    for (g, p) in &self.readers {
+                        if left_out.contains(g) {
+                            self.samples_filtered += 1;
+                            if p.reliable {
+                                filtered.entry(*g).or_default().push(sn);
+                            }
+                        } else {
+                            to.extend(p.locators.iter().copied());
+                        }
+                    }
+                    to.sort();
+                    to.dedup();
+                    if !to.is_empty() {
+                        self.send_change(&to, None, EntityId::UNKNOWN, sn, out);
+                    }
+                }
+            }
             self.unsent += 1;
             sent = true;
             self.since_heartbeat += 1;
@@ -356,6 +402,12 @@ impl Writer {
             }
         }
         self.all_dests = dests;
+        // Reliable readers learn at once that the changes they were not sent are not for them.
+        for (g, sns) in filtered {
+            let Some(p) = self.readers.get(&g) else { continue };
+            let dests = p.locators.clone();
+            self.send_gaps(&dests, Some(g.prefix), g.entity_id, &sns, out);
+        }
         if sent && reliable {
             self.schedule_heartbeat(now);
         }
@@ -593,7 +645,7 @@ impl Writer {
         let rid = reader.entity_id;
         let mut gaps: Vec<i64> = Vec::new();
         for &sn in &requested {
-            if sn >= start && self.history.get(sn).is_some() {
+            if self.servable(sn, &reader, start) {
                 self.send_change(&dests, dst, rid, sn, out);
             } else {
                 gaps.push(sn);
@@ -629,8 +681,7 @@ impl Writer {
         }
         let mut single: BTreeMap<Guid, Vec<i64>> = BTreeMap::new();
         for (sn, guids) in by_sn {
-            let servable = self.history.get(sn).is_some()
-                && guids.iter().all(|g| self.readers.get(g).is_some_and(|p| sn >= p.start));
+            let servable = guids.iter().all(|g| self.readers.get(g).is_some_and(|p| self.servable(sn, g, p.start)));
             if guids.len() > 1 && servable {
                 let mut dests: Vec<Locator> = guids
                     .iter()
@@ -655,7 +706,7 @@ impl Writer {
             let (dests, start) = (p.locators.clone(), p.start);
             let mut gaps = Vec::new();
             for sn in sns {
-                if sn >= start && self.history.get(sn).is_some() {
+                if self.servable(sn, &g, start) {
                     self.send_change(&dests, Some(g.prefix), g.entity_id, sn, out);
                 } else {
                     gaps.push(sn);
@@ -712,7 +763,7 @@ impl Writer {
         p.last_nackfrag_count = Some(nf.count);
         let dests = p.locators.clone();
         let sn = nf.writer_sn.0;
-        if self.history.get(sn).is_none() {
+        if !self.servable(sn, &reader, 1) {
             self.send_gaps(&dests, Some(reader.prefix), reader.entity_id, &[sn], out);
             return;
         }

@@ -868,3 +868,128 @@ fn read_union(r: &mut CdrReader<'_>, u: &UnionType) -> Result<DynamicValue, Dyna
         }
     }
 }
+
+/// The members of a struct that [`decode_projected`] decodes: indices into
+/// [`StructType::all_members`], each with the projection of its own members when it is a struct itself
+/// (`None`: the whole member).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Projection {
+    /// Member index and its sub-projection.
+    pub members: Vec<(usize, Option<Projection>)>,
+}
+
+/// Decodes only the members `projection` names, as a content filter needs: the others keep their default
+/// values (absent for `@optional`), and are stepped over without being built (strings and sequences of
+/// primitives are skipped by their length). For a type that is not a struct, decodes everything.
+pub fn decode_projected(
+    ty: &DynamicType,
+    payload: &[u8],
+    projection: &Projection,
+) -> Result<DynamicValue, DynamicError> {
+    let (encap, _options, body) = split_encapsulation(payload)?;
+    let mut r = CdrReader::new(body, encap.version(), encap.endian());
+    read_projected(&mut r, ty, projection, true)
+}
+
+/// Reads a struct, decoding only the projected members. `outermost`: nothing follows the struct, so reading may
+/// stop after the last projected member.
+fn read_projected(
+    r: &mut CdrReader<'_>,
+    ty: &DynamicType,
+    p: &Projection,
+    outermost: bool,
+) -> Result<DynamicValue, DynamicError> {
+    let DynamicType::Struct(s) = ty.resolve() else { return read(r, ty, Mode::Full) };
+    let members = s.all_members();
+    let mut fields: Vec<Option<DynamicValue>> =
+        members.iter().map(|m| if m.optional { None } else { Some(DynamicValue::default_for(&m.ty)) }).collect();
+    let wanted = |i: usize| p.members.iter().find(|(j, _)| *j == i).map(|(_, sub)| sub.as_ref());
+    let read_member = |r: &mut CdrReader<'_>, m: &StructMember, sub: Option<&Projection>| match sub {
+        Some(sub) => read_projected(r, &m.ty, sub, false),
+        None => read(r, &m.ty, Mode::Full),
+    };
+    match s.extensibility {
+        Extensibility::Final | Extensibility::Appendable => {
+            let appendable_v2 = s.extensibility == Extensibility::Appendable && r.version() == XcdrVersion::V2;
+            let mut sub = if appendable_v2 { r.dheader()? } else { r.clone() };
+            let last = p.members.iter().map(|(i, _)| *i).max();
+            for (i, m) in members.iter().enumerate() {
+                if appendable_v2 && sub.remaining() == 0 {
+                    break;
+                }
+                // Past the last member wanted: stop, unless the caller must continue after this struct.
+                if (outermost || appendable_v2) && last.is_none_or(|l| i > l) {
+                    break;
+                }
+                match wanted(i) {
+                    Some(proj) if m.optional => {
+                        fields[i] = match r.version() {
+                            XcdrVersion::V2 => {
+                                if sub.bool()? {
+                                    Some(read_member(&mut sub, m, proj)?)
+                                } else {
+                                    None
+                                }
+                            }
+                            XcdrVersion::V1 => read_optional(&mut sub, m, Mode::Full)?,
+                        }
+                    }
+                    Some(proj) => fields[i] = Some(read_member(&mut sub, m, proj)?),
+                    None if m.optional => {
+                        read_optional(&mut sub, m, Mode::Full)?;
+                    }
+                    None => skip(&mut sub, &m.ty)?,
+                }
+            }
+            if appendable_v2 {
+                r.skip_to_end_of(&sub);
+            } else if !outermost {
+                *r = sub;
+            }
+        }
+        Extensibility::Mutable => {
+            let v2 = r.version() == XcdrVersion::V2;
+            let mut sub = if v2 { r.dheader()? } else { r.clone() };
+            while let Some((id, _, mut body)) = sub.next_member()? {
+                if let Some((i, m)) = members.iter().enumerate().find(|(_, m)| m.id == id) {
+                    if let Some(proj) = wanted(i) {
+                        fields[i] = Some(read_member(&mut body, m, proj)?);
+                    }
+                }
+            }
+            finish_sub(r, sub, !v2);
+        }
+    }
+    Ok(DynamicValue::Struct(fields))
+}
+
+/// Steps over a value without building it where that is cheap (primitives, strings, sequences of primitives);
+/// anything else is read and dropped.
+fn skip(r: &mut CdrReader<'_>, ty: &DynamicType) -> Result<(), DynamicError> {
+    match ty.resolve() {
+        DynamicType::Primitive(p) if *p != PrimitiveKind::Float128 => {
+            r.align(p.size())?;
+            r.bytes(p.size())?;
+        }
+        DynamicType::String { .. } => {
+            let n = r.u32()? as usize;
+            r.bytes(n)?;
+        }
+        DynamicType::Sequence(s) => match s.element.resolve() {
+            DynamicType::Primitive(p) if *p != PrimitiveKind::Float128 => {
+                let n = r.u32()? as usize;
+                if n > 0 {
+                    r.align(p.size())?;
+                    r.bytes(n.checked_mul(p.size()).ok_or(CdrError::Truncated)?)?;
+                }
+            }
+            _ => {
+                read(r, ty, Mode::Full)?;
+            }
+        },
+        _ => {
+            read(r, ty, Mode::Full)?;
+        }
+    }
+    Ok(())
+}

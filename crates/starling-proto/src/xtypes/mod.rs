@@ -16,7 +16,9 @@ pub mod types;
 pub mod value;
 
 pub use assignable::{is_assignable, is_assignable_with, TypeConsistency};
-pub use codec::{decode, decode_key_payload, encode, encode_key_payload, key_hash, key_max_size};
+pub use codec::{
+    decode, decode_key_payload, decode_projected, encode, encode_key_payload, key_hash, key_max_size, Projection,
+};
 pub use error::DynamicError;
 pub use types::{
     member_hash_id, name_hash, AliasType, ArrayType, AutoId, BitFlag, Bitfield, BitmaskType, BitsetType, DynamicType,
