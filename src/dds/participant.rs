@@ -510,8 +510,7 @@ impl Publisher {
             &topic.type_name,
             qos,
             topic.support.clone(),
-            preload,
-            no_history_for,
+            super::writer::Preload { changes: preload, no_history_for },
             sets,
         )
     }

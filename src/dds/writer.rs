@@ -187,6 +187,14 @@ impl SourceFilter {
     }
 }
 
+/// What a new writer's history starts with (the durability service's writers): `changes`, served to no
+/// reader of `no_history_for` (they already have them).
+#[derive(Default)]
+pub(crate) struct Preload {
+    pub changes: Vec<WriteChange>,
+    pub no_history_for: Vec<Guid>,
+}
+
 /// Writes samples of type `T` on one topic.
 pub struct DataWriter<T> {
     shared: Arc<Shared>,
@@ -220,8 +228,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         type_name: &str,
         qos: EndpointQos,
         support: Arc<dyn TypeSupport<T>>,
-        preload: Vec<WriteChange>,
-        no_history_for: Vec<Guid>,
+        preload: Preload,
         sets: Option<Arc<PublisherSets>>,
     ) -> Result<Self, DdsError> {
         if shared.inner.is_closed() {
@@ -259,7 +266,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
                 if let Some(a) = announcement {
                     core.register_type(&a.info, a.objects);
                 }
-                core.create_writer_preloaded(now, desc, preload, no_history_for)
+                core.create_writer_preloaded(now, desc, preload.changes, preload.no_history_for)
             },
             |table, guid| {
                 table.writers.insert(*guid, sink);
