@@ -13,6 +13,8 @@
 //! network namespace (`unshare -n`, needs root). Waits are bounded; no bare
 //! sleeps.
 
+mod common;
+use common::in_netns;
 use starling::dds::{DataReader, DataWriter, DomainParticipant};
 use starling::qos::{EndpointQos, History, Reliability, XCDR1, XCDR2};
 use starling::types::ShapeType;
@@ -23,31 +25,9 @@ use starling_proto::wire::{
     ParameterListWriter, ProtocolVersion, SequenceNumber, SequenceNumberSet, VendorId,
 };
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-const NETNS_ENV: &str = "STARLING_IN_NETNS";
 const WAIT: Duration = Duration::from_secs(20);
-
-/// Returns true when the caller should run the test body (inside the
-/// namespace); otherwise runs `name` in a fresh namespace and asserts it passed.
-fn in_netns(name: &str) -> bool {
-    if std::env::var_os(NETNS_ENV).is_some() {
-        return true;
-    }
-    let exe = std::env::current_exe().expect("test binary path");
-    let script = "ip link set lo up && ip link set lo multicast on && ip route add 239.0.0.0/8 dev lo \
-                  && exec \"$0\" \"$@\"";
-    let status = Command::new("unshare")
-        .args(["-n", "sh", "-c", script])
-        .arg(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1", "--include-ignored"])
-        .env(NETNS_ENV, "1")
-        .status()
-        .expect("running unshare (root needed)");
-    assert!(status.success(), "{name} failed inside its network namespace: {status}");
-    false
-}
 
 /// Resident set size of this process in KiB (VmRSS).
 fn rss_kib() -> u64 {

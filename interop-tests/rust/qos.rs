@@ -5,6 +5,8 @@
 //! bounded and poll conditions; timing tests use generous margins and assert
 //! on counts.
 
+mod common;
+use common::{in_netns, lo_participant};
 use starling::dds::{
     builtin_instance_handle, Condition, DataReader, DataWriter, DdsError, DomainParticipant, GuardCondition,
     InstanceState, ReaderDataLifecycle, Sample, StateMask, StatusMask, WaitSet, WriterDataLifecycle,
@@ -19,35 +21,10 @@ use starling::types::ShapeType;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-const NETNS_ENV: &str = "STARLING_IN_NETNS";
 const WAIT: Duration = Duration::from_secs(15);
-
-/// Returns true when the caller should run the test body (inside the
-/// namespace); otherwise runs `name` in a fresh namespace and asserts it passed.
-fn in_netns(name: &str) -> bool {
-    if std::env::var_os(NETNS_ENV).is_some() {
-        return true;
-    }
-    let exe = std::env::current_exe().expect("test binary path");
-    let script = "ip link set lo up && ip link set lo multicast on && ip route add 239.0.0.0/8 dev lo \
-                  && exec \"$0\" \"$@\"";
-    let status = Command::new("unshare")
-        .args(["-n", "sh", "-c", script])
-        .arg(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(NETNS_ENV, "1")
-        .status()
-        .expect("running unshare (root needed)");
-    assert!(status.success(), "{name} failed inside its network namespace: {status}");
-    false
-}
 
 fn shape(color: &str, x: i32) -> ShapeType {
     ShapeType { color: color.to_string(), x, y: 0, shapesize: 30, ..ShapeType::default() }
-}
-
-fn lo_participant(name: &str) -> DomainParticipant {
-    DomainParticipant::builder(0).interface("lo").name(name).build().expect("participant on lo")
 }
 
 fn ms(n: u64) -> RtpsDuration {

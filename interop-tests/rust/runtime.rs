@@ -4,43 +4,19 @@
 //! (`unshare -n`, needs root) where `lo` is the only interface, so no
 //! traffic can reach a real network. Waits are bounded; no bare sleeps.
 
+mod common;
+use common::{in_netns, lo_participant};
 use starling::dds::{DomainParticipant, InstanceState, Sample};
 use starling::qos::{DurabilityKind, EndpointQos, History, Reliability, XCDR1, XCDR2};
 use starling::types::ShapeType;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const NETNS_ENV: &str = "STARLING_IN_NETNS";
 const WAIT: Duration = Duration::from_secs(15);
-
-/// Returns true when the caller should run the test body (we are inside the
-/// namespace); otherwise runs `name` in a fresh namespace, asserts it passed
-/// and returns false.
-fn in_netns(name: &str) -> bool {
-    if std::env::var_os(NETNS_ENV).is_some() {
-        return true;
-    }
-    let exe = std::env::current_exe().expect("test binary path");
-    let script = "ip link set lo up && ip link set lo multicast on && ip route add 239.0.0.0/8 dev lo \
-                  && exec \"$0\" \"$@\"";
-    let status = Command::new("unshare")
-        .args(["-n", "sh", "-c", script])
-        .arg(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(NETNS_ENV, "1")
-        .status()
-        .expect("running unshare (root needed)");
-    assert!(status.success(), "{name} failed inside its network namespace: {status}");
-    false
-}
 
 fn shape(color: &str, x: i32) -> ShapeType {
     starling::cli::JsonSample::from_json(serde_json::json!({"color": color, "x": x, "y": 2 * x, "shapesize": 30}))
         .expect("valid shape")
-}
-
-fn lo_participant(name: &str) -> DomainParticipant {
-    DomainParticipant::builder(0).interface("lo").name(name).build().expect("participant on lo")
 }
 
 fn reliable_reader_qos() -> EndpointQos {
