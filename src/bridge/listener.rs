@@ -144,6 +144,35 @@ pub(crate) mod test_support {
         ok.then_some((cert, key))
     }
 
+    /// Listeners for a TLS test: `protocol` in plain on one free port and with TLS (a fresh self-signed
+    /// certificate in a temporary directory named by `tag`) on another.
+    pub(crate) struct TlsFixture {
+        pub listeners: Vec<crate::bridge::core::config::ListenerConfig>,
+        pub dir: std::path::PathBuf,
+        pub cert: std::path::PathBuf,
+        pub tls_port: u16,
+        pub plain_port: u16,
+    }
+
+    pub(crate) fn tls_and_plain(protocol: &str, tag: &str) -> TlsFixture {
+        let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("starling-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = self_signed(&dir).expect("openssl makes a self-signed certificate");
+        let (tls_port, plain_port) = (free_port(), free_port());
+        let xml = format!(
+            r#"<starling_bridge>
+            <listener protocol="{protocol}" address="127.0.0.1:{plain_port}"/>
+            <listener protocol="{protocol}" address="127.0.0.1:{tls_port}" tls="true" cert="{}" key="{}"/>
+            </starling_bridge>"#,
+            cert.display(),
+            key.display()
+        );
+        let listeners =
+            crate::bridge::core::BridgeConfig::parse(std::path::Path::new("b.xml"), &xml).unwrap().listeners;
+        TlsFixture { listeners, dir, cert, tls_port, plain_port }
+    }
+
     /// A rustls client configuration trusting the certificate in `cert`.
     pub(crate) fn client_config(cert: &std::path::Path) -> Arc<rustls::ClientConfig> {
         let pem = std::fs::read(cert).expect("read the certificate");

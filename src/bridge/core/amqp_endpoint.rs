@@ -444,32 +444,16 @@ mod tests {
 #[cfg(test)]
 mod tls_tests {
     use super::*;
-    use crate::bridge::listener::test_support::{connect, self_signed};
+    use crate::bridge::listener::test_support::{connect, tls_and_plain, TlsFixture};
     use std::net::SocketAddr;
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-    }
 
     /// AMQP over TLS: the protocol header gets connection.start; a plaintext client on the TLS
     /// port is closed and the TLS client goes on.
     #[tokio::test]
     async fn amqps_and_plaintext_refused() {
-        let dir = std::env::temp_dir().join(format!("starling-amqp-tls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (cert, key) = self_signed(&dir).expect("openssl makes a self-signed certificate");
-        let (tls_port, plain_port) = (free_port(), free_port());
-        let xml = format!(
-            r#"<starling_bridge>
-            <listener protocol="amqp" address="127.0.0.1:{plain_port}"/>
-            <listener protocol="amqp" address="127.0.0.1:{tls_port}" tls="true" cert="{}" key="{}"/>
-            </starling_bridge>"#,
-            cert.display(),
-            key.display()
-        );
-        let l = crate::bridge::core::BridgeConfig::parse(std::path::Path::new("b.xml"), &xml).unwrap().listeners;
+        let TlsFixture { listeners: l, dir, cert, tls_port, plain_port } = tls_and_plain("amqp", "amqp-tls");
         let (hub, _inbound) = Hub::new(vec!["shapes/#".into()]);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let ctx = EndpointContext {

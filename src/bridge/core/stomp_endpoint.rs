@@ -404,7 +404,7 @@ mod tests {
 #[cfg(test)]
 mod tls_tests {
     use super::*;
-    use crate::bridge::listener::test_support::{connect, self_signed};
+    use crate::bridge::listener::test_support::{connect, tls_and_plain, TlsFixture};
     use std::time::Duration;
     use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
@@ -417,27 +417,11 @@ mod tls_tests {
         String::from_utf8_lossy(&buf).trim_start_matches('\n').to_owned()
     }
 
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-    }
-
     /// STOMP over TLS and over secure WebSocket next to plain STOMP; a plaintext client on the
     /// TLS port is closed without affecting the TLS clients.
     #[tokio::test]
     async fn stomp_over_tls_and_plaintext_refused() {
-        let dir = std::env::temp_dir().join(format!("starling-stomp-tls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (cert, key) = self_signed(&dir).expect("openssl makes a self-signed certificate");
-        let (tls_port, plain_port) = (free_port(), free_port());
-        let xml = format!(
-            r#"<starling_bridge>
-            <listener protocol="stomp" address="127.0.0.1:{plain_port}"/>
-            <listener protocol="stomp" address="127.0.0.1:{tls_port}" tls="true" cert="{}" key="{}"/>
-            </starling_bridge>"#,
-            cert.display(),
-            key.display()
-        );
-        let l = crate::bridge::core::BridgeConfig::parse(std::path::Path::new("b.xml"), &xml).unwrap().listeners;
+        let TlsFixture { listeners: l, dir, cert, tls_port, plain_port } = tls_and_plain("stomp", "stomp-tls");
         let (hub, _inbound) = Hub::new(vec!["shapes/#".into()]);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let ctx = EndpointContext {
