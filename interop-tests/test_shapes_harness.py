@@ -64,3 +64,17 @@ def test_instance_states_and_classify():
     assert runner.classify(["OK", "DATA_NOT_RECEIVED"], ["OK", "OK"]) == "fail"
     assert runner.app_params('-S -t Square --cft "shapesize <= 20"') == \
         ["-S", "-t", "Square", "--cft", "shapesize <= 20", "-x", "2"]
+
+
+def test_coherent_sets_check_reads_a_whole_first_pass():
+    # A late joiner's first pass (history replayed) is longer than a shortened --max-samples: the check
+    # still reads on to the first pass boundary instead of giving up with no set seen.
+    first_pass = ["Square%s    BLUE%s      001 002 [%d]" % (t, i, s)
+                  for s in (1, 2, 3, 4, 5, 6) for t in ("", "1") for i in ("", "1")]
+    second = ["Square     BLUE       001 002 [%d]" % s for s in (7, 8, 9)]
+    lines = first_pass + ["Reading coherent sets, iteration 1"] + second + ["Reading coherent sets, iteration 2"]
+    app = CannedApp(lines)
+    assert checks.coherent_sets_w_instances(app, first(app), CFG) == "OK"
+    broken = first_pass[:-1] + ["Reading coherent sets, iteration 1"]
+    app = CannedApp(broken)
+    assert checks.coherent_sets_w_instances(app, first(app), CFG) == "DATA_NOT_CORRECT"
