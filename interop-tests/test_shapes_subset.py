@@ -31,6 +31,8 @@ SUBSET = [
     ("starling", "rti", "Test_CoherentSets_11"),
     ("rti", "starling", "Test_Reliability_3"),
     ("rti", "starling", "Test_Durability_5"),
+    ("rti", "starling", "Test_Reliability_1"),
+    ("starling", "rti", "Test_Ownership_1"),
 ]
 
 CASES = {c["name"]: c for c in runner.load_table()}

@@ -6,9 +6,11 @@ Command line and stdout lines: see shape_main_common.py (the shape_main contract
 shape_main_rti.xml; the case's QoS, topics and participant are written to a temporary XML file per run.
 
 The Connector API has limits, reported as `not supported` where they matter:
-- it exposes no incompatible-QoS, deadline-missed or liveliness statuses. `-f` (deadline) prints `not supported`;
-  an incompatible-QoS case cannot print the `on_*_incompatible_qos` line, so the RTI side of such a case ends as
-  READER_NOT_MATCHED / DATA_NOT_RECEIVED (a known peer limitation, listed in RESULTS.md);
+- it exposes no incompatible-QoS, deadline-missed or liveliness statuses. `-f` (deadline) prints `not supported`.
+  Incompatible QoS is taken from Connext's own log instead: the participant factory logs at WARNING level to a
+  temporary file, and each `PRESPsService_isRemote...Compatible:incompatible <policy>` record that Connext writes
+  when it refuses a match becomes the contract's `on_offered/requested_incompatible_qos()` line (once per remote
+  endpoint);
 - no begin/end coherent changes: a publisher that must write coherent sets (`--coherent --coherent-sample-count
   N`) prints `not supported`. PRESENTATION itself (access scope, coherent and ordered access) is set in the
   publisher/subscriber QoS, and RTI's readers honour it (whole coherent sets, ordered reads);
@@ -16,6 +18,7 @@ The Connector API has limits, reported as `not supported` where they matter:
 The content filter (`-c`, `--cft`) is a real RTI content-filtered topic (builtin.sql).
 """
 import os
+import re
 import sys
 import tempfile
 from xml.sax.saxutils import escape
@@ -49,7 +52,25 @@ def _endpoint_qos(a):
     return q
 
 
-def _config_xml(a, names, flt):
+# Connext's log record when it refuses a match (on a reader; a writer logs isLocalWriterRemoteReader...), e.g.
+# `[...{E=DR,T=Square,C=ShapeType,D=0}|LINK 0x01FF...:0x00000102{C=ShapeType}]
+#  PRESPsService_isRemoteWriterLocalReaderCompatible:incompatible reliability: writer 0 reader 1`
+INCOMPATIBLE_RE = re.compile(r"T=([^,}]+).*\|LINK ([0-9A-Fa-fx,:]+).*PRESPsService_is(\w+?)Compatible:"
+                             r"incompatible ([a-z_ ]+?)(?::|$)")
+# Connext's words for the policy -> QosPolicyId (shape_main_common.POLICY_NAMES).
+POLICY_IDS = {"durability": 2, "presentation": 3, "deadline": 4, "latency budget": 5, "ownership": 6,
+              "liveliness": 8, "partition": 10, "reliability": 11, "destination order": 12,
+              "data representation": 23, "type consistency": 24}
+
+
+def _policy_id(words):
+    for name, pid in POLICY_IDS.items():
+        if words.startswith(name) or words.replace("_", " ").startswith(name):
+            return pid
+    return 0
+
+
+def _config_xml(a, names, flt, log_path):
     rep = "XCDR2_DATA_REPRESENTATION" if a.xcdr == 2 else "XCDR_DATA_REPRESENTATION"
     scope = {"i": "INSTANCE_PRESENTATION_QOS", "t": "TOPIC_PRESENTATION_QOS", "g": "GROUP_PRESENTATION_QOS"}
     group = ("<presentation><access_scope>%s</access_scope><coherent_access>%s</coherent_access>"
@@ -94,6 +115,10 @@ def _config_xml(a, names, flt):
 <dds>
   <qos_library name="ShapeMainCase">
     <qos_profile name="ep" base_name="ShapeMainBase::endpoints">%s</qos_profile>
+    <qos_profile name="factory" is_default_participant_factory_profile="true">
+      <participant_factory_qos><logging><verbosity>WARNING</verbosity><category>ALL</category>
+        <output_file>%s</output_file></logging></participant_factory_qos>
+    </qos_profile>
   </qos_library>
   <domain_library name="ShapeMainDomains">
     <domain name="D" domain_id="%d"><register_type name="ShapeType" type_ref="ShapeType"/>%s</domain>
@@ -105,7 +130,7 @@ def _config_xml(a, names, flt):
     </domain_participant>
   </domain_participant_library>
 </dds>
-""" % (profile, a.domain, topics, group_xml)
+""" % (profile, escape(log_path), a.domain, topics, group_xml)
 
 
 STATES = {"ALIVE": "ALIVE", "NOT_ALIVE_DISPOSED": "NOT_ALIVE_DISPOSED",
@@ -118,6 +143,11 @@ class RtiBackend:
         self.connector = None
         self.tmp = None
         self.entities = []   # (name, output/input, [last matched count])
+        self.log_path = None
+        self.log = None
+        self.log_rest = ""
+        self.incompatible_seen = set()
+        self.libc = None
 
     def unsupported(self, a):
         lines = []
@@ -144,8 +174,10 @@ class RtiBackend:
         self.rti = rti
         names = sm.topic_names(self.a)
         fd, self.tmp = tempfile.mkstemp(prefix="shape_main_rti_", suffix=".xml")
+        lfd, self.log_path = tempfile.mkstemp(prefix="shape_main_rti_", suffix=".log")
+        os.close(lfd)
         with os.fdopen(fd, "w") as f:
-            f.write(_config_xml(self.a, names, flt))
+            f.write(_config_xml(self.a, names, flt, self.log_path))
         url = os.path.join(HERE, "shape_main_rti.xml") + ";" + self.tmp
         self.connector = rti.Connector(config_name="ShapeMainParticipants::P", url=url)
 
@@ -165,7 +197,38 @@ class RtiBackend:
         self.poll()
         return r
 
+    def poll_log(self):
+        """Turns Connext's refused-match log records into the contract's incompatible-QoS lines."""
+        if self.log is None:
+            if not self.log_path:
+                return
+            try:
+                self.log = open(self.log_path, "r", errors="replace")
+            except OSError:
+                return
+        # Connext writes its log through a buffered stdio stream: flush every stream of the process first.
+        if self.libc is None:
+            import ctypes
+            self.libc = ctypes.CDLL(None)
+        self.libc.fflush(None)
+        chunk = self.log.read()
+        if not chunk:
+            return
+        lines = (self.log_rest + chunk).split("\n")
+        self.log_rest = lines.pop()
+        names = [name for name, _, _, _ in self.entities]
+        for line in lines:
+            m = INCOMPATIBLE_RE.search(line)
+            if not m or m.group(1) not in names or (m.group(1), m.group(2)) in self.incompatible_seen:
+                continue
+            self.incompatible_seen.add((m.group(1), m.group(2)))
+            # is{Remote,Local}Writer{Local,Remote}ReaderCompatible: "LocalReader" means our reader refused a
+            # writer (requested), "LocalWriter" our writer refused a reader (offered).
+            kind = "on_requested_incompatible_qos" if "LocalReader" in m.group(3) else "on_offered_incompatible_qos"
+            sm.out(sm.incompatible_line(kind, m.group(1), _policy_id(m.group(4).strip())))
+
     def poll(self):
+        self.poll_log()
         for name, e, last, is_writer in self.entities:
             try:
                 n = len(e.matched_subscriptions if is_writer else e.matched_publications)
@@ -228,6 +291,10 @@ class RtiBackend:
             self.connector.close()
         if self.tmp:
             os.unlink(self.tmp)
+        if self.log is not None:
+            self.log.close()
+        if self.log_path:
+            os.unlink(self.log_path)
 
 
 def main():
