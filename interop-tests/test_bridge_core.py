@@ -78,3 +78,31 @@ def test_loop_guard_between_two_bridges(netns, starling_bin, tmp_path, forward):
         assert [(d["color"], d["x"]) for d in dds.data()] == [("GREEN", 1)], dds.data()
         for c in (on_a, on_b, p):
             c.close()
+
+
+SHUTDOWN_CONFIG = """<starling_bridge>
+  <listener protocol="mqtt" address="127.0.0.1:1883"/>
+  <route topic="Circle" type="ShapeType" broker_name="shapes/circle" direction="to_dds"
+         reliability="reliable" history_depth="1000"/>
+</starling_bridge>"""
+
+
+def test_sigterm_completes_acknowledged_messages_into_dds(netns, starling_bin, tmp_path):
+    """Graceful shutdown: every QoS 1 message the bridge acknowledged (PUBACK) before SIGTERM is written into DDS
+    and delivered to a reliable DDS reader before the bridge exits."""
+    n = 300
+    bridge = start_config_bridge(netns, starling_bin, tmp_path, SHUTDOWN_CONFIG, [1883])
+    sub = Watcher(netns.popen(starling_argv(starling_bin, "-v", "sub", "Circle", "--type", "ShapeType",
+                                            "--reliable", "--count", str(n), "--timeout", "60")), "dds sub")
+    assert sub.wait_stderr("publications matched", 30), sub.describe() + bridge.describe()
+    with inside(netns):
+        p = Client(5, "burst")
+        infos = [p.c.publish("shapes/circle/RED", json.dumps({"x": i, "y": 0, "shapesize": 30}), qos=1)
+                 for i in range(n)]
+        for info in infos:
+            info.wait_for_publish(30)
+        assert all(info.is_published() for info in infos)
+        netns.stop(bridge.proc, grace=15)
+    assert bridge.proc.returncode == 0, bridge.describe()
+    assert sub.wait_exit(60) == 0, sub.describe()
+    assert [d["x"] for d in sub.data()] == list(range(n)), sub.describe()

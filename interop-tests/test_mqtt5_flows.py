@@ -366,3 +366,51 @@ def test_per_user_publish_subscribe_permissions(netns, starling_bin, tmp_path, v
         assert seen == [("sensors/t1", b"21.5"), ("cmd/reboot", b"from-admin")], seen
         sensor.close()
         admin.close()
+
+
+# ---- slow clients: overflow policy, counted and published in $SYS -----------------------------------
+
+def test_slow_qos1_client_disconnected_and_counted_in_sys(netns, starling_bin):
+    """A QoS 1 subscriber that acknowledges nothing (Receive Maximum 1) with a per-client queue of 4: the bridge
+    disconnects it with 0x97 (Quota exceeded) and a reason string, other clients carry on, and the disconnect
+    is counted in the retained `$SYS/starling/mqtt/quota_disconnects` counter."""
+    start_bridge(netns, starling_bin, "--queue-capacity", "4", "--sys-interval", "1")
+    with inside(netns):
+        # Each subscription at most three counters: the watcher's own queue holds 4 messages too.
+        watch = Client(5, "sys-watch")
+        for name in ("quota_disconnects", "connections", "messages_in"):
+            watch.sub(f"$SYS/starling/mqtt/{name}", 0)
+        fast = Client(5, "fast")
+        fast.sub("slow/t", 1)
+        slow = Raw("slow", receive_max=1)
+        slow.subscribe("slow/t", 1)
+        p = Client(5, "slow-pub")
+        for i in range(10):
+            p.pub("slow/t", b"%d" % i, qos=1)
+        kinds = []
+        while True:
+            pkt = slow.read(10)
+            assert pkt is not None, kinds
+            kinds.append(pkt[0])
+            if pkt[0] == 14:
+                break
+        assert kinds[0] == 3 and kinds.count(3) == 1, kinds  # one PUBLISH (window 1), then DISCONNECT
+        code, text = disconnect_reason(pkt[2])
+        assert code == 0x97 and text == "outbound queue full", (code, text)
+        assert [m.payload for m in fast.collect(10, timeout=10)] == [b"%d" % i for i in range(10)]
+        deadline = time.monotonic() + 15
+        seen = {}
+
+        def done():
+            return (seen.get("quota_disconnects") == b"1" and int(seen.get("connections", 0)) >= 4
+                    and int(seen.get("messages_in", 0)) >= 10)
+
+        while not done() and time.monotonic() < deadline:
+            try:
+                m = watch.get(timeout=1.0)
+            except Exception:
+                continue
+            seen[m.topic.rsplit("/", 1)[1]] = m.payload
+        assert done(), seen
+        for c in (watch, fast, p):
+            c.close()
