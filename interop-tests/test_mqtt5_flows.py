@@ -118,8 +118,16 @@ class Raw:
         self.sock.sendall(packet((ptype << 4) | flags, struct.pack(">H", pkid)))
 
     def disconnect(self, expiry=None):
+        """DISCONNECT, then wait (bounded) until the bridge has closed the connection: by then it has detached
+        the session, so a reconnect that follows cannot overtake the DISCONNECT."""
         p = b"" if expiry is None else b"\x11" + struct.pack(">I", expiry)
         self.sock.sendall(packet(0xE0, b"\x00" + props(p)))
+        self.sock.settimeout(10)
+        try:
+            while self.sock.recv(4096):
+                pass
+        except OSError:
+            pass
         self.sock.close()
 
     def drop(self):
