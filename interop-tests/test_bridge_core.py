@@ -106,3 +106,31 @@ def test_sigterm_completes_acknowledged_messages_into_dds(netns, starling_bin, t
     assert bridge.proc.returncode == 0, bridge.describe()
     assert sub.wait_exit(60) == 0, sub.describe()
     assert [d["x"] for d in sub.data()] == list(range(n)), sub.describe()
+
+
+DEFAULT_MAPPING_CONFIG = """<starling_bridge>
+  <listener protocol="mqtt" address="127.0.0.1:1883"/>
+  <default_mapping prefix="dds" allow="Sq*" deny="SquareSecret"/>
+</starling_bridge>"""
+
+
+def test_default_mapping_allow_and_deny(netns, starling_bin, tmp_path):
+    """Topics without a route: the default mapping bridges an allowed topic found by discovery (type learned from
+    the writer) as `prefix/Topic/key`, and not a denied one nor one outside the allow patterns."""
+    bridge = start_config_bridge(netns, starling_bin, tmp_path, DEFAULT_MAPPING_CONFIG, [1883])
+    with inside(netns):
+        mq = Client(5, "dm")
+        mq.sub("dds/#", 1)
+        pubs = []
+        for topic, color in [("SquareSecret", "RED"), ("Circle", "BLUE"), ("Square", "GREEN")]:
+            sample = json.dumps({"color": color, "x": 1, "y": 2, "shapesize": 30})
+            pubs.append(Watcher(netns.popen(starling_argv(starling_bin, "pub", topic, "--type", "ShapeType",
+                                                          "--rate", "5", "--count", "100", sample)), topic))
+        got = mq.collect(1, timeout=40, settle=3.0)
+        for p in pubs:
+            netns.stop(p.proc)
+        topics = {m.topic for m in got}
+        assert topics == {"dds/Square/GREEN"}, (topics, bridge.describe())
+        s = json.loads(got[0].payload)
+        assert (s["color"], s["x"], s["y"]) == ("GREEN", 1, 2), s
+        mq.close()
