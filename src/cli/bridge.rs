@@ -51,6 +51,10 @@ pub struct BridgeArgs {
     /// Outbound queue capacity per client (messages); see the overflow policy in the docs.
     #[arg(long, default_value_t = 10_000)]
     pub queue_capacity: usize,
+    /// Seconds between publications of the MQTT endpoint's counters as retained `$SYS/starling/mqtt/…`
+    /// messages (0: never).
+    #[arg(long, default_value_t = 10)]
+    pub sys_interval: u64,
     /// AMQP 0-9-1 listen address, e.g. 127.0.0.1:5672; off by default.
     #[arg(long, value_name = "ADDR")]
     pub amqp: Option<SocketAddr>,
@@ -134,6 +138,7 @@ async fn run_config(cli: &Cli, args: &BridgeArgs, path: &std::path::Path) -> Res
     mqtt.server.session.max_packet_size = args.max_packet_size;
     mqtt.server.session.receive_maximum = args.receive_maximum;
     mqtt.server.broker.queue_capacity = args.queue_capacity;
+    mqtt.server.sys_interval = sys_interval(args.sys_interval);
     registry.register(Arc::new(mqtt));
     let mut amqp = AmqpEndpoint::default();
     amqp.server.data_dir = args.amqp_data.clone();
@@ -171,6 +176,7 @@ pub(super) async fn run(cli: &Cli, args: &BridgeArgs) -> Result<(), CliError> {
     cfg.session.max_packet_size = args.max_packet_size;
     cfg.session.receive_maximum = args.receive_maximum;
     cfg.broker.queue_capacity = args.queue_capacity;
+    cfg.sys_interval = sys_interval(args.sys_interval);
     let auth = Arc::new(MemoryAuth::default());
     let amqp = match args.amqp {
         None => None,
@@ -226,4 +232,8 @@ pub(super) async fn run(cli: &Cli, args: &BridgeArgs) -> Result<(), CliError> {
     };
     tokio::join!(signal, server.run(stopped(stop_rx.clone())), stomp_run, amqp_run);
     Ok(())
+}
+
+fn sys_interval(secs: u64) -> Option<std::time::Duration> {
+    (secs > 0).then(|| std::time::Duration::from_secs(secs))
 }

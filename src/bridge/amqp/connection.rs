@@ -18,6 +18,7 @@
 
 use super::broker::{AmqpError, Broker, Message, Outgoing, Queued, Settle};
 use super::frames::{self, decode, encode_content, encode_heartbeat, encode_method, reply, Frame, PROTOCOL_HEADER};
+use crate::bridge::mqtt::auth::{Authenticator, Principal};
 use amq_protocol::protocol::basic::AMQPProperties;
 use amq_protocol::protocol::{basic, channel, connection, AMQPClass};
 use amq_protocol::types::{AMQPValue, FieldTable};
@@ -129,9 +130,31 @@ pub struct Connection {
     last_send: Instant,
     auth: Option<AuthRequest>,
     user: String,
+    /// The user's publish/subscribe permissions (`None`: everything is allowed).
+    access: Option<Box<Access>>,
     cancel_notify: bool,
     auth_failure_close: bool,
     close_reason: Option<(u16, String)>,
+}
+
+/// Who a connection's user is, and the authenticator that knows their permissions.
+struct Access {
+    auth: Arc<dyn Authenticator>,
+    who: Principal,
+}
+
+/// The name a publish to `exchange` with `routing_key`, or a binding of that key, is checked as
+/// against a user's `publish`/`subscribe` patterns: the STOMP destination with the same meaning,
+/// without its leading `/`: `queue/KEY` for the default exchange, `topic/KEY` for `amq.topic`,
+/// `exchange/NAME/KEY` otherwise. Consuming from (or `basic.get` on) queue `Q` is checked as
+/// subscribing to `queue/Q`.
+#[must_use]
+pub fn acl_name(exchange: &str, routing_key: &str) -> String {
+    match exchange {
+        "" => format!("queue/{routing_key}"),
+        "amq.topic" => format!("topic/{routing_key}"),
+        e => format!("exchange/{e}/{routing_key}"),
+    }
 }
 
 impl std::fmt::Debug for Connection {
@@ -208,6 +231,7 @@ impl Connection {
             last_send: now,
             auth: None,
             user: String::new(),
+            access: None,
             cancel_notify: false,
             auth_failure_close: false,
             close_reason: None,
@@ -404,6 +428,27 @@ impl Connection {
                 locales: "en_US".into(),
             })),
         );
+    }
+
+    /// Sets the authenticated user's permissions, checked from then on for every publish (as
+    /// [`acl_name`] of its exchange and routing key), `queue.bind` (the same name, as a subscription)
+    /// and `basic.consume`/`basic.get` (`queue/NAME`); a refusal closes the channel with 403.
+    pub fn set_access(&mut self, auth: Arc<dyn Authenticator>, who: Principal) {
+        self.access = Some(Box::new(Access { auth, who }));
+    }
+
+    /// Checks a publish (`publish`) or a subscription to `name` against the user's permissions.
+    fn permit(&self, publish: bool, name: &str) -> Result<(), AmqpError> {
+        let Some(a) = &self.access else { return Ok(()) };
+        let ok = if publish { a.auth.can_publish(&a.who, name) } else { a.auth.can_subscribe(&a.who, name) };
+        if ok {
+            return Ok(());
+        }
+        let what = if publish { "write" } else { "read" };
+        Err(AmqpError::new(
+            reply::ACCESS_REFUSED,
+            format!("{what} access to '{name}' refused for user '{}'", self.user),
+        ))
     }
 
     /// Result of checking [`AuthRequest`] credentials: `Ok(user)` or `Err(())` for refused.
@@ -760,6 +805,10 @@ impl Connection {
             return;
         }
         if let Err(e) = broker.check_publish(&msg.exchange) {
+            self.close_channel(now, ch, &e, ids, broker);
+            return;
+        }
+        if let Err(e) = self.permit(true, &acl_name(&msg.exchange, &msg.routing_key)) {
             self.close_channel(now, ch, &e, ids, broker);
             return;
         }

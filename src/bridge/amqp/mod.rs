@@ -16,6 +16,11 @@
 //! 0-9-1 method and the basic properties and passed the round-trip and malformed-input tests
 //! here; the bridge reads the outer frame itself so it can refuse an oversized frame from its
 //! header and slice body frames without copying.
+//!
+//! Users and their `publish`/`subscribe` patterns come from the bridge's
+//! [`Authenticator`](crate::bridge::mqtt::auth::Authenticator); a publish or binding is checked as
+//! [`connection::acl_name`] of its exchange and routing key, consuming as `queue/NAME`, and a
+//! refusal closes the channel with 403 (ACCESS_REFUSED).
 
 pub mod broker;
 pub mod connection;

@@ -289,19 +289,26 @@ where
         }
         if let Some(req) = c.poll_auth() {
             let ok = match c.guest_rule(&req) {
-                Some(ok) => ok.then(|| req.username.clone()),
+                Some(ok) => ok.then(|| (req.username.clone(), Principal::User(req.username.clone()))),
                 None => {
                     let auth = shared.auth.clone();
                     let r = tokio::task::spawn_blocking(move || {
-                        auth.authenticate(Some(&req.username), Some(&req.password)).map(|p| match p {
-                            Principal::User(u) => u,
-                            Principal::Anonymous => req.username.clone(),
+                        auth.authenticate(Some(&req.username), Some(&req.password)).map(|p| {
+                            let name = match &p {
+                                Principal::User(u) => u.clone(),
+                                Principal::Anonymous => req.username.clone(),
+                            };
+                            (name, p)
                         })
                     })
                     .await;
                     r.ok().and_then(Result::ok)
                 }
             };
+            let ok = ok.map(|(name, who)| {
+                c.set_access(shared.auth.clone(), who);
+                name
+            });
             c.auth_done(Instant::now(), ok.ok_or(()));
             continue;
         }

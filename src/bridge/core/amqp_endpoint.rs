@@ -126,7 +126,14 @@ impl Endpoint for AmqpEndpoint {
                 let shutdown = async move {
                     let _ = stop.wait_for(|s| *s).await;
                 };
-                tokio::join!(server.run(shutdown), link(broker, hub, tap, ctx.shutdown.clone()));
+                // The link stops once the server has closed every connection, so that a message
+                // confirmed to its client during shutdown still reaches the DDS side.
+                let (closed_tx, closed_rx) = tokio::sync::watch::channel(false);
+                let serve = async move {
+                    server.run(shutdown).await;
+                    let _ = closed_tx.send(true);
+                };
+                tokio::join!(serve, link(broker, hub, tap, closed_rx));
             });
             Ok(fut)
         })
@@ -149,18 +156,29 @@ async fn link(
             },
             m = async { match &mut tap { Some(t) => t.recv().await, None => std::future::pending().await } } => {
                 let Some(m) = m else { tap = None; continue };
-                match inbound(&m) {
-                    Ok(i) => {
-                        let key = m.routing_key.clone();
-                        if !hub.to_dds(i) {
-                            tracing::warn!("bridge: DDS side busy, AMQP message with key {key} dropped");
-                        }
-                    }
-                    Err(e) => tracing::warn!("bridge: AMQP routing key {} not mapped to DDS: {e}", m.routing_key),
-                }
+                to_dds(&hub, &m);
             }
-            _ = stop.changed() => return,
+            _ = stop.changed() => {
+                // Every connection is closed: what clients published goes to DDS.
+                if let Some(t) = &mut tap {
+                    while let Ok(m) = t.try_recv() {
+                        to_dds(&hub, &m);
+                    }
+                }
+                return;
+            }
         }
+    }
+}
+
+fn to_dds(hub: &Hub, m: &TappedMessage) {
+    match inbound(m) {
+        Ok(i) => {
+            if !hub.to_dds(i) {
+                tracing::warn!("bridge: DDS side busy, AMQP message with key {} dropped", m.routing_key);
+            }
+        }
+        Err(e) => tracing::warn!("bridge: AMQP routing key {} not mapped to DDS: {e}", m.routing_key),
     }
 }
 

@@ -137,8 +137,16 @@ impl Shared {
 /// The running DDS side.
 pub(super) struct DdsSide {
     tasks: tokio::task::JoinSet<()>,
+    shared: Arc<Shared>,
+    /// Tells the inbound loop to write what is still queued and end (see [`DdsSide::stop`]).
+    finish: watch::Sender<bool>,
+    inbound: tokio::task::JoinHandle<()>,
     _participants: Vec<Arc<DomainParticipant>>,
 }
+
+/// How long shutdown waits for the queued client messages to be written, and then for DDS readers to
+/// acknowledge them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl DdsSide {
     pub(super) fn start(
@@ -188,11 +196,29 @@ impl DdsSide {
                 tasks.spawn(default_mapping(shared.clone(), p, cfg.clone(), stop.clone()));
             }
         }
-        tasks.spawn(inbound_loop(shared, inbound, stop));
-        Ok(Self { tasks, _participants: parts.into_values().collect() })
+        let (finish, finish_rx) = watch::channel(false);
+        let inbound = tokio::spawn(inbound_loop(shared.clone(), inbound, finish_rx));
+        Ok(Self { tasks, shared, finish, inbound, _participants: parts.into_values().collect() })
     }
 
+    /// Graceful stop, called once the endpoints have closed their connections: the client messages
+    /// still queued towards DDS are written, reliable DDS readers get the time to acknowledge what the
+    /// route writers wrote (both bounded by [`DRAIN_TIMEOUT`]), then everything stops.
     pub(super) async fn stop(mut self) {
+        let _ = self.finish.send(true);
+        if tokio::time::timeout(DRAIN_TIMEOUT, &mut self.inbound).await.is_err() {
+            tracing::warn!("bridge: client messages still queued for DDS at shutdown were dropped");
+            self.inbound.abort();
+        }
+        let writers: Vec<Arc<Active>> = self.shared.routes().iter().filter(|r| r.writer.is_some()).cloned().collect();
+        let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+        for r in writers {
+            let Some(w) = &r.writer else { continue };
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if w.wait_for_acknowledgments(left).await.is_err() {
+                tracing::warn!("bridge: DDS readers of {} did not acknowledge everything before shutdown", r.cfg.topic);
+            }
+        }
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
     }
@@ -392,11 +418,24 @@ fn match_route<'a>(routes: &'a [Arc<Active>], name: &str) -> Option<(&'a Arc<Act
     })
 }
 
-async fn inbound_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Inbound>, mut stop: watch::Receiver<bool>) {
+/// Writes client messages into DDS until `finish` turns true; then writes what is still queued and
+/// returns.
+async fn inbound_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Inbound>, mut finish: watch::Receiver<bool>) {
+    let mut finishing = false;
     loop {
-        let m = tokio::select! {
-            m = rx.recv() => m,
-            _ = stop.changed() => return,
+        let m = if finishing {
+            match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(_) => return,
+            }
+        } else {
+            tokio::select! {
+                m = rx.recv() => m,
+                _ = finish.changed() => {
+                    finishing = true;
+                    continue;
+                }
+            }
         };
         let Some(m) = m else { return };
         if m.expired(Instant::now()) {

@@ -82,7 +82,14 @@ impl Endpoint for MqttEndpoint {
                 let shutdown = async move {
                     let _ = stop.wait_for(|s| *s).await;
                 };
-                tokio::join!(server.run(shutdown), link.run(hub, ctx.shutdown.clone()));
+                // The link stops only once the server has closed every connection, so that a message
+                // acknowledged to its client during shutdown still reaches the DDS side.
+                let (closed_tx, closed_rx) = tokio::sync::watch::channel(false);
+                let serve = async move {
+                    server.run(shutdown).await;
+                    let _ = closed_tx.send(true);
+                };
+                tokio::join!(serve, link.run(hub, closed_rx));
             });
             Ok(fut)
         })
@@ -140,28 +147,39 @@ impl Link {
                 },
                 () = async { match &outbox { Some(o) => o.notified().await, None => std::future::pending().await } } => {
                     if let Some(o) = &outbox {
-                        let metrics = self.lock().metrics().clone();
-                        o.drain(Instant::now(), usize::MAX, &mut batch, &metrics);
-                        for d in batch.drain(..) {
-                            let msg = &d.msg;
-                            let m = Inbound {
-                                name: msg.topic.to_string(),
-                                payload: msg.payload.clone(),
-                                properties: msg.properties.user_properties.clone(),
-                                rpc: RequestReply {
-                                    response_topic: msg.properties.response_topic.clone(),
-                                    correlation_data: msg.properties.correlation_data.clone(),
-                                    via: ReplyVia::Mqtt,
-                                },
-                                expires_at: msg.expires_at,
-                            };
-                            if !hub.to_dds(m) {
-                                tracing::warn!("bridge: DDS side busy, message on {} dropped", msg.topic);
-                            }
-                        }
+                        self.forward(o, &mut batch, &hub);
                     }
                 }
-                _ = stop.changed() => return,
+                _ = stop.changed() => {
+                    // Every connection is closed: what clients sent (and were acknowledged) goes to DDS.
+                    if let Some(o) = &outbox {
+                        self.forward(o, &mut batch, &hub);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Hands the messages queued for the bridge's internal session to the DDS side.
+    fn forward(&self, o: &Outbox, batch: &mut Vec<Delivery>, hub: &Hub) {
+        let metrics = self.lock().metrics().clone();
+        o.drain(Instant::now(), usize::MAX, batch, &metrics);
+        for d in batch.drain(..) {
+            let msg = &d.msg;
+            let m = Inbound {
+                name: msg.topic.to_string(),
+                payload: msg.payload.clone(),
+                properties: msg.properties.user_properties.clone(),
+                rpc: RequestReply {
+                    response_topic: msg.properties.response_topic.clone(),
+                    correlation_data: msg.properties.correlation_data.clone(),
+                    via: ReplyVia::Mqtt,
+                },
+                expires_at: msg.expires_at,
+            };
+            if !hub.to_dds(m) {
+                tracing::warn!("bridge: DDS side busy, message on {} dropped", msg.topic);
             }
         }
     }

@@ -15,6 +15,9 @@
 //!   client is disconnected with reason 0x97 (Quota exceeded, [`Metrics::quota_disconnects`]),
 //!   and its session (if persistent) keeps the queue; an offline persistent session drops the
 //!   new delivery ([`Metrics::dropped_offline`]).
+//!
+//! The counters are published every `sys_interval` as retained `$SYS/starling/mqtt/NAME`
+//! messages (see [`super::server::publish_sys`]).
 
 use super::codec::topic::{matches, split_shared};
 use super::codec::{Properties, QoS, ReasonCode, RetainHandling, SubscriptionOptions};
@@ -659,6 +662,14 @@ impl Broker {
         for (_, d, outbox) in per_client {
             outbox.push(d, &self.metrics);
         }
+        n
+    }
+
+    /// Publishes a message of the broker's own (`$SYS/…` counters) without counting it in
+    /// [`Metrics::messages_in`], so that publishing the counters does not change them.
+    pub fn publish_sys(&mut self, now: Instant, msg: Message) -> usize {
+        let n = self.publish(now, msg);
+        self.metrics.messages_in.fetch_sub(1, Ordering::Relaxed);
         n
     }
 

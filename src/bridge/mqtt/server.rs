@@ -44,6 +44,9 @@ pub struct ServerConfig {
     /// Users accepted only from loopback addresses (default `guest`, as RabbitMQ's
     /// `loopback_users`); from any other address their CONNECT is refused with 0x87 (3.1.1: 5).
     pub loopback_users: Vec<String>,
+    /// How often the counters are published as retained `$SYS/starling/mqtt/NAME` messages
+    /// (see [`publish_sys`]); `None`: never. Default 10 s, like mosquitto's `sys_interval`.
+    pub sys_interval: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -55,7 +58,45 @@ impl Default for ServerConfig {
             session: SessionConfig::default(),
             broker: BrokerConfig::default(),
             loopback_users: default_loopback_users(),
+            sys_interval: Some(Duration::from_secs(10)),
         }
+    }
+}
+
+/// Topic prefix of the counters [`publish_sys`] publishes.
+pub const SYS_PREFIX: &str = "$SYS/starling/mqtt";
+
+/// Publishes the broker's counters ([`Metrics`]) and sizes as retained messages
+/// `$SYS/starling/mqtt/NAME` (decimal text): `messages_in`, `deliveries`, `dropped_qos0`,
+/// `dropped_offline`, `dropped_oversize`, `dropped_expired`, `quota_disconnects`, `connections`,
+/// `protocol_errors`, `sessions`, `retained`. Root wildcards (`#`, `+/…`) do not match `$` topics,
+/// so only clients that subscribe to `$SYS/…` (and may, per their permissions) see them.
+pub fn publish_sys(broker: &mut Broker, now: Instant) {
+    let m = broker.metrics().clone();
+    let mut values: Vec<(&str, u64)> = vec![
+        ("messages_in", Metrics::get(&m.messages_in)),
+        ("deliveries", Metrics::get(&m.deliveries)),
+        ("dropped_qos0", Metrics::get(&m.dropped_qos0)),
+        ("dropped_offline", Metrics::get(&m.dropped_offline)),
+        ("dropped_oversize", Metrics::get(&m.dropped_oversize)),
+        ("dropped_expired", Metrics::get(&m.dropped_expired)),
+        ("quota_disconnects", Metrics::get(&m.quota_disconnects)),
+        ("connections", Metrics::get(&m.connections)),
+        ("protocol_errors", Metrics::get(&m.protocol_errors)),
+    ];
+    values.push(("sessions", broker.session_count() as u64));
+    values.push(("retained", broker.retained_count() as u64));
+    for (name, v) in values {
+        let msg = super::broker::Message {
+            topic: Arc::from(format!("{SYS_PREFIX}/{name}")),
+            payload: bytes::Bytes::from(v.to_string()),
+            qos: super::codec::QoS::AtMostOnce,
+            retain: true,
+            properties: super::codec::Properties::default(),
+            expires_at: None,
+            origin: None,
+        };
+        broker.publish_sys(now, msg);
     }
 }
 
@@ -114,6 +155,7 @@ pub struct MqttServer {
     tcp: Option<TcpListener>,
     ws: Option<TcpListener>,
     extra: Vec<(TcpListener, ListenerSpec)>,
+    sys_interval: Option<Duration>,
 }
 
 impl std::fmt::Debug for MqttServer {
@@ -150,7 +192,13 @@ impl MqttServer {
                 extra.push((l, spec));
             }
         }
-        Ok(Self { shared, tcp: listen(cfg.tcp).await?, ws: listen(cfg.ws).await?, extra })
+        Ok(Self {
+            shared,
+            tcp: listen(cfg.tcp).await?,
+            ws: listen(cfg.ws).await?,
+            extra,
+            sys_interval: cfg.sys_interval,
+        })
     }
 
     /// The broker core, for in-process publishers and subscribers (the DDS side of the bridge).
@@ -199,7 +247,7 @@ impl MqttServer {
             let tls = spec.tls.map(tokio_rustls::TlsAcceptor::from);
             tasks.spawn(accept_loop(l, spec.websocket, tls, self.shared.clone(), stop_rx.clone()));
         }
-        tasks.spawn(ticker(self.shared.clone(), stop_rx.clone()));
+        tasks.spawn(ticker(self.shared.clone(), self.sys_interval, stop_rx.clone()));
         shutdown.await;
         self.shared.begin_shutdown();
         let _ = stop_tx.send(true);
@@ -208,11 +256,22 @@ impl MqttServer {
     }
 }
 
-async fn ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn ticker(shared: Arc<Shared>, sys_interval: Option<Duration>, mut stop: watch::Receiver<bool>) {
     let mut iv = tokio::time::interval(Duration::from_millis(250));
+    let mut next_sys = sys_interval.map(|_| Instant::now());
     loop {
         tokio::select! {
-            _ = iv.tick() => shared.broker().tick(Instant::now()),
+            _ = iv.tick() => {
+                let now = Instant::now();
+                let mut b = shared.broker();
+                b.tick(now);
+                if let (Some(at), Some(every)) = (next_sys, sys_interval) {
+                    if now >= at {
+                        publish_sys(&mut b, now);
+                        next_sys = Some(now + every);
+                    }
+                }
+            }
             _ = stop.changed() => return,
         }
     }

@@ -143,6 +143,7 @@ impl Connection {
                 )
             }
             queue::AMQPMethod::Bind(b) => {
+                self.permit(false, &super::acl_name(b.exchange.as_str(), b.routing_key.as_str()))?;
                 broker.bind_queue(id, b.queue.as_str(), b.exchange.as_str(), b.routing_key.as_str(), &b.arguments)?;
                 (b.nowait, queue::AMQPMethod::BindOk(queue::BindOk {}))
             }
@@ -189,6 +190,7 @@ impl Connection {
                 Ok(())
             }
             basic::AMQPMethod::Consume(c) => {
+                self.permit(false, &format!("queue/{}", c.queue.as_str()))?;
                 let tag =
                     broker.consume(now, id, ch, c.queue.as_str(), c.consumer_tag.as_str(), c.no_ack, c.exclusive)?;
                 self.chan(ch)?.consumers.insert(tag.clone());
@@ -215,6 +217,7 @@ impl Connection {
                 Ok(())
             }
             basic::AMQPMethod::Get(g) => {
+                self.permit(false, &format!("queue/{}", g.queue.as_str()))?;
                 match broker.get(now, id, g.queue.as_str(), g.no_ack)? {
                     None => self.send(ch, AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {}))),
                     Some((item, left)) => {
