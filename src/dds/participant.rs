@@ -504,6 +504,7 @@ impl Publisher {
             qos.data_representation = vec![XCDR1];
         }
         let sets = qos.presentation.coherent_access.then(|| self.sets.clone());
+        let group = self.group();
         DataWriter::create_preloaded(
             self.shared.clone(),
             &topic.name,
@@ -512,7 +513,16 @@ impl Publisher {
             topic.support.clone(),
             super::writer::Preload { changes: preload, no_history_for },
             sets,
+            group,
         )
+    }
+
+    /// This publisher's group GUID (announced as GROUP_GUID with its writers), allocated on first use.
+    fn group(&self) -> Option<Guid> {
+        if self.shared.inner.is_closed() {
+            return None;
+        }
+        Some(*self.sets.group.get_or_init(|| self.shared.inner.call(|core, _| core.create_group(true), |_, _| {})))
     }
 
     /// Begins a coherent set (PRESENTATION coherent_access): what this publisher's writers with coherent
@@ -520,8 +530,9 @@ impl Publisher {
     /// not at all. Calls nest; the outermost pair delimits the set.
     ///
     /// Each writer's share of the set is one RTPS coherent set (`PID_COHERENT_SET`), so readers see every
-    /// writer's part atomically (INSTANCE and TOPIC access scope). With GROUP scope the parts of different
-    /// writers are not tied together on the wire (no `PID_GROUP_COHERENT_SET`).
+    /// writer's part atomically (INSTANCE and TOPIC access scope). Writers with GROUP access scope also tie
+    /// their shares together (`PID_GROUP_COHERENT_SET`, `PID_GROUP_SEQ_NUM`, and end markers naming the
+    /// set's writers): a subscriber with GROUP scope delivers the whole set across its readers or none of it.
     ///
     /// Fails with [`DdsError::PreconditionNotMet`] when no writer of this publisher has coherent access.
     pub fn begin_coherent_changes(&self) -> Result<(), DdsError> {
@@ -592,6 +603,9 @@ impl Subscriber {
         qos.topic_data = topic.topic_data.clone();
         let access = Some(self.access.clone());
         let filter = description.content_filter().cloned();
+        let group = (!self.shared.inner.is_closed()).then(|| {
+            *self.access.group.get_or_init(|| self.shared.inner.call(|core, _| core.create_group(false), |_, _| {}))
+        });
         DataReader::create(
             self.shared.clone(),
             &topic.name,
@@ -600,7 +614,19 @@ impl Subscriber {
             topic.support.clone(),
             access,
             filter,
+            group,
         )
+    }
+
+    /// The readers of this subscriber that hold unread samples, one entry per sample, in the order the
+    /// samples were written (DDS `get_datareaders`, for PRESENTATION ordered_access with GROUP scope): a
+    /// reader appears once for each of its unread samples, so that taking one sample from each reader in
+    /// turn (e.g. [`DataReader::take_next_blocking`](super::DataReader::take_next_blocking)) visits the
+    /// samples in the Publisher's order. Samples of one Publisher follow its group sequence numbers; samples
+    /// without one (other publishers, other scopes) keep their arrival order. Call it between
+    /// [`Subscriber::begin_access`] and [`Subscriber::end_access`] so that the list stays valid while read.
+    pub fn get_datareaders(&self) -> Vec<Guid> {
+        self.access.reader_order()
     }
 
     /// Begins an access to this subscriber's readers (PRESENTATION): until [`Subscriber::end_access`],

@@ -230,6 +230,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         support: Arc<dyn TypeSupport<T>>,
         preload: Preload,
         sets: Option<Arc<PublisherSets>>,
+        group: Option<Guid>,
     ) -> Result<Self, DdsError> {
         if shared.inner.is_closed() {
             return Err(DdsError::Closed);
@@ -255,6 +256,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
             qos: qos.clone(),
             type_information: None,
             content_filter: None,
+            group,
         };
         let announcement = super::type_announcement(support.dynamic_type(), type_name);
         let mut desc = desc;

@@ -146,6 +146,7 @@ fn endpoint(qos: EndpointQos) -> EndpointConfig {
         qos,
         type_information: None,
         content_filter: None,
+        group: None,
     }
 }
 
