@@ -122,32 +122,22 @@ impl Assembler {
     /// changes outside any set at once, a set's changes together once the set ended complete.
     pub fn push(&mut self, s: ReceivedSample, out: &mut Vec<ReceivedSample>) {
         let sn = s.sequence_number.0;
-        // False when changes before this one were lost (not merely filtered out for this reader).
-        let mut continuous = self.last_sn.is_some();
-        if let Some(last) = self.last_sn {
-            if sn <= last {
-                return; // Duplicate or stale: the proxy delivers in order, so this is not new.
-            }
-            if sn > last + 1 {
-                // Changes between were lost or declared irrelevant: an open set misses some of them, unless
-                // the writer filtered them out for this reader (a content-filtered reader's GAPs).
-                let filtered = self.filtered && (last + 1..sn).all(|x| self.irrelevant.contains(&x));
-                if !filtered {
-                    continuous = false;
-                    if let Some(o) = &mut self.open {
-                        o.incomplete = true;
-                    }
-                }
+        if self.last_sn.is_some_and(|last| sn <= last) {
+            return; // Duplicate or stale: the proxy delivers in order, so this is not new.
+        }
+        // Changes skipped before this one were lost or declared irrelevant: an open set misses some of them,
+        // unless the writer filtered them out for this reader (a content-filtered reader's GAPs). Before the
+        // first change, the skipped ones are those the reader joined too late for.
+        let last = self.last_sn.unwrap_or(0);
+        let continuous = sn == last + 1 || (self.filtered && (last + 1..sn).all(|x| self.irrelevant.contains(&x)));
+        if !continuous {
+            if let Some(o) = &mut self.open {
+                o.incomplete = true;
             }
         }
         let set = s.coherent_set.map(|c| c.0).filter(|c| *c >= 1 && *c <= sn);
         // The set's changes before this one (if it is not its first) were all filtered out for this reader.
-        let head_filtered = set.is_some_and(|id| {
-            self.filtered
-                && self.last_sn.is_none_or(|l| l < id)
-                && (continuous || self.last_sn.is_none())
-                && (id..sn).all(|x| self.irrelevant.contains(&x))
-        });
+        let head_filtered = set.is_some_and(|id| self.filtered && continuous && last < id);
         if !self.irrelevant.is_empty() {
             self.irrelevant = self.irrelevant.split_off(&(sn + 1));
         }
@@ -268,6 +258,8 @@ pub(crate) enum GroupOutcome {
 
 /// Sets collected at most per subscriber while waiting for their parts; older ones are dropped.
 const MAX_PENDING_GROUPS: usize = 256;
+/// Complete sets that may wait behind an incomplete earlier one of the same publisher.
+const MAX_WAITING_BEHIND: usize = 16;
 /// Finished sets remembered (so that late parts of them are ignored).
 const MAX_FINISHED_GROUPS: usize = 4096;
 
@@ -325,8 +317,16 @@ impl GroupSets {
     /// Decides the sets that can be decided. `needed(key, writer)` lists the local readers of the key's
     /// subscriber matched with `writer` (of the key's publisher), whose parts the set needs.
     pub fn resolve(&mut self, needed: impl Fn(&GroupKey, EntityId) -> Vec<EntityId>) -> Vec<(GroupKey, GroupOutcome)> {
+        // Sets of one publisher are delivered in the publisher's order: a complete set waits behind an
+        // earlier one still being collected, unless too many pile up behind it (then the earlier one, which
+        // lost a whole part on the way, is dropped).
         let mut decided = Vec::new();
+        let mut blocked: Option<(EntityId, crate::wire::types::Guid, GroupKey, usize)> = None;
+        let mut give_up = Vec::new();
         for (k, p) in &self.pending {
+            if blocked.is_some_and(|b| b.0 != k.subscriber || b.1 != k.publisher) {
+                blocked = None;
+            }
             if p.failed {
                 decided.push(*k);
                 continue;
@@ -340,9 +340,25 @@ impl GroupSets {
                         .all(|r| p.parts.iter().any(|(pr, q)| *pr == r && q.writer.entity_id == *w))
                 }),
             };
-            if complete {
-                decided.push(*k);
+            match (&mut blocked, complete) {
+                (None, true) => decided.push(*k),
+                (None, false) => blocked = Some((k.subscriber, k.publisher, *k, 0)),
+                (Some(b), true) => {
+                    b.3 += 1;
+                    if b.3 == MAX_WAITING_BEHIND {
+                        give_up.push(b.2);
+                    }
+                }
+                (Some(_), false) => {}
             }
+        }
+        if !give_up.is_empty() {
+            for k in give_up {
+                if let Some(p) = self.pending.get_mut(&k) {
+                    p.failed = true;
+                }
+            }
+            return self.resolve(needed);
         }
         let mut out = Vec::new();
         for k in decided {
