@@ -503,8 +503,9 @@ impl Publisher {
         if qos.data_representation.is_empty() {
             qos.data_representation = vec![XCDR1];
         }
-        let sets = qos.presentation.coherent_access.then(|| self.sets.clone());
-        let group = self.group();
+        if !self.shared.inner.is_closed() {
+            self.sets.group.get_or_init(|| self.shared.inner.call(|core, _| core.create_group(true), |_, _| {}));
+        }
         DataWriter::create_preloaded(
             self.shared.clone(),
             &topic.name,
@@ -512,17 +513,8 @@ impl Publisher {
             qos,
             topic.support.clone(),
             super::writer::Preload { changes: preload, no_history_for },
-            sets,
-            group,
+            &self.sets,
         )
-    }
-
-    /// This publisher's group GUID (announced as GROUP_GUID with its writers), allocated on first use.
-    fn group(&self) -> Option<Guid> {
-        if self.shared.inner.is_closed() {
-            return None;
-        }
-        Some(*self.sets.group.get_or_init(|| self.shared.inner.call(|core, _| core.create_group(true), |_, _| {})))
     }
 
     /// Begins a coherent set (PRESENTATION coherent_access): what this publisher's writers with coherent
@@ -603,9 +595,9 @@ impl Subscriber {
         qos.topic_data = topic.topic_data.clone();
         let access = Some(self.access.clone());
         let filter = description.content_filter().cloned();
-        let group = (!self.shared.inner.is_closed()).then(|| {
-            *self.access.group.get_or_init(|| self.shared.inner.call(|core, _| core.create_group(false), |_, _| {}))
-        });
+        if !self.shared.inner.is_closed() {
+            self.access.group.get_or_init(|| self.shared.inner.call(|core, _| core.create_group(false), |_, _| {}));
+        }
         DataReader::create(
             self.shared.clone(),
             &topic.name,
@@ -614,7 +606,6 @@ impl Subscriber {
             topic.support.clone(),
             access,
             filter,
-            group,
         )
     }
 

@@ -1137,8 +1137,9 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
         support: Arc<dyn TypeSupport<T>>,
         access: Option<Arc<AccessGate>>,
         content_filter: Option<Arc<CftState>>,
-        group: Option<Guid>,
     ) -> Result<Self, DdsError> {
+        // The subscriber's group GUID, allocated by the subscriber before its readers.
+        let group = access.as_ref().and_then(|a| a.group.get().copied());
         if shared.inner.is_closed() {
             return Err(DdsError::Closed);
         }

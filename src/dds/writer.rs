@@ -229,9 +229,11 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         qos: EndpointQos,
         support: Arc<dyn TypeSupport<T>>,
         preload: Preload,
-        sets: Option<Arc<PublisherSets>>,
-        group: Option<Guid>,
+        publisher: &Arc<PublisherSets>,
     ) -> Result<Self, DdsError> {
+        // The publisher's coherent sets (writers with coherent access take part) and group GUID.
+        let sets = qos.presentation.coherent_access.then(|| publisher.clone());
+        let group = publisher.group.get().copied();
         if shared.inner.is_closed() {
             return Err(DdsError::Closed);
         }

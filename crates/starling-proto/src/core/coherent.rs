@@ -534,6 +534,80 @@ mod tests {
     }
 
     #[test]
+    fn group_writer_list_round_trips_and_rejects_bad_counts() {
+        let list = vec![(EntityId([0, 0, 1, 2]), 3), (EntityId([0, 0, 2, 2]), 1)];
+        for e in [crate::wire::Endian::Little, crate::wire::Endian::Big] {
+            let mut buf = Vec::new();
+            write_group_writers(&mut crate::wire::cursor::ByteWriter::new(&mut buf, e), &list);
+            assert_eq!(parse_group_writers(&buf, e), list);
+            // A count larger than the value holds is malformed: nothing is taken from it.
+            buf[..4].copy_from_slice(&if e == crate::wire::Endian::Little {
+                9u32.to_le_bytes()
+            } else {
+                9u32.to_be_bytes()
+            });
+            assert!(parse_group_writers(&buf, e).is_empty());
+        }
+    }
+
+    fn part(writer: u8, set: i64, complete: bool, writers: &[u8]) -> GroupPart {
+        let w = Guid::new(crate::wire::types::GuidPrefix([7; 12]), EntityId([0, 0, writer, 2]));
+        GroupPart {
+            writer: w,
+            set,
+            complete,
+            samples: vec![ReceivedSample { writer: w, ..sample(set, Some(set)) }],
+            writers: (!writers.is_empty()).then(|| writers.iter().map(|e| (EntityId([0, 0, *e, 2]), 1)).collect()),
+        }
+    }
+
+    fn key(set: i64) -> GroupKey {
+        GroupKey { subscriber: EntityId([0, 0, 9, 9]), publisher: Guid::UNKNOWN, set }
+    }
+
+    #[test]
+    fn group_set_waits_for_every_readers_part_then_delivers_all() {
+        let (r1, r2) = (EntityId([0, 0, 1, 7]), EntityId([0, 0, 2, 7]));
+        // Writer 1 is read by r1, writer 2 by r2.
+        let needed = |_: &GroupKey, w: EntityId| if w.0[2] == 1 { vec![r1] } else { vec![r2] };
+        let mut g = GroupSets::default();
+        g.add(key(1), r1, part(1, 1, true, &[1, 2]));
+        assert!(g.resolve(needed).is_empty(), "the part of writer 2 is missing");
+        g.add(key(1), r2, part(2, 1, true, &[1, 2]));
+        let out = g.resolve(needed);
+        assert!(matches!(&out[..], [(_, GroupOutcome::Deliver(parts))] if parts.len() == 2));
+        assert!(g.is_idle());
+        // A late duplicate of a finished set is ignored.
+        g.add(key(1), r2, part(2, 1, true, &[1, 2]));
+        assert!(g.is_idle());
+    }
+
+    #[test]
+    fn an_incomplete_part_drops_the_group_set_whole() {
+        let (r1, r2) = (EntityId([0, 0, 1, 7]), EntityId([0, 0, 2, 7]));
+        let needed = |_: &GroupKey, w: EntityId| if w.0[2] == 1 { vec![r1] } else { vec![r2] };
+        let mut g = GroupSets::default();
+        g.add(key(1), r1, part(1, 1, true, &[1, 2]));
+        g.add(key(1), r2, part(2, 1, false, &[]));
+        assert!(matches!(&g.resolve(needed)[..], [(_, GroupOutcome::Dropped)]));
+        assert_eq!(g.dropped, 1);
+    }
+
+    #[test]
+    fn a_later_part_of_a_writer_gives_up_on_its_missing_earlier_part() {
+        let (r1, r2) = (EntityId([0, 0, 1, 7]), EntityId([0, 0, 2, 7]));
+        let needed = |_: &GroupKey, w: EntityId| if w.0[2] == 1 { vec![r1] } else { vec![r2] };
+        let mut g = GroupSets::default();
+        g.add(key(1), r1, part(1, 1, true, &[1, 2]));
+        // Writer 2's part of set 1 was lost whole; its part of set 3 arrives.
+        g.add(key(3), r2, part(2, 3, true, &[2]));
+        let out = g.resolve(needed);
+        assert!(
+            matches!(&out[..], [(k1, GroupOutcome::Dropped), (k3, GroupOutcome::Deliver(_))] if k1.set == 1 && k3.set == 3)
+        );
+    }
+
+    #[test]
     fn writer_side_numbers_sets_from_their_first_change() {
         let mut w = WriterSets::default();
         assert_eq!(w.on_write(1), None);
