@@ -443,11 +443,14 @@ fn publish_group(net: &mut Net, writers: &[Guid], sets: u32, pace: Duration) {
     }
 }
 
+/// A delivered sample of a group set: reader index, (set, member), group sequence number.
+type GroupSample = (usize, (u32, u8), Option<i64>);
+
 /// Group sets as delivered (one event each: every reader's share), and anything else readers got.
 #[derive(Debug, Default)]
 struct GroupSeen {
     /// Per delivered set: (reader index, (set, member), group sequence number).
-    sets: Vec<Vec<(usize, (u32, u8), Option<i64>)>>,
+    sets: Vec<Vec<GroupSample>>,
     /// Samples delivered on their own.
     singles: Vec<(usize, (u32, u8))>,
     /// Per-writer coherent set events (must not happen with GROUP scope).
