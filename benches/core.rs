@@ -31,6 +31,7 @@ fn bench_history(c: &mut Criterion) {
                 qos: mempair::endpoint_qos(true, keep_all, false),
                 type_information: None,
                 content_filter: None,
+                group: None,
             },
         );
         while p.poll_transmit().is_some() {}

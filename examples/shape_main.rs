@@ -22,8 +22,9 @@
 //! `Publisher::begin_coherent_changes`/`end_coherent_changes`, and the subscriber reads each pass between
 //! `Subscriber::begin_access`/`end_access`. Readers with coherent access deliver each writer's set whole;
 //! ordered access with INSTANCE scope returns samples instance by instance, with TOPIC scope in the writer's
-//! order. GROUP scope with coherent or ordered access (sets and order across the writers of a publisher) is
-//! reported as not supported.
+//! order. With GROUP scope a coherent set spans all the publisher's writers (one per topic with
+//! `--num-topics`) and the subscriber delivers it across its readers whole; samples carry group sequence
+//! numbers, so that `Subscriber::get_datareaders` lists them in the publisher's order.
 //!
 //! The subscriber's content filter (`-c COLOR`, i.e. `color = 'COLOR'`, or `--cft EXPR`) is a
 //! [`ContentFilteredTopic`](starling::dds::ContentFilteredTopic) named `<topic>_filtered`: the reader keeps only
@@ -399,12 +400,9 @@ fn role_warnings(o: &mut Opts) {
 fn unsupported(o: &Opts) -> Vec<String> {
     // TRANSIENT and PERSISTENT are supported: the writer serves its history to late joiners while it lives
     // (as TRANSIENT_LOCAL), and a `starling durability` service keeps the samples beyond it.
-    let mut v = Vec::new();
-    if o.access_scope == 'g' && (o.coherent || o.ordered) {
-        // Sets and order across the writers of a publisher need PID_GROUP_COHERENT_SET / PID_GROUP_SEQ_NUM.
-        v.push("    Presentation Access Scope = GROUP_PRESENTATION_QOS : not supported".into());
-    }
-    v
+    // PRESENTATION GROUP scope is supported too (group coherent sets and group sequence numbers).
+    let _ = o;
+    Vec::new()
 }
 
 fn millis(ms: u64) -> DdsDuration {

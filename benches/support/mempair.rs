@@ -71,6 +71,7 @@ impl Pair {
             qos: endpoint_qos(reliable, keep_all, reader),
             type_information: None,
             content_filter: None,
+            group: None,
         };
         let writer = a.create_writer(now, ep(false));
         let reader = b.create_reader(now, ep(true));

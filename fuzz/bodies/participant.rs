@@ -24,6 +24,7 @@ pub fn run(input: &[u8]) {
             qos,
             type_information: None,
             content_filter: None,
+            group: None,
         };
         p.create_writer(now, desc(EndpointQos::writer_default()));
         p.create_reader(now, desc(rq.clone()));

@@ -169,6 +169,7 @@ fn rtps_traffic() -> Vec<Vec<u8>> {
             qos,
             type_information: None,
             content_filter: None,
+            group: None,
         };
         let w = p.create_writer(t0, desc(q.clone()));
         p.create_reader(t0, desc(q));

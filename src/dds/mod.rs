@@ -52,7 +52,7 @@ mod builtin;
 mod cft;
 mod condition;
 mod participant;
-mod presentation;
+pub(crate) mod presentation;
 mod reader;
 mod status;
 mod support;

@@ -503,7 +503,9 @@ impl Publisher {
         if qos.data_representation.is_empty() {
             qos.data_representation = vec![XCDR1];
         }
-        let sets = qos.presentation.coherent_access.then(|| self.sets.clone());
+        if !self.shared.inner.is_closed() {
+            self.sets.group.get_or_init(|| self.shared.inner.call(|core, _| core.create_group(true), |_, _| {}));
+        }
         DataWriter::create_preloaded(
             self.shared.clone(),
             &topic.name,
@@ -511,7 +513,7 @@ impl Publisher {
             qos,
             topic.support.clone(),
             super::writer::Preload { changes: preload, no_history_for },
-            sets,
+            &self.sets,
         )
     }
 
@@ -520,8 +522,9 @@ impl Publisher {
     /// not at all. Calls nest; the outermost pair delimits the set.
     ///
     /// Each writer's share of the set is one RTPS coherent set (`PID_COHERENT_SET`), so readers see every
-    /// writer's part atomically (INSTANCE and TOPIC access scope). With GROUP scope the parts of different
-    /// writers are not tied together on the wire (no `PID_GROUP_COHERENT_SET`).
+    /// writer's part atomically (INSTANCE and TOPIC access scope). Writers with GROUP access scope also tie
+    /// their shares together (`PID_GROUP_COHERENT_SET`, `PID_GROUP_SEQ_NUM`, and end markers naming the
+    /// set's writers): a subscriber with GROUP scope delivers the whole set across its readers or none of it.
     ///
     /// Fails with [`DdsError::PreconditionNotMet`] when no writer of this publisher has coherent access.
     pub fn begin_coherent_changes(&self) -> Result<(), DdsError> {
@@ -592,6 +595,9 @@ impl Subscriber {
         qos.topic_data = topic.topic_data.clone();
         let access = Some(self.access.clone());
         let filter = description.content_filter().cloned();
+        if !self.shared.inner.is_closed() {
+            self.access.group.get_or_init(|| self.shared.inner.call(|core, _| core.create_group(false), |_, _| {}));
+        }
         DataReader::create(
             self.shared.clone(),
             &topic.name,
@@ -601,6 +607,17 @@ impl Subscriber {
             access,
             filter,
         )
+    }
+
+    /// The readers of this subscriber that hold unread samples, one entry per sample, in the order the
+    /// samples were written (DDS `get_datareaders`, for PRESENTATION ordered_access with GROUP scope): a
+    /// reader appears once for each of its unread samples, so that taking one sample from each reader in
+    /// turn (e.g. [`DataReader::take_next_blocking`](super::DataReader::take_next_blocking)) visits the
+    /// samples in the Publisher's order. Samples of one Publisher follow its group sequence numbers; samples
+    /// without one (other publishers, other scopes) keep their arrival order. Call it between
+    /// [`Subscriber::begin_access`] and [`Subscriber::end_access`] so that the list stays valid while read.
+    pub fn get_datareaders(&self) -> Vec<Guid> {
+        self.access.reader_order()
     }
 
     /// Begins an access to this subscriber's readers (PRESENTATION): until [`Subscriber::end_access`],

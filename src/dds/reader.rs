@@ -3,7 +3,7 @@
 use super::cft::CftState;
 use super::condition::{ReadCondition, StateMask, StatusCondition};
 use super::participant::Shared;
-use super::presentation::AccessGate;
+use super::presentation::{AccessGate, GroupMember};
 use super::status::{
     take_status, DeadlineMissedStatus, IncompatibleQosStatus, LivelinessChangedStatus, SampleLostStatus,
     SampleRejectedReason, SampleRejectedStatus, StatusFlags, StatusMask, SubscriptionMatchedStatus,
@@ -79,6 +79,9 @@ pub struct SampleInfo {
     /// [`DataWriter::write_w_related`](crate::dds::DataWriter::write_w_related), received as inline QoS
     /// `PID_RELATED_SAMPLE_IDENTITY`.
     pub related_sample_identity: Option<SampleIdentity>,
+    /// The sample's position among all the samples of its Publisher's writers (`PID_GROUP_SEQ_NUM`), from
+    /// writers with PRESENTATION access scope GROUP and coherent or ordered access.
+    pub group_sequence_number: Option<i64>,
 }
 
 impl SampleInfo {
@@ -113,6 +116,8 @@ struct Entry<T> {
     seq: i64,
     /// The sample this one answers (request/reply), if the writer sent one.
     related: Option<SampleIdentity>,
+    /// The group sequence number (writers with GROUP access scope).
+    group_seq: Option<i64>,
 }
 
 struct Instance<T> {
@@ -263,6 +268,7 @@ impl<T: Clone> Cache<T> {
             expires: None,
             seq: 0,
             related: None,
+            group_seq: None,
         };
         self.insert(kind, key, data, entry, Instant::now()) == Outcome::Stored
     }
@@ -495,6 +501,7 @@ impl<T: Clone> Cache<T> {
                 expires: None,
                 seq: 0,
                 related: None,
+                group_seq: None,
             });
         }
         changed
@@ -575,7 +582,19 @@ impl<T: Clone> Cache<T> {
             instance_handle: e.key,
             sequence_number: e.seq,
             related_sample_identity: e.related,
+            group_sequence_number: e.group_seq,
         }
+    }
+
+    /// The samples not read yet, in the order read and take visit them: each one's writer, group sequence
+    /// number and reception time (for [`Subscriber::get_datareaders`](super::Subscriber::get_datareaders)).
+    pub(crate) fn unread_order(&self) -> Vec<(Guid, Option<i64>, Time)> {
+        self.visit_order()
+            .into_iter()
+            .map(|i| &self.entries[i])
+            .filter(|e| !e.read && e.valid)
+            .map(|e| (e.writer, e.group_seq, e.reception_timestamp))
+            .collect()
     }
 
     fn mark_seen(&mut self, keys: impl Iterator<Item = KeyHash>) {
@@ -917,6 +936,7 @@ impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
             expires,
             seq: s.sequence_number.0,
             related: s.related_sample_identity,
+            group_seq: s.group.as_ref().and_then(|g| g.seq).map(|q| q.0),
         };
         (gap, cache.insert(s.kind, key, data, entry, Instant::now()))
     }
@@ -972,6 +992,12 @@ impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
     }
 }
 
+impl<T: Clone + Send + Sync + 'static> GroupMember for ReaderState<T> {
+    fn unread_order(&self) -> Vec<(Guid, Option<i64>, Time)> {
+        self.lock().unread_order()
+    }
+}
+
 impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
     fn on_sample(&self, s: ReceivedSample) {
         let Some(d) = self.decode(s) else { return };
@@ -982,6 +1008,19 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
             self.insert(&mut cache, d, wall)
         };
         self.report(key, gap, outcome);
+    }
+
+    fn prepare_group_part(&self, samples: Vec<ReceivedSample>) -> Option<Box<dyn FnOnce() + Send>> {
+        let decoded: Vec<Decoded<T>> = samples.into_iter().filter_map(|s| self.decode(s)).collect();
+        if decoded.is_empty() {
+            return None;
+        }
+        let me = self.me.upgrade()?;
+        Some(Box::new(move || me.insert_set(decoded)))
+    }
+
+    fn access_gate(&self) -> Option<Arc<AccessGate>> {
+        self.access.clone()
     }
 
     fn on_coherent_set(&self, samples: Vec<ReceivedSample>) {
@@ -1099,6 +1138,8 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
         access: Option<Arc<AccessGate>>,
         content_filter: Option<Arc<CftState>>,
     ) -> Result<Self, DdsError> {
+        // The subscriber's group GUID, allocated by the subscriber before its readers.
+        let group = access.as_ref().and_then(|a| a.group.get().copied());
         if shared.inner.is_closed() {
             return Err(DdsError::Closed);
         }
@@ -1131,6 +1172,7 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
             qos: qos.clone(),
             type_information: None,
             content_filter: property,
+            group,
         };
         let announcement = super::type_announcement(support.dynamic_type(), type_name);
         let mut desc = desc;
@@ -1150,6 +1192,10 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
         shared.handle.spawn(timer_task(Arc::downgrade(&state), timer, ReaderState::<T>::tick));
         if let Some(f) = &content_filter {
             f.add_reader(&shared, guid);
+        }
+        if let Some(gate) = &state.access {
+            let member: Arc<dyn GroupMember> = state.clone();
+            gate.add_member(guid, Arc::downgrade(&member));
         }
         Ok(DataReader { shared, guid, topic: topic.to_string(), qos, state })
     }
@@ -1464,6 +1510,7 @@ mod tests {
             expires: None,
             seq: 0,
             related: None,
+            group_seq: None,
         }
     }
 

@@ -229,8 +229,11 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         qos: EndpointQos,
         support: Arc<dyn TypeSupport<T>>,
         preload: Preload,
-        sets: Option<Arc<PublisherSets>>,
+        publisher: &Arc<PublisherSets>,
     ) -> Result<Self, DdsError> {
+        // The publisher's coherent sets (writers with coherent access take part) and group GUID.
+        let sets = qos.presentation.coherent_access.then(|| publisher.clone());
+        let group = publisher.group.get().copied();
         if shared.inner.is_closed() {
             return Err(DdsError::Closed);
         }
@@ -255,6 +258,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
             qos: qos.clone(),
             type_information: None,
             content_filter: None,
+            group,
         };
         let announcement = super::type_announcement(support.dynamic_type(), type_name);
         let mut desc = desc;

@@ -81,6 +81,18 @@ pub(crate) trait ReaderSink: Send + Sync {
             self.on_sample(s);
         }
     }
+    /// This reader's share of a complete group coherent set (GROUP access scope): returns the work that puts
+    /// it into the cache, to be run together with the other readers' shares; `None` when nothing of it stays.
+    fn prepare_group_part(&self, samples: Vec<ReceivedSample>) -> Option<Box<dyn FnOnce() + Send>> {
+        for s in samples {
+            self.on_sample(s);
+        }
+        None
+    }
+    /// The subscriber's access gate, if the reader has one (group coherent sets wait behind it).
+    fn access_gate(&self) -> Option<Arc<crate::dds::presentation::AccessGate>> {
+        None
+    }
     /// A writer matched (`matched`, with the writer's QoS when known) or unmatched.
     fn on_matched(&self, writer: Guid, matched: bool, current_count: u32, writer_qos: Option<&EndpointQos>);
     /// A writer with incompatible QoS was found.
@@ -530,6 +542,26 @@ impl Inner {
                 Event::CoherentSet { reader, samples } => {
                     if let Some(r) = table.readers.get(&reader) {
                         r.on_coherent_set(samples);
+                    }
+                }
+                Event::GroupCoherentSet { parts } => {
+                    // All readers' shares go into their caches in one step, or wait together for the end
+                    // of the subscriber's access.
+                    let mut gate = None;
+                    let mut work: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
+                    for (reader, samples) in parts {
+                        let Some(r) = table.readers.get(&reader) else { continue };
+                        gate = gate.or_else(|| r.access_gate());
+                        work.extend(r.prepare_group_part(samples));
+                    }
+                    let all: Box<dyn FnOnce() + Send> = Box::new(move || work.into_iter().for_each(|f| f()));
+                    match gate {
+                        Some(g) => {
+                            if let Some(f) = g.defer(all) {
+                                f();
+                            }
+                        }
+                        None => all(),
                     }
                 }
                 Event::PublicationMatched { writer, reader, matched, current_count } => {

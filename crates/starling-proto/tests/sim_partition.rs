@@ -327,6 +327,7 @@ fn endpoint(topic: &str, qos: EndpointQos) -> EndpointConfig {
         qos,
         type_information: None,
         content_filter: None,
+        group: None,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::discovery::ContentFilterProperty;
 use crate::qos::{EndpointQos, QosPolicyId};
-use crate::wire::types::{Guid, GuidPrefix, KeyHash, Locator, SampleIdentity, SequenceNumber, Time};
+use crate::wire::types::{EntityId, Guid, GuidPrefix, KeyHash, Locator, SampleIdentity, SequenceNumber, Time};
 use bytes::Bytes;
 
 /// A datagram to send to each of `destinations`.
@@ -102,6 +102,26 @@ pub struct EndpointConfig {
     /// A reader's content filter, announced as CONTENT_FILTER_PROPERTY (`None` for writers and unfiltered
     /// readers).
     pub content_filter: Option<ContentFilterProperty>,
+    /// The endpoint's Publisher or Subscriber (from [`super::Participant::create_group`]), announced as
+    /// GROUP_GUID. PRESENTATION with GROUP access scope ties together the endpoints of one group: group
+    /// sequence numbers and group coherent sets span a Publisher's writers, and a Subscriber's readers
+    /// deliver a group coherent set together.
+    pub group: Option<Guid>,
+}
+
+/// Group-wide PRESENTATION information of a change (DDSI-RTPS 2.5 §8.7.6), for writers with GROUP access
+/// scope and coherent or ordered access.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupTag {
+    /// `PID_GROUP_SEQ_NUM` (0x0064): the change's sequence number among all changes of its Publisher's
+    /// writers with GROUP scope.
+    pub seq: Option<SequenceNumber>,
+    /// `PID_GROUP_COHERENT_SET` (0x0063): the group coherent set the change belongs to (the group sequence
+    /// number of the set's first change). End markers carry it too.
+    pub set: Option<SequenceNumber>,
+    /// On a group coherent set's end marker: the writers (of the sender's participant) that wrote in the set
+    /// and how many changes each wrote (Starling vendor PID 0x8063).
+    pub writers: Vec<(EntityId, u32)>,
 }
 
 /// A sample delivered to a local reader.
@@ -127,6 +147,8 @@ pub struct ReceivedSample {
     /// The coherent set the change belongs to (inline QoS `PID_COHERENT_SET`: the sequence number of the
     /// set's first change), if any.
     pub coherent_set: Option<SequenceNumber>,
+    /// Group sequence number and group coherent set, from writers with GROUP access scope.
+    pub group: Option<Box<GroupTag>>,
 }
 
 /// Something that happened, drained with [`super::Participant::poll_event`].
@@ -221,6 +243,12 @@ pub enum Event {
         /// The set's samples.
         samples: Vec<ReceivedSample>,
     },
+    /// A complete group coherent set (GROUP access scope) for the readers of one local Subscriber: each
+    /// reader's share, to be made visible together (all readers at once).
+    GroupCoherentSet {
+        /// Each local reader with its samples, in the Publisher's order.
+        parts: Vec<(Guid, Vec<ReceivedSample>)>,
+    },
 }
 
 /// Counters of what the participant received and dropped.
@@ -253,6 +281,9 @@ pub struct Stats {
     pub multicast_repairs: u64,
     /// Coherent sets that readers with coherent access dropped for being incomplete.
     pub incomplete_coherent_sets: u64,
+    /// Group coherent sets (GROUP access scope) that subscribers dropped whole because a part of them was
+    /// missing in some reader.
+    pub incomplete_group_sets: u64,
     /// Samples that writers did not send to a matched reader because its content filter rejects them (one
     /// per sample and reader).
     pub samples_filtered: u64,

@@ -19,6 +19,8 @@ pub(crate) struct CacheChange {
     pub coherent_set: Option<i64>,
     /// Matched readers whose content filter this change does not pass: they get a GAP instead.
     pub filtered_out: Vec<Guid>,
+    /// Group sequence number and group coherent set (writers with GROUP access scope).
+    pub group: Option<Box<super::event::GroupTag>>,
 }
 
 /// Changes by sequence number. KEEP_LAST(n) keeps the newest n per instance;
@@ -115,6 +117,7 @@ mod tests {
             related_sample_identity: None,
             coherent_set: None,
             filtered_out: Vec::new(),
+            group: None,
         }
     }
 

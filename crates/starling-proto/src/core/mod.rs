@@ -30,7 +30,8 @@ mod writer;
 
 pub use config::{FlowLimit, ParticipantConfig};
 pub use event::{
-    ChangeKind, EndpointConfig, Event, ReceivedSample, Stats, Transmit, WriteChange, WriteError, WriteErrorKind,
+    ChangeKind, EndpointConfig, Event, GroupTag, ReceivedSample, Stats, Transmit, WriteChange, WriteError,
+    WriteErrorKind,
 };
 pub use liveliness::{auto_pmd_period, ParticipantMessageData, AUTOMATIC_LIVELINESS_UPDATE, MANUAL_LIVELINESS_UPDATE};
 pub use participant::Participant;

@@ -1,11 +1,12 @@
 //! The participant state machine: receives datagrams, runs SPDP and SEDP,
 //! matches local and remote endpoints, and drives writers and readers.
 
-use super::coherent::parse_coherent_set;
+use super::coherent::{parse_coherent_set, parse_group_writers, GroupKey, GroupOutcome, GroupPart, GroupSets};
 use super::config::ParticipantConfig;
 use super::discovery::{usable, DiscoveryDb};
 use super::event::{
-    ChangeKind, EndpointConfig, Event, ReceivedSample, Stats, Transmit, WriteChange, WriteError, WriteErrorKind,
+    ChangeKind, EndpointConfig, Event, GroupTag, ReceivedSample, Stats, Transmit, WriteChange, WriteError,
+    WriteErrorKind,
 };
 use super::history::CacheChange;
 use super::liveliness::{self, LivelinessState, ParticipantMessageData};
@@ -15,7 +16,9 @@ use super::typelookup::{type_information, TypeRegistry};
 use super::typematch::{type_match, PendingMatch, TypeMatch};
 use super::writer::{ReaderProxy, Writer, WriterParams};
 use crate::discovery::{builtin_endpoints as be, key_guid, ContentFilterProperty, EndpointData, ParticipantData};
-use crate::qos::{check_compatible, partitions_match, DurabilityKind, History, QosPolicyId, ReliabilityKind};
+use crate::qos::{
+    check_compatible, partitions_match, AccessScope, DurabilityKind, History, QosPolicyId, ReliabilityKind,
+};
 use crate::wire::cursor::ByteReader;
 use crate::wire::header::Header;
 use crate::wire::parameter::{pid, ParameterList, ParameterListWriter};
@@ -25,7 +28,7 @@ use crate::wire::types::{
 };
 use crate::wire::{DecodeError, Endian};
 use bytes::Bytes;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
 /// A DDS domain participant's protocol state (see the module docs for the call order).
@@ -54,6 +57,29 @@ pub struct Participant {
     pending_type_matches: Vec<PendingMatch>,
     /// LIVELINESS of local and remote writers, and the PMD schedule.
     liveliness: LivelinessState,
+    /// Group sequence numbers and the open group coherent set of each local Publisher (GROUP scope).
+    pub_groups: HashMap<EntityId, PubGroup>,
+    /// Group coherent sets being collected across the readers of each local Subscriber.
+    group_sets: GroupSets,
+}
+
+/// A local Publisher's GROUP-scope PRESENTATION state.
+#[derive(Debug, Default)]
+struct PubGroup {
+    /// The last group sequence number given out.
+    gsn: i64,
+    /// A group coherent set is open.
+    open: bool,
+    /// The open set's first group sequence number (`None` until its first change).
+    start: Option<i64>,
+    /// The writers that wrote in the open set, with their change counts.
+    members: BTreeMap<EntityId, u32>,
+}
+
+/// True for an endpoint QoS with GROUP access scope and coherent or ordered access.
+fn group_scoped(d: &EndpointData) -> bool {
+    let p = &d.qos.presentation;
+    p.access_scope == AccessScope::Group && (p.coherent_access || p.ordered_access)
 }
 
 /// The fields of a DATA that the receive path needs, after INFO_* processing.
@@ -90,6 +116,8 @@ impl Participant {
             types: TypeRegistry::default(),
             pending_type_matches: Vec::new(),
             liveliness,
+            pub_groups: HashMap::new(),
+            group_sets: GroupSets::default(),
         };
         p.spdp_payload = p.encode_spdp();
         p.create_builtin_endpoints(now);
@@ -153,6 +181,7 @@ impl Participant {
             related_sample_identity: None,
             coherent_set: None,
             filtered_out: Vec::new(),
+            group: None,
         };
         if let Some(w) = self.writers.get_mut(&writer) {
             w.write(now, change, &mut self.outbox);
@@ -205,6 +234,14 @@ impl Participant {
         EntityId::new(key, kind)
     }
 
+    /// Creates a Publisher (`publisher`) or Subscriber group: its GUID, for [`EndpointConfig::group`], is
+    /// announced as GROUP_GUID with its endpoints. PRESENTATION with GROUP access scope acts across the
+    /// endpoints of one group.
+    pub fn create_group(&mut self, publisher: bool) -> Guid {
+        let id = self.next_entity(if publisher { 0x08 } else { 0x09 });
+        Guid::new(self.config.guid_prefix, id)
+    }
+
     /// Creates a user writer and announces it through SEDP.
     pub fn create_writer(&mut self, now: Instant, desc: EndpointConfig) -> Guid {
         self.create_writer_preloaded(now, desc, Vec::new(), Vec::new())
@@ -249,6 +286,7 @@ impl Participant {
                 related_sample_identity: c.related_sample_identity,
                 coherent_set: None,
                 filtered_out: Vec::new(),
+                group: None,
             };
             writer.write(now, cc, &mut self.outbox);
         }
@@ -258,6 +296,7 @@ impl Participant {
         let mut data = EndpointData::new(guid, &desc.topic_name, &desc.type_name, desc.qos);
         data.unicast_locators = self.config.default_unicast.clone();
         data.type_information = desc.type_information;
+        data.group_guid = desc.group;
         self.announce(now, EntityId::SEDP_PUBLICATIONS_WRITER, &data);
         self.local_writers.insert(id, data);
         let remote: Vec<Guid> = self.db.readers.keys().copied().collect();
@@ -277,12 +316,19 @@ impl Participant {
         let id = self.next_entity(kind);
         let guid = Guid::new(self.config.guid_prefix, id);
         let mut reader = Reader::new(guid, self.config.heartbeat_response_delay);
-        reader.set_coherent_access(desc.qos.presentation.coherent_access);
+        let p = &desc.qos.presentation;
+        reader.set_coherent_access(
+            p.coherent_access,
+            p.access_scope == AccessScope::Group,
+            desc.content_filter.is_some(),
+        );
+        reader.group = desc.group.map(|g| g.entity_id);
         self.readers.insert(id, reader);
         let mut data = EndpointData::new(guid, &desc.topic_name, &desc.type_name, desc.qos);
         data.unicast_locators = self.config.default_unicast.clone();
         data.type_information = desc.type_information;
         data.content_filter = desc.content_filter;
+        data.group_guid = desc.group;
         self.announce(now, EntityId::SEDP_SUBSCRIPTIONS_WRITER, &data);
         self.local_readers.insert(id, data);
         let remote: Vec<Guid> = self.db.writers.keys().copied().collect();
@@ -416,12 +462,15 @@ impl Participant {
         if writer.prefix != self.config.guid_prefix || !self.local_writers.contains_key(&id) {
             return Err(WriteError { kind: WriteErrorKind::UnknownWriter, change });
         }
+        match self.writers.get(&id) {
+            None => return Err(WriteError { kind: WriteErrorKind::UnknownWriter, change }),
+            Some(w) if w.is_full() => return Err(WriteError { kind: WriteErrorKind::HistoryFull, change }),
+            Some(_) => {}
+        }
+        let group = self.group_tag(id);
         let Some(w) = self.writers.get_mut(&id) else {
             return Err(WriteError { kind: WriteErrorKind::UnknownWriter, change });
         };
-        if w.is_full() {
-            return Err(WriteError { kind: WriteErrorKind::HistoryFull, change });
-        }
         let cc = CacheChange {
             kind: change.kind,
             key_hash: change.key_hash,
@@ -430,6 +479,7 @@ impl Participant {
             related_sample_identity: change.related_sample_identity,
             coherent_set: None,
             filtered_out,
+            group: group.clone(),
         };
         let sn = w.write(now, cc, &mut self.outbox);
         let coherent_set = w.last_coherent_set();
@@ -444,6 +494,7 @@ impl Participant {
             source_timestamp: change.source_timestamp,
             related_sample_identity: change.related_sample_identity,
             coherent_set,
+            group,
         };
         self.deliver_local(now, writer, local);
         self.apply_liveliness(now, lively);
@@ -541,21 +592,88 @@ impl Participant {
 
     /// Opens a coherent set on a local writer (PRESENTATION coherent_access): the changes it writes until
     /// [`Participant::end_coherent_set`] reach readers with coherent access together or not at all.
+    ///
+    /// A writer with GROUP access scope and a Publisher group also opens the Publisher's group coherent
+    /// set (if not open yet): what all of the group's writers write until the set ends is one set, which
+    /// subscribers with GROUP scope deliver across their readers whole or not at all.
     pub fn begin_coherent_set(&mut self, writer: Guid) {
-        if writer.prefix == self.config.guid_prefix && self.local_writers.contains_key(&writer.entity_id) {
-            if let Some(w) = self.writers.get_mut(&writer.entity_id) {
-                w.begin_coherent();
+        if writer.prefix != self.config.guid_prefix {
+            return;
+        }
+        let Some(d) = self.local_writers.get(&writer.entity_id) else { return };
+        if let (true, true, Some(g)) = (group_scoped(d), d.qos.presentation.coherent_access, d.group_guid) {
+            let pg = self.pub_groups.entry(g.entity_id).or_default();
+            if !pg.open {
+                pg.open = true;
+                pg.start = None;
+                pg.members.clear();
             }
+        }
+        if let Some(w) = self.writers.get_mut(&writer.entity_id) {
+            w.begin_coherent();
         }
     }
 
+    /// The group sequence number and group coherent set of the next change of local writer `id` (GROUP
+    /// access scope), counting it.
+    fn group_tag(&mut self, id: EntityId) -> Option<Box<GroupTag>> {
+        let d = self.local_writers.get(&id)?;
+        if !group_scoped(d) {
+            return None;
+        }
+        let coherent = d.qos.presentation.coherent_access;
+        let pg = self.pub_groups.entry(d.group_guid?.entity_id).or_default();
+        pg.gsn += 1;
+        let set = if pg.open && coherent {
+            *pg.members.entry(id).or_default() += 1;
+            Some(SequenceNumber(*pg.start.get_or_insert(pg.gsn)))
+        } else {
+            None
+        };
+        Some(Box::new(GroupTag { seq: Some(SequenceNumber(pg.gsn)), set, writers: Vec::new() }))
+    }
+
     /// Closes the coherent set open on a local writer, sending its end marker if the set has changes.
+    ///
+    /// For a writer with GROUP access scope this ends the Publisher's group coherent set: every writer of
+    /// the group that wrote in it sends its end marker, each naming the set and all the writers that took
+    /// part (with their change counts), so that a subscriber can tell when it has the whole set.
     pub fn end_coherent_set(&mut self, now: Instant, writer: Guid) {
-        if writer.prefix != self.config.guid_prefix || !self.local_writers.contains_key(&writer.entity_id) {
+        if writer.prefix != self.config.guid_prefix {
             return;
         }
+        let Some(d) = self.local_writers.get(&writer.entity_id) else { return };
+        if let (true, true, Some(g)) = (group_scoped(d), d.qos.presentation.coherent_access, d.group_guid) {
+            if self.pub_groups.get(&g.entity_id).is_some_and(|pg| pg.open) {
+                self.end_group_coherent_set(now, g);
+            }
+        }
+        self.end_writer_coherent_set(now, writer, None);
+    }
+
+    /// Ends the open group coherent set of local Publisher `group` on all its writers.
+    fn end_group_coherent_set(&mut self, now: Instant, group: Guid) {
+        let Some(pg) = self.pub_groups.get_mut(&group.entity_id) else { return };
+        pg.open = false;
+        let start = pg.start.take();
+        let members: Vec<(EntityId, u32)> = std::mem::take(&mut pg.members).into_iter().collect();
+        let writers: Vec<EntityId> = self
+            .local_writers
+            .iter()
+            .filter(|(_, d)| d.group_guid == Some(group) && group_scoped(d) && d.qos.presentation.coherent_access)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in writers {
+            let tag =
+                start.map(|s| Box::new(GroupTag { seq: None, set: Some(SequenceNumber(s)), writers: members.clone() }));
+            self.end_writer_coherent_set(now, Guid::new(self.config.guid_prefix, id), tag);
+        }
+    }
+
+    /// Closes one writer's coherent set, sending (and delivering locally) its end marker.
+    fn end_writer_coherent_set(&mut self, now: Instant, writer: Guid, group: Option<Box<GroupTag>>) {
         let Some(w) = self.writers.get_mut(&writer.entity_id) else { return };
-        let Some(sn) = w.end_coherent(now, &mut self.outbox) else { return };
+        let Some(sn) = w.end_coherent(now, &mut self.outbox, group.clone()) else { return };
         let marker = ReceivedSample {
             writer,
             sequence_number: sn,
@@ -566,6 +684,7 @@ impl Participant {
             source_timestamp: None,
             related_sample_identity: None,
             coherent_set: None,
+            group,
         };
         self.deliver_local(now, writer, marker);
     }
@@ -726,6 +845,12 @@ impl Participant {
     }
 
     fn unmatch_remote_writer(&mut self, remote: Guid) {
+        self.unmatch_remote_writer_inner(remote);
+        // Sets that waited for this writer's part may be decided now.
+        self.resolve_group_sets();
+    }
+
+    fn unmatch_remote_writer_inner(&mut self, remote: Guid) {
         let ids: Vec<EntityId> = self.local_readers.keys().copied().collect();
         for id in ids {
             let local_count = self.local_match_count(&id, None);
@@ -833,6 +958,7 @@ impl Participant {
                         source_timestamp: ts,
                         related_sample_identity: iq.related_sample_identity,
                         coherent_set: iq.coherent_set,
+                        group: iq.group.clone(),
                     };
                     let mut deliver = std::mem::take(&mut self.deliver);
                     let ids = self.find_targets(df.reader_id, &writer);
@@ -975,6 +1101,7 @@ impl Participant {
             source_timestamp: ts,
             related_sample_identity: iq.related_sample_identity,
             coherent_set: iq.coherent_set,
+            group: iq.group,
         };
         let mut deliver = std::mem::take(&mut self.deliver);
         let ids = self.find_targets(d.reader_id, &inc.writer);
@@ -990,6 +1117,12 @@ impl Participant {
 
     /// Hands samples delivered by reader `id` to discovery or to the application.
     fn dispatch(&mut self, now: Instant, id: EntityId, vendor: VendorId, deliver: &mut Vec<ReceivedSample>) {
+        if let Some(r) = self.readers.get_mut(&id) {
+            if r.has_group_parts() {
+                let parts = r.take_group_parts();
+                self.on_group_parts(id, parts);
+            }
+        }
         if deliver.is_empty() {
             return;
         }
@@ -1036,6 +1169,71 @@ impl Participant {
         for sample in deliver.drain(..) {
             self.stats.samples_delivered += 1;
             self.events.push_back(Event::Sample { reader, sample });
+        }
+    }
+
+    /// The Publisher group of a (local or remote) writer; writers that announced none each stand alone.
+    fn writer_group(&self, writer: &Guid) -> Guid {
+        let data = if writer.prefix == self.config.guid_prefix {
+            self.local_writers.get(&writer.entity_id)
+        } else {
+            self.db.writers.get(writer)
+        };
+        data.and_then(|d| d.group_guid).unwrap_or(*writer)
+    }
+
+    /// True when local reader `reader` is matched with `writer` (remote, or local).
+    fn is_matched(&self, reader: EntityId, writer: &Guid) -> bool {
+        if writer.prefix == self.config.guid_prefix {
+            let r = Guid::new(self.config.guid_prefix, reader);
+            self.writers.get(&writer.entity_id).is_some_and(|w| w.local_readers.contains(&r))
+        } else {
+            self.readers.get(&reader).is_some_and(|r| r.writers.contains_key(writer))
+        }
+    }
+
+    /// Collects the parts of group coherent sets that local reader `id` received, and delivers (or drops)
+    /// the sets that are now decided across the readers of its Subscriber.
+    fn on_group_parts(&mut self, id: EntityId, parts: Vec<GroupPart>) {
+        let subscriber = self.readers.get(&id).and_then(|r| r.group).unwrap_or(EntityId::UNKNOWN);
+        for part in parts {
+            let key = GroupKey { subscriber, publisher: self.writer_group(&part.writer), set: part.set };
+            self.group_sets.add(key, id, part);
+        }
+        self.resolve_group_sets();
+    }
+
+    /// Delivers or drops the group coherent sets that can be decided (also after matches changed).
+    fn resolve_group_sets(&mut self) {
+        if self.group_sets.is_idle() {
+            return;
+        }
+        let mut sets = std::mem::take(&mut self.group_sets);
+        let before = sets.dropped;
+        let decided = sets.resolve(|k, w| {
+            let writer = Guid::new(k.publisher.prefix, w);
+            self.readers
+                .iter()
+                .filter(|(_, r)| r.is_group_coherent() && r.group.unwrap_or(EntityId::UNKNOWN) == k.subscriber)
+                .map(|(rid, _)| *rid)
+                .filter(|rid| self.is_matched(*rid, &writer))
+                .collect()
+        });
+        self.stats.incomplete_group_sets += sets.dropped - before;
+        self.group_sets = sets;
+        for (_, outcome) in decided {
+            if let GroupOutcome::Deliver(parts) = outcome {
+                let parts: Vec<(Guid, Vec<ReceivedSample>)> = parts
+                    .into_iter()
+                    .map(|(r, v)| {
+                        self.stats.samples_delivered += v.len() as u64;
+                        (Guid::new(self.config.guid_prefix, r), v)
+                    })
+                    .collect();
+                if !parts.is_empty() {
+                    self.events.push_back(Event::GroupCoherentSet { parts });
+                }
+            }
         }
     }
 
@@ -1283,6 +1481,7 @@ impl Participant {
                 r.remove_writer(&g);
             }
         }
+        self.resolve_group_sets();
         tracing::debug!(participant = %prefix, "participant gone");
         self.events.push_back(Event::ParticipantLost(prefix));
     }
@@ -1481,14 +1680,20 @@ struct InlineQos {
     key_hash: Option<KeyHash>,
     related_sample_identity: Option<SampleIdentity>,
     coherent_set: Option<SequenceNumber>,
+    group: Option<Box<GroupTag>>,
 }
 
 /// Extracts STATUS_INFO (as a change kind), KEY_HASH and the related sample identity from inline QoS.
 /// The related identity comes from the standard `0x0083`, or from the legacy `0x800f` that RTI and
 /// Fast DDS send (read only from those vendors, since `0x800f` is vendor-specific); the standard one wins.
 fn parse_inline_qos(qos: Option<&ParameterList<'_>>, vendor: VendorId) -> InlineQos {
-    let mut out =
-        InlineQos { kind: ChangeKind::Alive, key_hash: None, related_sample_identity: None, coherent_set: None };
+    let mut out = InlineQos {
+        kind: ChangeKind::Alive,
+        key_hash: None,
+        related_sample_identity: None,
+        coherent_set: None,
+        group: None,
+    };
     let Some(qos) = qos else { return out };
     let legacy_ok = matches!(vendor, VendorId::RTI | VendorId::RTI_MICRO | VendorId::FASTDDS);
     let mut legacy = None;
@@ -1506,6 +1711,11 @@ fn parse_inline_qos(qos: Option<&ParameterList<'_>>, vendor: VendorId) -> Inline
                 out.related_sample_identity = SampleIdentity::read(&mut ByteReader::new(v, qos.endian)).ok();
             }
             pid::COHERENT_SET => out.coherent_set = parse_coherent_set(v, qos.endian),
+            pid::GROUP_SEQ_NUM => out.group.get_or_insert_default().seq = parse_coherent_set(v, qos.endian),
+            pid::GROUP_COHERENT_SET => out.group.get_or_insert_default().set = parse_coherent_set(v, qos.endian),
+            pid::STARLING_GROUP_SET_WRITERS if vendor == VendorId::STARLING => {
+                out.group.get_or_insert_default().writers = parse_group_writers(v, qos.endian);
+            }
             pid::RELATED_SAMPLE_IDENTITY_LEGACY if legacy_ok => {
                 legacy = SampleIdentity::read(&mut ByteReader::new(v, qos.endian)).ok();
             }

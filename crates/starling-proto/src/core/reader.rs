@@ -5,11 +5,11 @@
 //! proxies deliver only samples newer than the last one delivered, so nothing
 //! is delivered twice or out of order.
 
-use super::coherent::{is_end_marker, Assembler};
+use super::coherent::{is_end_marker, Assembler, GroupPart};
 use super::event::ReceivedSample;
 use super::outbox::Outbox;
 use crate::wire::submessage::{AckNack, DataFrag, Gap, Heartbeat, HeartbeatFrag, NackFrag};
-use crate::wire::types::{FragmentNumberSet, Guid, Locator, SequenceNumber, SequenceNumberSet, MAX_SET_BITS};
+use crate::wire::types::{EntityId, FragmentNumberSet, Guid, Locator, SequenceNumber, SequenceNumberSet, MAX_SET_BITS};
 use std::collections::{BTreeMap, HashMap};
 
 /// Out-of-order samples a proxy buffers before it drops newer ones.
@@ -185,6 +185,14 @@ pub(crate) struct Reader {
     coherent: Option<HashMap<Guid, Assembler>>,
     /// Coherent sets dropped for being incomplete.
     incomplete_sets: u64,
+    /// The local Subscriber (group) this reader belongs to, if any.
+    pub group: Option<EntityId>,
+    /// PRESENTATION coherent access with GROUP scope: group coherent set parts go to `group_parts`.
+    group_scope: bool,
+    /// The reader has a content filter that writers apply for it (GAPs are filtered changes).
+    filtered: bool,
+    /// Ended parts of group coherent sets, for the participant to collect across the subscriber's readers.
+    group_parts: Vec<GroupPart>,
 }
 
 /// Runs `f` on the proxy for `writer`, if matched.
@@ -205,13 +213,39 @@ impl Reader {
             ack_due: None,
             coherent: None,
             incomplete_sets: 0,
+            group: None,
+            group_scope: false,
+            filtered: false,
+            group_parts: Vec::new(),
         }
     }
 
     /// Turns coherent access on: samples of a writer's coherent set are delivered only once the whole set
     /// arrived, and never when part of it is missing.
-    pub fn set_coherent_access(&mut self, on: bool) {
+    ///
+    /// With `group_scope` (GROUP access scope), the parts of group coherent sets are handed over through
+    /// [`Reader::take_group_parts`] for the subscriber to deliver across its readers. With `filtered` (the
+    /// reader has a content filter that writers apply), changes a writer declares irrelevant with a GAP are
+    /// taken as filtered out, and the set they were in is still complete.
+    pub fn set_coherent_access(&mut self, on: bool, group_scope: bool, filtered: bool) {
         self.coherent = on.then(HashMap::new);
+        self.group_scope = on && group_scope;
+        self.filtered = filtered;
+    }
+
+    /// Ended parts of group coherent sets since the last call.
+    pub fn take_group_parts(&mut self) -> Vec<GroupPart> {
+        std::mem::take(&mut self.group_parts)
+    }
+
+    /// True when parts of group coherent sets wait in [`Reader::take_group_parts`].
+    pub fn has_group_parts(&self) -> bool {
+        !self.group_parts.is_empty()
+    }
+
+    /// True with coherent access of GROUP scope.
+    pub fn is_group_coherent(&self) -> bool {
+        self.group_scope
     }
 
     /// True with coherent access.
@@ -246,12 +280,16 @@ impl Reader {
             return;
         };
         let fresh: Vec<ReceivedSample> = deliver.drain(start..).collect();
-        let a = sets.entry(*writer).or_default();
+        let (group, filtered) = (self.group_scope, self.filtered);
+        let a = sets.entry(*writer).or_insert_with(|| Assembler::new(group, filtered));
         let before = a.dropped_sets;
         for s in fresh {
             a.push(s, deliver);
         }
         self.incomplete_sets += a.dropped_sets - before;
+        if !a.parts.is_empty() {
+            self.group_parts.append(&mut a.parts);
+        }
     }
 
     /// When `on_timer` has owed ACKNACKs to send.
@@ -458,6 +496,14 @@ impl Reader {
         let Some(p) = self.writers.get_mut(&writer) else { return };
         if !p.reliable {
             return;
+        }
+        if self.filtered {
+            if let Some(sets) = &mut self.coherent {
+                let (group, filtered) = (self.group_scope, self.filtered);
+                let a = sets.entry(writer).or_insert_with(|| Assembler::new(group, filtered));
+                let range = gap.gap_start.0..gap.gap_list.base.0.min(gap.gap_start.0.saturating_add(4096));
+                a.note_irrelevant(range.chain(gap.gap_list.iter().map(|s| s.0)));
+            }
         }
         // A writer only declares irrelevant what it has announced (HEARTBEAT) or sent: a GAP reaching
         // beyond that is forged or stale, and would make the reader skip samples still to come.

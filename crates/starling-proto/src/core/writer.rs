@@ -308,7 +308,14 @@ impl Writer {
 
     /// Closes the open coherent set; when it had changes, writes its end marker (a DATA without payload and
     /// without `PID_COHERENT_SET`) and returns the marker's sequence number.
-    pub fn end_coherent(&mut self, now: Instant, out: &mut Outbox) -> Option<SequenceNumber> {
+    /// With GROUP access scope, `group` tells readers which group coherent set the marker ends and which
+    /// writers took part in it.
+    pub fn end_coherent(
+        &mut self,
+        now: Instant,
+        out: &mut Outbox,
+        group: Option<Box<super::event::GroupTag>>,
+    ) -> Option<SequenceNumber> {
         if !self.sets.end() {
             return None;
         }
@@ -320,6 +327,7 @@ impl Writer {
             related_sample_identity: None,
             coherent_set: None,
             filtered_out: Vec::new(),
+            group,
         };
         Some(self.write(now, marker, out))
     }
@@ -431,7 +439,12 @@ impl Writer {
     fn build_inline_qos(buf: &mut Vec<u8>, keyed: bool, change: &CacheChange) -> bool {
         buf.clear();
         let status = change.kind.status_info();
-        if !keyed && status == 0 && change.related_sample_identity.is_none() && change.coherent_set.is_none() {
+        if !keyed
+            && status == 0
+            && change.related_sample_identity.is_none()
+            && change.coherent_set.is_none()
+            && change.group.is_none()
+        {
             return false;
         }
         let end_marker = change.key_hash == MARKER_KEY && change.payload.is_empty();
@@ -441,6 +454,19 @@ impl Writer {
         }
         if let Some(set) = change.coherent_set {
             pl.param(pid::COHERENT_SET, |w| SequenceNumber(set).write(w));
+        }
+        if let Some(g) = &change.group {
+            // DDSI-RTPS 2.5 §9.6.4 (Table 9.20): both are SequenceNumber_t. No second implementation that
+            // sends them could be cross-checked here; the layouts are the specification's.
+            if let Some(set) = g.set {
+                pl.param(pid::GROUP_COHERENT_SET, |w| set.write(w));
+            }
+            if let Some(seq) = g.seq {
+                pl.param(pid::GROUP_SEQ_NUM, |w| seq.write(w));
+            }
+            if !g.writers.is_empty() {
+                pl.param(pid::STARLING_GROUP_SET_WRITERS, |w| super::coherent::write_group_writers(w, &g.writers));
+            }
         }
         if status != 0 {
             // STATUS_INFO is a big-endian uint32 on the wire whatever the list's order.

@@ -117,4 +117,6 @@ pub struct EndpointData {
     pub content_filter: Option<ContentFilterProperty>,
     /// Cyclone's REQUESTS_KEYHASH (vendor 01 10, PID 0x801c).
     pub requests_keyhash: bool,
+    /// GROUP_GUID: the endpoint's Publisher or Subscriber, if announced.
+    pub group_guid: Option<Guid>,
 }

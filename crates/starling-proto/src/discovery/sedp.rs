@@ -32,6 +32,7 @@ impl EndpointData {
             type_information: None,
             content_filter: None,
             requests_keyhash: false,
+            group_guid: None,
         }
     }
 
@@ -60,6 +61,9 @@ impl EndpointData {
         }
         if self.expects_inline_qos {
             w.raw(pid::EXPECTS_INLINE_QOS, &[1]);
+        }
+        if let Some(g) = &self.group_guid {
+            w.raw(pid::GROUP_GUID, &g.to_bytes());
         }
         if let Some(name) = &self.entity_name {
             w.string(pid::ENTITY_NAME, name);
@@ -134,8 +138,9 @@ impl EndpointData {
                 pid::ENTITY_NAME => d.entity_name = Some(plist::string(v, e)?),
                 pid::TYPE_INFORMATION => d.type_information = Some(v.to_vec()),
                 pid::CONTENT_FILTER_PROPERTY => d.content_filter = Some(read_content_filter(v, e)?),
-                // Understood, not kept: PROTOCOL_VERSION, VENDORID (read above), GROUP_GUID.
-                pid::PROTOCOL_VERSION | pid::VENDORID | pid::GROUP_GUID => {}
+                pid::GROUP_GUID => d.group_guid = Some(plist::guid(v)?),
+                // Understood, not kept: PROTOCOL_VERSION, VENDORID (read above).
+                pid::PROTOCOL_VERSION | pid::VENDORID => {}
                 CYCLONE_ENDPOINT_GUID if is_cyclone => cyclone_guid = Some(plist::guid(v)?),
                 pid::CYCLONE_REQUESTS_KEYHASH if is_cyclone => {
                     d.requests_keyhash = v.first().is_none_or(|b| *b != 0);

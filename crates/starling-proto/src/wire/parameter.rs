@@ -58,6 +58,18 @@ pub mod pid {
     pub const COHERENT_SET: u16 = 0x0056;
     pub const DIRECTED_WRITE: u16 = 0x0057;
     pub const ORIGINAL_WRITER_INFO: u16 = 0x0061;
+    /// RTPS 2.5 inline QoS: the group coherent set a change belongs to (SequenceNumber_t, the group
+    /// sequence number of the set's first change).
+    pub const GROUP_COHERENT_SET: u16 = 0x0063;
+    /// RTPS 2.5 inline QoS: the change's group sequence number (SequenceNumber_t), counted per Publisher.
+    pub const GROUP_SEQ_NUM: u16 = 0x0064;
+    /// RTPS 2.5 inline QoS: WriterGroupInfo_t (a GroupDigest_t of the writers in a group coherent set).
+    /// Recognised, not sent: Starling sends the set's writers as [`STARLING_GROUP_SET_WRITERS`].
+    pub const WRITER_GROUP_INFO: u16 = 0x0065;
+    /// Starling vendor PID (read only from vendor 01 ff): on a group coherent set's end
+    /// marker, the writers of the publisher that wrote in the set and how many changes each wrote, as
+    /// `uint32 n` then `n × (EntityId_t writer, uint32 count)`.
+    pub const STARLING_GROUP_SET_WRITERS: u16 = 0x8063;
     pub const KEY_HASH: u16 = 0x0070;
     pub const STATUS_INFO: u16 = 0x0071;
     pub const DATA_REPRESENTATION: u16 = 0x0073;
