@@ -12,13 +12,6 @@
 //! non-blocking `sendto` on the calling thread, and a received datagram is
 //! handled by its socket's task, which wakes the waiting reader directly.
 //!
-//! A receive task reads with one non-blocking `recvmmsg` per wake-up (up to
-//! [`RECV_SLOTS`] datagrams). When it returns fewer than that the socket was
-//! found empty inside that same call, so the task clears the socket's
-//! readiness without the extra `recvfrom` that only returns `EWOULDBLOCK`
-//! (readiness that arrived since the wake-up is kept by tokio's tick check,
-//! and epoll is edge-triggered, so no datagram is left unnoticed).
-//!
 //! The send socket is deliberately not registered with the tokio reactor:
 //! a registered UDP socket reports EPOLLOUT after every send (edge-triggered,
 //! when the kernel frees the sent buffer), which wakes the reactor thread for
@@ -42,14 +35,13 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
+use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, watch, Notify};
 
 /// Receive buffer size: the largest UDP payload.
 const RECV_BUF: usize = 64 * 1024;
-/// Datagrams read by one `recvmmsg` call (and handled before the output is
-/// flushed). The buffers are allocated zeroed, so pages no datagram reached
-/// are not resident.
-const RECV_SLOTS: usize = 16;
+/// Datagrams read from one socket before the output is flushed.
+const RECV_BATCH: usize = 32;
 /// Most bytes queued behind a send that would block; beyond that datagrams
 /// are dropped (reliable writers repair them, as for any loss).
 const BACKLOG_BYTES: usize = 32 * 1024 * 1024;
@@ -162,10 +154,10 @@ pub(crate) struct EndpointTable {
 pub(crate) struct Inner {
     core: Mutex<Participant>,
     table: Mutex<EndpointTable>,
-    spdp_multicast: Option<AsyncFd<StdUdpSocket>>,
-    user_multicast: Option<AsyncFd<StdUdpSocket>>,
-    metatraffic: AsyncFd<StdUdpSocket>,
-    user: AsyncFd<StdUdpSocket>,
+    spdp_multicast: Option<UdpSocket>,
+    user_multicast: Option<UdpSocket>,
+    metatraffic: UdpSocket,
+    user: UdpSocket,
     /// Not registered with the reactor (see the module docs).
     send: StdUdpSocket,
     /// Locked only while `core` is held, so sends keep the core's order.
@@ -201,10 +193,10 @@ impl Inner {
         Ok(Arc::new(Inner {
             core: Mutex::new(core),
             table: Mutex::new(EndpointTable::default()),
-            spdp_multicast: t.spdp_multicast.map(readable_fd).transpose()?,
-            user_multicast: t.user_multicast.map(readable_fd).transpose()?,
-            metatraffic: readable_fd(t.metatraffic_unicast)?,
-            user: readable_fd(t.user_unicast)?,
+            spdp_multicast: t.spdp_multicast.map(UdpSocket::from_std).transpose()?,
+            user_multicast: t.user_multicast.map(UdpSocket::from_std).transpose()?,
+            metatraffic: UdpSocket::from_std(t.metatraffic_unicast)?,
+            user: UdpSocket::from_std(t.user_unicast)?,
             send: t.send,
             backlog: Mutex::new(Backlog::default()),
             backlogged: AtomicBool::new(false),
@@ -592,13 +584,17 @@ impl Inner {
         }
     }
 
-    /// Feeds the first `n` datagrams of `batch` to the core and flushes its output.
-    fn receive(&self, batch: &RecvBatch, n: usize) {
+    /// Feeds the datagram in `buf`, then any more already queued on `socket`.
+    fn receive(&self, socket: &UdpSocket, buf: &mut [u8], first: usize) {
         let mut core = lock(&self.core);
         self.lingering.store(false, Ordering::Release);
         let now = Instant::now();
-        for i in 0..n {
-            guarded(&mut core, now, batch.datagram(i));
+        guarded(&mut core, now, &buf[..first]);
+        for _ in 1..RECV_BATCH {
+            match socket.try_recv_from(buf) {
+                Ok((n, _)) => guarded(&mut core, now, &buf[..n]),
+                Err(_) => break,
+            }
         }
         self.finish(core, true);
         self.progress.send_modify(|v| *v = v.wrapping_add(1));
@@ -652,7 +648,7 @@ enum Sock {
 }
 
 impl Inner {
-    fn socket(&self, which: Sock) -> Option<&AsyncFd<StdUdpSocket>> {
+    fn socket(&self, which: Sock) -> Option<&UdpSocket> {
         match which {
             Sock::Spdp => self.spdp_multicast.as_ref(),
             Sock::Metatraffic => Some(&self.metatraffic),
@@ -662,112 +658,18 @@ impl Inner {
     }
 }
 
-/// Registers a receive socket with the reactor for readability only.
-fn readable_fd(s: StdUdpSocket) -> io::Result<AsyncFd<StdUdpSocket>> {
-    s.set_nonblocking(true)?;
-    // SAFETY: the AsyncFd owns the socket, so its descriptor stays open and refers to the same
-    // socket for the AsyncFd's whole lifetime.
-    unsafe { AsyncFd::register_with_interest(s, Interest::READABLE) }.map_err(io::Error::from)
-}
-
-/// One receive socket's reusable buffers: [`RECV_SLOTS`] datagrams of up to
-/// [`RECV_BUF`] bytes, and the length of each one read.
-struct RecvBatch {
-    buf: Vec<u8>,
-    lens: [usize; RECV_SLOTS],
-}
-
-impl RecvBatch {
-    fn new() -> RecvBatch {
-        RecvBatch { buf: vec![0u8; RECV_SLOTS * RECV_BUF], lens: [0; RECV_SLOTS] }
-    }
-
-    fn datagram(&self, i: usize) -> &[u8] {
-        &self.buf[i * RECV_BUF..i * RECV_BUF + self.lens[i]]
-    }
-
-    /// Reads what is queued on `s` without blocking, at most [`RECV_SLOTS`]
-    /// datagrams with one `recvmmsg`. Returns how many were read and whether
-    /// the socket was found empty (fewer than asked for).
-    #[cfg(target_os = "linux")]
-    fn read(&mut self, s: &StdUdpSocket) -> io::Result<(usize, bool)> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: all-zero iovec and mmsghdr values are valid (null pointers, zero lengths).
-        let mut iovs: [libc::iovec; RECV_SLOTS] = unsafe { std::mem::zeroed() };
-        // SAFETY: as above.
-        let mut hdrs: [libc::mmsghdr; RECV_SLOTS] = unsafe { std::mem::zeroed() };
-        for (i, chunk) in self.buf.chunks_exact_mut(RECV_BUF).enumerate() {
-            iovs[i].iov_base = chunk.as_mut_ptr().cast();
-            iovs[i].iov_len = RECV_BUF;
-            hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
-            hdrs[i].msg_hdr.msg_iovlen = 1;
-        }
-        loop {
-            // SAFETY: every header points at one iovec above, each covering its own RECV_BUF-sized
-            // slice of `self.buf`, which outlives the call; no source address is asked for.
-            let n = unsafe {
-                libc::recvmmsg(
-                    s.as_raw_fd(),
-                    hdrs.as_mut_ptr(),
-                    RECV_SLOTS as libc::c_uint,
-                    libc::MSG_DONTWAIT,
-                    std::ptr::null_mut(),
-                )
-            };
-            if n >= 0 {
-                let n = n as usize;
-                for (len, h) in self.lens.iter_mut().zip(&hdrs).take(n) {
-                    *len = (h.msg_len as usize).min(RECV_BUF);
-                }
-                return Ok((n, n < RECV_SLOTS));
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
-    }
-
-    /// One datagram per call (`recv_from`); never claims the socket is empty.
-    #[cfg(not(target_os = "linux"))]
-    fn read(&mut self, s: &StdUdpSocket) -> io::Result<(usize, bool)> {
-        let (n, _) = s.recv_from(&mut self.buf[..RECV_BUF])?;
-        self.lens[0] = n;
-        Ok((1, false))
-    }
-}
-
-/// One socket's receive task: reads what is queued, hands it to the core,
-/// and dispatches the events from this task, so a waiting reader is woken
-/// straight from here. The buffers are reused.
+/// One socket's receive task: reads a datagram, hands it (and whatever else
+/// is queued) to the core, and dispatches the events from this task, so a
+/// waiting reader is woken straight from here. The buffer is reused.
 async fn receive_loop(inner: Arc<Inner>, which: Sock) {
+    let mut buf = vec![0u8; RECV_BUF];
     let Some(socket) = inner.socket(which) else { return };
-    let mut batch = RecvBatch::new();
     loop {
         if inner.is_closed() {
             break;
         }
-        let mut guard = match socket.readable().await {
-            Ok(g) => g,
-            Err(e) => {
-                tracing::debug!(?which, "receive: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        match batch.read(socket.get_ref()) {
-            Ok((n, empty)) => {
-                if empty {
-                    // Anything that arrived after this wake-up raised the readiness again
-                    // (the tick check in `clear_ready` keeps it), so nothing is missed.
-                    guard.clear_ready();
-                }
-                if n > 0 {
-                    inner.receive(&batch, n);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
-            // E.g. ECONNREFUSED from an ICMP error: skip it and read on.
+        match socket.recv_from(&mut buf).await {
+            Ok((n, _)) => inner.receive(socket, &mut buf, n),
             Err(e) => tracing::debug!(?which, "receive: {e}"),
         }
     }
