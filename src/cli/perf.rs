@@ -497,25 +497,55 @@ async fn echo_pair<const K: bool>(
     Ok((w, r))
 }
 
-/// One ping: write `seq`, wait for its echo. `None` when it did not come back within `timeout`.
+/// The timeout of one ping: a timer that is moved only when it would expire
+/// within `timeout` of the ping, so that most round trips neither register nor
+/// cancel a timer. A ping therefore times out after `timeout` to
+/// `timeout + TIMER_SLACK`.
+struct PingTimer {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+}
+
+/// How much later than its `timeout` a ping may time out (see [`PingTimer`]).
+const TIMER_SLACK: Duration = Duration::from_millis(100);
+
+impl PingTimer {
+    fn new(timeout: Duration) -> PingTimer {
+        PingTimer { sleep: Box::pin(tokio::time::sleep(timeout + TIMER_SLACK)), timeout }
+    }
+
+    /// Makes sure the timer fires no earlier than `timeout` after `t0`.
+    fn arm(&mut self, t0: Instant) {
+        let due = tokio::time::Instant::from_std(t0 + self.timeout);
+        if self.sleep.deadline() < due {
+            self.sleep.as_mut().reset(due + TIMER_SLACK);
+        }
+    }
+}
+
+/// One ping: write `seq`, wait for its echo. `None` when it did not come back within the timeout.
 async fn round_trip<const K: bool>(
     (w, r): &Endpoints<K>,
     sample: &mut PerfSample<K>,
     seq: u32,
-    timeout: Duration,
+    timer: &mut PingTimer,
 ) -> Result<Option<Duration>, CliError> {
     sample.seq = seq;
     let t0 = Instant::now();
+    timer.arm(t0);
     w.write(sample)?;
-    let deadline = tokio::time::Instant::from_std(t0 + timeout);
     loop {
-        match tokio::time::timeout_at(deadline, r.take_next()).await {
-            Err(_) => return Ok(None),
-            Ok(Err(e)) => return Err(e.into()),
-            Ok(Ok(s)) if s.info.valid_data && s.data.as_ref().is_some_and(|d| d.seq == seq) => {
+        let s = tokio::select! {
+            biased;
+            s = r.take_next() => s,
+            () = timer.sleep.as_mut() => return Ok(None),
+        };
+        match s {
+            Err(e) => return Err(e.into()),
+            Ok(s) if s.info.valid_data && s.data.as_ref().is_some_and(|d| d.seq == seq) => {
                 return Ok(Some(t0.elapsed()))
             }
-            Ok(Ok(_)) => {} // a late echo of an earlier ping
+            Ok(_) => {} // a late echo of an earlier ping
         }
     }
 }
@@ -543,12 +573,12 @@ fn ping_line(t: f64, h: &LatencyHistogram, timeouts: u64, rss: f64, cpu: f64) ->
 async fn ping<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Result<(), CliError> {
     let ends = echo_pair::<K>(p, args, &format!("{}_ping", args.topic), &format!("{}_pong", args.topic)).await?;
     let mut sample = PerfSample::<K>::with_size(args.size);
-    let timeout = Duration::from_secs(1);
+    let mut timer = PingTimer::new(Duration::from_secs(1));
     let mut seq = 0u32;
     let warm_end = Instant::now() + seconds(args.warmup);
     while Instant::now() < warm_end {
         seq = seq.wrapping_add(1);
-        round_trip(&ends, &mut sample, seq, timeout).await?;
+        round_trip(&ends, &mut sample, seq, &mut timer).await?;
     }
     if !args.json {
         println!("# ping: size {} B, {}; RTT in µs (RTT/2 is what ddsperf prints)", args.size, reliability(args));
@@ -578,7 +608,7 @@ async fn ping<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Result<(
             next_send += period;
         }
         seq = seq.wrapping_add(1);
-        match round_trip(&ends, &mut sample, seq, timeout).await? {
+        match round_trip(&ends, &mut sample, seq, &mut timer).await? {
             Some(rtt) => {
                 let ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);
                 interval.record(ns);
@@ -645,18 +675,31 @@ async fn pong<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Result<(
     let end = tokio::time::Instant::from_std(start + seconds(args.duration));
     let mut next_report = start + Duration::from_secs(1);
     let (mut n, mut total) = (0u64, 0u64);
+    // One timer, moved once per report line rather than registered per sample.
+    let mut until = end.min(tokio::time::Instant::from_std(next_report));
+    let sleep = tokio::time::sleep_until(until);
+    tokio::pin!(sleep);
     loop {
-        let until = end.min(tokio::time::Instant::from_std(next_report));
-        match tokio::time::timeout_at(until, r.take_next()).await {
-            Ok(Ok(s)) => {
+        let next = end.min(tokio::time::Instant::from_std(next_report));
+        if next != until {
+            until = next;
+            sleep.as_mut().reset(until);
+        }
+        let got = tokio::select! {
+            biased;
+            s = r.take_next() => Some(s),
+            () = sleep.as_mut() => None,
+        };
+        match got {
+            Some(Ok(s)) => {
                 if let (true, Some(d)) = (s.info.valid_data, &s.data) {
                     w.write(d)?;
                     n += 1;
                 }
             }
-            Ok(Err(e)) => return Err(e.into()),
-            Err(_) if until >= end => break,
-            Err(_) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None if until >= end => break,
+            None => {}
         }
         if Instant::now() >= next_report {
             let t = (next_report - start).as_secs_f64();
