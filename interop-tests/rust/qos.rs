@@ -510,7 +510,7 @@ async fn liveliness_lost_and_changed() {
     let p = pair();
     let mut wq = writer_qos();
     wq.liveliness.kind = LivelinessKind::ManualByTopic;
-    wq.liveliness.lease_duration = ms(1000); // many assertion periods, so a stalled machine does not lose it
+    wq.liveliness.lease_duration = ms(2000); // 40 assertion periods, so a stalled machine (load 10 on 2 cores) does not lose it
     let by_topic = p.writer("Lively", wq.clone());
     wq.liveliness.kind = LivelinessKind::ManualByParticipant;
     let by_participant = p.writer("Lively", wq);
