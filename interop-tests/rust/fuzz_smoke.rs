@@ -17,8 +17,12 @@ mod discovery;
 mod mqtt_decode;
 #[path = "../../fuzz/bodies/participant.rs"]
 mod participant;
+#[path = "../../fuzz/bodies/reassembly.rs"]
+mod reassembly;
 #[path = "../../fuzz/bodies/stomp_decode.rs"]
 mod stomp_decode;
+#[path = "../../fuzz/bodies/user_types.rs"]
+mod user_types;
 
 use bytes::Bytes;
 use starling_proto::core::{ChangeKind, EndpointConfig, Participant, ParticipantConfig, WriteChange};
@@ -263,6 +267,33 @@ fn live_participant() {
     }
     // The participant target is the slowest (a participant per input): fewer mutations.
     smoke("participant", &seeds, iterations() / 2, participant::run);
+}
+
+#[test]
+fn user_type_decoders() {
+    let seeds = user_types::seeds();
+    assert!(user_types::types().len() >= 20, "{} types", user_types::types().len());
+    assert!(seeds.len() >= 100, "{} seeds", seeds.len());
+    // Every seed is a valid sample: it must decode (and the body checks that it round-trips).
+    for s in &seeds {
+        let ty = &user_types::types()[s[0] as usize % user_types::types().len()];
+        let ok = starling_proto::xtypes::decode(ty, &s[1..]).is_ok()
+            || starling_proto::xtypes::decode_key_payload(ty, &s[1..]).is_ok();
+        assert!(ok, "seed for {:?} does not decode", ty.name());
+    }
+    let mut all = seeds;
+    all.extend(corpus("user_types"));
+    smoke("user_types", &all, iterations() * 2, user_types::run);
+}
+
+#[test]
+fn fragment_reassembly() {
+    let mut seeds = reassembly::seeds();
+    seeds.extend(corpus("reassembly"));
+    // The seeds deliver whole samples: check that the rig matches and reassembles at all.
+    let delivered = reassembly::delivered(&seeds[0]);
+    assert_eq!(delivered, vec![(1, 2200), (1, 2200)], "the whole-sample seed");
+    smoke("reassembly", &seeds, iterations() / 2, reassembly::run);
 }
 
 #[test]
