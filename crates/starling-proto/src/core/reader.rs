@@ -14,8 +14,6 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Out-of-order samples a proxy buffers before it drops newer ones.
 const MAX_PENDING: usize = 65_536;
-/// Samples being reassembled per writer.
-const MAX_REASSEMBLIES: usize = 64;
 
 /// Limits on fragment reassembly, passed in by the participant.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +22,8 @@ pub(crate) struct FragLimits {
     pub max_sample_size: usize,
     /// Bytes still available to new reassemblies across the participant.
     pub budget: usize,
+    /// Samples being reassembled at once per writer.
+    pub per_writer: usize,
 }
 
 /// A partially received fragmented sample.
@@ -387,7 +387,7 @@ impl Reader {
             return false;
         }
         if !p.reassembly.contains_key(&sn) {
-            if p.reassembly.len() >= MAX_REASSEMBLIES {
+            if p.reassembly.len() >= limits.per_writer.max(1) {
                 // Drop the oldest partial sample to make room.
                 if let Some(oldest) = p.reassembly.keys().min().copied() {
                     p.drop_reassembly(oldest);
