@@ -911,3 +911,66 @@ fn writer_side_content_filter_sends_gaps_instead_of_data() {
         assert!(net.run_until(Duration::from_secs(30), updated), "seed {seed}: new parameters not seen");
     }
 }
+
+/// Forged NACK_FRAGs spoofing a matched reader (fragment number 0, which the spec does not allow, numbers near
+/// 2^32, sequence numbers never written) make the writer send at most the fragments that exist, and do not
+/// disturb the stream: the next sample still arrives. (Fragment 0 used to underflow when the writer computed
+/// the fragment's offset: a panic where overflow checks are on, as in debug and fuzzing builds.)
+#[test]
+fn forged_nack_frags_are_bounded_and_harmless() {
+    use starling_proto::wire::{
+        FragmentNumberSet, Header, MessageBuilder, NackFrag, ProtocolVersion, SequenceNumber, VendorId,
+    };
+    let mut net = Net::new(2, 7, NONE);
+    let mut wq = EndpointQos::writer_default();
+    wq.history = History::KeepAll;
+    let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+    let r = net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    let big = |i: u32| {
+        let mut payload = vec![0x00, 0x01, 0x00, 0x00];
+        payload.extend_from_slice(&i.to_le_bytes());
+        payload.extend((0..100_000u32).map(|j| (j % 13) as u8));
+        WriteChange {
+            kind: ChangeKind::Alive,
+            key_hash: KeyHash([0; 16]),
+            payload: Bytes::from(payload),
+            source_timestamp: None,
+            related_sample_identity: None,
+        }
+    };
+    let now = net.now;
+    net.parts[0].write(now, w, big(0)).unwrap();
+    assert!(net.run_until(Duration::from_secs(10), |n| received(n, 1) == vec![0]));
+    let mut count = 1000u32;
+    for sn in [1i64, 2, 0, -1, i64::MAX] {
+        for base in [0u32, 1, 7, u32::MAX - 255, u32::MAX] {
+            count += 1;
+            let mut m = MessageBuilder::new(Header {
+                version: ProtocolVersion::V2_5,
+                vendor_id: VendorId::STARLING,
+                guid_prefix: r.prefix,
+            });
+            m.info_dst(w.prefix);
+            NackFrag {
+                reader_id: r.entity_id,
+                writer_id: w.entity_id,
+                writer_sn: SequenceNumber(sn),
+                fragment_number_state: FragmentNumberSet { base, num_bits: 256, bitmap: [u32::MAX; 8] },
+                count,
+            }
+            .encode(m.buf_mut());
+            let now = net.now;
+            net.parts[0].handle_datagram(now, &m.finish());
+            let mut out = 0;
+            while net.parts[0].poll_transmit().is_some() {
+                out += 1;
+            }
+            // 100 kB in fragments of at least 1 kB: at most 100 fragments, a datagram each at worst.
+            assert!(out <= 110, "NACK_FRAG sn {sn} base {base}: {out} datagrams");
+        }
+    }
+    let now = net.now;
+    net.parts[0].write(now, w, big(1)).unwrap();
+    assert!(net.run_until(Duration::from_secs(10), |n| received(n, 1) == vec![0, 1]), "{:?}", received(&net, 1));
+}
