@@ -974,3 +974,36 @@ fn forged_nack_frags_are_bounded_and_harmless() {
     net.parts[0].write(now, w, big(1)).unwrap();
     assert!(net.run_until(Duration::from_secs(10), |n| received(n, 1) == vec![0, 1]), "{:?}", received(&net, 1));
 }
+
+/// A reliable writer piggy-backs a HEARTBEAT on its data every `piggyback_heartbeat_every` samples (32 by
+/// default), in the same datagram as the DATA it follows, so that readers acknowledge bursts without waiting
+/// for the periodic heartbeat.
+#[test]
+fn reliable_writer_piggybacks_heartbeats_on_data() {
+    use starling_proto::wire::{parse, Submessage};
+    let mut net = Net::new(2, 11, NONE);
+    let mut wq = reliable(EndpointQos::writer_default());
+    wq.history = History::KeepAll;
+    let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+    net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    while net.parts[0].poll_transmit().is_some() {}
+    let now = net.now;
+    for i in 0..100 {
+        net.parts[0].write(now, w, change(i, (i % 4) as u8)).unwrap();
+    }
+    // HEARTBEATs of the user writer inside datagrams that also carry its DATA.
+    let (mut with_data, mut user_data) = (0, 0);
+    while let Some(t) = net.parts[0].poll_transmit() {
+        let Ok((_, subs)) = parse(&t.payload) else { panic!("the writer sent a malformed datagram") };
+        let subs: Vec<Submessage> = subs.filter_map(Result::ok).collect();
+        let data = subs.iter().filter(|s| matches!(s, Submessage::Data(d) if d.writer_id == w.entity_id)).count();
+        user_data += data;
+        let hbs = subs.iter().filter(|s| matches!(s, Submessage::Heartbeat(h) if h.writer_id == w.entity_id)).count();
+        if data > 0 {
+            with_data += hbs;
+        }
+    }
+    assert_eq!(user_data, 100, "all samples go out at once");
+    assert!(with_data >= 3, "{with_data} HEARTBEATs travelled with the DATA of 100 samples");
+}
