@@ -1007,3 +1007,77 @@ fn reliable_writer_piggybacks_heartbeats_on_data() {
     assert_eq!(user_data, 100, "all samples go out at once");
     assert!(with_data >= 3, "{with_data} HEARTBEATs travelled with the DATA of 100 samples");
 }
+
+/// HEARTBEATs and DATA spoofing a matched writer with sequence numbers at the very end of the range
+/// (first_sn = i64::MAX - 255, then i64::MAX) are handled in bounded time and without overflow. The reader's
+/// list of missing samples once counted up to i64::MAX inclusive with `sn += 1`, which wrapped and looped
+/// (practically) forever in release builds, and overflowed in debug ones.
+#[test]
+fn spoofed_sequence_numbers_at_the_end_of_the_range_are_bounded() {
+    use starling_proto::wire::{Data, Header, Heartbeat, MessageBuilder, ProtocolVersion, SequenceNumber, VendorId};
+    let mut net = Net::new(2, 5, NONE);
+    let w = net.parts[0].create_writer(net.now, endpoint("T", reliable(EndpointQos::writer_default())));
+    let r = net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    let from_writer = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut m = MessageBuilder::new(Header {
+            version: ProtocolVersion::V2_5,
+            vendor_id: VendorId::STARLING,
+            guid_prefix: w.prefix,
+        });
+        f(m.buf_mut());
+        m.finish()
+    };
+    let hb = |first: i64, count: u32| {
+        from_writer(&|b: &mut Vec<u8>| {
+            Heartbeat {
+                reader_id: r.entity_id,
+                writer_id: w.entity_id,
+                first_sn: SequenceNumber(first),
+                last_sn: SequenceNumber(i64::MAX),
+                count,
+                final_flag: false,
+                liveliness_flag: false,
+            }
+            .encode(b)
+        })
+    };
+    let data = |sn: i64| {
+        from_writer(&|b: &mut Vec<u8>| {
+            Data {
+                reader_id: r.entity_id,
+                writer_id: w.entity_id,
+                writer_sn: SequenceNumber(sn),
+                inline_qos: None,
+                serialized_payload: Some(&[0, 1, 0, 0, 9, 9, 9, 9]),
+                key_flag: false,
+                non_standard_payload: false,
+            }
+            .encode(b)
+        })
+    };
+    let dgrams =
+        [hb(i64::MAX - 255, 100), data(i64::MAX - 1), data(i64::MAX), hb(i64::MAX, 101), data(i64::MAX), hb(1, 102)];
+    for d in &dgrams {
+        let now = net.now;
+        net.parts[1].handle_datagram(now, d);
+        net.parts[1].handle_timeout(now + Duration::from_millis(10));
+        let mut out = 0;
+        while net.parts[1].poll_transmit().is_some() {
+            out += 1;
+            assert!(out < 1000, "unbounded output");
+        }
+    }
+    let sns: Vec<i64> = std::mem::take(&mut net.events[1])
+        .into_iter()
+        .chain(std::iter::from_fn(|| net.parts[1].poll_event()))
+        .filter_map(|e| match e {
+            Event::Sample { sample, .. } => Some(sample.sequence_number.0),
+            _ => None,
+        })
+        .collect();
+    assert!(!sns.contains(&i64::MAX), "a sample at i64::MAX was delivered: {sns:?}");
+    let mut sorted = sns.clone();
+    sorted.dedup();
+    assert_eq!(sorted, sns, "duplicates: {sns:?}");
+}
