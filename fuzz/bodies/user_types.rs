@@ -3,7 +3,7 @@
 //! next to the repository), in whatever encapsulation the bytes announce (XCDR1/XCDR2, plain, delimited or
 //! parameter list, either byte order), as a full sample and as a key payload.
 //!
-//! The first input byte picks the type; the rest is the payload with its encapsulation header. Nothing may
+//! The first two input bytes (little endian) pick the type; the rest is the payload with its encapsulation header. Nothing may
 //! panic, and what decodes must round-trip: re-encoding the value in the payload's representation and byte
 //! order, decoding that and encoding again gives the same bytes (bytes, not values, so that NaNs compare), and
 //! the key hash of a decoded value can be computed.
@@ -97,6 +97,13 @@ pub fn types() -> &'static [DynamicType] {
     })
 }
 
+/// The type an input is for and its payload.
+pub fn pick(input: &[u8]) -> Option<(&'static DynamicType, &[u8])> {
+    let (&[a, b], payload) = input.split_first_chunk::<2>()?;
+    let all = types();
+    Some((&all[usize::from(u16::from_le_bytes([a, b])) % all.len()], payload))
+}
+
 /// The representation (0 XCDR1, 2 XCDR2) and byte order a payload announces.
 fn framing(payload: &[u8]) -> Option<(i16, Endian)> {
     let (encap, _, _) = split_encapsulation(payload).ok()?;
@@ -114,9 +121,7 @@ fn reencode(ty: &DynamicType, v: &DynamicValue, rep: i16, endian: Endian) -> Vec
 
 /// Runs one input; panics on a bug.
 pub fn run(input: &[u8]) {
-    let Some((&pick, payload)) = input.split_first() else { return };
-    let all = types();
-    let ty = &all[pick as usize % all.len()];
+    let Some((ty, payload)) = pick(input) else { return };
     let Some((rep, endian)) = framing(payload) else {
         assert!(xtypes::decode(ty, payload).is_err(), "decoded a payload without a valid encapsulation");
         return;
@@ -181,18 +186,19 @@ pub fn filled(ty: &DynamicType, depth: u32) -> DynamicValue {
 
 #[allow(dead_code)] // used by fuzz_smoke, not by the cargo-fuzz target
 /// Seeds: for every type, its default and a filled value in XCDR1 and XCDR2, both byte orders, prefixed by the
-/// type's index; plus the key payloads of keyed types.
+/// type's index (2 bytes, little endian); plus the key payloads of keyed types.
 pub fn seeds() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    for (i, ty) in types().iter().enumerate().take(256) {
+    for (i, ty) in types().iter().enumerate().take(usize::from(u16::MAX)) {
+        let index = (i as u16).to_le_bytes();
         for v in [DynamicValue::default_for(ty), filled(ty, 0)] {
             for rep in [0i16, 2] {
                 for endian in [Endian::Little, Endian::Big] {
-                    let mut buf = vec![i as u8];
+                    let mut buf = index.to_vec();
                     if xtypes::encode(ty, &v, rep, endian, &mut buf).is_ok() {
                         out.push(buf);
                     }
-                    let mut key = vec![i as u8];
+                    let mut key = index.to_vec();
                     if ty.is_keyed() && xtypes::encode_key_payload(ty, &v, rep, endian, &mut key).is_ok() {
                         out.push(key);
                     }
