@@ -39,3 +39,29 @@ def test_ls_lists_starling_writer(netns, starling_bin):
     participant, ep = find_endpoint(ls, "LsProbe", "writer")
     assert participant is not None, json.dumps(ls, indent=1)
     assert ep["type_name"] == "ShapeType" and ep["reliability"] == "reliable", ep
+
+
+@pytest.mark.parametrize("flags,value", [
+    (["--peer", "not-a-host"], "not-a-host"),
+    (["--peer", "10.1.2.3:99999"], "10.1.2.3:99999"),
+    (["--interface", "nosuch0"], "nosuch0"),
+    (["--interface", "10.254.254.254"], "10.254.254.254"),
+    (["--domain", "233"], "233"),
+], ids=["peer-host", "peer-port", "interface-name", "interface-addr", "domain-233"])
+def test_bad_global_flags_give_one_line_error_naming_the_value(netns, starling_bin, flags, value):
+    """A bad `--peer`, `--interface` or `--domain` fails at once (non-zero exit) with one line on stderr that
+    names the value (clap, which checks the domain range, adds its usual hint line)."""
+    res = netns.run([starling_bin, *flags, "ls", "--wait", "1"], timeout=30)
+    assert res.returncode != 0, res
+    lines = [l for l in res.stderr.splitlines() if l.strip() and l != "For more information, try '--help'."]
+    assert len(lines) == 1, res.stderr
+    assert value in lines[0], res.stderr
+    assert res.stdout == "", res.stdout
+
+
+def test_domain_232_is_accepted(netns, starling_bin):
+    """The highest domain id works (its ports are the last the mapping gives)."""
+    res = netns.run([starling_bin, "--domain", "232", "--interface", "lo", "ls", "--wait", "1", "--json"],
+                    timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert set(json.loads(res.stdout)) >= {"participants", "topics"}, res.stdout

@@ -1,5 +1,5 @@
 //! A short fuzz run on the stable toolchain: every cargo-fuzz target body in `fuzz/bodies/` is fed its seeds
-//! (the committed corpus, real RTPS traffic of two participants, valid MQTT/STOMP/AMQP frames) and then
+//! (the committed regression inputs, real RTPS traffic of two participants, valid MQTT/STOMP/AMQP frames) and then
 //! thousands of seeded mutations of them. Not coverage-guided like `cargo fuzz run`, but it runs in CI
 //! with the rest of the tests and keeps every decoder honest against malformed input.
 //!
@@ -17,8 +17,12 @@ mod discovery;
 mod mqtt_decode;
 #[path = "../../fuzz/bodies/participant.rs"]
 mod participant;
+#[path = "../../fuzz/bodies/reassembly.rs"]
+mod reassembly;
 #[path = "../../fuzz/bodies/stomp_decode.rs"]
 mod stomp_decode;
+#[path = "../../fuzz/bodies/user_types.rs"]
+mod user_types;
 
 use bytes::Bytes;
 use starling_proto::core::{ChangeKind, EndpointConfig, Participant, ParticipantConfig, WriteChange};
@@ -139,11 +143,15 @@ fn smoke(name: &str, seeds: &[Vec<u8>], iterations: usize, target: fn(&[u8])) {
     eprintln!("{name}: {count} inputs from {} seeds, no panic", seeds.len());
 }
 
-/// The committed corpus of a cargo-fuzz target.
+/// The inputs of a cargo-fuzz target on disk: its local libFuzzer corpus (`fuzz/corpus/<target>`, not committed)
+/// and the committed inputs that once found a bug (`fuzz/regressions/<target>`), which therefore run in CI.
 fn corpus(target: &str) -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
-    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
-    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut files: Vec<PathBuf> = ["corpus", "regressions"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(root.join(d).join(target)).ok())
+        .flat_map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())))
+        .collect();
     files.sort();
     files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
 }
@@ -264,6 +272,36 @@ fn live_participant() {
     }
     // The participant target is the slowest (a participant per input): fewer mutations.
     smoke("participant", &seeds, iterations() / 2, participant::run);
+}
+
+#[test]
+fn user_type_decoders() {
+    let seeds = user_types::seeds();
+    eprintln!("user_types: {} types, {} seeds", user_types::types().len(), seeds.len());
+    assert!(user_types::types().len() >= 20, "{} types", user_types::types().len());
+    assert!(seeds.len() >= 100, "{} seeds", seeds.len());
+    // Every seed is a valid sample: it must decode (and the body checks that it round-trips).
+    for s in &seeds {
+        let (ty, payload) = user_types::pick(s).expect("a seed names its type");
+        let ok = starling_proto::xtypes::decode(ty, payload).is_ok()
+            || starling_proto::xtypes::decode_key_payload(ty, payload).is_ok();
+        assert!(ok, "seed for {:?} does not decode", ty.name());
+    }
+    let mut all = seeds;
+    all.extend(corpus("user_types"));
+    smoke("user_types", &all, iterations() * 2, user_types::run);
+}
+
+#[test]
+fn fragment_reassembly() {
+    let mut seeds = reassembly::seeds();
+    let found = corpus("reassembly");
+    assert!(!found.is_empty() || !PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions").is_dir());
+    seeds.extend(found);
+    // The seeds deliver whole samples: check that the rig matches and reassembles at all.
+    let delivered = reassembly::delivered(&seeds[0]);
+    assert_eq!(delivered, vec![(1, 2200), (1, 2200)], "the whole-sample seed");
+    smoke("reassembly", &seeds, iterations() / 2, reassembly::run);
 }
 
 #[test]

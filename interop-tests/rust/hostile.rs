@@ -15,7 +15,7 @@
 
 mod common;
 use common::in_netns;
-use starling::dds::{DataReader, DataWriter, DomainParticipant};
+use starling::dds::{DataReader, DataWriter, DomainParticipant, ParticipantLimits};
 use starling::qos::{EndpointQos, History, Reliability, XCDR1, XCDR2};
 use starling::types::ShapeType;
 use starling_proto::core::Stats;
@@ -25,6 +25,7 @@ use starling_proto::wire::{
     ParameterListWriter, ProtocolVersion, SequenceNumber, SequenceNumberSet, VendorId,
 };
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -63,8 +64,17 @@ fn ports(p: &DomainParticipant) -> (SocketAddr, SocketAddr) {
 
 impl Rig {
     fn new() -> Rig {
+        Rig::with_limits(None)
+    }
+
+    /// The rig, with `limits` on the subscribing participant `pb` when given.
+    fn with_limits(limits: Option<ParticipantLimits>) -> Rig {
         let pa = DomainParticipant::builder(0).interface("lo").name("victim-pub").build().expect("participant a");
-        let pb = DomainParticipant::builder(0).interface("lo").name("victim-sub").build().expect("participant b");
+        let mut b = DomainParticipant::builder(0).interface("lo").name("victim-sub");
+        if let Some(l) = limits {
+            b = b.limits(l);
+        }
+        let pb = b.build().expect("participant b");
         let mut wq = EndpointQos::writer_default();
         wq.reliability = Reliability::reliable();
         wq.history = History::KeepAll;
@@ -594,4 +604,119 @@ fn forged_gap_for_future_sequence_numbers() {
     let (_, user) = ports(&rig.pb);
     rig.send_all(&rig.pb, user, &[future]);
     rig.finish("a forged GAP for future sequence numbers", 64);
+}
+
+/// Tracing output of this process (the test body runs alone in its re-executed process), WARN and above.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn install() -> Captured {
+        let c = Captured::default();
+        let w = c.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || w.clone())
+            .init();
+        c
+    }
+
+    /// Lines that contain `needle`.
+    fn count(&self, needle: &str) -> usize {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).lines().filter(|l| l.contains(needle)).count()
+    }
+}
+
+/// Limits set with `DomainParticipantBuilder::limits` hold on a live participant: fake participants beyond
+/// `max_participants`, endpoints beyond `max_endpoints_per_participant`, and fragmented samples beyond
+/// `max_sample_size` are dropped and counted; each kind of limit is logged once however many datagrams hit it;
+/// the real stream keeps flowing.
+#[test]
+fn configured_limits_are_enforced_and_logged_once() {
+    if !in_netns("configured_limits_are_enforced_and_logged_once") {
+        return;
+    }
+    let log = Captured::install();
+    let limits = ParticipantLimits {
+        max_participants: 8,
+        max_remote_endpoints: 256,
+        max_endpoints_per_participant: 16,
+        max_sample_size: 64 * 1024,
+        max_reassembly_bytes: 256 * 1024,
+        max_fragmented_samples_per_writer: 2,
+    };
+    let rig = Rig::with_limits(Some(limits));
+    let (meta, user) = ports(&rig.pb);
+    // 200 fake participants: the real one (pa) and 7 fakes fit.
+    let spdps: Vec<Vec<u8>> = (0..200).map(|i| spdp(fake_prefix(i), 300)).collect();
+    rig.send_all(&rig.pb, meta, &spdps);
+    let known: Vec<GuidPrefix> = rig.pb.discovered_participants().iter().map(|p| p.guid_prefix).collect();
+    assert!(known.len() <= 8, "{} participants known with max_participants 8", known.len());
+    assert!(known.contains(&rig.pa.guid_prefix()), "the real peer was pushed out");
+    let fake = *known.iter().find(|p| **p != rig.pa.guid_prefix()).expect("some fake participant was accepted");
+    // 100 endpoints from one accepted fake participant: 16 fit.
+    let seds: Vec<Vec<u8>> = (0..100u32)
+        .map(|i| {
+            let guid = starling_proto::wire::Guid::new(fake, EntityId::new(i + 1, 2));
+            let mut ep = EndpointData::new(guid, "Other", "ShapeType", EndpointQos::writer_default());
+            ep.unicast_locators = vec![Locator::udpv4(Ipv4Addr::LOCALHOST, 9)];
+            let mut payload = Vec::new();
+            ep.encode(&mut payload);
+            discovery_data(
+                fake,
+                EntityId::SEDP_PUBLICATIONS_WRITER,
+                EntityId::SEDP_PUBLICATIONS_READER,
+                i64::from(i) + 1,
+                guid.to_bytes(),
+                &payload,
+            )
+        })
+        .collect();
+    rig.send_all(&rig.pb, meta, &seds);
+    let fake_writers = rig.pb.discovered_writers().iter().filter(|w| w.guid.prefix == fake).count();
+    assert!(fake_writers <= 16, "{fake_writers} endpoints of one participant with max_endpoints_per_participant 16");
+    // 300 first fragments of samples over max_sample_size, spoofing the real writer.
+    let w = rig.writer.guid();
+    let rid = rig.reader.guid().entity_id;
+    let chunk = [0u8; 1024];
+    let frags: Vec<Vec<u8>> = (0..300i64)
+        .map(|i| {
+            msg(w.prefix, None, |b| {
+                DataFrag {
+                    reader_id: rid,
+                    writer_id: w.entity_id,
+                    writer_sn: SequenceNumber(1_000_000 + i),
+                    fragment_starting_num: 1,
+                    fragments_in_submessage: 1,
+                    fragment_size: 1024,
+                    sample_size: 100 * 1024,
+                    inline_qos: None,
+                    key_flag: false,
+                    data: &chunk,
+                }
+                .encode(b)
+            })
+        })
+        .collect();
+    rig.send_all(&rig.pb, user, &frags);
+    let s = rig.pb.stats();
+    eprintln!("[hostile] configured limits: {s:?}");
+    assert!(s.participants_rejected >= 190, "{s:?}");
+    assert!(s.endpoints_rejected >= 84, "{s:?}");
+    assert!(s.fragments_dropped >= 300, "{s:?}");
+    rig.finish("floods against configured limits", 64);
+    assert_eq!(log.count("remote participants (max_participants): limit reached"), 1, "participant limit log");
+    assert_eq!(log.count("remote endpoints (max_remote_endpoints"), 1, "endpoint limit log");
+    assert_eq!(log.count("fragment reassembly (max_sample_size"), 1, "reassembly limit log");
 }

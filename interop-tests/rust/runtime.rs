@@ -393,3 +393,38 @@ async fn data_multicast_reaches_readers_through_the_group() {
     assert!(found.await.expect("join"), "no user DATA seen on 239.255.0.1:7401");
     writer.wait_for_acknowledgments(WAIT).await.expect("all acknowledged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_over_localhost_unicast_without_multicast() {
+    if !in_netns("discovery_over_localhost_unicast_without_multicast") {
+        return;
+    }
+    // No multicast at all in this namespace: SPDP must reach the other participant through the well-known
+    // unicast ports on 127.0.0.1, and samples must flow.
+    for args in [&["route", "del", "239.0.0.0/8", "dev", "lo"][..], &["link", "set", "lo", "multicast", "off"]] {
+        let ok = Command::new("ip").args(args).status().is_ok_and(|s| s.success());
+        assert!(ok, "ip {args:?}");
+    }
+    let pa = lo_participant("uni-a");
+    let pb = lo_participant("uni-b");
+    pa.wait_for_participants(1, WAIT).await.expect("a finds b by unicast");
+    pb.wait_for_participants(1, WAIT).await.expect("b finds a by unicast");
+    let mut wq = EndpointQos::writer_default();
+    wq.reliability = Reliability::reliable();
+    let writer = pa.create_datawriter(&pa.create_topic::<ShapeType>("Uni"), Some(wq)).expect("writer");
+    let reader =
+        pb.create_datareader(&pb.create_topic::<ShapeType>("Uni"), Some(reliable_reader_qos())).expect("reader");
+    writer.wait_for_subscribers(1, WAIT).await.expect("writer matches");
+    reader.wait_for_publishers(1, WAIT).await.expect("reader matches");
+    for x in 0..10 {
+        writer.write(&shape("GREEN", x)).expect("write");
+    }
+    let mut got = Vec::new();
+    while got.len() < 10 {
+        let s = tokio::time::timeout(WAIT, reader.take_next()).await.expect("sample in time").expect("take");
+        if let Some(d) = s.data.filter(|_| s.info.valid_data) {
+            got.push(d.x);
+        }
+    }
+    assert_eq!(got, (0..10).collect::<Vec<_>>());
+}

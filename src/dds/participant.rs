@@ -14,6 +14,7 @@ use crate::runtime::driver::{DiscoveryEvent, Inner};
 use crate::runtime::{self, NetInterface, TransportConfig};
 use starling_proto::cdr::TopicType;
 use starling_proto::core::Stats;
+use starling_proto::core::{FlowLimit, ParticipantLimits};
 use starling_proto::discovery::{EndpointData, ParticipantData};
 use starling_proto::qos::{EndpointQos, XCDR1};
 use starling_proto::wire::types::Guid;
@@ -128,6 +129,29 @@ impl DomainParticipantBuilder {
     /// and fast writers need large receive buffers.
     pub fn socket_buffers(mut self, receive: usize, send: usize) -> Self {
         self.transport.buffers = runtime::transport::SocketBuffers { receive, send, explicit: true };
+        self
+    }
+
+    /// Resource limits against hostile or runaway peers: most remote participants, endpoints (in all and per
+    /// participant), largest fragmented sample, bytes and samples in reassembly at once. What goes beyond them is
+    /// dropped, counted in [`DomainParticipant::stats`] and logged once per kind of limit. The defaults
+    /// ([`ParticipantLimits::default`]) suit a LAN of a thousand participants and 100 MB samples.
+    pub fn limits(mut self, limits: ParticipantLimits) -> Self {
+        self.tuning.limits = Some(limits);
+        self
+    }
+
+    /// Fragment size in bytes for samples that do not fit one datagram (DATA_FRAG; default 16384, clamped to
+    /// 1024..=65000).
+    pub fn fragment_size(mut self, bytes: usize) -> Self {
+        self.tuning.fragment_size = Some(bytes);
+        self
+    }
+
+    /// A flow limit (token bucket: sustained bytes per second and largest burst) for every user writer of this
+    /// participant, so that a fast writer does not overrun its readers' socket buffers (default: none).
+    pub fn writer_flow_limit(mut self, flow: FlowLimit) -> Self {
+        self.tuning.writer_flow_limit = Some(flow);
         self
     }
 

@@ -47,7 +47,7 @@ pub(crate) struct Started {
     pub(crate) task: tokio::task::JoinHandle<()>,
 }
 
-/// Reliability timing a participant may override; `None` keeps the core's default.
+/// Reliability timing, limits and fragmentation a participant may override; `None` keeps the core's default.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Tuning {
     /// Reliable writers' HEARTBEAT period.
@@ -56,6 +56,12 @@ pub(crate) struct Tuning {
     pub(crate) nack_response_delay: Option<std::time::Duration>,
     /// How long readers wait before answering a HEARTBEAT.
     pub(crate) heartbeat_response_delay: Option<std::time::Duration>,
+    /// Resource limits against hostile or runaway peers.
+    pub(crate) limits: Option<starling_proto::core::ParticipantLimits>,
+    /// DATA_FRAG fragment size.
+    pub(crate) fragment_size: Option<usize>,
+    /// Default flow limit of user writers.
+    pub(crate) writer_flow_limit: Option<starling_proto::core::FlowLimit>,
 }
 
 /// Binds the sockets, creates the core and spawns the driver task on `handle`.
@@ -84,6 +90,15 @@ pub(crate) fn start(
     }
     if let Some(d) = tuning.heartbeat_response_delay {
         config.heartbeat_response_delay = d;
+    }
+    if let Some(limits) = tuning.limits {
+        config.set_limits(limits);
+    }
+    if let Some(size) = tuning.fragment_size {
+        config.fragment_size = size;
+    }
+    if tuning.writer_flow_limit.is_some() {
+        config.writer_flow_limit = tuning.writer_flow_limit;
     }
     let iface = bound.iface.clone();
     let participant_id = bound.participant_id;

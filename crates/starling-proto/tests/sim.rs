@@ -912,3 +912,173 @@ fn writer_side_content_filter_sends_gaps_instead_of_data() {
         assert!(net.run_until(Duration::from_secs(30), updated), "seed {seed}: new parameters not seen");
     }
 }
+
+/// Forged NACK_FRAGs spoofing a matched reader (fragment number 0, which the spec does not allow, numbers near
+/// 2^32, sequence numbers never written) make the writer send at most the fragments that exist, and do not
+/// disturb the stream: the next sample still arrives. (Fragment 0 used to underflow when the writer computed
+/// the fragment's offset: a panic where overflow checks are on, as in debug and fuzzing builds.)
+#[test]
+fn forged_nack_frags_are_bounded_and_harmless() {
+    use starling_proto::wire::{
+        FragmentNumberSet, Header, MessageBuilder, NackFrag, ProtocolVersion, SequenceNumber, VendorId,
+    };
+    let mut net = Net::new(2, 7, NONE);
+    let mut wq = EndpointQos::writer_default();
+    wq.history = History::KeepAll;
+    let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+    let r = net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    let big = |i: u32| {
+        let mut payload = vec![0x00, 0x01, 0x00, 0x00];
+        payload.extend_from_slice(&i.to_le_bytes());
+        payload.extend((0..100_000u32).map(|j| (j % 13) as u8));
+        WriteChange {
+            kind: ChangeKind::Alive,
+            key_hash: KeyHash([0; 16]),
+            payload: Bytes::from(payload),
+            source_timestamp: None,
+            related_sample_identity: None,
+        }
+    };
+    let now = net.now;
+    net.parts[0].write(now, w, big(0)).unwrap();
+    assert!(net.run_until(Duration::from_secs(10), |n| received(n, 1) == vec![0]));
+    let mut count = 1000u32;
+    for sn in [1i64, 2, 0, -1, i64::MAX] {
+        for base in [0u32, 1, 7, u32::MAX - 255, u32::MAX] {
+            count += 1;
+            let mut m = MessageBuilder::new(Header {
+                version: ProtocolVersion::V2_5,
+                vendor_id: VendorId::STARLING,
+                guid_prefix: r.prefix,
+            });
+            m.info_dst(w.prefix);
+            NackFrag {
+                reader_id: r.entity_id,
+                writer_id: w.entity_id,
+                writer_sn: SequenceNumber(sn),
+                fragment_number_state: FragmentNumberSet { base, num_bits: 256, bitmap: [u32::MAX; 8] },
+                count,
+            }
+            .encode(m.buf_mut());
+            let now = net.now;
+            net.parts[0].handle_datagram(now, &m.finish());
+            let mut out = 0;
+            while net.parts[0].poll_transmit().is_some() {
+                out += 1;
+            }
+            // 100 kB in fragments of at least 1 kB: at most 100 fragments, a datagram each at worst.
+            assert!(out <= 110, "NACK_FRAG sn {sn} base {base}: {out} datagrams");
+        }
+    }
+    let now = net.now;
+    net.parts[0].write(now, w, big(1)).unwrap();
+    assert!(net.run_until(Duration::from_secs(10), |n| received(n, 1) == vec![0, 1]), "{:?}", received(&net, 1));
+}
+
+/// A reliable writer piggy-backs a HEARTBEAT on its data every `piggyback_heartbeat_every` samples (32 by
+/// default), in the same datagram as the DATA it follows, so that readers acknowledge bursts without waiting
+/// for the periodic heartbeat.
+#[test]
+fn reliable_writer_piggybacks_heartbeats_on_data() {
+    use starling_proto::wire::{parse, Submessage};
+    let mut net = Net::new(2, 11, NONE);
+    let mut wq = reliable(EndpointQos::writer_default());
+    wq.history = History::KeepAll;
+    let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+    net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    while net.parts[0].poll_transmit().is_some() {}
+    let now = net.now;
+    for i in 0..100 {
+        net.parts[0].write(now, w, change(i, (i % 4) as u8)).unwrap();
+    }
+    // HEARTBEATs of the user writer inside datagrams that also carry its DATA.
+    let (mut with_data, mut user_data) = (0, 0);
+    while let Some(t) = net.parts[0].poll_transmit() {
+        let Ok((_, subs)) = parse(&t.payload) else { panic!("the writer sent a malformed datagram") };
+        let subs: Vec<Submessage> = subs.filter_map(Result::ok).collect();
+        let data = subs.iter().filter(|s| matches!(s, Submessage::Data(d) if d.writer_id == w.entity_id)).count();
+        user_data += data;
+        let hbs = subs.iter().filter(|s| matches!(s, Submessage::Heartbeat(h) if h.writer_id == w.entity_id)).count();
+        if data > 0 {
+            with_data += hbs;
+        }
+    }
+    assert_eq!(user_data, 100, "all samples go out at once");
+    assert!(with_data >= 3, "{with_data} HEARTBEATs travelled with the DATA of 100 samples");
+}
+
+/// HEARTBEATs and DATA spoofing a matched writer with sequence numbers at the very end of the range
+/// (first_sn = i64::MAX - 255, then i64::MAX) are handled in bounded time and without overflow. The reader's
+/// list of missing samples once counted up to i64::MAX inclusive with `sn += 1`, which wrapped and looped
+/// (practically) forever in release builds, and overflowed in debug ones.
+#[test]
+fn spoofed_sequence_numbers_at_the_end_of_the_range_are_bounded() {
+    use starling_proto::wire::{Data, Header, Heartbeat, MessageBuilder, ProtocolVersion, SequenceNumber, VendorId};
+    let mut net = Net::new(2, 5, NONE);
+    let w = net.parts[0].create_writer(net.now, endpoint("T", reliable(EndpointQos::writer_default())));
+    let r = net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    let from_writer = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut m = MessageBuilder::new(Header {
+            version: ProtocolVersion::V2_5,
+            vendor_id: VendorId::STARLING,
+            guid_prefix: w.prefix,
+        });
+        f(m.buf_mut());
+        m.finish()
+    };
+    let hb = |first: i64, count: u32| {
+        from_writer(&|b: &mut Vec<u8>| {
+            Heartbeat {
+                reader_id: r.entity_id,
+                writer_id: w.entity_id,
+                first_sn: SequenceNumber(first),
+                last_sn: SequenceNumber(i64::MAX),
+                count,
+                final_flag: false,
+                liveliness_flag: false,
+            }
+            .encode(b)
+        })
+    };
+    let data = |sn: i64| {
+        from_writer(&|b: &mut Vec<u8>| {
+            Data {
+                reader_id: r.entity_id,
+                writer_id: w.entity_id,
+                writer_sn: SequenceNumber(sn),
+                inline_qos: None,
+                serialized_payload: Some(&[0, 1, 0, 0, 9, 9, 9, 9]),
+                key_flag: false,
+                non_standard_payload: false,
+            }
+            .encode(b)
+        })
+    };
+    let dgrams =
+        [hb(i64::MAX - 255, 100), data(i64::MAX - 1), data(i64::MAX), hb(i64::MAX, 101), data(i64::MAX), hb(1, 102)];
+    for d in &dgrams {
+        let now = net.now;
+        net.parts[1].handle_datagram(now, d);
+        net.parts[1].handle_timeout(now + Duration::from_millis(10));
+        let mut out = 0;
+        while net.parts[1].poll_transmit().is_some() {
+            out += 1;
+            assert!(out < 1000, "unbounded output");
+        }
+    }
+    let sns: Vec<i64> = std::mem::take(&mut net.events[1])
+        .into_iter()
+        .chain(std::iter::from_fn(|| net.parts[1].poll_event()))
+        .filter_map(|e| match e {
+            Event::Sample { sample, .. } => Some(sample.sequence_number.0),
+            _ => None,
+        })
+        .collect();
+    assert!(!sns.contains(&i64::MAX), "a sample at i64::MAX was delivered: {sns:?}");
+    let mut sorted = sns.clone();
+    sorted.dedup();
+    assert_eq!(sorted, sns, "duplicates: {sns:?}");
+}

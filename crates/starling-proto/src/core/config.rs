@@ -73,6 +73,9 @@ pub struct ParticipantConfig {
     pub max_sample_size: usize,
     /// Bytes all partially reassembled samples may hold together.
     pub max_reassembly_bytes: usize,
+    /// Samples being reassembled from DATA_FRAG at once per remote writer (fragments in flight); a new one
+    /// makes room by dropping the oldest.
+    pub max_fragmented_samples_per_writer: usize,
     /// Default flow limit for user writers (`None`: send as fast as written).
     pub writer_flow_limit: Option<FlowLimit>,
     /// A reliable writer adds a HEARTBEAT to its data after this many samples
@@ -80,7 +83,55 @@ pub struct ParticipantConfig {
     pub piggyback_heartbeat_every: u32,
 }
 
+/// What a participant accepts from the network at most, so that a hostile or runaway peer cannot make it
+/// allocate without bound. What goes beyond a limit is dropped, counted in [`super::Stats`]
+/// (`participants_rejected`, `endpoints_rejected`, `fragments_dropped`) and logged once per kind of limit.
+/// [`ParticipantLimits::default`] gives the defaults of [`ParticipantConfig::new`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParticipantLimits {
+    /// Most remote participants tracked at once (default 1024).
+    pub max_participants: usize,
+    /// Most remote writers plus readers tracked at once (default 16384).
+    pub max_remote_endpoints: usize,
+    /// Most remote writers plus readers of any one remote participant (default 2048).
+    pub max_endpoints_per_participant: usize,
+    /// Largest sample accepted for reassembly from DATA_FRAG (default 256 MiB).
+    pub max_sample_size: usize,
+    /// Bytes all partially reassembled samples may hold together (default 512 MiB).
+    pub max_reassembly_bytes: usize,
+    /// Samples being reassembled at once per remote writer (default 64).
+    pub max_fragmented_samples_per_writer: usize,
+}
+
+impl Default for ParticipantLimits {
+    fn default() -> Self {
+        ParticipantConfig::new(0, 0, GuidPrefix([0; 12])).limits()
+    }
+}
+
 impl ParticipantConfig {
+    /// The resource limits of this configuration.
+    pub fn limits(&self) -> ParticipantLimits {
+        ParticipantLimits {
+            max_participants: self.max_participants,
+            max_remote_endpoints: self.max_remote_endpoints,
+            max_endpoints_per_participant: self.max_endpoints_per_participant,
+            max_sample_size: self.max_sample_size,
+            max_reassembly_bytes: self.max_reassembly_bytes,
+            max_fragmented_samples_per_writer: self.max_fragmented_samples_per_writer,
+        }
+    }
+
+    /// Sets all resource limits at once.
+    pub fn set_limits(&mut self, limits: ParticipantLimits) {
+        self.max_participants = limits.max_participants;
+        self.max_remote_endpoints = limits.max_remote_endpoints;
+        self.max_endpoints_per_participant = limits.max_endpoints_per_participant;
+        self.max_sample_size = limits.max_sample_size;
+        self.max_reassembly_bytes = limits.max_reassembly_bytes;
+        self.max_fragmented_samples_per_writer = limits.max_fragmented_samples_per_writer;
+    }
+
     /// Defaults for a participant; locators are left empty for the runtime to fill.
     pub fn new(domain_id: u32, participant_id: u32, guid_prefix: GuidPrefix) -> Self {
         ParticipantConfig {
@@ -111,6 +162,7 @@ impl ParticipantConfig {
             max_endpoints_per_participant: 2048,
             max_sample_size: 256 * 1024 * 1024,
             max_reassembly_bytes: 512 * 1024 * 1024,
+            max_fragmented_samples_per_writer: 64,
             writer_flow_limit: None,
             piggyback_heartbeat_every: 32,
         }

@@ -51,7 +51,8 @@ pub struct Participant {
     deliver: Vec<ReceivedSample>,
     /// Scratch list of local readers a submessage is for (reused to avoid allocation).
     targets: Vec<EntityId>,
-    limits_logged: bool,
+    /// The kinds of limit already logged (bits of [`LimitKind`]): each is logged once.
+    limits_logged: u8,
     types: TypeRegistry,
     /// Writer/reader pairs waiting for TypeObjects before they can be matched.
     pending_type_matches: Vec<PendingMatch>,
@@ -80,6 +81,14 @@ struct PubGroup {
 fn group_scoped(d: &EndpointData) -> bool {
     let p = &d.qos.presentation;
     p.access_scope == AccessScope::Group && (p.coherent_access || p.ordered_access)
+}
+
+/// The kinds of resource limit, each logged once when it first drops input.
+#[derive(Clone, Copy)]
+enum LimitKind {
+    Participants = 0,
+    Endpoints = 1,
+    Reassembly = 2,
 }
 
 /// The fields of a DATA that the receive path needs, after INFO_* processing.
@@ -112,7 +121,7 @@ impl Participant {
             next_key: 1,
             deliver: Vec::new(),
             targets: Vec::new(),
-            limits_logged: false,
+            limits_logged: 0,
             types: TypeRegistry::default(),
             pending_type_matches: Vec::new(),
             liveliness,
@@ -967,6 +976,7 @@ impl Participant {
                         let limits = FragLimits {
                             max_sample_size: self.config.max_sample_size,
                             budget: self.config.max_reassembly_bytes.saturating_sub(used),
+                            per_writer: self.config.max_fragmented_samples_per_writer,
                         };
                         let accepted = self
                             .readers
@@ -974,7 +984,7 @@ impl Participant {
                             .is_none_or(|r| r.handle_data_frag(&df, template.clone(), limits, &mut deliver));
                         if !accepted {
                             self.stats.fragments_dropped += 1;
-                            self.limit_hit("fragment reassembly");
+                            self.limit_hit(LimitKind::Reassembly);
                         }
                         self.dispatch(now, *id, vendor, &mut deliver);
                     }
@@ -1078,9 +1088,16 @@ impl Participant {
     }
 
     /// Logs the first time a limit drops something; counters keep the totals.
-    fn limit_hit(&mut self, what: &str) {
-        if !self.limits_logged {
-            self.limits_logged = true;
+    /// Logs the first time a limit of this kind drops input; the drops themselves are counted in `stats`.
+    fn limit_hit(&mut self, kind: LimitKind) {
+        let bit = 1u8 << kind as u8;
+        if self.limits_logged & bit == 0 {
+            self.limits_logged |= bit;
+            let what = match kind {
+                LimitKind::Participants => "remote participants (max_participants)",
+                LimitKind::Endpoints => "remote endpoints (max_remote_endpoints, max_endpoints_per_participant)",
+                LimitKind::Reassembly => "fragment reassembly (max_sample_size, max_reassembly_bytes)",
+            };
             tracing::warn!("{what}: limit reached, further input of this kind is dropped and counted in stats");
         }
     }
@@ -1272,7 +1289,7 @@ impl Participant {
         let endpoints = data.builtin_endpoints;
         if !self.db.participants.contains_key(&prefix) && self.db.participants.len() >= self.config.max_participants {
             self.stats.participants_rejected += 1;
-            self.limit_hit("remote participants");
+            self.limit_hit(LimitKind::Participants);
             return;
         }
         if !self.db.upsert_participant(now, data) {
@@ -1366,7 +1383,7 @@ impl Participant {
                 || per_participant() >= self.config.max_endpoints_per_participant)
         {
             self.stats.endpoints_rejected += 1;
-            self.limit_hit("remote endpoints");
+            self.limit_hit(LimitKind::Endpoints);
             return;
         }
         if let Some(info) = type_information(&data) {

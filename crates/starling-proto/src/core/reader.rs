@@ -14,8 +14,6 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Out-of-order samples a proxy buffers before it drops newer ones.
 const MAX_PENDING: usize = 65_536;
-/// Samples being reassembled per writer.
-const MAX_REASSEMBLIES: usize = 64;
 
 /// Limits on fragment reassembly, passed in by the participant.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +22,8 @@ pub(crate) struct FragLimits {
     pub max_sample_size: usize,
     /// Bytes still available to new reassemblies across the participant.
     pub budget: usize,
+    /// Samples being reassembled at once per writer.
+    pub per_writer: usize,
 }
 
 /// A partially received fragmented sample.
@@ -45,7 +45,7 @@ impl Reassembly {
 
     /// The fragments still missing, from the first missing one (at most 256).
     fn missing(&self) -> FragmentNumberSet {
-        let first = (1..=self.total).find(|n| !self.has(*n)).unwrap_or(self.total + 1);
+        let first = (1..=self.total).find(|n| !self.has(*n)).unwrap_or(self.total.saturating_add(1));
         let mut set = FragmentNumberSet::new(first);
         let end = self.total.min(first.saturating_add(MAX_SET_BITS - 1));
         for n in first..=end {
@@ -111,7 +111,7 @@ impl WriterProxy {
             if let Some(s) = entry.remove() {
                 deliver.push(s);
             }
-            self.next += 1;
+            self.next = self.next.saturating_add(1);
         }
     }
 
@@ -136,6 +136,11 @@ impl WriterProxy {
     fn on_sample(&mut self, sample: ReceivedSample, deliver: &mut Vec<ReceivedSample>) {
         let sn = sample.sequence_number.0;
         self.drop_reassembly(sn);
+        if sn == i64::MAX {
+            // No writer gets there (2^63 samples), and nothing could follow it: the sample is forged. Refusing
+            // it keeps `next` (one past the last delivered) representable.
+            return;
+        }
         if !self.reliable {
             if sn > self.last_delivered {
                 self.last_delivered = sn;
@@ -148,7 +153,7 @@ impl WriterProxy {
         }
         if sn == self.next {
             deliver.push(sample);
-            self.next += 1;
+            self.next = self.next.saturating_add(1);
             self.drain(deliver);
         } else if self.pending.len() < MAX_PENDING || self.pending.contains_key(&sn) {
             self.pending.insert(sn, Some(sample));
@@ -159,13 +164,13 @@ impl WriterProxy {
     /// partially received (those are requested fragment by fragment).
     fn missing(&self) -> SequenceNumberSet {
         let mut set = SequenceNumberSet::new(SequenceNumber(self.next));
-        let end = self.available.min(self.next + MAX_SET_BITS as i64 - 1);
-        let mut sn = self.next;
-        while sn <= end {
+        // Saturating, and an inclusive range, so that sequence numbers near i64::MAX neither overflow nor wrap
+        // into an endless loop.
+        let end = self.available.min(self.next.saturating_add(MAX_SET_BITS as i64 - 1));
+        for sn in self.next..=end {
             if !self.pending.contains_key(&sn) && !self.reassembly.contains_key(&sn) {
                 set.insert(SequenceNumber(sn));
             }
-            sn += 1;
         }
         set
     }
@@ -425,7 +430,7 @@ impl Reader {
             return false;
         }
         if !p.reassembly.contains_key(&sn) {
-            if p.reassembly.len() >= MAX_REASSEMBLIES {
+            if p.reassembly.len() >= limits.per_writer.max(1) {
                 // Drop the oldest partial sample to make room.
                 if let Some(oldest) = p.reassembly.keys().min().copied() {
                     p.drop_reassembly(oldest);
@@ -512,7 +517,7 @@ impl Reader {
         if start > known {
             return;
         }
-        let end = gap.gap_list.base.0.min(known + 1); // exclusive end of the contiguous range
+        let end = gap.gap_list.base.0.min(known.saturating_add(1)); // exclusive end of the contiguous range
         if start <= p.next && end > p.next {
             p.skip_to(end, deliver);
         } else if start > p.next {
@@ -528,7 +533,7 @@ impl Reader {
                 break;
             }
             if sn == p.next {
-                p.next += 1;
+                p.next = p.next.saturating_add(1);
                 p.drain(deliver);
             } else if sn > p.next && p.pending.len() < MAX_PENDING {
                 p.pending.entry(sn).or_insert(None);

@@ -528,7 +528,9 @@ impl Writer {
     ) {
         let Some(change) = self.history.get(sn) else { return };
         let frag_size = self.params.fragment_size.clamp(1024, 65000);
-        let start = (frag as usize - 1) * frag_size;
+        // Fragments are numbered from 1; a NACK_FRAG can still name 0.
+        let Some(index) = (frag as usize).checked_sub(1) else { return };
+        let start = index.saturating_mul(frag_size);
         if start >= change.payload.len() {
             return;
         }
@@ -789,6 +791,10 @@ impl Writer {
         p.last_nackfrag_count = Some(nf.count);
         let dests = p.locators.clone();
         let sn = nf.writer_sn.0;
+        if sn < 1 || sn > self.history.last_sn() {
+            // Never written: nothing to resend, and a GAP would declare a future sample irrelevant.
+            return;
+        }
         if !self.servable(sn, &reader, 1) {
             self.send_gaps(&dests, Some(reader.prefix), reader.entity_id, &[sn], out);
             return;
