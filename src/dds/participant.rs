@@ -485,7 +485,7 @@ impl Publisher {
         qos: Option<EndpointQos>,
     ) -> Result<DataWriter<T>, DdsError> {
         let qos = qos.unwrap_or_else(EndpointQos::writer_default);
-        self.create_datawriter_preloaded(topic, qos, Vec::new(), Vec::new())
+        self.create_datawriter_preloaded(topic, qos, Vec::new(), Vec::new(), None)
     }
 
     /// [`Publisher::create_datawriter`] for a writer whose history starts with `preload` and is served to no
@@ -496,6 +496,7 @@ impl Publisher {
         mut qos: EndpointQos,
         preload: Vec<starling_proto::core::WriteChange>,
         no_history_for: Vec<Guid>,
+        relay_for_others: Option<bool>,
     ) -> Result<DataWriter<T>, DdsError> {
         qos.partition = self.partition.clone();
         qos.group_data = self.group_data.clone();
@@ -510,7 +511,7 @@ impl Publisher {
             &topic.type_name,
             qos,
             topic.support.clone(),
-            super::writer::Preload { changes: preload, no_history_for },
+            super::writer::Preload { changes: preload, no_history_for, relay_for_others },
             sets,
         )
     }

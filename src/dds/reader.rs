@@ -79,6 +79,10 @@ pub struct SampleInfo {
     /// [`DataWriter::write_w_related`](crate::dds::DataWriter::write_w_related), received as inline QoS
     /// `PID_RELATED_SAMPLE_IDENTITY`.
     pub related_sample_identity: Option<SampleIdentity>,
+    /// For a sample relayed by a durability service: the writer that wrote it and its sequence number there
+    /// (inline QoS `PID_ORIGINAL_WRITER_INFO`). A reader delivers each original sample once, whether it comes
+    /// from its writer, from one service or from several.
+    pub original_writer: Option<SampleIdentity>,
 }
 
 impl SampleInfo {
@@ -113,6 +117,8 @@ struct Entry<T> {
     seq: i64,
     /// The sample this one answers (request/reply), if the writer sent one.
     related: Option<SampleIdentity>,
+    /// The original writer and sequence number of a relayed sample.
+    original: Option<SampleIdentity>,
 }
 
 struct Instance<T> {
@@ -221,6 +227,8 @@ pub(crate) struct Cache<T> {
     not_alive: HashSet<Guid>,
     /// The last sequence number received from each writer (gap detection).
     last_sn: HashMap<Guid, i64>,
+    /// The highest sequence number delivered per original writer (directly or relayed by a durability service).
+    delivered: HashMap<Guid, i64>,
 }
 
 impl<T: Clone> Cache<T> {
@@ -232,6 +240,7 @@ impl<T: Clone> Cache<T> {
             writers: HashMap::new(),
             not_alive: HashSet::new(),
             last_sn: HashMap::new(),
+            delivered: HashMap::new(),
         }
     }
 
@@ -263,6 +272,7 @@ impl<T: Clone> Cache<T> {
             expires: None,
             seq: 0,
             related: None,
+            original: None,
         };
         self.insert(kind, key, data, entry, Instant::now()) == Outcome::Stored
     }
@@ -495,6 +505,7 @@ impl<T: Clone> Cache<T> {
                 expires: None,
                 seq: 0,
                 related: None,
+                original: None,
             });
         }
         changed
@@ -575,6 +586,7 @@ impl<T: Clone> Cache<T> {
             instance_handle: e.key,
             sequence_number: e.seq,
             related_sample_identity: e.related,
+            original_writer: e.original,
         }
     }
 
@@ -917,8 +929,22 @@ impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
             expires,
             seq: s.sequence_number.0,
             related: s.related_sample_identity,
+            original: s.original_writer,
         };
-        (gap, cache.insert(s.kind, key, data, entry, Instant::now()))
+        // Each original change once: from its writer, or relayed (with its original identity) by durability
+        // services, whichever comes first. Changes of one writer arrive in order from each of them, so the
+        // highest sequence number seen per original writer tells what was delivered.
+        let id = s.original_writer.unwrap_or_else(|| SampleIdentity::new(s.writer, s.sequence_number));
+        if id.sequence_number.0 > 0
+            && cache.delivered.get(&id.writer_guid).is_some_and(|sn| *sn >= id.sequence_number.0)
+        {
+            return (gap, Outcome::Dropped);
+        }
+        let outcome = cache.insert(s.kind, key, data, entry, Instant::now());
+        if id.sequence_number.0 > 0 && !matches!(outcome, Outcome::Rejected(_)) {
+            cache.delivered.insert(id.writer_guid, id.sequence_number.0);
+        }
+        (gap, outcome)
     }
 
     /// Updates the statuses after a sample went through the cache.
@@ -1464,6 +1490,7 @@ mod tests {
             expires: None,
             seq: 0,
             related: None,
+            original: None,
         }
     }
 

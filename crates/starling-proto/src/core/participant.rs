@@ -151,6 +151,7 @@ impl Participant {
             payload: Bytes::from(payload),
             source_timestamp: None,
             related_sample_identity: None,
+            original_writer: None,
             coherent_set: None,
             filtered_out: Vec::new(),
         };
@@ -210,6 +211,19 @@ impl Participant {
         self.create_writer_preloaded(now, desc, Vec::new(), Vec::new())
     }
 
+    /// Makes local writer `writer` a relaying writer (a durability service's): Starling readers that match it
+    /// from now on get its history; other readers get it only when `for_others` is true and they are not in
+    /// `no_history_for`.
+    pub fn set_relay_history(&mut self, writer: Guid, for_others: bool, no_history_for: Vec<Guid>) {
+        if writer.prefix != self.config.guid_prefix {
+            return;
+        }
+        if let Some(w) = self.writers.get_mut(&writer.entity_id) {
+            w.relay_history_for_others = Some(for_others);
+            w.no_history_for = no_history_for.into_iter().collect();
+        }
+    }
+
     /// Creates a user writer whose history starts with `preload` (added before it matches any reader, so sent
     /// to none), and which serves no history to the readers in `no_history_for`. A durability service takes
     /// over from writers that are gone this way: late joiners get the held samples as history, and readers that
@@ -247,6 +261,7 @@ impl Participant {
                 payload: c.payload,
                 source_timestamp: c.source_timestamp,
                 related_sample_identity: c.related_sample_identity,
+                original_writer: c.original_writer,
                 coherent_set: None,
                 filtered_out: Vec::new(),
             };
@@ -428,6 +443,7 @@ impl Participant {
             payload: change.payload.clone(),
             source_timestamp: change.source_timestamp,
             related_sample_identity: change.related_sample_identity,
+            original_writer: change.original_writer,
             coherent_set: None,
             filtered_out,
         };
@@ -443,6 +459,7 @@ impl Participant {
             payload_is_key: change.kind != ChangeKind::Alive,
             source_timestamp: change.source_timestamp,
             related_sample_identity: change.related_sample_identity,
+            original_writer: change.original_writer,
             coherent_set,
         };
         self.deliver_local(now, writer, local);
@@ -565,6 +582,7 @@ impl Participant {
             payload_is_key: false,
             source_timestamp: None,
             related_sample_identity: None,
+            original_writer: None,
             coherent_set: None,
         };
         self.deliver_local(now, writer, marker);
@@ -647,6 +665,8 @@ impl Participant {
         let reliable = rd.qos.reliability.kind == ReliabilityKind::Reliable
             && wd.qos.reliability.kind == ReliabilityKind::Reliable;
         let wants_history = rd.qos.durability >= DurabilityKind::TransientLocal;
+        // Starling readers drop changes relayed by durability services that they already have.
+        let dedupes = rd.vendor_id == VendorId::STARLING;
         let locators = self.db.endpoint_locators(rd);
         let mut proxy = ReaderProxy::new(remote, locators, reliable);
         proxy.multicast = self.db.endpoint_multicast_locators(rd);
@@ -654,6 +674,7 @@ impl Participant {
         if writer.readers.contains_key(&remote) {
             return;
         }
+        let wants_history = wants_history && writer.relays_history_to(dedupes);
         writer.add_reader(now, proxy, wants_history, &mut self.outbox);
         let count = (writer.readers.len() + writer.local_readers.len()) as u32;
         self.events.push_back(Event::PublicationMatched {
@@ -832,6 +853,7 @@ impl Participant {
                         payload_is_key: df.key_flag,
                         source_timestamp: ts,
                         related_sample_identity: iq.related_sample_identity,
+                        original_writer: iq.original_writer,
                         coherent_set: iq.coherent_set,
                     };
                     let mut deliver = std::mem::take(&mut self.deliver);
@@ -974,6 +996,7 @@ impl Participant {
             payload_is_key: d.key_flag,
             source_timestamp: ts,
             related_sample_identity: iq.related_sample_identity,
+            original_writer: iq.original_writer,
             coherent_set: iq.coherent_set,
         };
         let mut deliver = std::mem::take(&mut self.deliver);
@@ -1480,6 +1503,7 @@ struct InlineQos {
     kind: ChangeKind,
     key_hash: Option<KeyHash>,
     related_sample_identity: Option<SampleIdentity>,
+    original_writer: Option<SampleIdentity>,
     coherent_set: Option<SequenceNumber>,
 }
 
@@ -1487,8 +1511,13 @@ struct InlineQos {
 /// The related identity comes from the standard `0x0083`, or from the legacy `0x800f` that RTI and
 /// Fast DDS send (read only from those vendors, since `0x800f` is vendor-specific); the standard one wins.
 fn parse_inline_qos(qos: Option<&ParameterList<'_>>, vendor: VendorId) -> InlineQos {
-    let mut out =
-        InlineQos { kind: ChangeKind::Alive, key_hash: None, related_sample_identity: None, coherent_set: None };
+    let mut out = InlineQos {
+        kind: ChangeKind::Alive,
+        key_hash: None,
+        related_sample_identity: None,
+        original_writer: None,
+        coherent_set: None,
+    };
     let Some(qos) = qos else { return out };
     let legacy_ok = matches!(vendor, VendorId::RTI | VendorId::RTI_MICRO | VendorId::FASTDDS);
     let mut legacy = None;
@@ -1506,6 +1535,10 @@ fn parse_inline_qos(qos: Option<&ParameterList<'_>>, vendor: VendorId) -> Inline
                 out.related_sample_identity = SampleIdentity::read(&mut ByteReader::new(v, qos.endian)).ok();
             }
             pid::COHERENT_SET => out.coherent_set = parse_coherent_set(v, qos.endian),
+            // OriginalWriterInfo: GUID, SequenceNumber, then the original writer's inline QoS (not used).
+            pid::ORIGINAL_WRITER_INFO => {
+                out.original_writer = SampleIdentity::read(&mut ByteReader::new(v, qos.endian)).ok();
+            }
             pid::RELATED_SAMPLE_IDENTITY_LEGACY if legacy_ok => {
                 legacy = SampleIdentity::read(&mut ByteReader::new(v, qos.endian)).ok();
             }
