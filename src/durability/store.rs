@@ -273,6 +273,16 @@ impl TopicLog {
             tracing::warn!(file = %path.display(), "store log has a torn or corrupt tail; it is cut off");
         }
         let mut history = TopicHistory::new(endpoint.qos.durability_service);
+        // Kind 2 records (written before origins were recorded) get an origin of their own, made up from the
+        // file name and their place in it: the rewrite below stores them as kind 4, so that they keep it and
+        // other services can hold them once (migration).
+        let h = fnv1a64(path.to_string_lossy().as_bytes()).to_le_bytes();
+        let mut legacy_prefix = [0u8; 12];
+        legacy_prefix[..8].copy_from_slice(&h);
+        legacy_prefix[8..].copy_from_slice(b"SLDG");
+        let legacy_writer =
+            Guid::new(GuidPrefix(legacy_prefix), starling_proto::wire::types::EntityId([0, 0, 0, 0xc2]));
+        let mut legacy_sn = 0i64;
         for (kind, body) in rest {
             match *kind {
                 SAMPLE | SAMPLE_ORIGIN => {
@@ -280,7 +290,8 @@ impl TopicLog {
                         let Some((o, b)) = parse_origin(body) else { continue };
                         (Some(o), b)
                     } else {
-                        (None, *body)
+                        legacy_sn += 1;
+                        (Some(SampleIdentity::new(legacy_writer, SequenceNumber(legacy_sn))), *body)
                     };
                     let Some((key, ts, flags, payload)) = parse_sample(body) else { continue };
                     if flags & 1 != 0 {
@@ -370,10 +381,20 @@ mod tests {
         assert_eq!(t.idl, "struct ShapeType {};");
         let held: Vec<u64> = t.history.snapshot().iter().map(|s| s.source_nanos).collect();
         assert_eq!(held, [2, 3], "KEEP_LAST 2 and the removed instance");
+        // Kind 2 records were given origins, kept by the rewrite (kind 4).
+        let origins: Vec<_> = t.history.snapshot().iter().map(|s| s.origin).collect();
+        assert!(origins.iter().all(Option::is_some), "{origins:?}");
         // The rewritten file has no torn tail and reads back the same.
         let again = open_dir(&dir, 0).expect("open");
         let held2: Vec<u64> = again[0].history.snapshot().iter().map(|s| s.source_nanos).collect();
         assert_eq!(held2, held);
+        let origins2: Vec<_> = again[0].history.snapshot().iter().map(|s| s.origin).collect();
+        assert_eq!(origins2, origins, "origins survive the rewrite");
+        // A change held already (same origin) is not held again after the restart.
+        let mut h2 = TopicHistory::new(ep.qos.durability_service);
+        std::mem::swap(&mut h2, &mut again.into_iter().next().expect("topic").history);
+        let o = origins[1].expect("origin");
+        assert_eq!(h2.add_from(k1, 9, Bytes::new(), Some(o)), Err(crate::durability::Rejected::Duplicate));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
