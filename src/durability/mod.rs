@@ -514,7 +514,7 @@ impl DurabilityService {
                 payload: buf.into(),
                 source_timestamp: Some(ts),
                 related_sample_identity: None,
-                original_writer: s.origin,
+                original_writer: s.origin.map(Box::new),
             });
         }
         let topic = Topic::with_support(&g.endpoint.topic_name, g.support.clone() as Arc<_>);

@@ -63,8 +63,8 @@ pub struct WriteChange {
     /// The sample this one answers (request/reply), sent as inline QoS `PID_RELATED_SAMPLE_IDENTITY`.
     pub related_sample_identity: Option<SampleIdentity>,
     /// For a change relayed by a durability service: the writer and sequence number it had originally, sent
-    /// as inline QoS `PID_ORIGINAL_WRITER_INFO` (0x0061).
-    pub original_writer: Option<SampleIdentity>,
+    /// as inline QoS `PID_ORIGINAL_WRITER_INFO` (0x0061). Boxed: rarely set, and it keeps the change small.
+    pub original_writer: Option<Box<SampleIdentity>>,
 }
 
 /// Why a write failed.

@@ -261,7 +261,7 @@ impl Participant {
                 payload: c.payload,
                 source_timestamp: c.source_timestamp,
                 related_sample_identity: c.related_sample_identity,
-                original_writer: c.original_writer,
+                original_writer: c.original_writer.map(|o| *o),
                 coherent_set: None,
                 filtered_out: Vec::new(),
             };
@@ -443,7 +443,7 @@ impl Participant {
             payload: change.payload.clone(),
             source_timestamp: change.source_timestamp,
             related_sample_identity: change.related_sample_identity,
-            original_writer: change.original_writer,
+            original_writer: change.original_writer.as_deref().copied(),
             coherent_set: None,
             filtered_out,
         };
@@ -459,7 +459,7 @@ impl Participant {
             payload_is_key: change.kind != ChangeKind::Alive,
             source_timestamp: change.source_timestamp,
             related_sample_identity: change.related_sample_identity,
-            original_writer: change.original_writer,
+            original_writer: change.original_writer.map(|o| *o),
             coherent_set,
         };
         self.deliver_local(now, writer, local);
