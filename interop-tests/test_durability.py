@@ -30,10 +30,10 @@ def status(svc, topic, **want):
         WAIT)
 
 
-def publish(netns, starling_bin, topic, kind, samples, *extra):
-    """A Starling writer that waits for the service's reader, writes `samples`, waits for acks and exits."""
+def publish(netns, starling_bin, topic, kind, samples, *extra, services=1):
+    """A Starling writer that waits for the services' readers, writes `samples`, waits for acks and exits."""
     p = netns.run(starling_argv(starling_bin, "pub", topic, "--type", "ShapeType", f"--{kind}", "--reliable",
-                                "--wait-subscribers", "1", "--wait-timeout", WAIT, "--linger", "10", *extra,
+                                "--wait-subscribers", services, "--wait-timeout", WAIT, "--linger", "10", *extra,
                                 *samples), timeout=WAIT + 30)
     assert p.returncode == 0, p.stderr
 
@@ -120,3 +120,77 @@ def test_service_holds_cyclone_transient_writer(netns, starling_bin):
     sub = late_reader(netns, starling_bin, "DurFromCyc", "transient", 3, timeout=6)
     got = sorted((d["color"], d["x"]) for d in sub.data())
     assert got == [("BLUE", 1), ("RED", 1)], sub.describe()
+
+
+def xs_of(sub, color):
+    return [d["x"] for d in sub.data() if d["color"] == color]
+
+
+def test_late_reader_gets_history_after_writer_crash(netns, starling_bin):
+    """A TRANSIENT writer that is killed (kill -9) stays alive in discovery until its lease (10 s) runs out; a
+    reader joining in that window gets the history from the service, each sample once and in order. A reader
+    joining while the writer is alive gets each sample once too, though the writer and the service both serve
+    it (the service's copies carry PID_ORIGINAL_WRITER_INFO and the reader drops what it already has)."""
+    svc = start_service(netns, starling_bin)
+    written = [shape("RED", x) for x in range(6)]
+    pub = Watcher(netns.popen(starling_argv(starling_bin, "pub", "DurCrash", "--type", "ShapeType", "--transient",
+                                            "--reliable", "--wait-subscribers", "1", "--wait-timeout", WAIT,
+                                            "--linger", "10", "--stay", "120", *written)), "writer")
+    assert pub.wait_stderr("staying", WAIT + 20), pub.describe()
+    assert status(svc, "DurCrash", samples=6, writers=1), svc.describe()
+
+    # The writer is alive: it and the service both serve the late reader, which delivers each sample once.
+    # (It asks for one more than was written, so it runs to its timeout and shows any duplicate.)
+    sub = late_reader(netns, starling_bin, "DurCrash", "transient", 7, timeout=6)
+    assert xs_of(sub, "RED") == list(range(6)), sub.describe()
+
+    pub.proc.kill()  # SIGKILL: no goodbye; the writer's lease has not run out for a while
+    assert pub.wait_exit(10) is not None
+    sub = late_reader(netns, starling_bin, "DurCrash", "transient", 6, timeout=20)
+    assert xs_of(sub, "RED") == list(range(6)), sub.describe()
+    # Once the lease ran out the service serves every late joiner; the history is the same.
+    assert status(svc, "DurCrash", samples=6, writers=0, serving=True), svc.describe()
+    sub = late_reader(netns, starling_bin, "DurCrash", "transient", 7, timeout=6)
+    assert xs_of(sub, "RED") == list(range(6)), sub.describe()
+
+
+def test_two_services_serve_once_and_align(netns, starling_bin):
+    """Two services: a late reader gets each sample once; a service started later aligns with the running one
+    (holds what it holds, relayed with the original identities), so the data survives a restart of either."""
+    a = start_service(netns, starling_bin)
+    written = [shape("RED", 1), shape("BLUE", 2), shape("RED", 3), shape("BLUE", 4)]
+    publish(netns, starling_bin, "DurTwo", "transient", written)
+    assert status(a, "DurTwo", samples=4, writers=0, serving=True), a.describe()
+
+    # B starts after the writer is gone: it gets the samples from A.
+    b = start_service(netns, starling_bin)
+    assert status(b, "DurTwo", samples=4, writers=0, peers=1), b.describe()
+    sub = late_reader(netns, starling_bin, "DurTwo", "transient", 5, timeout=6)
+    assert xs_of(sub, "RED") == [1, 3] and xs_of(sub, "BLUE") == [2, 4], sub.describe()
+
+    # A restarts (TRANSIENT: memory only) while B runs, and aligns from B; then B goes and A serves alone.
+    netns.stop(a.proc)
+    assert a.wait_exit(10) is not None
+    a2 = start_service(netns, starling_bin)
+    assert status(a2, "DurTwo", samples=4, peers=1), a2.describe()
+    netns.stop(b.proc)
+    assert b.wait_exit(10) is not None
+    assert status(a2, "DurTwo", samples=4, peers=0, serving=True), a2.describe()
+    sub = late_reader(netns, starling_bin, "DurTwo", "transient", 5, timeout=6)
+    assert xs_of(sub, "RED") == [1, 3] and xs_of(sub, "BLUE") == [2, 4], sub.describe()
+
+
+def test_two_services_cyclone_reader_gets_each_sample_once(netns, starling_bin):
+    """Cyclone readers do not drop relayed duplicates: only one of two services serves them."""
+    a = start_service(netns, starling_bin)
+    b = start_service(netns, starling_bin)
+    written = [shape("RED", x) for x in range(3)] + [shape("BLUE", x) for x in range(3)]
+    publish(netns, starling_bin, "DurTwoCyc", "transient", written, services=2)
+    assert status(a, "DurTwoCyc", samples=6, writers=0, serving=True, peers=1), a.describe()
+    assert status(b, "DurTwoCyc", samples=6, writers=0, serving=True, peers=1), b.describe()
+    # Asks for more than is held, so it runs to its timeout and shows any duplicate.
+    argv = peer_argv("cyclone", "sub", "DurTwoCyc", reliable=True, count=7, instances=2, timeout=8)
+    sub = Watcher(netns.popen(argv + ["--transient"]), "cyclone sub")
+    assert sub.wait_exit(60) is not None, sub.describe()
+    got = sorted((d["color"], d["x"]) for d in sub.data())
+    assert got == sorted([("RED", x) for x in range(3)] + [("BLUE", x) for x in range(3)]), sub.describe()

@@ -175,6 +175,7 @@ pub fn make_change(payload: Bytes, key: u8) -> WriteChange {
         payload,
         source_timestamp: Some(Time::from_nanos(1_700_000_000_000_000_000)),
         related_sample_identity: None,
+        original_writer: None,
     }
 }
 

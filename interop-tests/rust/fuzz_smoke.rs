@@ -198,6 +198,7 @@ fn rtps_traffic() -> Vec<Vec<u8>> {
                 payload: Bytes::from(payload),
                 source_timestamp: None,
                 related_sample_identity: None,
+                original_writer: None,
             };
             let _ = a.write(t, wa, change);
         }

@@ -1,7 +1,7 @@
 //! `starling durability`: runs the durability service ([`crate::durability`]) until SIGINT or SIGTERM.
 //!
 //! Prints `durability service ready` once it runs, then one JSON line per topic whenever what it holds changes:
-//! `{"topic":"Square","type":"ShapeType","durability":"transient","samples":5,"instances":1,"writers":0,"serving":true}`.
+//! `{"topic":"Square","type":"ShapeType","durability":"transient","samples":5,"instances":1,"writers":0,"serving":true,"peers":0}` (`peers`: other services' writers of the topic it aligns with).
 
 use super::{CliError, DurabilityArgs};
 use crate::dds::DomainParticipant;
@@ -18,7 +18,7 @@ fn line(topic: &str, s: &TopicStatus) -> String {
     };
     serde_json::json!({
         "topic": topic, "type": s.type_name, "durability": durability, "samples": s.samples,
-        "instances": s.instances, "writers": s.writers, "serving": s.serving,
+        "instances": s.instances, "writers": s.writers, "serving": s.serving, "peers": s.peers,
     })
     .to_string()
 }

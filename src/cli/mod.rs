@@ -241,6 +241,9 @@ pub struct PubArgs {
     /// Seconds a reliable writer waits for acknowledgements before exiting.
     #[arg(long, default_value_t = 5.0)]
     pub linger: f64,
+    /// Seconds to stay alive (writer and participant kept) after writing and lingering; logs "staying".
+    #[arg(long, default_value_t = 0.0)]
+    pub stay: f64,
     /// Write every sample as a reply to this sample identity (48 hex digits, as `sub --identity`
     /// prints it): sent as inline QoS PID_RELATED_SAMPLE_IDENTITY (DDS request/reply).
     #[arg(long, value_name = "HEX", value_parser = pubsub::parse_identity)]

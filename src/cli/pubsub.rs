@@ -309,6 +309,10 @@ pub(crate) async fn publish<C: JsonCodec>(p: DomainParticipant, args: &PubArgs, 
         // drop it; a short pause lets that data be taken first.
         tokio::time::sleep(seconds(args.linger.min(0.25))).await;
     }
+    if args.stay > 0.0 {
+        tracing::warn!(written, "done writing; staying {} s", args.stay);
+        tokio::time::sleep(seconds(args.stay)).await;
+    }
     drop(writer);
     drop(p);
     Ok(())

@@ -509,7 +509,7 @@ impl Publisher {
         qos: Option<EndpointQos>,
     ) -> Result<DataWriter<T>, DdsError> {
         let qos = qos.unwrap_or_else(EndpointQos::writer_default);
-        self.create_datawriter_preloaded(topic, qos, Vec::new(), Vec::new())
+        self.create_datawriter_preloaded(topic, qos, Vec::new(), Vec::new(), None)
     }
 
     /// [`Publisher::create_datawriter`] for a writer whose history starts with `preload` and is served to no
@@ -520,6 +520,7 @@ impl Publisher {
         mut qos: EndpointQos,
         preload: Vec<starling_proto::core::WriteChange>,
         no_history_for: Vec<Guid>,
+        relay_for_others: Option<bool>,
     ) -> Result<DataWriter<T>, DdsError> {
         qos.partition = self.partition.clone();
         qos.group_data = self.group_data.clone();
@@ -536,7 +537,7 @@ impl Publisher {
             &topic.type_name,
             qos,
             topic.support.clone(),
-            super::writer::Preload { changes: preload, no_history_for },
+            super::writer::Preload { changes: preload, no_history_for, relay_for_others },
             &self.sets,
         )
     }

@@ -82,6 +82,10 @@ pub struct SampleInfo {
     /// The sample's position among all the samples of its Publisher's writers (`PID_GROUP_SEQ_NUM`), from
     /// writers with PRESENTATION access scope GROUP and coherent or ordered access.
     pub group_sequence_number: Option<i64>,
+    /// For a sample relayed by a durability service: the writer that wrote it and its sequence number there
+    /// (inline QoS `PID_ORIGINAL_WRITER_INFO`). A reader delivers each original sample once, whether it comes
+    /// from its writer, from one service or from several.
+    pub original_writer: Option<SampleIdentity>,
 }
 
 impl SampleInfo {
@@ -118,6 +122,8 @@ struct Entry<T> {
     related: Option<SampleIdentity>,
     /// The group sequence number (writers with GROUP access scope).
     group_seq: Option<i64>,
+    /// The original writer and sequence number of a relayed sample.
+    original: Option<SampleIdentity>,
 }
 
 struct Instance<T> {
@@ -226,6 +232,8 @@ pub(crate) struct Cache<T> {
     not_alive: HashSet<Guid>,
     /// The last sequence number received from each writer (gap detection).
     last_sn: HashMap<Guid, i64>,
+    /// The highest sequence number delivered per original writer (directly or relayed by a durability service).
+    delivered: HashMap<Guid, i64>,
 }
 
 impl<T: Clone> Cache<T> {
@@ -237,6 +245,7 @@ impl<T: Clone> Cache<T> {
             writers: HashMap::new(),
             not_alive: HashSet::new(),
             last_sn: HashMap::new(),
+            delivered: HashMap::new(),
         }
     }
 
@@ -269,6 +278,7 @@ impl<T: Clone> Cache<T> {
             seq: 0,
             related: None,
             group_seq: None,
+            original: None,
         };
         self.insert(kind, key, data, entry, Instant::now()) == Outcome::Stored
     }
@@ -502,6 +512,7 @@ impl<T: Clone> Cache<T> {
                 seq: 0,
                 related: None,
                 group_seq: None,
+                original: None,
             });
         }
         changed
@@ -583,6 +594,7 @@ impl<T: Clone> Cache<T> {
             sequence_number: e.seq,
             related_sample_identity: e.related,
             group_sequence_number: e.group_seq,
+            original_writer: e.original,
         }
     }
 
@@ -937,8 +949,22 @@ impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
             seq: s.sequence_number.0,
             related: s.related_sample_identity,
             group_seq: s.group.as_ref().and_then(|g| g.seq).map(|q| q.0),
+            original: s.original_writer,
         };
-        (gap, cache.insert(s.kind, key, data, entry, Instant::now()))
+        // Each original change once: from its writer, or relayed (with its original identity) by durability
+        // services, whichever comes first. Changes of one writer arrive in order from each of them, so the
+        // highest sequence number seen per original writer tells what was delivered.
+        let id = s.original_writer.unwrap_or_else(|| SampleIdentity::new(s.writer, s.sequence_number));
+        if id.sequence_number.0 > 0
+            && cache.delivered.get(&id.writer_guid).is_some_and(|sn| *sn >= id.sequence_number.0)
+        {
+            return (gap, Outcome::Dropped);
+        }
+        let outcome = cache.insert(s.kind, key, data, entry, Instant::now());
+        if id.sequence_number.0 > 0 && !matches!(outcome, Outcome::Rejected(_)) {
+            cache.delivered.insert(id.writer_guid, id.sequence_number.0);
+        }
+        (gap, outcome)
     }
 
     /// Updates the statuses after a sample went through the cache.
@@ -1511,6 +1537,7 @@ mod tests {
             seq: 0,
             related: None,
             group_seq: None,
+            original: None,
         }
     }
 

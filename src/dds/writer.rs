@@ -193,6 +193,9 @@ impl SourceFilter {
 pub(crate) struct Preload {
     pub changes: Vec<WriteChange>,
     pub no_history_for: Vec<Guid>,
+    /// A relaying writer (see `Participant::set_relay_history` in the core): whether readers that do not drop
+    /// relayed duplicates get the history.
+    pub relay_for_others: Option<bool>,
 }
 
 /// Writes samples of type `T` on one topic.
@@ -270,7 +273,12 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
                 if let Some(a) = announcement {
                     core.register_type(&a.info, a.objects);
                 }
-                core.create_writer_preloaded(now, desc, preload.changes, preload.no_history_for)
+                let relay = preload.relay_for_others.map(|o| (o, preload.no_history_for.clone()));
+                let guid = core.create_writer_preloaded(now, desc, preload.changes, preload.no_history_for);
+                if let Some((others, no_history_for)) = relay {
+                    core.set_relay_history(guid, others, no_history_for);
+                }
+                guid
             },
             |table, guid| {
                 table.writers.insert(*guid, sink);
@@ -487,6 +495,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
             payload: buf.into(),
             source_timestamp: Some(ts),
             related_sample_identity: None,
+            original_writer: None,
         })
     }
 
@@ -561,6 +570,13 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
     /// Blocking form of [`DataWriter::wait_for_acknowledgments`].
     pub fn wait_for_acknowledgments_blocking(&self, timeout: Duration) -> Result<(), DdsError> {
         self.shared.block_on(self.wait_for_acknowledgments(timeout))
+    }
+
+    /// For a relaying writer (the durability service's): whether readers of other vendors get its history
+    /// from now on, except those of `no_history_for`.
+    pub(crate) fn set_relay_history(&self, for_others: bool, no_history_for: Vec<Guid>) {
+        let guid = self.guid();
+        self.shared.inner.call(move |core, _| core.set_relay_history(guid, for_others, no_history_for), |_, _| {});
     }
 
     /// Waits until at least `n` readers are matched.
@@ -663,6 +679,7 @@ impl<T> Drop for DataWriter<T> {
                         payload,
                         source_timestamp: Some(ts),
                         related_sample_identity: None,
+                        original_writer: None,
                     };
                     if let Err(e) = core.write(now, guid, change) {
                         tracing::debug!(%guid, "unregister on delete failed: {e}");

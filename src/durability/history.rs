@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 use starling_proto::qos::{DurabilityService, History};
+use starling_proto::wire::types::{Guid, SampleIdentity};
 use starling_proto::wire::KeyHash;
 use std::collections::{HashMap, VecDeque};
 
@@ -22,6 +23,9 @@ pub struct HeldSample {
     pub key_only: bool,
     /// Arrival order in the service (replay order).
     pub order: u64,
+    /// The writer that wrote the change and its sequence number there (`None` for samples stored before
+    /// services recorded it).
+    pub origin: Option<SampleIdentity>,
 }
 
 #[derive(Default)]
@@ -42,6 +46,9 @@ pub enum Rejected {
     MaxSamples,
     /// KEEP_ALL and DURABILITY_SERVICE.max_samples_per_instance reached.
     MaxSamplesPerInstance,
+    /// Already held (or held once and since replaced): the same original writer and sequence number, or an
+    /// older one, came before (from the writer itself or relayed by another service).
+    Duplicate,
 }
 
 /// The held samples of one topic.
@@ -50,6 +57,8 @@ pub struct TopicHistory {
     instances: HashMap<KeyHash, InstanceHistory>,
     total: usize,
     next_order: u64,
+    /// The highest sequence number taken per original writer.
+    seen: HashMap<Guid, i64>,
 }
 
 fn limit(v: i32) -> Option<usize> {
@@ -59,7 +68,7 @@ fn limit(v: i32) -> Option<usize> {
 impl TopicHistory {
     /// An empty history kept per `policy`.
     pub fn new(policy: DurabilityService) -> Self {
-        TopicHistory { policy, instances: HashMap::new(), total: 0, next_order: 1 }
+        TopicHistory { policy, instances: HashMap::new(), total: 0, next_order: 1, seen: HashMap::new() }
     }
 
     /// The policy in force.
@@ -95,6 +104,34 @@ impl TopicHistory {
 
     /// Adds a data sample of instance `key`. A sample of a disposed instance makes it alive again.
     pub fn add(&mut self, key: KeyHash, source_nanos: u64, payload: Bytes) -> Result<(), Rejected> {
+        self.add_from(key, source_nanos, payload, None)
+    }
+
+    /// True when `origin` (or a later change of the same writer) was taken before.
+    pub fn is_duplicate(&self, origin: Option<&SampleIdentity>) -> bool {
+        origin.is_some_and(|o| self.seen.get(&o.writer_guid).is_some_and(|sn| *sn >= o.sequence_number.0))
+    }
+
+    fn note_origin(&mut self, origin: Option<&SampleIdentity>) {
+        if let Some(o) = origin {
+            let sn = self.seen.entry(o.writer_guid).or_insert(0);
+            *sn = (*sn).max(o.sequence_number.0);
+        }
+    }
+
+    /// [`TopicHistory::add`] for a change written by `origin` (writer and sequence number): a change taken
+    /// before (or older than one taken before) of the same writer is rejected as [`Rejected::Duplicate`].
+    pub fn add_from(
+        &mut self,
+        key: KeyHash,
+        source_nanos: u64,
+        payload: Bytes,
+        origin: Option<SampleIdentity>,
+    ) -> Result<(), Rejected> {
+        if self.is_duplicate(origin.as_ref()) {
+            return Err(Rejected::Duplicate);
+        }
+        self.note_origin(origin.as_ref());
         let keep_last = matches!(self.policy.history, History::KeepLast(_));
         if !self.instances.contains_key(&key)
             && limit(self.policy.limits.max_instances).is_some_and(|m| self.instances.len() >= m)
@@ -120,7 +157,15 @@ impl TopicHistory {
         } else {
             self.total += 1;
         }
-        inst.samples.push_back(HeldSample { key, source_nanos, payload, dispose: false, key_only: false, order });
+        inst.samples.push_back(HeldSample {
+            key,
+            source_nanos,
+            payload,
+            dispose: false,
+            key_only: false,
+            order,
+            origin,
+        });
         Ok(())
     }
 
@@ -136,6 +181,23 @@ impl TopicHistory {
         writers_alive: bool,
         now_nanos: u64,
     ) -> bool {
+        self.dispose_from(key, source_nanos, payload, writers_alive, now_nanos, None)
+    }
+
+    /// [`TopicHistory::dispose`] for a dispose written by `origin`; false for a duplicate too.
+    pub fn dispose_from(
+        &mut self,
+        key: KeyHash,
+        source_nanos: u64,
+        payload: Option<(Bytes, bool)>,
+        writers_alive: bool,
+        now_nanos: u64,
+        origin: Option<SampleIdentity>,
+    ) -> bool {
+        if self.is_duplicate(origin.as_ref()) {
+            return false;
+        }
+        self.note_origin(origin.as_ref());
         let order = self.next_order;
         let Some(inst) = self.instances.get_mut(&key) else { return false };
         let Some((payload, key_only)) = payload.or_else(|| inst.samples.back().map(|s| (s.payload.clone(), false)))
@@ -143,7 +205,7 @@ impl TopicHistory {
             return false;
         };
         self.next_order += 1;
-        inst.disposed = Some(HeldSample { key, source_nanos, payload, dispose: true, key_only, order });
+        inst.disposed = Some(HeldSample { key, source_nanos, payload, dispose: true, key_only, order, origin });
         inst.cleanup_from = if writers_alive { None } else { Some(now_nanos) };
         true
     }
@@ -283,5 +345,22 @@ mod tests {
         assert!(h.dispose(key(2), 4, None, false, 7_000_000_000));
         h.add(key(2), 5, Bytes::new()).expect("kept");
         assert!(h.cleanup(u64::MAX).is_empty());
+    }
+
+    #[test]
+    fn duplicates_by_original_writer_and_sequence_number() {
+        use starling_proto::wire::types::{GuidPrefix, SequenceNumber};
+        let w = Guid::new(GuidPrefix([7; 12]), starling_proto::wire::types::EntityId::new(1, 2));
+        let id = |sn| Some(SampleIdentity::new(w, SequenceNumber(sn)));
+        let mut h = TopicHistory::new(policy(History::KeepAll, ResourceLimits::default()));
+        h.add_from(key(1), 1, Bytes::new(), id(1)).expect("kept");
+        h.add_from(key(1), 2, Bytes::new(), id(2)).expect("kept");
+        assert_eq!(h.add_from(key(1), 1, Bytes::new(), id(1)), Err(Rejected::Duplicate));
+        assert_eq!(h.add_from(key(1), 2, Bytes::new(), id(2)), Err(Rejected::Duplicate));
+        assert!(!h.dispose_from(key(1), 2, None, true, 0, id(2)), "a duplicate dispose");
+        h.add_from(key(1), 3, Bytes::new(), id(3)).expect("kept");
+        h.add(key(1), 4, Bytes::new()).expect("no identity: kept");
+        assert_eq!(sizes(&h), [(1, 1), (1, 2), (1, 3), (1, 4)]);
+        assert_eq!(h.snapshot()[2].origin, id(3));
     }
 }

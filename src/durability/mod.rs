@@ -10,23 +10,47 @@
 //!   ([`RawSample`]): the type comes from the writer's TypeInformation (TypeLookup) or a built-in type, so the
 //!   service needs no compiled types.
 //! - It holds the samples per the writer's DURABILITY_SERVICE policy: history kind and depth per instance,
-//!   max_samples, max_instances, max_samples_per_instance ([`TopicHistory`]). A dispose is held after the
-//!   instance's samples; once the instance is disposed and no source writer is alive, it is dropped after
-//!   service_cleanup_delay. Unregistrations are not held.
-//! - When no source writer of a topic is alive, it publishes what it holds with a writer of the same topic,
-//!   type, partitions and QoS (the durability kind included), each sample with its original source timestamp;
-//!   late-joining TRANSIENT and PERSISTENT readers (and TRANSIENT_LOCAL ones) get them as history. When a source
-//!   writer appears again, that writer is deleted, so that readers never get a sample from both.
+//!   max_samples, max_instances, max_samples_per_instance ([`TopicHistory`]), each with its original identity
+//!   (writer GUID and sequence number). A dispose is held after the instance's samples; once the instance is
+//!   disposed and no source writer is alive, it is dropped after service_cleanup_delay. Unregistrations are
+//!   not held.
 //! - PERSISTENT topics are also written to an append-only log per topic in the `--store` directory
 //!   ([`store`]), and are served again after the service restarts.
 //!
-//! The service's writers carry [`SERVICE_USER_DATA`] in USER_DATA; services ignore each other's writers.
+//! # Serving: relayed samples and duplicates
+//! Like OpenSplice's durability service or RTI Persistence Service, the service serves the history to every
+//! late-joining TRANSIENT or PERSISTENT reader itself, whether or not the original writer still looks alive: a
+//! writer that crashed (kill -9) stays "alive" in discovery until its lease runs out, and a reader that joins in
+//! that window would otherwise get nothing. As soon as it holds something for a topic, the service has a writer
+//! of the same topic, type, partitions and QoS (the durability kind included) whose history is the held
+//! samples, each with its original source timestamp and, as inline QoS `PID_ORIGINAL_WRITER_INFO` (0x0061,
+//! RTPS 2.5 §9.6.4.8), the writer GUID and sequence number it had originally.
 //!
-//! Readers that were there while a source writer lived already have its samples: the service's writer serves
-//! its history (the held samples, in its history before it matches anyone) only to readers it discovered after
-//! the last source writer left (`Participant::create_writer_preloaded` in the core). Limits: a reader that
-//! joined after a source writer crashed but before its lease expired counts as having the samples; a topic whose
-//! writers differ in partitions is held once per partition set.
+//! A reader can then get the same sample from its writer and from one or more services. Starling readers
+//! deliver each original change once: they keep the highest sequence number delivered per original writer
+//! (from the writer itself, or from `PID_ORIGINAL_WRITER_INFO` of a relayed change) and drop anything at or
+//! below it (`SampleInfo::original_writer` tells a relayed sample). Changes of one writer arrive in order from
+//! each source, so what a reader gets stays in the writer's order; when the writer and a service both serve a
+//! late joiner, whichever is first wins (a service with a shorter DURABILITY_SERVICE history than the writer
+//! may thus make the reader miss the writer's older samples).
+//!
+//! Readers of other vendors do not drop relayed duplicates (Cyclone DDS ignores `PID_ORIGINAL_WRITER_INFO`).
+//! The service writer's history reaches them (`Participant::set_relay_history` in the core) only when no
+//! source writer is alive, only if they were not seen while one was (they got the samples from it), and only
+//! from one service per topic: the one with the smallest GUID prefix among those serving it.
+//!
+//! # Several services
+//! Services ignore each other's writers as sources, but align: a service reads the other services' writers
+//! (they carry [`SERVICE_USER_DATA`] in USER_DATA) like a late-joining reader and holds what they relay, by
+//! original identity, so that a duplicate (from a writer and a service, or two services) is held once
+//! ([`Rejected::Duplicate`]). A service started (or restarted) while another runs thus gets everything the
+//! other holds, and data survives the restart of either.
+//!
+//! The service writer's history is made when it is created; when the held samples changed since, it is made
+//! again before a new reader gets it (at once when no source writer is alive, else when a new Starling reader
+//! appears). Limits: a non-Starling reader that joins after a writer crashed but before its lease ran out
+//! counts as having the samples; a topic whose writers differ in partitions is held once per partition set;
+//! a Starling reader remembers one sequence number per original writer it got samples from.
 
 pub mod history;
 pub mod raw;
@@ -43,7 +67,7 @@ use starling_proto::cdr::version_for_representation;
 use starling_proto::core::{ChangeKind, WriteChange};
 use starling_proto::discovery::EndpointData;
 use starling_proto::qos::{glob_match, DurabilityKind, EndpointQos, History, ResourceLimits};
-use starling_proto::wire::types::{Guid, GuidPrefix, Time};
+use starling_proto::wire::types::{Guid, GuidPrefix, SampleIdentity, Time, VendorId};
 use starling_proto::wire::{Endian, KeyHash};
 use starling_proto::xtypes::DynamicType;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -93,8 +117,11 @@ pub struct TopicStatus {
     pub instances: usize,
     /// Source writers alive now.
     pub writers: usize,
-    /// Whether the service's own writer is serving the topic (no source writer is alive).
+    /// Whether the service's own writer is serving the topic to every late joiner (no source writer is
+    /// alive); Starling readers are served whenever something is held.
     pub serving: bool,
+    /// Other services' writers of the topic alive now (the service aligns with them).
+    pub peers: usize,
 }
 
 /// One held topic: topic, type and partitions.
@@ -106,12 +133,20 @@ struct Group {
     writer: Option<DataWriter<RawSample>>,
     /// Source writers alive.
     sources: HashSet<Guid>,
+    /// Other services' writers of the topic alive (alignment).
+    peers: HashSet<Guid>,
     log: Option<store::TopicLog>,
     /// Set when the held set shrank (cleanup): the writer is made again from what is held.
     stale_writer: bool,
-    /// Remote readers of the topic seen while a source writer was alive: they got the samples from it, and
+    /// Set when something was held since the writer was made.
+    dirty: bool,
+    /// Remote readers of other vendors seen while a source writer was alive: they got the samples from it, and
     /// get no history from the service's writer.
     present: HashSet<Guid>,
+    /// Remote readers of the topic known when the writer was made or since.
+    seen_readers: HashSet<Guid>,
+    /// What the writer's relay settings were last set to.
+    relay: Option<(bool, Vec<Guid>)>,
 }
 
 fn group_id(topic: &str, type_name: &str, partitions: &[String]) -> String {
@@ -195,9 +230,13 @@ impl DurabilityService {
                         reader: None,
                         writer: None,
                         sources: HashSet::new(),
+                        peers: HashSet::new(),
                         log: Some(t.log),
                         stale_writer: false,
+                        dirty: false,
                         present: HashSet::new(),
+                        seen_readers: HashSet::new(),
+                        relay: None,
                     },
                 );
             }
@@ -246,39 +285,34 @@ impl DurabilityService {
         self.config.topics.is_empty() || self.config.topics.iter().any(|p| glob_match(p, topic))
     }
 
-    /// One pass: take on new source writers, take what the readers received, notice writers that left,
-    /// clean up, and start or stop the service's writers.
+    /// One pass: take on new source writers (and other services' writers), take what the readers received,
+    /// notice writers that left, clean up, and make, remake or configure the service's writers.
     fn step(&mut self) -> Result<(), DurabilityError> {
         let discovered = self.participant.discovered_writers();
         let now = now_nanos();
+        let own = self.own_prefix();
         for w in &discovered {
             if self.known.contains_key(&w.guid)
                 || w.qos.durability < DurabilityKind::Transient
-                || w.guid.prefix == self.own_prefix()
-                || w.qos.user_data == SERVICE_USER_DATA
+                || w.guid.prefix == own
                 || !self.serves_topic(&w.topic_name)
             {
                 continue;
             }
-            self.take_on(w)?;
+            self.take_on(w, w.qos.user_data == SERVICE_USER_DATA)?;
         }
         let alive: HashSet<Guid> = discovered.iter().map(|w| w.guid).collect();
         let readers = self.participant.discovered_readers();
         for g in self.groups.values_mut() {
             Self::drain(g, &self.known, now)?;
-            g.present.retain(|r| readers.iter().any(|d| d.guid == *r));
-            if !g.sources.is_empty() {
-                let topic = &g.endpoint.topic_name;
-                g.present.extend(readers.iter().filter(|r| r.topic_name == *topic).map(|r| r.guid));
-            }
         }
         let gone: Vec<(Guid, String)> =
             self.known.iter().filter(|(g, _)| !alive.contains(g)).map(|(g, id)| (*g, id.clone())).collect();
         for (guid, id) in gone {
             self.known.remove(&guid);
             if let Some(g) = self.groups.get_mut(&id) {
-                g.sources.remove(&guid);
-                if g.sources.is_empty() {
+                g.peers.remove(&guid);
+                if g.sources.remove(&guid) && g.sources.is_empty() {
                     tracing::info!(topic = %g.endpoint.topic_name, "last source writer gone");
                     g.history.writers_gone(now);
                 }
@@ -289,8 +323,8 @@ impl DurabilityService {
         if sync {
             self.last_sync = Instant::now();
         }
-        let publisher_parts: Vec<String> = self.groups.keys().cloned().collect();
-        for id in publisher_parts {
+        let ids: Vec<String> = self.groups.keys().cloned().collect();
+        for id in ids {
             let Some(g) = self.groups.get_mut(&id) else { continue };
             let removed = g.history.cleanup(now);
             if !removed.is_empty() {
@@ -308,23 +342,62 @@ impl DurabilityService {
                     log.sync()?;
                 }
             }
-            if !g.sources.is_empty() || g.stale_writer {
-                if g.writer.take().is_some() {
-                    tracing::info!(topic = %g.endpoint.topic_name, "service writer deleted");
-                }
-                g.stale_writer = false;
-            }
-            if g.sources.is_empty() && g.writer.is_none() && !g.history.is_empty() {
-                let w = Self::serve(&self.participant, g)?;
-                g.writer = Some(w);
-            }
+            Self::manage_writer(&self.participant, own, g, &readers)?;
         }
         self.publish_status();
         Ok(())
     }
 
-    /// Takes on a new source writer: its group (made if new) reads and holds its samples.
-    fn take_on(&mut self, w: &EndpointData) -> Result<(), DurabilityError> {
+    /// Makes, remakes, drops or configures a group's writer (see "Serving" in the module docs).
+    fn manage_writer(
+        p: &DomainParticipant,
+        own: GuidPrefix,
+        g: &mut Group,
+        readers: &[EndpointData],
+    ) -> Result<(), DurabilityError> {
+        let topic = &g.endpoint.topic_name;
+        let topic_readers: Vec<&EndpointData> =
+            readers.iter().filter(|r| r.topic_name == *topic && r.guid.prefix != own).collect();
+        g.present.retain(|r| topic_readers.iter().any(|d| d.guid == *r));
+        if !g.sources.is_empty() {
+            g.present.extend(topic_readers.iter().filter(|r| r.vendor_id != VendorId::STARLING).map(|r| r.guid));
+        }
+        // Other vendors' late joiners are served by one service: the one with the smallest GUID prefix.
+        let lead = g.peers.iter().all(|p| own.0 < p.prefix.0);
+        let for_others = g.sources.is_empty() && lead;
+        let new_readers: Vec<&&EndpointData> =
+            topic_readers.iter().filter(|r| !g.seen_readers.contains(&r.guid)).collect();
+        let new_to_serve = new_readers.iter().any(|r| r.vendor_id == VendorId::STARLING || for_others);
+        g.seen_readers = topic_readers.iter().map(|r| r.guid).collect();
+        if g.history.is_empty() {
+            if g.writer.take().is_some() {
+                tracing::info!(topic = %g.endpoint.topic_name, "nothing held: service writer deleted");
+            }
+            g.relay = None;
+            return Ok(());
+        }
+        let remake = g.writer.is_none() || g.stale_writer || (g.dirty && (g.sources.is_empty() || new_to_serve));
+        let mut no_history_for: Vec<Guid> = g.present.iter().copied().collect();
+        no_history_for.sort();
+        if remake {
+            // The old writer goes first, so that no reader gets the stale history from it meanwhile.
+            g.writer = None;
+            g.writer = Some(Self::serve(p, g, for_others, no_history_for.clone())?);
+            g.relay = Some((for_others, no_history_for));
+            g.stale_writer = false;
+            g.dirty = false;
+        } else if g.relay.as_ref() != Some(&(for_others, no_history_for.clone())) {
+            if let Some(w) = &g.writer {
+                w.set_relay_history(for_others, no_history_for.clone());
+            }
+            g.relay = Some((for_others, no_history_for));
+        }
+        Ok(())
+    }
+
+    /// Takes on a new source writer (or, with `peer`, another service's writer): its group (made if new) reads
+    /// and holds its samples.
+    fn take_on(&mut self, w: &EndpointData, peer: bool) -> Result<(), DurabilityError> {
         let id = group_id(&w.topic_name, &w.type_name, &w.qos.partition);
         if !self.groups.contains_key(&id) {
             let ty = match self.participant.remote_type(&w.guid) {
@@ -348,6 +421,7 @@ impl DurabilityService {
             };
             let mut endpoint = w.clone();
             endpoint.type_information = None;
+            endpoint.qos.user_data.clear();
             let log = match (&self.config.store, w.qos.durability) {
                 (Some(dir), DurabilityKind::Persistent) => {
                     let idl = crate::dynamic::to_idl(support.ty());
@@ -365,9 +439,13 @@ impl DurabilityService {
                     reader: None,
                     writer: None,
                     sources: HashSet::new(),
+                    peers: HashSet::new(),
                     log,
                     stale_writer: false,
+                    dirty: false,
                     present: HashSet::new(),
+                    seen_readers: HashSet::new(),
+                    relay: None,
                 },
             );
         }
@@ -375,10 +453,15 @@ impl DurabilityService {
         if g.reader.is_none() {
             g.reader = Some(Self::read(&self.participant, g)?);
         }
-        g.sources.insert(w.guid);
-        g.history.writer_alive();
+        if peer {
+            g.peers.insert(w.guid);
+            tracing::debug!(writer = %w.guid, topic = %w.topic_name, "another service's writer: aligning");
+        } else {
+            g.sources.insert(w.guid);
+            g.history.writer_alive();
+            tracing::debug!(writer = %w.guid, topic = %w.topic_name, "source writer taken on");
+        }
         self.known.insert(w.guid, id);
-        tracing::debug!(writer = %w.guid, topic = %w.topic_name, "source writer taken on");
         Ok(())
     }
 
@@ -396,9 +479,15 @@ impl DurabilityService {
         p.create_subscriber(wq.partition.clone()).create_datareader(&topic, Some(q))
     }
 
-    /// Creates the writer that serves a group's held samples, with their source timestamps, as its history:
-    /// late joiners get them, readers that were there while a source writer lived do not get them again.
-    fn serve(p: &DomainParticipant, g: &Group) -> Result<DataWriter<RawSample>, DdsError> {
+    /// Creates the writer that serves a group's held samples, with their source timestamps and original
+    /// identities, as its history: to Starling readers that match it, and to others when `for_others` and they
+    /// are not in `no_history_for`.
+    fn serve(
+        p: &DomainParticipant,
+        g: &Group,
+        for_others: bool,
+        no_history_for: Vec<Guid>,
+    ) -> Result<DataWriter<RawSample>, DdsError> {
         let mut q = g.endpoint.qos.clone();
         // The history decides what is held; the writer keeps all of it.
         q.history = History::KeepAll;
@@ -425,30 +514,46 @@ impl DurabilityService {
                 payload: buf.into(),
                 source_timestamp: Some(ts),
                 related_sample_identity: None,
+                original_writer: s.origin.map(Box::new),
             });
         }
         let topic = Topic::with_support(&g.endpoint.topic_name, g.support.clone() as Arc<_>);
-        let present: Vec<Guid> = g.present.iter().copied().collect();
-        let w = p.create_publisher(q.partition.clone()).create_datawriter_preloaded(&topic, q, preload, present)?;
+        let w = p.create_publisher(q.partition.clone()).create_datawriter_preloaded(
+            &topic,
+            q,
+            preload,
+            no_history_for,
+            Some(for_others),
+        )?;
         tracing::info!(topic = %g.endpoint.topic_name, samples = held.len(), "serving held samples");
         Ok(w)
     }
 
-    /// Takes what a group's reader received from its source writers into its history (and log).
+    /// Takes what a group's reader received from its source writers and other services into its history (and
+    /// log); a change already held (by original writer and sequence number) is not taken again.
     fn drain(g: &mut Group, known: &HashMap<Guid, String>, now: u64) -> Result<(), DurabilityError> {
         let Some(reader) = &g.reader else { return Ok(()) };
         for s in reader.take() {
-            // Only samples of source writers: not the service's own writer, nor TRANSIENT_LOCAL writers.
+            // Only samples of source writers and other services: not the service's own writer, nor
+            // TRANSIENT_LOCAL writers.
             if !known.contains_key(&s.info.publication_handle) {
                 continue;
             }
+            let origin = if g.peers.contains(&s.info.publication_handle) {
+                // Relayed: held by its original identity, or not at all.
+                let Some(o) = s.info.original_writer else { continue };
+                o
+            } else {
+                SampleIdentity::new(s.info.publication_handle, s.info.sample_identity().sequence_number)
+            };
             let ts = s.info.source_timestamp.filter(|t| *t != starling_proto::wire::types::Time::INVALID);
             let ts = ts.map_or_else(|| wall_clock().to_nanos(), |t| t.to_nanos());
             let key = s.info.instance_handle;
             if s.info.valid_data {
                 let Some(data) = s.data else { continue };
-                match g.history.add(key, ts, data.payload.clone()) {
+                match g.history.add_from(key, ts, data.payload.clone(), Some(origin)) {
                     Ok(()) => {
+                        g.dirty = true;
                         if let Some(log) = &mut g.log {
                             if let Some(h) = g.history.newest(&key) {
                                 log.append(h)?;
@@ -463,7 +568,8 @@ impl DurabilityService {
                     None => (None, false),
                 };
                 let alive = !g.sources.is_empty();
-                if g.history.dispose(key, ts, payload.map(|p: Bytes| (p, key_only)), alive, now) {
+                if g.history.dispose_from(key, ts, payload.map(|p: Bytes| (p, key_only)), alive, now, Some(origin)) {
+                    g.dirty = true;
                     if let Some(log) = &mut g.log {
                         if let Some(h) = g.history.disposed(&key) {
                             log.append(h)?;
@@ -488,7 +594,8 @@ impl DurabilityService {
                         samples: g.history.len(),
                         instances: g.history.instance_count(),
                         writers: g.sources.len(),
-                        serving: g.writer.is_some(),
+                        serving: g.writer.is_some() && g.sources.is_empty(),
+                        peers: g.peers.len(),
                     },
                 )
             })

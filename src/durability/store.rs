@@ -11,7 +11,11 @@
 //!   type as IDL]`;
 //! - kind 2, sample: `[16 bytes key hash][u64 source timestamp, ns][u8 flags: 1 = dispose, 2 = key payload]
 //!   [encapsulated payload]`;
-//! - kind 3, instance removed: `[16 bytes key hash]`.
+//! - kind 3, instance removed: `[16 bytes key hash]`;
+//! - kind 4, sample with its origin: `[16 bytes original writer GUID][i64 LE original sequence number]` then a
+//!   kind 2 body. Written for every change whose original writer is known (all changes since services record
+//!   it), so that a restarted service does not take a change again from a writer or from another service;
+//!   logs with kind 2 records (written before) are read as they are.
 //!
 //! Replaying a log feeds its samples through the topic's [`TopicHistory`] again, which applies the same limits,
 //! so evictions need no record. A torn or corrupt tail (a crash mid-write) ends the replay; the file is then
@@ -22,7 +26,7 @@
 use super::history::{HeldSample, TopicHistory};
 use bytes::Bytes;
 use starling_proto::discovery::EndpointData;
-use starling_proto::wire::types::VendorId;
+use starling_proto::wire::types::{Guid, GuidPrefix, SampleIdentity, SequenceNumber, VendorId};
 use starling_proto::wire::KeyHash;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -31,6 +35,7 @@ use std::path::{Path, PathBuf};
 const HEADER: u8 = 1;
 const SAMPLE: u8 = 2;
 const REMOVE: u8 = 3;
+const SAMPLE_ORIGIN: u8 = 4;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +139,29 @@ fn sample_body(s: &HeldSample) -> Vec<u8> {
     body
 }
 
+/// A held change as a record: kind 4 when its origin is known, kind 2 otherwise.
+fn sample_record(s: &HeldSample) -> Vec<u8> {
+    match &s.origin {
+        Some(o) => {
+            let mut body = Vec::with_capacity(24 + 25 + s.payload.len());
+            body.extend_from_slice(&o.writer_guid.prefix.0);
+            body.extend_from_slice(&o.writer_guid.entity_id.0);
+            body.extend_from_slice(&o.sequence_number.0.to_le_bytes());
+            body.extend_from_slice(&sample_body(s));
+            frame(SAMPLE_ORIGIN, &body)
+        }
+        None => frame(SAMPLE, &sample_body(s)),
+    }
+}
+
+fn parse_origin(body: &[u8]) -> Option<(SampleIdentity, &[u8])> {
+    let (prefix, rest) = body.split_first_chunk::<12>()?;
+    let (entity, rest) = rest.split_first_chunk::<4>()?;
+    let (sn, rest) = rest.split_first_chunk::<8>()?;
+    let guid = Guid::new(GuidPrefix(*prefix), starling_proto::wire::types::EntityId(*entity));
+    Some((SampleIdentity::new(guid, SequenceNumber(i64::from_le_bytes(*sn))), rest))
+}
+
 fn parse_sample(body: &[u8]) -> Option<(KeyHash, u64, u8, Bytes)> {
     let (key, rest) = body.split_first_chunk::<16>()?;
     let (ts, rest) = rest.split_first_chunk::<8>()?;
@@ -181,7 +209,7 @@ impl TopicLog {
 
     /// Appends a held sample or dispose.
     pub fn append(&mut self, s: &HeldSample) -> Result<(), StoreError> {
-        self.write(&frame(SAMPLE, &sample_body(s)))
+        self.write(&sample_record(s))
     }
 
     /// Records that an instance was dropped (disposed and cleaned up).
@@ -220,7 +248,7 @@ impl TopicLog {
         let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
         let mut buf = self.header.clone();
         for s in history.snapshot() {
-            buf.extend_from_slice(&frame(SAMPLE, &sample_body(&s)));
+            buf.extend_from_slice(&sample_record(&s));
         }
         f.write_all(&buf).map_err(io_err(&tmp))?;
         f.sync_data().map_err(io_err(&tmp))?;
@@ -245,13 +273,30 @@ impl TopicLog {
             tracing::warn!(file = %path.display(), "store log has a torn or corrupt tail; it is cut off");
         }
         let mut history = TopicHistory::new(endpoint.qos.durability_service);
+        // Kind 2 records (written before origins were recorded) get an origin of their own, made up from the
+        // file name and their place in it: the rewrite below stores them as kind 4, so that they keep it and
+        // other services can hold them once (migration).
+        let h = fnv1a64(path.to_string_lossy().as_bytes()).to_le_bytes();
+        let mut legacy_prefix = [0u8; 12];
+        legacy_prefix[..8].copy_from_slice(&h);
+        legacy_prefix[8..].copy_from_slice(b"SLDG");
+        let legacy_writer =
+            Guid::new(GuidPrefix(legacy_prefix), starling_proto::wire::types::EntityId([0, 0, 0, 0xc2]));
+        let mut legacy_sn = 0i64;
         for (kind, body) in rest {
             match *kind {
-                SAMPLE => {
+                SAMPLE | SAMPLE_ORIGIN => {
+                    let (origin, body) = if *kind == SAMPLE_ORIGIN {
+                        let Some((o, b)) = parse_origin(body) else { continue };
+                        (Some(o), b)
+                    } else {
+                        legacy_sn += 1;
+                        (Some(SampleIdentity::new(legacy_writer, SequenceNumber(legacy_sn))), *body)
+                    };
                     let Some((key, ts, flags, payload)) = parse_sample(body) else { continue };
                     if flags & 1 != 0 {
-                        history.dispose(key, ts, Some((payload, flags & 2 != 0)), false, now_nanos);
-                    } else if let Err(r) = history.add(key, ts, payload) {
+                        history.dispose_from(key, ts, Some((payload, flags & 2 != 0)), false, now_nanos, origin);
+                    } else if let Err(r) = history.add_from(key, ts, payload, origin) {
                         tracing::debug!(file = %path.display(), "stored sample not kept again: {r:?}");
                     }
                 }
@@ -336,10 +381,20 @@ mod tests {
         assert_eq!(t.idl, "struct ShapeType {};");
         let held: Vec<u64> = t.history.snapshot().iter().map(|s| s.source_nanos).collect();
         assert_eq!(held, [2, 3], "KEEP_LAST 2 and the removed instance");
+        // Kind 2 records were given origins, kept by the rewrite (kind 4).
+        let origins: Vec<_> = t.history.snapshot().iter().map(|s| s.origin).collect();
+        assert!(origins.iter().all(Option::is_some), "{origins:?}");
         // The rewritten file has no torn tail and reads back the same.
         let again = open_dir(&dir, 0).expect("open");
         let held2: Vec<u64> = again[0].history.snapshot().iter().map(|s| s.source_nanos).collect();
         assert_eq!(held2, held);
+        let origins2: Vec<_> = again[0].history.snapshot().iter().map(|s| s.origin).collect();
+        assert_eq!(origins2, origins, "origins survive the rewrite");
+        // A change held already (same origin) is not held again after the restart.
+        let mut h2 = TopicHistory::new(ep.qos.durability_service);
+        std::mem::swap(&mut h2, &mut again.into_iter().next().expect("topic").history);
+        let o = origins[1].expect("origin");
+        assert_eq!(h2.add_from(k1, 9, Bytes::new(), Some(o)), Err(crate::durability::Rejected::Duplicate));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

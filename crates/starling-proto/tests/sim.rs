@@ -168,6 +168,7 @@ fn change(i: u32, instance: u8) -> WriteChange {
         payload: Bytes::from(payload),
         source_timestamp: None,
         related_sample_identity: None,
+        original_writer: None,
     }
 }
 
@@ -371,6 +372,7 @@ fn large_samples_fragmented() {
                 payload: big.clone(),
                 source_timestamp: None,
                 related_sample_identity: None,
+                original_writer: None,
             },
         )
         .unwrap();
@@ -524,6 +526,7 @@ fn oversized_fragmented_sample_dropped() {
         payload: Bytes::from(payload),
         source_timestamp: None,
         related_sample_identity: None,
+        original_writer: None,
     };
     net.parts[0].write(now, w, big).unwrap();
     net.run_until(Duration::from_secs(1), |_| false);
@@ -561,6 +564,7 @@ fn large_samples_repaired_with_nack_frag() {
                 payload: Bytes::from(payload),
                 source_timestamp: None,
                 related_sample_identity: None,
+                original_writer: None,
             };
             net.parts[0].write(now, w, c).unwrap();
         }
@@ -603,6 +607,7 @@ fn flow_limit_paces_writes() {
             payload: Bytes::from(payload),
             source_timestamp: None,
             related_sample_identity: None,
+            original_writer: None,
         };
         net.parts[0].write(now, w, c).unwrap();
     }
@@ -816,6 +821,7 @@ fn hundred_megabyte_sample_under_loss() {
         payload: big.clone(),
         source_timestamp: None,
         related_sample_identity: None,
+        original_writer: None,
     };
     let now = net.now;
     net.parts[0].write(now, w, c).unwrap();

@@ -172,6 +172,7 @@ fn change(set: u32, member: u8) -> WriteChange {
         payload: Bytes::from(payload),
         source_timestamp: None,
         related_sample_identity: None,
+        original_writer: None,
     }
 }
 

@@ -217,6 +217,7 @@ fn change(i: u32) -> WriteChange {
         payload: Bytes::from(payload),
         source_timestamp: None,
         related_sample_identity: None,
+        original_writer: None,
     }
 }
 

@@ -442,6 +442,7 @@ mod tests {
             payload_is_key: false,
             source_timestamp: None,
             related_sample_identity: None,
+            original_writer: None,
             coherent_set: set.map(SequenceNumber),
             group: None,
         }

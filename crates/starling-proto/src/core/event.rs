@@ -62,6 +62,9 @@ pub struct WriteChange {
     pub source_timestamp: Option<Time>,
     /// The sample this one answers (request/reply), sent as inline QoS `PID_RELATED_SAMPLE_IDENTITY`.
     pub related_sample_identity: Option<SampleIdentity>,
+    /// For a change relayed by a durability service: the writer and sequence number it had originally, sent
+    /// as inline QoS `PID_ORIGINAL_WRITER_INFO` (0x0061). Boxed: rarely set, and it keeps the change small.
+    pub original_writer: Option<Box<SampleIdentity>>,
 }
 
 /// Why a write failed.
@@ -144,6 +147,9 @@ pub struct ReceivedSample {
     pub source_timestamp: Option<Time>,
     /// The sample this one answers, from inline QoS `PID_RELATED_SAMPLE_IDENTITY` (0x0083, or RTI's 0x800f).
     pub related_sample_identity: Option<SampleIdentity>,
+    /// For a change relayed by a durability service: the writer and sequence number it had originally, sent
+    /// as inline QoS `PID_ORIGINAL_WRITER_INFO` (0x0061).
+    pub original_writer: Option<SampleIdentity>,
     /// The coherent set the change belongs to (inline QoS `PID_COHERENT_SET`: the sequence number of the
     /// set's first change), if any.
     pub coherent_set: Option<SequenceNumber>,

@@ -15,6 +15,8 @@ pub(crate) struct CacheChange {
     pub payload: Bytes,
     pub source_timestamp: Option<Time>,
     pub related_sample_identity: Option<SampleIdentity>,
+    /// The original writer and sequence number of a relayed change (inline QoS `PID_ORIGINAL_WRITER_INFO`).
+    pub original_writer: Option<SampleIdentity>,
     /// The coherent set (its first sequence number; `SequenceNumber::UNKNOWN` for an end marker).
     pub coherent_set: Option<i64>,
     /// Matched readers whose content filter this change does not pass: they get a GAP instead.
@@ -115,6 +117,7 @@ mod tests {
             payload: Bytes::new(),
             source_timestamp: None,
             related_sample_identity: None,
+            original_writer: None,
             coherent_set: None,
             filtered_out: Vec::new(),
             group: None,

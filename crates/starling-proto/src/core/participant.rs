@@ -188,6 +188,7 @@ impl Participant {
             payload: Bytes::from(payload),
             source_timestamp: None,
             related_sample_identity: None,
+            original_writer: None,
             coherent_set: None,
             filtered_out: Vec::new(),
             group: None,
@@ -256,6 +257,19 @@ impl Participant {
         self.create_writer_preloaded(now, desc, Vec::new(), Vec::new())
     }
 
+    /// Makes local writer `writer` a relaying writer (a durability service's): Starling readers that match it
+    /// from now on get its history; other readers get it only when `for_others` is true and they are not in
+    /// `no_history_for`.
+    pub fn set_relay_history(&mut self, writer: Guid, for_others: bool, no_history_for: Vec<Guid>) {
+        if writer.prefix != self.config.guid_prefix {
+            return;
+        }
+        if let Some(w) = self.writers.get_mut(&writer.entity_id) {
+            w.relay_history_for_others = Some(for_others);
+            w.no_history_for = no_history_for.into_iter().collect();
+        }
+    }
+
     /// Creates a user writer whose history starts with `preload` (added before it matches any reader, so sent
     /// to none), and which serves no history to the readers in `no_history_for`. A durability service takes
     /// over from writers that are gone this way: late joiners get the held samples as history, and readers that
@@ -293,6 +307,7 @@ impl Participant {
                 payload: c.payload,
                 source_timestamp: c.source_timestamp,
                 related_sample_identity: c.related_sample_identity,
+                original_writer: c.original_writer.map(|o| *o),
                 coherent_set: None,
                 filtered_out: Vec::new(),
                 group: None,
@@ -486,6 +501,7 @@ impl Participant {
             payload: change.payload.clone(),
             source_timestamp: change.source_timestamp,
             related_sample_identity: change.related_sample_identity,
+            original_writer: change.original_writer.as_deref().copied(),
             coherent_set: None,
             filtered_out,
             group: group.clone(),
@@ -502,6 +518,7 @@ impl Participant {
             payload_is_key: change.kind != ChangeKind::Alive,
             source_timestamp: change.source_timestamp,
             related_sample_identity: change.related_sample_identity,
+            original_writer: change.original_writer.map(|o| *o),
             coherent_set,
             group,
         };
@@ -692,6 +709,7 @@ impl Participant {
             payload_is_key: false,
             source_timestamp: None,
             related_sample_identity: None,
+            original_writer: None,
             coherent_set: None,
             group,
         };
@@ -775,6 +793,8 @@ impl Participant {
         let reliable = rd.qos.reliability.kind == ReliabilityKind::Reliable
             && wd.qos.reliability.kind == ReliabilityKind::Reliable;
         let wants_history = rd.qos.durability >= DurabilityKind::TransientLocal;
+        // Starling readers drop changes relayed by durability services that they already have.
+        let dedupes = rd.vendor_id == VendorId::STARLING;
         let locators = self.db.endpoint_locators(rd);
         let mut proxy = ReaderProxy::new(remote, locators, reliable);
         proxy.multicast = self.db.endpoint_multicast_locators(rd);
@@ -782,6 +802,7 @@ impl Participant {
         if writer.readers.contains_key(&remote) {
             return;
         }
+        let wants_history = wants_history && writer.relays_history_to(dedupes);
         writer.add_reader(now, proxy, wants_history, &mut self.outbox);
         let count = (writer.readers.len() + writer.local_readers.len()) as u32;
         self.events.push_back(Event::PublicationMatched {
@@ -966,6 +987,7 @@ impl Participant {
                         payload_is_key: df.key_flag,
                         source_timestamp: ts,
                         related_sample_identity: iq.related_sample_identity,
+                        original_writer: iq.original_writer,
                         coherent_set: iq.coherent_set,
                         group: iq.group.clone(),
                     };
@@ -1117,6 +1139,7 @@ impl Participant {
             payload_is_key: d.key_flag,
             source_timestamp: ts,
             related_sample_identity: iq.related_sample_identity,
+            original_writer: iq.original_writer,
             coherent_set: iq.coherent_set,
             group: iq.group,
         };
@@ -1696,6 +1719,7 @@ struct InlineQos {
     kind: ChangeKind,
     key_hash: Option<KeyHash>,
     related_sample_identity: Option<SampleIdentity>,
+    original_writer: Option<SampleIdentity>,
     coherent_set: Option<SequenceNumber>,
     group: Option<Box<GroupTag>>,
 }
@@ -1710,6 +1734,7 @@ fn parse_inline_qos(qos: Option<&ParameterList<'_>>, vendor: VendorId) -> Inline
         related_sample_identity: None,
         coherent_set: None,
         group: None,
+        original_writer: None,
     };
     let Some(qos) = qos else { return out };
     let legacy_ok = matches!(vendor, VendorId::RTI | VendorId::RTI_MICRO | VendorId::FASTDDS);
@@ -1732,6 +1757,10 @@ fn parse_inline_qos(qos: Option<&ParameterList<'_>>, vendor: VendorId) -> Inline
             pid::GROUP_COHERENT_SET => out.group.get_or_insert_default().set = parse_coherent_set(v, qos.endian),
             pid::STARLING_GROUP_SET_WRITERS if vendor == VendorId::STARLING => {
                 out.group.get_or_insert_default().writers = parse_group_writers(v, qos.endian);
+            }
+            // OriginalWriterInfo: GUID, SequenceNumber, then the original writer's inline QoS (not used).
+            pid::ORIGINAL_WRITER_INFO => {
+                out.original_writer = SampleIdentity::read(&mut ByteReader::new(v, qos.endian)).ok();
             }
             pid::RELATED_SAMPLE_IDENTITY_LEGACY if legacy_ok => {
                 legacy = SampleIdentity::read(&mut ByteReader::new(v, qos.endian)).ok();

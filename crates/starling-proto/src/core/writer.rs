@@ -113,6 +113,10 @@ pub(crate) struct Writer {
     multicast_repairs: u64,
     /// Readers that get no history when they match, whatever their durability (they already have it).
     pub no_history_for: BTreeSet<Guid>,
+    /// For a durability service's writer (which relays changes with their original writer's identity):
+    /// whether readers that do not drop relayed duplicates (other vendors' readers) get its history too.
+    /// Starling readers always get it; `None` for ordinary writers.
+    pub relay_history_for_others: Option<bool>,
     /// PRESENTATION coherent sets.
     sets: WriterSets,
     /// The coherent set of the change written last.
@@ -141,6 +145,7 @@ impl Writer {
             shared_repairs: 0,
             multicast_repairs: 0,
             no_history_for: BTreeSet::new(),
+            relay_history_for_others: None,
             sets: WriterSets::default(),
             last_set: None,
             samples_filtered: 0,
@@ -213,6 +218,12 @@ impl Writer {
     /// True when every reliable remote reader acknowledged everything written.
     pub fn is_acked_by_all(&self) -> bool {
         !self.has_unacked()
+    }
+
+    /// Whether a reader that matches now gets this writer's history, as far as relaying goes (`dedupes`: the
+    /// reader drops relayed changes it already has).
+    pub fn relays_history_to(&self, dedupes: bool) -> bool {
+        dedupes || self.relay_history_for_others.unwrap_or(true)
     }
 
     /// Adds a matched remote reader. `wants_history` is true when the reader's
@@ -325,6 +336,7 @@ impl Writer {
             payload: bytes::Bytes::new(),
             source_timestamp: None,
             related_sample_identity: None,
+            original_writer: None,
             coherent_set: None,
             filtered_out: Vec::new(),
             group,
@@ -444,6 +456,7 @@ impl Writer {
             && change.related_sample_identity.is_none()
             && change.coherent_set.is_none()
             && change.group.is_none()
+            && change.original_writer.is_none()
         {
             return false;
         }
@@ -474,6 +487,14 @@ impl Writer {
         }
         if let Some(rel) = &change.related_sample_identity {
             pl.param(pid::RELATED_SAMPLE_IDENTITY, |w| rel.write(w));
+        }
+        if let Some(orig) = &change.original_writer {
+            // OriginalWriterInfo (RTPS 2.5 §9.6.4.8): GUID, SequenceNumber and an empty parameter list.
+            pl.param(pid::ORIGINAL_WRITER_INFO, |w| {
+                orig.write(w);
+                w.u16(pid::SENTINEL);
+                w.u16(0);
+            });
         }
         pl.finish();
         true
