@@ -217,6 +217,9 @@ impl Inbound {
     }
 }
 
+/// Client messages queued towards the DDS side at most; a full queue makes [`Hub::to_dds`] wait.
+pub const INBOUND_CAPACITY: usize = 4096;
+
 /// The channel pair between the DDS side and the endpoints.
 #[derive(Debug, Clone)]
 pub struct Hub {
@@ -228,7 +231,7 @@ pub struct Hub {
 impl Hub {
     fn new(filters: Vec<String>) -> (Self, mpsc::Receiver<Inbound>) {
         let (out, _) = broadcast::channel(4096);
-        let (inbound, rx) = mpsc::channel(4096);
+        let (inbound, rx) = mpsc::channel(INBOUND_CAPACITY);
         (Self { out, inbound, filters: Arc::new(filters) }, rx)
     }
 
@@ -239,9 +242,12 @@ impl Hub {
         self.out.subscribe()
     }
 
-    /// Hands a client message to the DDS side; false if it was dropped (DDS side busy or gone).
-    pub fn to_dds(&self, m: Inbound) -> bool {
-        self.inbound.try_send(m).is_ok()
+    /// Hands a client message to the DDS side, waiting while its bounded queue
+    /// ([`INBOUND_CAPACITY`]) is full: a fast publisher is slowed down, nothing is dropped. False
+    /// only if the DDS side is gone (shutdown). Callers acknowledge the message to its client
+    /// after this returns.
+    pub async fn to_dds(&self, m: Inbound) -> bool {
+        self.inbound.send(m).await.is_ok()
     }
 
     /// MQTT topic filters whose messages go to DDS (routes towards DDS and the default mapping).
