@@ -12,7 +12,9 @@
 //!   the metadata in the headers table (see `amqp_endpoint`); the STOMP endpoint
 //!   ([`stomp_endpoint`]) as MESSAGE frames on `/topic/<dotted name>` with headers.
 //! - Clients → DDS: endpoints hand [`Inbound`] messages whose names match
-//!   [`Hub::inbound_filters`] to [`Hub::to_dds`]; the DDS side parses and writes them.
+//!   [`Hub::inbound_filters`] to [`Hub::to_dds`], which waits while the bounded queue towards the
+//!   DDS side ([`INBOUND_CAPACITY`]) is full (backpressure, never a drop); the DDS side parses and
+//!   writes them, one task for every route.
 //!
 //! # Loop guard
 //! The bridge's DDS writers carry [`BRIDGE_USER_DATA`] in USER_DATA. Samples from the bridge's
