@@ -32,6 +32,15 @@
 //! target/release/deps/stomp_scale-* --mode fanout --server-pid $PID --publishers 1 --subscribers 10 --seconds 10
 //! target/release/deps/stomp_scale-* --mode fanout --server-pid $PID --publishers 1 --subscribers 10 --rate 4000
 //! ```
+//!
+//! With `--mode dds` (see [`dds`]) it measures STOMP → DDS ingress through a bridge route:
+//! `--publishers` connections (from `--sources` loopback addresses) send ShapeType JSON bodies
+//! `{"color":"BLUE","x":SEQ,"y":PUBLISHER,"shapesize":MICROS}` to `--destination` at a total of
+//! `--rate` messages per second (RECEIPT on the last SEND of every 1 ms batch) for `--seconds`,
+//! while a `starling sub --topic` child process (`--starling PATH`, reliable, KEEP_ALL, on `lo`)
+//! prints the DDS samples the bridge writes; the bench counts them per publisher, checks the
+//! sequence numbers (lost = sent − received, after a drain of up to 30 s), and reports latency
+//! from the send time in `shapesize` to the line read from `starling sub`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,6 +60,10 @@ struct Args {
     seconds: u64,
     subscribers: usize,
     fanout: bool,
+    dds: bool,
+    starling: String,
+    destination: String,
+    topic: String,
     rate: u64,
     outstanding: u64,
     label: String,
@@ -68,6 +81,10 @@ fn parse_args() -> Args {
         seconds: 10,
         subscribers: 0,
         fanout: false,
+        dds: false,
+        starling: String::from("target/release/starling"),
+        destination: String::from("/topic/shapes.star.BLUE"),
+        topic: String::from("Star"),
         rate: 0,
         outstanding: 2000,
         label: String::from("server"),
@@ -86,7 +103,13 @@ fn parse_args() -> Args {
             "--body" => a.body = val.parse().expect("--body"),
             "--seconds" => a.seconds = val.parse().expect("--seconds"),
             "--subscribers" => a.subscribers = val.parse().expect("--subscribers"),
-            "--mode" => a.fanout = val == "fanout",
+            "--mode" => {
+                a.fanout = val == "fanout";
+                a.dds = val == "dds";
+            }
+            "--starling" => a.starling = val,
+            "--destination" => a.destination = val,
+            "--topic" => a.topic = val,
             "--rate" => a.rate = val.parse().expect("--rate"),
             "--outstanding" => a.outstanding = val.parse().expect("--outstanding"),
             "--label" => a.label = val,
@@ -206,6 +229,10 @@ async fn main() {
     let nofile = raise_nofile();
     if a.fanout {
         fanout::run(&a).await;
+        return;
+    }
+    if a.dds {
+        dds::run(&a).await;
         return;
     }
     println!("open-file limit {nofile}; server {} ; {} connections from {} sources", a.addr, a.conns, a.sources);
@@ -590,6 +617,228 @@ mod fanout {
             pct(&lat, 0.99),
             lat.last().copied().unwrap_or(0),
             rss.unwrap_or(0),
+        );
+    }
+}
+
+/// `--mode dds`: STOMP publishers → bridge route → DDS reader (`starling sub`); see the crate docs.
+mod dds {
+    use super::*;
+    use std::io::BufRead;
+
+    fn base() -> Instant {
+        static BASE: OnceLock<Instant> = OnceLock::new();
+        *BASE.get_or_init(Instant::now)
+    }
+
+    fn now_us() -> u64 {
+        u64::try_from(base().elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn cpu_ticks(pid: u32) -> Option<u64> {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let rest = &s[s.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    }
+
+    /// What the DDS reader saw.
+    #[derive(Default)]
+    struct Seen {
+        next: Vec<u64>,
+        received: u64,
+        out_of_order: u64,
+        latency_us: Vec<u32>,
+        probe: bool,
+    }
+
+    fn field(line: &str, name: &str) -> Option<u64> {
+        let i = line.find(name)? + name.len();
+        let rest = line[i..].trim_start_matches([':', ' ']);
+        let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        rest[..end].parse().ok()
+    }
+
+    /// Reads `starling sub` lines until EOF.
+    fn reader(out: std::process::ChildStdout, seen: Arc<std::sync::Mutex<Seen>>, pubs: usize) {
+        let r = std::io::BufReader::with_capacity(1 << 20, out);
+        for line in r.lines() {
+            let Ok(line) = line else { break };
+            let (Some(x), Some(y), Some(t)) =
+                (field(&line, "\"x\""), field(&line, "\"y\""), field(&line, "\"shapesize\""))
+            else {
+                continue;
+            };
+            let now = now_us();
+            let mut g = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Ok(p) = usize::try_from(y) else { continue };
+            if p >= pubs {
+                g.probe = true;
+                continue;
+            }
+            if g.next[p] != x {
+                g.out_of_order += 1;
+            }
+            g.next[p] = x + 1;
+            g.received += 1;
+            g.latency_us.push(u32::try_from(now.saturating_sub(t)).unwrap_or(u32::MAX));
+        }
+    }
+
+    fn frame(dest: &str, p: usize, seq: u64, receipt: bool, out: &mut Vec<u8>) {
+        let body = format!("{{\"color\":\"BLUE\",\"x\":{seq},\"y\":{p},\"shapesize\":{}}}", now_us());
+        out.extend_from_slice(format!("SEND\ndestination:{dest}\ncontent-type:application/json\n").as_bytes());
+        if receipt {
+            out.extend_from_slice(format!("receipt:{seq}\n").as_bytes());
+        }
+        out.extend_from_slice(format!("content-length:{}\n\n", body.len()).as_bytes());
+        out.extend_from_slice(body.as_bytes());
+        out.push(0);
+    }
+
+    /// Sends at `rate` msg/s on a 1 ms schedule until `until`; returns (sent, receipts).
+    async fn publisher(a: Arc<(SocketAddr, String)>, src: Ipv4Addr, p: usize, rate: f64, until: Instant) -> (u64, u64) {
+        let Ok(s) = open(a.0, src).await else { return (0, 0) };
+        let (mut rd, mut wr) = s.into_split();
+        let receipts = tokio::spawn(async move {
+            let mut rb = vec![0u8; 16 * 1024];
+            let mut n = 0u64;
+            while let Ok(k) = rd.read(&mut rb).await {
+                if k == 0 {
+                    break;
+                }
+                n += rb[..k].iter().filter(|&&b| b == 0).count() as u64;
+            }
+            n
+        });
+        let start = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut sent = 0u64;
+        let mut buf = Vec::new();
+        while Instant::now() < until {
+            tick.tick().await;
+            let due = (start.elapsed().as_secs_f64() * rate) as u64;
+            if due <= sent {
+                continue;
+            }
+            buf.clear();
+            for seq in sent..due {
+                frame(&a.1, p, seq, seq + 1 == due, &mut buf);
+            }
+            if wr.write_all(&buf).await.is_err() {
+                break;
+            }
+            sent = due;
+        }
+        // Wait for the last RECEIPT, then close.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = wr.write_all(b"DISCONNECT\nreceipt:bye\n\n\0").await;
+        let got = tokio::time::timeout(Duration::from_secs(60), receipts).await.ok().and_then(Result::ok).unwrap_or(0);
+        (sent, got)
+    }
+
+    fn pct(v: &[u32], q: f64) -> u32 {
+        if v.is_empty() {
+            return 0;
+        }
+        v[((v.len() - 1) as f64 * q).round() as usize]
+    }
+
+    pub(super) async fn run(a: &Args) {
+        let _ = base();
+        let pubs = a.publishers.max(1);
+        let secs = a.seconds.max(1) + 40;
+        let mut child = std::process::Command::new(&a.starling)
+            .args(["sub", &a.topic, "--type", "ShapeType", "--interface", "lo", "--reliable", "--depth", "0"])
+            .args(["--timeout", &secs.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("cannot start starling sub");
+        let sub_pid = child.id();
+        let seen = Arc::new(std::sync::Mutex::new(Seen { next: vec![0; pubs], ..Seen::default() }));
+        let out = child.stdout.take().expect("stdout");
+        let s2 = seen.clone();
+        let rd = std::thread::spawn(move || reader(out, s2, pubs));
+        // Probe (publisher id = pubs) until the reader has matched the bridge's writer.
+        let mut probe = open(a.addr, Ipv4Addr::LOCALHOST).await.expect("cannot connect");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut k = 0;
+        while !seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).probe {
+            assert!(Instant::now() < deadline, "the DDS reader never matched the bridge's writer");
+            let mut b = Vec::new();
+            frame(&a.destination, pubs, k, false, &mut b);
+            probe.write_all(&b).await.expect("probe");
+            k += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        drop(probe);
+        let rss0 = a.server_pid.and_then(rss_kb);
+        let cpu0 = a.server_pid.and_then(cpu_ticks);
+        let sub_cpu0 = cpu_ticks(sub_pid);
+        let t0 = Instant::now();
+        let until = t0 + Duration::from_secs(a.seconds);
+        let per = a.rate as f64 / pubs as f64;
+        let shared = Arc::new((a.addr, a.destination.clone()));
+        let mut set = tokio::task::JoinSet::new();
+        for p in 0..pubs {
+            let src = Ipv4Addr::new(127, 0, 0, 1 + (p % usize::from(a.sources.max(1))) as u8);
+            set.spawn(publisher(shared.clone(), src, p, per, until));
+        }
+        let (mut sent, mut receipts) = (0u64, 0u64);
+        while let Some(r) = set.join_next().await {
+            if let Ok((s, r)) = r {
+                sent += s;
+                receipts += r;
+            }
+        }
+        let send_secs = t0.elapsed().as_secs_f64();
+        // Drain: until everything arrived or nothing new for 10 s (bounded by 30 s).
+        let drain_end = Instant::now() + Duration::from_secs(30);
+        let mut last = (0u64, Instant::now());
+        loop {
+            let got = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).received;
+            if got >= sent || Instant::now() > drain_end || last.1.elapsed() > Duration::from_secs(10) {
+                break;
+            }
+            if got != last.0 {
+                last = (got, Instant::now());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let all_secs = t0.elapsed().as_secs_f64();
+        let cpu1 = a.server_pid.and_then(cpu_ticks);
+        let sub_cpu1 = cpu_ticks(sub_pid);
+        let rss1 = a.server_pid.and_then(rss_kb);
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = rd.join();
+        let mut g = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.latency_us.sort_unstable();
+        let pct_cpu = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => (b - a) as f64 / 100.0 / all_secs * 100.0,
+            _ => f64::NAN,
+        };
+        println!(
+            "RESULT label={} pubs={pubs} sources={} offered={} sent_rate={:.0} delivered_rate={:.0} sent={sent} \
+             receipts={receipts} received={} lost={} out_of_order={} lat_p50_us={} lat_p99_us={} lat_max_us={} \
+             server_cpu_pct={:.0} sub_cpu_pct={:.0} server_rss_kb={}->{} send_secs={send_secs:.1} all_secs={all_secs:.1}",
+            a.label,
+            a.sources,
+            a.rate,
+            sent as f64 / send_secs,
+            g.received as f64 / all_secs,
+            g.received,
+            sent.saturating_sub(g.received),
+            g.out_of_order,
+            pct(&g.latency_us, 0.5),
+            pct(&g.latency_us, 0.99),
+            g.latency_us.last().copied().unwrap_or(0),
+            pct_cpu(cpu0, cpu1),
+            pct_cpu(sub_cpu0, sub_cpu1),
+            rss0.unwrap_or(0),
+            rss1.unwrap_or(0),
         );
     }
 }

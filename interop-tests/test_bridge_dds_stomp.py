@@ -4,6 +4,8 @@ field by field, metadata headers, dispose -> empty MESSAGE with dds-instance-sta
 writes (key from the destination or the body), disposes from STOMP, and the loop guard."""
 import json
 import queue
+import socket
+import threading
 import time
 
 import pytest
@@ -28,6 +30,12 @@ CONFIG = """<dds>
         <history><kind>KEEP_ALL_HISTORY_QOS</kind></history>
       </datareader_qos>
     </qos_profile>
+    <qos_profile name="Stream">
+      <datawriter_qos>
+        <reliability><kind>RELIABLE_RELIABILITY_QOS</kind></reliability>
+        <history><kind>KEEP_ALL_HISTORY_QOS</kind></history>
+      </datawriter_qos>
+    </qos_profile>
   </qos_library>
   <bridge>
     <listener protocol="stomp" address="127.0.0.1:61613"/>
@@ -40,6 +48,8 @@ CONFIG = """<dds>
            qos_profile="Bridge::State"/>
     <route topic="Pentagon" type="ShapeType" broker_name="shapes/pentagon" direction="both" format="cdr"
            qos_profile="Bridge::State"/>
+    <route topic="Star" type="ShapeType" broker_name="shapes/star" direction="to_dds"
+           qos_profile="Bridge::Stream"/>
   </bridge>
 </dds>
 """
@@ -293,3 +303,77 @@ def test_websocket_listener(netns, bridge):
                       "cyclone sub")
         probe_until_matched(ws, sub, "/topic/shapes.circle.ORANGE", "ORANGE")
         ws.close()
+
+
+def burst(n, color, port=PORT):
+    """One raw STOMP 1.2 connection: `n` pipelined SENDs of `color` (x = sequence number), each asking for a
+    RECEIPT; a reader thread collects the receipt ids while the frames are written. Returns the ids received."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=120)
+    s.sendall(b"CONNECT\naccept-version:1.2\nhost:/\nheart-beat:0,0\n\n\0")
+    got, buf = [], b""
+    while b"\0" not in buf:
+        buf += s.recv(4096)
+    assert buf.startswith(b"CONNECTED"), buf
+    buf = buf[buf.index(b"\0") + 1:]
+
+    def read():
+        nonlocal buf
+        while len(got) < n:
+            while b"\0" in buf:
+                f, buf = buf.split(b"\0", 1)
+                f = f.lstrip(b"\n")
+                if f.startswith(b"RECEIPT"):
+                    got.append(f.split(b"receipt-id:", 1)[1].split(b"\n", 1)[0].decode())
+                elif f:
+                    got.append("ERROR " + f.decode(errors="replace"))
+            if len(got) >= n:
+                break
+            d = s.recv(65536)
+            if not d:
+                break
+            buf += d
+
+    t = threading.Thread(target=read)
+    t.start()
+    out = bytearray()
+    for i in range(n):
+        body = json.dumps({"x": i, "y": 0, "shapesize": 1}).encode()
+        out += (f"SEND\ndestination:/topic/shapes.star.{color}\ncontent-type:application/json\nreceipt:{i}\n"
+                f"content-length:{len(body)}\n\n").encode() + body + b"\0"
+        if len(out) > 256 * 1024:
+            s.sendall(out)
+            out = bytearray()
+    s.sendall(out)
+    t.join(180)
+    s.close()
+    return got
+
+
+def test_burst_larger_than_the_dds_queue_arrives_complete(netns, bridge):
+    """20,000 pipelined SENDs with receipts from 4 connections at once (five times the bridge's 4,096-message queue
+    towards DDS): every receipted message reaches the DDS reader, in order per connection. The bridge used to drop
+    messages when that queue was full, after the client had its RECEIPT."""
+    colors, per = ["RED", "GREEN", "BLUE", "YELLOW"], 5000
+    sub = Watcher(netns.popen(peer_argv("cyclone", "sub", "Star", count=len(colors) * per + 1000, instances=5,
+                                        timeout=240)), "cyclone sub")
+    with inside(netns):
+        p = Client()
+        probe_until_matched(p, sub, "/topic/shapes.star.PURPLE", "PURPLE")
+        p.close()
+        results = {}
+        threads = [threading.Thread(target=lambda c=c: results.__setitem__(c, burst(per, c))) for c in colors]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(200)
+        for c in colors:
+            assert results.get(c) == [str(i) for i in range(per)], (c, (results.get(c) or [])[-3:])
+
+        def done(w):
+            return len([d for d in w.data() if d["color"] != "PURPLE"]) >= len(colors) * per
+
+        complete = sub.wait_until(done, 120)
+        data = [d for d in sub.data() if d["color"] != "PURPLE"]
+        assert complete, f"{len(data)} of {len(colors) * per} receipted messages reached DDS" + bridge.describe()
+    for c in colors:
+        assert [d["x"] for d in data if d["color"] == c] == list(range(per)), c

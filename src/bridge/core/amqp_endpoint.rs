@@ -156,13 +156,13 @@ async fn link(
             },
             m = async { match &mut tap { Some(t) => t.recv().await, None => std::future::pending().await } } => {
                 let Some(m) = m else { tap = None; continue };
-                to_dds(&hub, &m);
+                to_dds(&hub, &m).await;
             }
             _ = stop.changed() => {
                 // Every connection is closed: what clients published goes to DDS.
                 if let Some(t) = &mut tap {
                     while let Ok(m) = t.try_recv() {
-                        to_dds(&hub, &m);
+                        to_dds(&hub, &m).await;
                     }
                 }
                 return;
@@ -171,11 +171,11 @@ async fn link(
     }
 }
 
-fn to_dds(hub: &Hub, m: &TappedMessage) {
+async fn to_dds(hub: &Hub, m: &TappedMessage) {
     match inbound(m) {
         Ok(i) => {
-            if !hub.to_dds(i) {
-                tracing::warn!("bridge: DDS side busy, AMQP message with key {} dropped", m.routing_key);
+            if !hub.to_dds(i).await {
+                tracing::warn!("bridge: DDS side stopped, AMQP message with key {} not written", m.routing_key);
             }
         }
         Err(e) => tracing::warn!("bridge: AMQP routing key {} not mapped to DDS: {e}", m.routing_key),

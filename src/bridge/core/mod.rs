@@ -12,7 +12,9 @@
 //!   the metadata in the headers table (see `amqp_endpoint`); the STOMP endpoint
 //!   ([`stomp_endpoint`]) as MESSAGE frames on `/topic/<dotted name>` with headers.
 //! - Clients → DDS: endpoints hand [`Inbound`] messages whose names match
-//!   [`Hub::inbound_filters`] to [`Hub::to_dds`]; the DDS side parses and writes them.
+//!   [`Hub::inbound_filters`] to [`Hub::to_dds`], which waits while the bounded queue towards the
+//!   DDS side ([`INBOUND_CAPACITY`]) is full (backpressure, never a drop); the DDS side parses and
+//!   writes them, one task for every route.
 //!
 //! # Loop guard
 //! The bridge's DDS writers carry [`BRIDGE_USER_DATA`] in USER_DATA. Samples from the bridge's
@@ -217,6 +219,9 @@ impl Inbound {
     }
 }
 
+/// Client messages queued towards the DDS side at most; a full queue makes [`Hub::to_dds`] wait.
+pub const INBOUND_CAPACITY: usize = 4096;
+
 /// The channel pair between the DDS side and the endpoints.
 #[derive(Debug, Clone)]
 pub struct Hub {
@@ -228,7 +233,7 @@ pub struct Hub {
 impl Hub {
     fn new(filters: Vec<String>) -> (Self, mpsc::Receiver<Inbound>) {
         let (out, _) = broadcast::channel(4096);
-        let (inbound, rx) = mpsc::channel(4096);
+        let (inbound, rx) = mpsc::channel(INBOUND_CAPACITY);
         (Self { out, inbound, filters: Arc::new(filters) }, rx)
     }
 
@@ -239,9 +244,12 @@ impl Hub {
         self.out.subscribe()
     }
 
-    /// Hands a client message to the DDS side; false if it was dropped (DDS side busy or gone).
-    pub fn to_dds(&self, m: Inbound) -> bool {
-        self.inbound.try_send(m).is_ok()
+    /// Hands a client message to the DDS side, waiting while its bounded queue
+    /// ([`INBOUND_CAPACITY`]) is full: a fast publisher is slowed down, nothing is dropped. False
+    /// only if the DDS side is gone (shutdown). Callers acknowledge the message to its client
+    /// after this returns.
+    pub async fn to_dds(&self, m: Inbound) -> bool {
+        self.inbound.send(m).await.is_ok()
     }
 
     /// MQTT topic filters whose messages go to DDS (routes towards DDS and the default mapping).

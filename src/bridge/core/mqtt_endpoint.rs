@@ -147,13 +147,13 @@ impl Link {
                 },
                 () = async { match &outbox { Some(o) => o.notified().await, None => std::future::pending().await } } => {
                     if let Some(o) = &outbox {
-                        self.forward(o, &mut batch, &hub);
+                        self.forward(o, &mut batch, &hub).await;
                     }
                 }
                 _ = stop.changed() => {
                     // Every connection is closed: what clients sent (and were acknowledged) goes to DDS.
                     if let Some(o) = &outbox {
-                        self.forward(o, &mut batch, &hub);
+                        self.forward(o, &mut batch, &hub).await;
                     }
                     return;
                 }
@@ -162,7 +162,7 @@ impl Link {
     }
 
     /// Hands the messages queued for the bridge's internal session to the DDS side.
-    fn forward(&self, o: &Outbox, batch: &mut Vec<Delivery>, hub: &Hub) {
+    async fn forward(&self, o: &Outbox, batch: &mut Vec<Delivery>, hub: &Hub) {
         let metrics = self.lock().metrics().clone();
         o.drain(Instant::now(), usize::MAX, batch, &metrics);
         for d in batch.drain(..) {
@@ -178,8 +178,8 @@ impl Link {
                 },
                 expires_at: msg.expires_at,
             };
-            if !hub.to_dds(m) {
-                tracing::warn!("bridge: DDS side busy, message on {} dropped", msg.topic);
+            if !hub.to_dds(m).await {
+                tracing::warn!("bridge: DDS side stopped, message on {} not written", msg.topic);
             }
         }
     }

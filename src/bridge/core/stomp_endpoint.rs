@@ -30,6 +30,13 @@
 //!   that identity.
 //!
 //! # STOMP → DDS
+//! No message is lost between the client and DDS: the route hook hands each mapped SEND to the
+//! DDS side's bounded queue ([`super::INBOUND_CAPACITY`]) with `send().await`, and the sending
+//! connection awaits that (outside the broker lock) before it writes the SEND's RECEIPT or reads
+//! further frames. A DDS side slower than the publishers therefore slows them down through TCP
+//! instead of dropping. The queue is shared by every route towards DDS: a DDS write that is slow
+//! for one route delays the others too.
+//!
 //! A SEND whose `expires` time has passed when the bridge is about to write it is dropped; the
 //! written sample lives as long as the route writer's LIFESPAN QoS allows (DDS has no
 //! per-sample lifespan, see [`super::Inbound::expired`]).
@@ -54,7 +61,7 @@ use crate::bridge::listener::ListenerSpec;
 use crate::bridge::mqtt::codec::topic::matches;
 use crate::bridge::stomp::broker::Message;
 use crate::bridge::stomp::codec::Header;
-use crate::bridge::stomp::{RouteHook, ServerConfig, StompHandle, StompServer};
+use crate::bridge::stomp::{Admission, RouteHook, ServerConfig, StompHandle, StompServer};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -226,13 +233,16 @@ impl ToDds {
 }
 
 impl RouteHook for ToDds {
-    fn on_send(&self, msg: &Arc<Message>) {
-        if let Some(m) = self.inbound(msg) {
+    fn on_send(&self, msg: &Arc<Message>) -> Option<Admission> {
+        let m = self.inbound(msg)?;
+        let hub = self.hub.clone();
+        // Awaited by the sending connection (outside the broker lock) before its RECEIPT.
+        Some(Box::pin(async move {
             let name = m.name.clone();
-            if !self.hub.to_dds(m) {
-                tracing::warn!("bridge: DDS side busy, STOMP message on {name} dropped");
+            if !hub.to_dds(m).await {
+                tracing::warn!("bridge: DDS side stopped, STOMP message on {name} not written");
             }
-        }
+        }))
     }
     fn on_subscribe(&self, _destination: &str) {}
     fn on_unsubscribe(&self, _destination: &str) {}
@@ -315,8 +325,8 @@ mod tests {
         assert_eq!(target_of(&m), None);
     }
 
-    #[test]
-    fn only_mapped_sends_go_to_dds() {
+    #[tokio::test]
+    async fn only_mapped_sends_go_to_dds() {
         let (hub, mut rx) = Hub::new(vec!["shapes/square".into(), "shapes/square/#".into()]);
         let hook = ToDds { hub };
         let msg = |d: &str| {
@@ -327,15 +337,42 @@ mod tests {
                 expires: None,
             })
         };
-        hook.on_send(&msg("/topic/shapes.square.RED"));
-        hook.on_send(&msg("/topic/shapes.circle.RED"));
-        hook.on_send(&msg("/topic/shapes.square.*"));
-        hook.on_send(&msg("/queue/shapes.square"));
+        hook.on_send(&msg("/topic/shapes.square.RED")).expect("taken").await;
+        assert!(hook.on_send(&msg("/topic/shapes.circle.RED")).is_none());
+        assert!(hook.on_send(&msg("/topic/shapes.square.*")).is_none());
+        assert!(hook.on_send(&msg("/queue/shapes.square")).is_none());
         let m = rx.try_recv().unwrap();
         assert_eq!(m.name, "shapes/square/RED");
         assert_eq!(m.properties, vec![("x-a".to_string(), "1".to_string())]);
         assert_eq!(&m.payload[..], b"{\"x\":1}");
         assert!(rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn full_dds_queue_waits_instead_of_dropping() {
+        let (hub, mut rx) = Hub::new(vec!["shapes/#".into()]);
+        let hook = ToDds { hub };
+        let msg = |i: usize| {
+            Arc::new(Message {
+                destination: "/topic/shapes.square".into(),
+                headers: Vec::new(),
+                body: Bytes::from(format!("{{\"x\":{i}}}")),
+                expires: None,
+            })
+        };
+        for i in 0..super::super::INBOUND_CAPACITY {
+            hook.on_send(&msg(i)).expect("taken").await;
+        }
+        // The queue is full: the next admission waits (the old code dropped the message here).
+        let mut last = tokio::spawn(hook.on_send(&msg(super::super::INBOUND_CAPACITY)).expect("taken"));
+        assert!(tokio::time::timeout(Duration::from_millis(50), &mut last).await.is_err());
+        for i in 0..=super::super::INBOUND_CAPACITY {
+            let m = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+            assert_eq!(m.payload, Bytes::from(format!("{{\"x\":{i}}}")));
+            if i == 0 {
+                tokio::time::timeout(Duration::from_secs(10), &mut last).await.unwrap().unwrap();
+            }
+        }
     }
 
     async fn frame(s: &mut tokio::net::TcpStream) -> String {

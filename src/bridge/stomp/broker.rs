@@ -34,8 +34,11 @@
 //! - [`StompBroker::set_route_hook`] installs a [`RouteHook`] that is told about every message
 //!   STOMP clients send (to forward to DDS) and about the first subscription to and the last
 //!   unsubscription from each destination (to create or delete DDS readers lazily). The hook
-//!   runs with the broker lock held: it must not block or call back into the broker; pushing
-//!   into a channel is the intended use.
+//!   runs with the broker lock held: it must not block or call back into the broker. For a
+//!   message it takes it returns an [`Admission`] (e.g. a `send().await` into a bounded
+//!   channel), which the sending connection awaits after releasing the lock and before it writes
+//!   the RECEIPT or reads more frames: a full route layer slows publishers down, and nothing is
+//!   acknowledged before the route layer has accepted it.
 
 use super::codec::Header;
 use bytes::Bytes;
@@ -340,11 +343,18 @@ impl Outbox {
     }
 }
 
+/// What a route hook hands back for a client message it takes: a future that completes once the
+/// route layer has accepted the message (e.g. a bounded channel towards DDS had room). The
+/// connection awaits it, outside the broker lock, before it writes the RECEIPT and reads further
+/// frames, so a publisher faster than the route layer is slowed down instead of losing messages.
+pub type Admission = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
+
 /// The route layer's view of STOMP traffic (see the module docs). Called with the broker lock
-/// held.
+/// held: implementations must not block; waiting goes into the returned [`Admission`].
 pub trait RouteHook: Send + Sync + 'static {
-    /// A STOMP client sent `msg` (already routed to STOMP subscribers).
-    fn on_send(&self, msg: &Arc<Message>);
+    /// A STOMP client sent `msg` (already routed to STOMP subscribers). Returns the admission the
+    /// sending connection awaits before acknowledging the frame, if the route layer takes `msg`.
+    fn on_send(&self, msg: &Arc<Message>) -> Option<Admission>;
     /// The first subscription to `destination` (canonical, possibly a wildcard pattern) appeared.
     fn on_subscribe(&self, destination: &str);
     /// The last subscription to `destination` went away.
@@ -447,14 +457,14 @@ impl StompBroker {
         Ok(self.route(&d, msg))
     }
 
-    /// Routes a message a STOMP client sent, and tells the route hook.
-    pub fn send(&mut self, d: &Destination, msg: Message) -> usize {
+    /// Routes a message a STOMP client sent, and tells the route hook. Returns the number of
+    /// subscriptions reached and the hook's [`Admission`], which the caller awaits (without the
+    /// broker lock) before acknowledging the message.
+    pub fn send(&mut self, d: &Destination, msg: Message) -> (usize, Option<Admission>) {
         let msg = Arc::new(msg);
         let n = self.route(d, msg.clone());
-        if let Some(h) = &self.hook {
-            h.on_send(&msg);
-        }
-        n
+        let admission = self.hook.as_ref().and_then(|h| h.on_send(&msg));
+        (n, admission)
     }
 
     fn route(&mut self, d: &Destination, msg: Arc<Message>) -> usize {

@@ -20,5 +20,5 @@ pub mod codec;
 pub mod server;
 pub mod session;
 
-pub use broker::{RouteHook, StompBroker};
+pub use broker::{Admission, RouteHook, StompBroker};
 pub use server::{ServerConfig, StompHandle, StompServer};

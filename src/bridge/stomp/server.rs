@@ -20,7 +20,7 @@
 //! Default address: STOMP over TCP on 127.0.0.1:61613 (the conventional STOMP port); STOMP over
 //! WebSocket is off unless asked for (conventionally 127.0.0.1:15674, as RabbitMQ's Web-STOMP).
 
-use super::broker::{BrokerConfig, Delivery, Destination, Message, Metrics, Outbox, RouteHook, StompBroker};
+use super::broker::{Admission, BrokerConfig, Delivery, Destination, Message, Metrics, Outbox, RouteHook, StompBroker};
 use super::codec::Header;
 use super::session::{Host, Session, SessionConfig};
 use crate::bridge::listener::{tls_handshake, Bound, ListenerSpec};
@@ -431,6 +431,8 @@ struct BrokerHost<'a> {
     outbox: Option<&'a Arc<Outbox>>,
     principal: &'a Principal,
     queue_subs: &'a mut bool,
+    /// Admissions of messages the route layer took, awaited before the output is written.
+    admissions: &'a mut Vec<Admission>,
 }
 
 impl Host for BrokerHost<'_> {
@@ -438,7 +440,8 @@ impl Host for BrokerHost<'_> {
         if !self.shared.auth.can_publish(self.principal, dest.acl_topic()) {
             return Err("access refused".to_owned());
         }
-        self.shared.broker().send(dest, msg);
+        let (_, admission) = self.shared.broker().send(dest, msg);
+        self.admissions.extend(admission);
         Ok(())
     }
     fn subscribe(&mut self, id: &Arc<str>, dest: &Destination) -> Result<(), String> {
@@ -465,6 +468,7 @@ struct Conn {
     outbox: Option<Arc<Outbox>>,
     principal: Principal,
     queue_subs: bool,
+    admissions: Vec<Admission>,
 }
 
 /// Deliveries moved from the outbox to the session per round, so output stays bounded.
@@ -473,10 +477,16 @@ const BATCH: usize = 128;
 async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, mut stop: watch::Receiver<bool>) {
     let mut s = Session::new(shared.session.clone(), Instant::now());
     let mut rbuf = BytesMut::new();
-    let mut c = Conn { id: 0, outbox: None, principal: Principal::Anonymous, queue_subs: false };
+    let mut c =
+        Conn { id: 0, outbox: None, principal: Principal::Anonymous, queue_subs: false, admissions: Vec::new() };
     loop {
         let now = Instant::now();
         read_frames(&shared, &mut s, &mut c, &mut rbuf, now).await;
+        // The route layer accepts the messages just sent (waiting while it is full) before their
+        // RECEIPTs go out and before more frames are read: backpressure, not loss.
+        for a in c.admissions.drain(..) {
+            a.await;
+        }
         let mut more = false;
         if let (false, Some(ob)) = (s.is_closed(), c.outbox.clone()) {
             if let Some(why) = ob.kicked() {
@@ -543,6 +553,7 @@ async fn read_frames(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn, rbuf: 
                 outbox: c.outbox.as_ref(),
                 principal: &c.principal,
                 queue_subs: &mut c.queue_subs,
+                admissions: &mut c.admissions,
             };
             s.handle_read(now, rbuf, &mut host);
         }
@@ -621,8 +632,9 @@ mod tests {
     struct Hook(Mutex<Vec<String>>);
 
     impl RouteHook for Hook {
-        fn on_send(&self, msg: &Arc<Message>) {
+        fn on_send(&self, msg: &Arc<Message>) -> Option<Admission> {
             self.0.lock().unwrap().push(format!("send {}", msg.destination));
+            None
         }
         fn on_subscribe(&self, destination: &str) {
             self.0.lock().unwrap().push(format!("sub {destination}"));
