@@ -79,6 +79,7 @@ fn victim(now: Instant) -> (Participant, [Guid; 2]) {
                 qos: q,
                 type_information: None,
                 content_filter: None,
+                group: None,
             },
         );
     }

@@ -944,6 +944,7 @@ fn forged_nack_frags_are_bounded_and_harmless() {
             payload: Bytes::from(payload),
             source_timestamp: None,
             related_sample_identity: None,
+            original_writer: None,
         }
     };
     let now = net.now;
