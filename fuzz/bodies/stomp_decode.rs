@@ -33,7 +33,10 @@ pub fn run(data: &[u8]) {
             let mut out = BytesMut::new();
             encode(&f, v, &mut out);
             let mut d2 = Decoder::new();
-            let again = d2.decode(&mut out, Some(v), &Limits { max_frame_size: usize::MAX, ..limits });
+            // Re-encoding may add a content-length header (the 33rd of 32 allowed) and escaping lengthens
+            // lines: the second decode is not bound by the first one's limits.
+            let unlimited = Limits { max_frame_size: usize::MAX, max_headers: usize::MAX, max_header_len: usize::MAX };
+            let again = d2.decode(&mut out, Some(v), &unlimited);
             let Ok(Some(Item::Frame(g))) = again else { panic!("re-encoded frame does not decode") };
             assert_eq!(g.command, f.command);
             assert_eq!(g.body, f.body);
