@@ -294,7 +294,11 @@ class RtiBackend:
         if self.log is not None:
             self.log.close()
         if self.log_path:
-            os.unlink(self.log_path)
+            if os.environ.get("SHAPE_MAIN_RTI_KEEP_LOG"):
+                # Debugging aid: keep Connext's WARNING-level log and say where it is.
+                sys.stderr.write("Connext log kept at %s\n" % self.log_path)
+            else:
+                os.unlink(self.log_path)
 
 
 def main():

@@ -152,6 +152,15 @@ def run_case(case, pub, sub, cfg):
     Returns a result dict (name, pair, codes, expected, status, seconds)."""
     start = time.monotonic()
     ns = NetNS()
+    cap = None
+    if os.environ.get("SHAPES_PCAP_DIR"):
+        # Debugging aid: capture the case's traffic (lo inside the namespace) to DIR/CASE-PUB-SUB.pcap.
+        path = os.path.join(os.environ["SHAPES_PCAP_DIR"],
+                            "%s-%s-%s.pcap" % (case["name"], program_label(pub), program_label(sub)))
+        cap = ns.popen(["python3", os.path.join(TESTS_DIR, "tools", "rtps_capture.py"), path])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (os.path.exists(path) and os.path.getsize(path) >= 24):
+            time.sleep(0.05)
     apps, roles = [], []
     spacing = threading.Event()  # never set: waiting on it paces the app starts
     try:
@@ -183,6 +192,9 @@ def run_case(case, pub, sub, cfg):
             t.join()
     finally:
         exit_codes = [a.stop(cfg.stop_grace) for a in reversed(apps)][::-1]
+        if cap is not None:
+            cap.terminate()
+            cap.wait()
         ns.close()
     result = {"name": case["name"], "pub": program_label(pub), "sub": program_label(sub), "codes": codes,
               "expected": case["expected"], "exit_codes": exit_codes,
