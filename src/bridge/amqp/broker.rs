@@ -266,7 +266,8 @@ struct ConnOutbox {
 pub struct Routed {
     /// Queues the message was enqueued on.
     pub queues: usize,
-    /// Whether every store write succeeded (a confirm is a nack otherwise).
+    /// Whether every store write succeeded and every DDS tap took its copy (a confirm is a nack
+    /// otherwise).
     pub stored_ok: bool,
 }
 
@@ -309,6 +310,8 @@ pub struct Broker {
     next_conn: u64,
     /// Store write failures since start.
     pub store_errors: u64,
+    /// Copies a full DDS tap refused (their publishes were nacked to publishers with confirms).
+    pub tap_overflows: u64,
 }
 
 impl std::fmt::Debug for Broker {
@@ -377,6 +380,7 @@ impl Broker {
             next_id: 1,
             next_conn: 1,
             store_errors: 0,
+            tap_overflows: 0,
         };
         for (name, kind) in [
             ("", ExchangeKind::Direct),
@@ -965,18 +969,27 @@ impl Broker {
         }
     }
 
-    fn feed_taps(&mut self, exchange: &str, msg: &Message) {
-        let Some(x) = self.exchanges.get_mut(exchange) else { return };
+    /// Copies `msg` into the matching taps; false when a tap was full and did not take it.
+    fn feed_taps(&mut self, exchange: &str, msg: &Message) -> bool {
+        let Some(x) = self.exchanges.get_mut(exchange) else { return true };
         x.taps.retain(|t| !t.tx.is_closed());
+        let mut all = true;
         for t in &x.taps {
             if t.patterns.iter().any(|p| topic_matches(p, &msg.routing_key)) {
-                let _ = t.tx.try_send(TappedMessage {
+                let copy = TappedMessage {
                     routing_key: msg.routing_key.clone(),
                     properties: msg.properties.clone(),
                     body: msg.body.clone(),
-                });
+                };
+                if t.tx.try_send(copy).is_err() {
+                    all = false;
+                }
             }
         }
+        if !all {
+            self.tap_overflows += 1;
+        }
+        all
     }
 
     /// Routes and enqueues a message. The exchange must exist (see [`Self::check_publish`]).
@@ -998,18 +1011,20 @@ impl Broker {
         let mut targets = Vec::new();
         let mut seen = HashSet::new();
         self.route(&msg.exchange, &msg, &mut targets, &mut seen);
+        // A DDS tap that is full refuses the copy: the publisher's confirm becomes a nack, so a client
+        // using confirms never has a message acknowledged that did not reach the DDS side.
+        let mut stored_ok = true;
         if tapped {
             for x in &seen {
                 if self.exchanges.get(x).is_some_and(|e| !e.taps.is_empty()) {
                     let x = x.clone();
-                    self.feed_taps(&x, &msg);
+                    stored_ok &= self.feed_taps(&x, &msg);
                 }
             }
         }
         let msg = Arc::new(msg);
         let id = self.next_id;
         self.next_id += 1;
-        let mut stored_ok = true;
         for qn in &targets {
             let Some(q) = self.queues.get_mut(qn) else { continue };
             let ttl = match (q.ttl, expiration) {
@@ -1388,8 +1403,9 @@ impl Broker {
 
     /// Copies messages routed through `exchange` (normally `amq.topic`) whose routing key
     /// matches one of the topic patterns `binding_keys` into a bounded channel of `capacity`
-    /// (once per message, however many patterns match); when the channel is full, copies are
-    /// dropped. Messages published with [`Self::publish_untapped`] are not copied. The tap ends
+    /// (once per message, however many patterns match); when the channel is full, the copy is
+    /// refused, counted in `tap_overflows`, and the publish reports `stored_ok: false` (a
+    /// nack for a publisher with confirms). Messages published with [`Self::publish_untapped`] are not copied. The tap ends
     /// when the receiver is dropped.
     pub fn tap(
         &mut self,

@@ -271,3 +271,22 @@ fn heartbeats_with_simulated_time() {
     c.c.handle_timeout(t0 + Duration::from_secs(20));
     assert!(c.c.is_closed());
 }
+
+#[test]
+fn full_dds_tap_nacks_instead_of_confirming() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(BrokerConfig::default());
+    let mut rx = b.tap("amq.topic", &["Square.#".to_string()], 2).unwrap();
+    for i in 0..2 {
+        let r = b.publish(t0, msg("amq.topic", "Square.RED", &i.to_string())).unwrap();
+        assert!(r.stored_ok, "the tap has room for message {i}");
+    }
+    // The third copy finds the tap full: refused, counted, and reported so the confirm is a nack.
+    let r = b.publish(t0, msg("amq.topic", "Square.RED", "2")).unwrap();
+    assert!(!r.stored_ok);
+    assert_eq!(b.tap_overflows, 1);
+    // Messages the tap does not match are unaffected.
+    assert!(b.publish(t0, msg("amq.topic", "Circle.RED", "x")).unwrap().stored_ok);
+    assert_eq!(rx.try_recv().unwrap().body, Bytes::from_static(b"0"));
+    assert!(b.publish(t0, msg("amq.topic", "Square.RED", "3")).unwrap().stored_ok);
+}
