@@ -591,12 +591,21 @@ async fn actions(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn) {
             Action::Connect(req) => Box::pin(connect(shared, s, c, req)).await,
             Action::Publish { msg, pkid } => {
                 let qos = msg.qos;
-                let reason = if !shared.auth.can_publish(&c.principal, &msg.topic) {
-                    ReasonCode::NOT_AUTHORIZED
-                } else if shared.broker().publish(Instant::now(), *msg) == 0 {
-                    ReasonCode::NO_MATCHING_SUBSCRIBERS
+                let reason = if shared.auth.can_publish(&c.principal, &msg.topic) {
+                    let mut admissions = Vec::new();
+                    let n = shared.broker().publish_direct(Instant::now(), *msg, &mut admissions);
+                    // The direct sink (the DDS side) takes the message, waiting while it is full,
+                    // before the acknowledgement and before more packets are read: backpressure.
+                    for a in admissions {
+                        a.await;
+                    }
+                    if n == 0 {
+                        ReasonCode::NO_MATCHING_SUBSCRIBERS
+                    } else {
+                        ReasonCode::SUCCESS
+                    }
                 } else {
-                    ReasonCode::SUCCESS
+                    ReasonCode::NOT_AUTHORIZED
                 };
                 if let Some(id) = pkid {
                     s.publish_done(id, qos, reason);
