@@ -653,13 +653,15 @@ impl Broker {
     }
 
     /// As [`Broker::publish`], but a delivery for the client registered with
-    /// [`Broker::set_direct`] goes to its sink; the returned admissions are to be awaited (without
+    /// [`Broker::set_direct`] goes to its sink; the returned admission is to be awaited (without
     /// the broker lock) before the message is acknowledged. Returns the number of deliveries.
-    pub fn publish_direct(&mut self, now: Instant, msg: Message, admissions: &mut Vec<Admission>) -> usize {
-        self.route(now, msg, Some(admissions))
+    pub fn publish_direct(&mut self, now: Instant, msg: Message) -> (usize, Option<Admission>) {
+        let mut admission = None;
+        let n = self.route(now, msg, Some(&mut admission));
+        (n, admission)
     }
 
-    fn route(&mut self, now: Instant, msg: Message, admissions: Option<&mut Vec<Admission>>) -> usize {
+    fn route(&mut self, now: Instant, msg: Message, admission: Option<&mut Option<Admission>>) -> usize {
         Metrics::inc(&self.metrics.messages_in);
         if msg.expired(now) {
             Metrics::inc(&self.metrics.dropped_expired);
@@ -713,13 +715,14 @@ impl Broker {
             }
         }
         let n = per_client.len();
-        let direct = admissions.and_then(|a| self.direct.as_ref().map(|d| (a, d)));
+        let direct = admission.and_then(|a| self.direct.as_ref().map(|d| (a, d)));
         match direct {
-            Some((admissions, direct)) => {
+            Some((admission, direct)) => {
+                // One delivery per client: at most one admission.
                 for (client, d, outbox) in per_client {
                     if client == direct.client {
                         Metrics::inc(&self.metrics.deliveries);
-                        admissions.push(direct.sink.admit(d));
+                        *admission = Some(direct.sink.admit(d));
                     } else {
                         outbox.push(d, &self.metrics);
                     }
