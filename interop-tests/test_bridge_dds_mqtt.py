@@ -3,6 +3,9 @@ private network namespace. ShapeType keyed by color: JSON payload field by field
 instance, dispose -> empty retained message, MQTT 5 user properties, MQTT -> DDS writes."""
 import json
 import os
+import socket
+import struct
+import threading
 import time
 
 import pytest
@@ -23,6 +26,12 @@ CONFIG = """<dds>
         <history><kind>KEEP_ALL_HISTORY_QOS</kind></history>
       </datareader_qos>
     </qos_profile>
+    <qos_profile name="Stream">
+      <datawriter_qos>
+        <reliability><kind>RELIABLE_RELIABILITY_QOS</kind></reliability>
+        <history><kind>KEEP_ALL_HISTORY_QOS</kind></history>
+      </datawriter_qos>
+    </qos_profile>
   </qos_library>
   <bridge>
     <listener protocol="mqtt" address="127.0.0.1:1883"/>
@@ -32,6 +41,8 @@ CONFIG = """<dds>
            qos_profile="Bridge::State"/>
     <route topic="Triangle" type="ShapeType" broker_name="shapes/triangle" direction="both"
            qos_profile="Bridge::State"/>
+    <route topic="Star" type="ShapeType" broker_name="shapes/star" direction="to_dds"
+           qos_profile="Bridge::Stream"/>
   </bridge>
 </dds>
 """
@@ -195,3 +206,99 @@ def test_lifespan_to_message_expiry(netns, bridge, starling_bin, tmp_path):
         assert m.topic == "shapes/square/ORANGE"
         assert 0 < m.properties.MessageExpiryInterval <= 30, m.properties
         mq.close()
+
+
+def _packet(first, body):
+    n, rl = len(body), bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        rl.append(b | (0x80 if n else 0))
+        if not n:
+            break
+    return bytes([first]) + bytes(rl) + body
+
+
+def _utf8(s):
+    b = s.encode()
+    return struct.pack(">H", len(b)) + b
+
+
+def qos1_burst(n, color):
+    """One raw MQTT 3.1.1 connection: `n` pipelined QoS 1 PUBLISHes to shapes/star/`color` (x = sequence number,
+    packet id = x + 1) while a reader thread collects the PUBACKed packet ids. Returns the ids acknowledged."""
+    s = socket.create_connection(("127.0.0.1", 1883), timeout=120)
+    s.sendall(_packet(0x10, _utf8("MQTT") + bytes([4, 0x02]) + struct.pack(">H", 0) + _utf8(f"burst-{color}")))
+    buf = b""
+    while len(buf) < 4:
+        d = s.recv(4)
+        assert d, "closed before CONNACK"
+        buf += d
+    assert buf[0] == 0x20 and buf[3] == 0, buf
+    acked = []
+
+    def read():
+        rbuf = b""
+        while len(acked) < n:
+            d = s.recv(65536)
+            if not d:
+                return
+            rbuf += d
+            # Only PUBACKs (4 bytes each) come back on this connection.
+            while len(rbuf) >= 4:
+                assert rbuf[0] == 0x40 and rbuf[1] == 2, rbuf[:8]
+                acked.append(struct.unpack(">H", rbuf[2:4])[0])
+                rbuf = rbuf[4:]
+
+    t = threading.Thread(target=read)
+    t.start()
+    out = bytearray()
+    topic = _utf8(f"shapes/star/{color}")
+    for i in range(n):
+        body = json.dumps({"x": i, "y": 0, "shapesize": 1}).encode()
+        out += _packet(0x32, topic + struct.pack(">H", i + 1) + body)
+        if len(out) > 256 * 1024:
+            s.sendall(out)
+            out = bytearray()
+    s.sendall(out)
+    t.join(200)
+    s.close()
+    return acked
+
+
+def test_qos1_burst_larger_than_the_queues_arrives_complete(netns, bridge):
+    """30,000 pipelined QoS 1 PUBLISHes from 4 connections at once (more than the bridge's outbox of 10,000
+    plus its 4,096-message queue towards DDS): every PUBACKed message reaches the DDS reader, in order per
+    connection. The bridge used to PUBACK once the message was in its internal session's outbox and to drop
+    what overflowed that outbox."""
+    colors, per = ["RED", "GREEN", "BLUE", "YELLOW"], 7500
+    sub = Watcher(netns.popen(peer_argv("cyclone", "sub", "Star", count=len(colors) * per + 1000, instances=5,
+                                        timeout=280)), "cyclone sub")
+    with inside(netns):
+        probe = Client(5, "probe")
+        assert sub.wait_stderr("cyclone sub: matched 1", 30), sub.describe() + bridge.describe()
+        # Until the reader has a sample, the bridge's writer may not have matched it yet.
+        deadline = time.monotonic() + 30
+        i = 0
+        while not any(d["color"] == "PURPLE" for d in sub.data()):
+            assert time.monotonic() < deadline, sub.describe() + bridge.describe()
+            probe.pub("shapes/star/PURPLE", json.dumps({"x": i, "y": 0, "shapesize": 1}), qos=1)
+            i += 1
+            sub.wait_until(lambda w: any(d["color"] == "PURPLE" for d in w.data()), 0.3)
+        probe.close()
+        results = {}
+        threads = [threading.Thread(target=lambda c=c: results.__setitem__(c, qos1_burst(per, c))) for c in colors]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(220)
+        for c in colors:
+            assert sorted(results.get(c) or []) == list(range(1, per + 1)), (c, len(results.get(c) or []))
+
+        def done(w):
+            return len([d for d in w.data() if d["color"] != "PURPLE"]) >= len(colors) * per
+
+        complete = sub.wait_until(done, 120)
+        data = [d for d in sub.data() if d["color"] != "PURPLE"]
+        assert complete, f"{len(data)} of {len(colors) * per} PUBACKed messages reached DDS" + bridge.describe()
+    for c in colors:
+        assert [d["x"] for d in data if d["color"] == c] == list(range(per)), c

@@ -17,12 +17,23 @@
 //!   MQTT responder echoes to have its answer written as the DDS reply. DDS → MQTT messages also
 //!   carry the writer GUID and sequence number as user properties, and the related sample identity
 //!   of a reply as `related-sample-identity`.
+//!
+//! # MQTT → DDS without loss
+//! A message a client publishes on an inbound filter is handed to the DDS side's bounded queue
+//! ([`super::INBOUND_CAPACITY`]) by the publishing connection itself (the internal session is the
+//! broker's direct sink, see [`crate::bridge::mqtt::broker::DirectSink`]), not through the
+//! session's outbox: the connection waits, outside the broker lock, until the queue has taken the
+//! message before it sends PUBACK (QoS 1) / PUBREC (QoS 2) or reads further packets. A DDS side
+//! slower than the publishers therefore slows them through TCP; nothing acknowledged is dropped.
+//! QoS 0 messages take the same path (so a publisher's messages stay in order) and are slowed
+//! the same way. Wills and other in-process publishes still reach DDS through the session's
+//! outbox (capacity `queue_capacity`, QoS 0 dropped oldest-first when it is full).
 
 use super::{
     BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound, Protocol, ReplyVia,
     RequestReply,
 };
-use crate::bridge::mqtt::broker::{Broker, ConnectOutcome, Delivery, Message, Outbox};
+use crate::bridge::mqtt::broker::{Admission, Broker, ConnectOutcome, Delivery, DirectSink, Message, Outbox};
 use crate::bridge::mqtt::codec::{Properties, QoS, RetainHandling, SubscriptionOptions};
 use crate::bridge::mqtt::server::RESERVED_CLIENT_PREFIX;
 use crate::bridge::mqtt::{ListenerSpec, MqttServer, ServerConfig};
@@ -96,6 +107,39 @@ impl Endpoint for MqttEndpoint {
     }
 }
 
+/// Converts a message for the bridge's internal session into what the DDS side writes.
+fn inbound(msg: &Message) -> Inbound {
+    Inbound {
+        name: msg.topic.to_string(),
+        payload: msg.payload.clone(),
+        properties: msg.properties.user_properties.clone(),
+        rpc: RequestReply {
+            response_topic: msg.properties.response_topic.clone(),
+            correlation_data: msg.properties.correlation_data.clone(),
+            via: ReplyVia::Mqtt,
+        },
+        expires_at: msg.expires_at,
+    }
+}
+
+/// The internal session's direct sink: client publishes go to the hub's bounded queue, awaited
+/// by the publishing connection before its acknowledgement.
+struct ToDds {
+    hub: Hub,
+}
+
+impl DirectSink for ToDds {
+    fn admit(&self, d: Delivery) -> Admission {
+        let m = inbound(&d.msg);
+        let hub = self.hub.clone();
+        Box::pin(async move {
+            if !hub.to_dds(m).await {
+                tracing::warn!("bridge: DDS side stopped, message on {} not written", d.msg.topic);
+            }
+        })
+    }
+}
+
 struct Link {
     broker: Arc<Mutex<Broker>>,
     client: Arc<str>,
@@ -123,6 +167,7 @@ impl Link {
                 retain_as_published: false,
                 retain_handling: RetainHandling::DoNotSend,
             };
+            b.set_direct(&link.client, Arc::new(ToDds { hub: hub.clone() }));
             for f in hub.inbound_filters() {
                 if let Err(e) = b.subscribe(now, &link.client, f, opts, None) {
                     tracing::warn!("bridge: cannot subscribe to {f}: {e:?}");
@@ -167,17 +212,7 @@ impl Link {
         o.drain(Instant::now(), usize::MAX, batch, &metrics);
         for d in batch.drain(..) {
             let msg = &d.msg;
-            let m = Inbound {
-                name: msg.topic.to_string(),
-                payload: msg.payload.clone(),
-                properties: msg.properties.user_properties.clone(),
-                rpc: RequestReply {
-                    response_topic: msg.properties.response_topic.clone(),
-                    correlation_data: msg.properties.correlation_data.clone(),
-                    via: ReplyVia::Mqtt,
-                },
-                expires_at: msg.expires_at,
-            };
+            let m = inbound(msg);
             if !hub.to_dds(m).await {
                 tracing::warn!("bridge: DDS side stopped, message on {} not written", msg.topic);
             }

@@ -16,6 +16,18 @@
 //!   and its session (if persistent) keeps the queue; an offline persistent session drops the
 //!   new delivery ([`Metrics::dropped_offline`]).
 //!
+//! # Direct sinks (backpressure instead of queueing)
+//! A client registered with [`Broker::set_direct`] (the bridge's link into DDS) can take
+//! deliveries without its outbox: [`Broker::publish_direct`], used for messages that client
+//! connections publish, hands each delivery for that client to its [`DirectSink`], which returns
+//! an [`Admission`] (e.g. a `send().await` into a bounded channel). The publishing connection
+//! awaits the admissions after releasing the broker lock and before it acknowledges the message
+//! (PUBACK / PUBREC) or reads further packets, so a publisher faster than the sink is slowed
+//! through TCP instead of having its acknowledged messages dropped by the overflow policy above.
+//! Messages of every QoS take that path, so one publisher's messages keep their order. Other
+//! publishes ([`Broker::publish`]: wills, `$SYS`, in-process publishers) still go through the
+//! client's outbox.
+//!
 //! The counters are published every `sys_interval` as retained `$SYS/starling/mqtt/NAME`
 //! messages (see [`super::server::publish_sys`]).
 
@@ -403,9 +415,33 @@ pub enum ConnectOutcome {
     Busy(Arc<Notify>),
 }
 
+/// Waiting until a [`DirectSink`] has taken a delivery; awaited without the broker lock.
+pub type Admission = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
+
+/// Takes the deliveries for a client registered with [`Broker::set_direct`] instead of its
+/// outbox. Called with the broker lock held: it must not block; waiting goes into the returned
+/// [`Admission`].
+pub trait DirectSink: Send + Sync {
+    /// Takes `d`; the publisher acknowledges the message only once the admission completed.
+    fn admit(&self, d: Delivery) -> Admission;
+}
+
+/// The client whose deliveries go to a [`DirectSink`].
+struct Direct {
+    client: Arc<str>,
+    sink: Arc<dyn DirectSink>,
+}
+
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Direct").field("client", &self.client).finish_non_exhaustive()
+    }
+}
+
 /// The broker core. See the module docs.
 #[derive(Debug)]
 pub struct Broker {
+    direct: Option<Direct>,
     cfg: BrokerConfig,
     root: Node,
     clients: HashMap<Arc<str>, ClientEntry>,
@@ -420,6 +456,7 @@ impl Broker {
     #[must_use]
     pub fn new(cfg: BrokerConfig) -> Self {
         Self {
+            direct: None,
             cfg,
             root: Node::default(),
             clients: HashMap::new(),
@@ -603,9 +640,28 @@ impl Broker {
         wills.chain(sessions).min()
     }
 
+    /// Sends the deliveries for `client` to `sink` in [`Broker::publish_direct`] instead of
+    /// queueing them in its outbox (see the module docs).
+    pub fn set_direct(&mut self, client: &str, sink: Arc<dyn DirectSink>) {
+        self.direct = Some(Direct { client: client.into(), sink });
+    }
+
     /// Routes a message to all matching subscriptions and updates the retained store.
     /// Returns the number of deliveries queued.
     pub fn publish(&mut self, now: Instant, msg: Message) -> usize {
+        self.route(now, msg, None)
+    }
+
+    /// As [`Broker::publish`], but a delivery for the client registered with
+    /// [`Broker::set_direct`] goes to its sink; the returned admission is to be awaited (without
+    /// the broker lock) before the message is acknowledged. Returns the number of deliveries.
+    pub fn publish_direct(&mut self, now: Instant, msg: Message) -> (usize, Option<Admission>) {
+        let mut admission = None;
+        let n = self.route(now, msg, Some(&mut admission));
+        (n, admission)
+    }
+
+    fn route(&mut self, now: Instant, msg: Message, admission: Option<&mut Option<Admission>>) -> usize {
         Metrics::inc(&self.metrics.messages_in);
         if msg.expired(now) {
             Metrics::inc(&self.metrics.dropped_expired);
@@ -659,8 +715,24 @@ impl Broker {
             }
         }
         let n = per_client.len();
-        for (_, d, outbox) in per_client {
-            outbox.push(d, &self.metrics);
+        let direct = admission.and_then(|a| self.direct.as_ref().map(|d| (a, d)));
+        match direct {
+            Some((admission, direct)) => {
+                // One delivery per client: at most one admission.
+                for (client, d, outbox) in per_client {
+                    if client == direct.client {
+                        Metrics::inc(&self.metrics.deliveries);
+                        *admission = Some(direct.sink.admit(d));
+                    } else {
+                        outbox.push(d, &self.metrics);
+                    }
+                }
+            }
+            None => {
+                for (_, d, outbox) in per_client {
+                    outbox.push(d, &self.metrics);
+                }
+            }
         }
         n
     }

@@ -12,9 +12,9 @@
 //! brokers use; 8080 is too often taken by web servers).
 
 use super::auth::{default_loopback_users, loopback_refused, Authenticator, Principal};
-use super::broker::{Broker, BrokerConfig, ConnectOutcome, Delivery, Metrics};
+use super::broker::{Admission, Broker, BrokerConfig, ConnectOutcome, Delivery, Message, Metrics};
 use super::codec::topic::split_shared;
-use super::codec::{ReasonCode, Version};
+use super::codec::{QoS, ReasonCode, Version};
 use super::session::{Action, Session, SessionConfig};
 use crate::bridge::listener::tls_handshake;
 pub use crate::bridge::listener::ListenerSpec;
@@ -585,21 +585,24 @@ fn connection<T: Transport>(
 
 async fn actions(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn) {
     while let Some(a) = s.poll_action() {
-        match a {
-            // Boxed: the CONNECT handling (authentication, session take-over) is the largest
-            // state and would otherwise be part of every connection's future.
-            Action::Connect(req) => Box::pin(connect(shared, s, c, req)).await,
+        // Boxed, and awaited at one point: the CONNECT handling (authentication, session
+        // take-over) is the largest state and would otherwise be part of every connection's
+        // future; the wait for the DDS side's admission of a message shares that slot.
+        let wait: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>> = match a {
+            Action::Connect(req) => Some(Box::pin(connect(shared, s, c, req))),
             Action::Publish { msg, pkid } => {
                 let qos = msg.qos;
-                let reason = if !shared.auth.can_publish(&c.principal, &msg.topic) {
-                    ReasonCode::NOT_AUTHORIZED
-                } else if shared.broker().publish(Instant::now(), *msg) == 0 {
-                    ReasonCode::NO_MATCHING_SUBSCRIBERS
-                } else {
-                    ReasonCode::SUCCESS
-                };
-                if let Some(id) = pkid {
-                    s.publish_done(id, qos, reason);
+                let (reason, admission) = route_publish(shared, c, *msg);
+                match admission {
+                    // The direct sink (the DDS side) takes the message, waiting while it is full,
+                    // before the acknowledgement and before more packets are read: backpressure.
+                    Some(a) => Some(Box::pin(ack_when_admitted(a, s, pkid, qos, reason))),
+                    None => {
+                        if let Some(id) = pkid {
+                            s.publish_done(id, qos, reason);
+                        }
+                        None
+                    }
                 }
             }
             Action::Subscribe { pkid, requests } => {
@@ -619,6 +622,7 @@ async fn actions(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn) {
                     codes.push(code);
                 }
                 s.suback(pkid, codes);
+                None
             }
             Action::Unsubscribe { pkid, filters } => {
                 let client = s.client_id().clone();
@@ -633,9 +637,32 @@ async fn actions(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn) {
                     })
                     .collect();
                 s.unsuback(pkid, codes);
+                None
             }
-            Action::Close { .. } => {}
+            Action::Close { .. } => None,
+        };
+        if let Some(w) = wait {
+            w.await;
         }
+    }
+}
+
+/// Routes a client's message (the broker lock is released on return); the reason code for its
+/// acknowledgement and the direct sink's admission, to be awaited before that acknowledgement.
+fn route_publish(shared: &Shared, c: &Conn, msg: Message) -> (ReasonCode, Option<Admission>) {
+    if !shared.auth.can_publish(&c.principal, &msg.topic) {
+        return (ReasonCode::NOT_AUTHORIZED, None);
+    }
+    let (n, admission) = shared.broker().publish_direct(Instant::now(), msg);
+    let reason = if n == 0 { ReasonCode::NO_MATCHING_SUBSCRIBERS } else { ReasonCode::SUCCESS };
+    (reason, admission)
+}
+
+/// Waits for the direct sink's admission of a message, then acknowledges it.
+async fn ack_when_admitted(a: Admission, s: &mut Session, pkid: Option<u16>, qos: QoS, reason: ReasonCode) {
+    a.await;
+    if let Some(id) = pkid {
+        s.publish_done(id, qos, reason);
     }
 }
 
@@ -739,7 +766,9 @@ mod tests {
             super::super::broker::client_entry_size(),
             std::mem::size_of::<super::super::broker::Outbox>()
         );
-        assert!(size <= 456, "the connection future grew to {size} bytes");
+        // 472: 448 before the wait for the DDS side's admission of a published message (one
+        // boxed future in the actions' state) was added.
+        assert!(size <= 472, "the connection future grew to {size} bytes");
         assert!(super::super::broker::client_entry_size() <= 80);
     }
 }

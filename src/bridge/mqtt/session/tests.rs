@@ -646,3 +646,79 @@ fn slow_client_overflow_policy() {
     assert_eq!(slow1.outbox.as_ref().unwrap().kicked(), Some(ReasonCode::QUOTA_EXCEEDED));
     assert_eq!(crate::bridge::mqtt::broker::Metrics::get(&sim.broker.metrics().quota_disconnects), 1);
 }
+
+/// A direct sink backed by a bounded channel, as the bridge's link into DDS.
+struct ChanSink(tokio::sync::mpsc::Sender<crate::bridge::mqtt::broker::Delivery>);
+
+impl crate::bridge::mqtt::broker::DirectSink for ChanSink {
+    fn admit(&self, d: crate::bridge::mqtt::broker::Delivery) -> crate::bridge::mqtt::broker::Admission {
+        let tx = self.0.clone();
+        Box::pin(async move {
+            let _ = tx.send(d).await;
+        })
+    }
+}
+
+#[tokio::test]
+async fn direct_sink_waits_instead_of_dropping_and_others_keep_their_outbox() {
+    use futures_util::FutureExt;
+    let now = Instant::now();
+    let mut b = Broker::new(BrokerConfig { queue_capacity: 2, ..BrokerConfig::default() });
+    let attach = |b: &mut Broker, id: &str| match b.connect(now, id, true, u32::MAX) {
+        ConnectOutcome::Accepted { outbox, .. } => outbox,
+        ConnectOutcome::Busy(_) => panic!("busy"),
+    };
+    let sink_box = attach(&mut b, "sink");
+    let other_box = attach(&mut b, "other");
+    let opts = SubscriptionOptions {
+        qos: QoS::AtLeastOnce,
+        no_local: true,
+        retain_as_published: false,
+        retain_handling: RetainHandling::DoNotSend,
+    };
+    b.subscribe(now, "sink", "t/#", opts, None).unwrap();
+    b.subscribe(now, "other", "t/a", opts, None).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    b.set_direct("sink", Arc::new(ChanSink(tx)));
+    let msg = |i: u8| Message {
+        topic: "t/a".into(),
+        payload: Bytes::from(vec![i]),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        properties: Properties::default(),
+        expires_at: None,
+        origin: Some("p".into()),
+    };
+    // More than both the sink's channel and the outbox capacity.
+    let mut pending = Vec::new();
+    for i in 0..5u8 {
+        let (n, adm) = b.publish_direct(now, msg(i));
+        assert_eq!(n, 2);
+        pending.push(adm.expect("the sink takes it"));
+    }
+    // The sink's outbox is bypassed: never full, never kicked.
+    assert_eq!(sink_box.len(), 0);
+    assert_eq!(sink_box.kicked(), None);
+    // The channel takes two; the third admission waits (the message is not dropped).
+    let mut pending = pending.into_iter();
+    for _ in 0..2 {
+        assert!(pending.next().unwrap().now_or_never().is_some());
+    }
+    let mut third = pending.next().unwrap();
+    assert!((&mut third).now_or_never().is_none());
+    assert_eq!(rx.recv().await.unwrap().msg.payload[..], [0]);
+    tokio::time::timeout(Duration::from_secs(10), third).await.unwrap();
+    for (i, a) in pending.enumerate() {
+        assert_eq!(rx.recv().await.unwrap().msg.payload[..], [u8::try_from(i).unwrap() + 1]);
+        tokio::time::timeout(Duration::from_secs(10), a).await.unwrap();
+    }
+    for i in 3..5u8 {
+        assert_eq!(rx.recv().await.unwrap().msg.payload[..], [i]);
+    }
+    // Another MQTT subscriber is served through its outbox as before: capacity 2, then 0x97.
+    assert_eq!(other_box.len(), 2);
+    assert_eq!(other_box.kicked(), Some(ReasonCode::QUOTA_EXCEEDED));
+    // Plain publishes (wills, in-process publishers) still use the sink's outbox.
+    b.publish(now, msg(9));
+    assert_eq!(sink_box.len(), 1);
+}
