@@ -5,6 +5,7 @@ import ctypes
 import os
 import queue
 import socket
+import threading
 import time
 
 import paho.mqtt.client as mqtt
@@ -155,3 +156,28 @@ class Client:
         """Close the socket without DISCONNECT."""
         self.c.loop_stop()
         self.c.socket().close()
+
+
+def bursts_reach_dds(sub, bridge, colors, per, burst, expected_acks, what):
+    """Runs `burst(per, color)` for every colour at once, one thread (and connection) each, checks that each
+    returned `expected_acks` (its acknowledgements, in the order the test compares them), then waits until the DDS
+    reader `sub` has every message and checks them in order per colour (`x` = 0 .. per-1). The PURPLE samples of
+    a matching probe are ignored. `what` names the acknowledgement in the failure message."""
+    results = {}
+    threads = [threading.Thread(target=lambda c=c: results.__setitem__(c, burst(per, c))) for c in colors]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(220)
+    for c in colors:
+        got = results.get(c) or []
+        assert got == expected_acks, (c, len(got), got[-3:])
+
+    def done(w):
+        return len([d for d in w.data() if d["color"] != "PURPLE"]) >= len(colors) * per
+
+    complete = sub.wait_until(done, 120)
+    data = [d for d in sub.data() if d["color"] != "PURPLE"]
+    assert complete, f"{len(data)} of {len(colors) * per} {what} messages reached DDS" + bridge.describe()
+    for c in colors:
+        assert [d["x"] for d in data if d["color"] == c] == list(range(per)), c

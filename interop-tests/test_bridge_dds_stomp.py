@@ -11,7 +11,7 @@ import time
 import pytest
 import stomp
 
-from mqtt_helpers import inside, start_config_bridge
+from mqtt_helpers import bursts_reach_dds, inside, start_config_bridge
 from netns import Watcher
 from shapes import peer_argv, starling_argv
 
@@ -360,20 +360,4 @@ def test_burst_larger_than_the_dds_queue_arrives_complete(netns, bridge):
         p = Client()
         probe_until_matched(p, sub, "/topic/shapes.star.PURPLE", "PURPLE")
         p.close()
-        results = {}
-        threads = [threading.Thread(target=lambda c=c: results.__setitem__(c, burst(per, c))) for c in colors]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(200)
-        for c in colors:
-            assert results.get(c) == [str(i) for i in range(per)], (c, (results.get(c) or [])[-3:])
-
-        def done(w):
-            return len([d for d in w.data() if d["color"] != "PURPLE"]) >= len(colors) * per
-
-        complete = sub.wait_until(done, 120)
-        data = [d for d in sub.data() if d["color"] != "PURPLE"]
-        assert complete, f"{len(data)} of {len(colors) * per} receipted messages reached DDS" + bridge.describe()
-    for c in colors:
-        assert [d["x"] for d in data if d["color"] == c] == list(range(per)), c
+        bursts_reach_dds(sub, bridge, colors, per, burst, [str(i) for i in range(per)], "receipted")
