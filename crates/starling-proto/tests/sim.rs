@@ -3,178 +3,21 @@
 //! reordering, and simulated time. No sockets, no clock.
 
 use bytes::Bytes;
-use starling_proto::core::{ChangeKind, EndpointConfig, Event, Participant, ParticipantConfig, WriteChange};
+use starling_proto::core::{ChangeKind, EndpointConfig, Event, Participant, WriteChange};
 use starling_proto::qos::{DurabilityKind, EndpointQos, History, Reliability};
-use starling_proto::wire::{GuidPrefix, KeyHash, Locator};
-use std::collections::HashMap;
-use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use starling_proto::wire::KeyHash;
+use std::time::Duration;
 
-/// A tiny deterministic PRNG (xorshift64*), so failures replay from the seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
-
-struct Faults {
-    loss: u64,
-    dup: u64,
-    reorder: u64,
-}
-
-const NONE: Faults = Faults { loss: 0, dup: 0, reorder: 0 };
-
-struct Net {
-    now: Instant,
-    parts: Vec<Participant>,
-    addr: HashMap<Locator, usize>,
-    rng: Rng,
-    faults: Faults,
-    in_flight: Vec<(usize, Vec<u8>)>,
-    events: Vec<Vec<Event>>,
-}
-
-fn multicast() -> Locator {
-    Locator::udpv4(Ipv4Addr::new(239, 255, 0, 1), 7400)
-}
-
-impl Net {
-    fn new(n: usize, seed: u64, faults: Faults) -> Net {
-        Net::with_config(n, seed, faults, |_, _| {})
-    }
-
-    fn with_config(n: usize, seed: u64, faults: Faults, tweak: impl Fn(usize, &mut ParticipantConfig)) -> Net {
-        let now = Instant::now();
-        let mut parts = Vec::new();
-        let mut addr = HashMap::new();
-        for i in 0..n {
-            let mut prefix = [0u8; 12];
-            prefix[0] = 0x01;
-            prefix[11] = i as u8 + 1;
-            let mut c = ParticipantConfig::new(0, i as u32, GuidPrefix(prefix));
-            let ip = Ipv4Addr::new(10, 0, 0, i as u8 + 1);
-            let meta = Locator::udpv4(ip, 7410);
-            let user = Locator::udpv4(ip, 7411);
-            c.metatraffic_unicast = vec![meta];
-            c.default_unicast = vec![user];
-            c.metatraffic_multicast = vec![multicast()];
-            c.spdp_destinations = vec![multicast()];
-            addr.insert(meta, i);
-            addr.insert(user, i);
-            tweak(i, &mut c);
-            parts.push(Participant::new(c, now));
-        }
-        Net { now, parts, addr, rng: Rng(seed.max(1)), faults, in_flight: Vec::new(), events: vec![Vec::new(); n] }
-    }
-
-    /// Collects what every participant wants to send, applying faults.
-    fn collect(&mut self) {
-        for i in 0..self.parts.len() {
-            while let Some(t) = self.parts[i].poll_transmit() {
-                for d in &t.destinations {
-                    let targets: Vec<usize> = if *d == multicast() {
-                        (0..self.parts.len()).collect()
-                    } else {
-                        self.addr.get(d).copied().into_iter().collect()
-                    };
-                    for to in targets {
-                        if self.rng.chance(self.faults.loss) {
-                            continue;
-                        }
-                        self.in_flight.push((to, t.payload.clone()));
-                        if self.rng.chance(self.faults.dup) {
-                            self.in_flight.push((to, t.payload.clone()));
-                        }
-                    }
-                }
-            }
-            while let Some(e) = self.parts[i].poll_event() {
-                self.events[i].push(e);
-            }
-        }
-    }
-
-    /// Delivers everything in flight (possibly reordered), then advances time
-    /// to the next timer (at most `max_step`).
-    fn step(&mut self, max_step: Duration) {
-        self.collect();
-        let mut batch = std::mem::take(&mut self.in_flight);
-        if self.faults.reorder > 0 && batch.len() > 1 {
-            for i in 0..batch.len() {
-                if self.rng.chance(self.faults.reorder) {
-                    let j = (self.rng.next() as usize) % batch.len();
-                    batch.swap(i, j);
-                }
-            }
-        }
-        for (to, dg) in batch {
-            self.parts[to].handle_datagram(self.now, &dg);
-        }
-        self.collect();
-        if self.in_flight.is_empty() {
-            let next = self.parts.iter().filter_map(|p| p.poll_timeout()).min().unwrap_or(self.now + max_step);
-            self.now = next.max(self.now).min(self.now + max_step);
-            for p in &mut self.parts {
-                p.handle_timeout(self.now);
-            }
-        }
-    }
-
-    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Net) -> bool) -> bool {
-        let end = self.now + limit;
-        while self.now < end {
-            if done(self) {
-                return true;
-            }
-            self.step(Duration::from_millis(50));
-        }
-        done(self)
-    }
-}
-
-fn endpoint(topic: &str, qos: EndpointQos) -> EndpointConfig {
-    EndpointConfig {
-        topic_name: topic.into(),
-        type_name: "Blob".into(),
-        keyed: true,
-        qos,
-        type_information: None,
-        content_filter: None,
-        group: None,
-    }
-}
+mod common;
+use common::{change, endpoint, seeds, Faults, Net, NONE};
 
 fn reliable(mut q: EndpointQos) -> EndpointQos {
     q.reliability = Reliability::reliable();
     q
 }
 
-fn change(i: u32, instance: u8) -> WriteChange {
-    let mut payload = vec![0x00, 0x01, 0x00, 0x00];
-    payload.extend_from_slice(&i.to_le_bytes());
-    let mut k = [0u8; 16];
-    k[0] = instance;
-    WriteChange {
-        kind: ChangeKind::Alive,
-        key_hash: KeyHash(k),
-        payload: Bytes::from(payload),
-        source_timestamp: None,
-        related_sample_identity: None,
-        original_writer: None,
-    }
-}
-
 fn received(net: &Net, idx: usize) -> Vec<u32> {
-    net.events[idx]
-        .iter()
+    net.events_of(idx)
         .filter_map(|e| match e {
             Event::Sample { sample, .. } if sample.kind == ChangeKind::Alive => {
                 let p = sample.payload.as_ref()?;
@@ -186,16 +29,16 @@ fn received(net: &Net, idx: usize) -> Vec<u32> {
 }
 
 fn matched(net: &Net, idx: usize) -> bool {
-    net.events[idx].iter().any(|e| matches!(e, Event::PublicationMatched { matched: true, .. }))
+    net.events_of(idx).any(|e| matches!(e, Event::PublicationMatched { matched: true, .. }))
 }
 
 #[test]
 fn discovery_and_matching_without_loss() {
-    let mut net = Net::new(2, 1, NONE);
+    let mut net = Net::faulty(2, 1, NONE);
     let w = net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
     let _r = net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
     assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)), "writer never matched");
-    assert!(net.events[1].iter().any(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. })));
+    assert!(net.events_of(1).any(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. })));
     for i in 0..100 {
         let now = net.now;
         net.parts[0].write(now, w, change(i, (i % 4) as u8)).unwrap();
@@ -209,8 +52,8 @@ fn discovery_and_matching_without_loss() {
 /// every sample exactly once and in order (KEEP_ALL).
 #[test]
 fn reliable_keep_all_under_faults_many_seeds() {
-    for seed in 1..=200u64 {
-        let mut net = Net::new(2, seed, Faults { loss: 20, dup: 10, reorder: 30 });
+    for seed in seeds(1..=200) {
+        let mut net = Net::faulty(2, seed, Faults { loss: 20, dup: 10, reorder: 30 });
         let mut wq = EndpointQos::writer_default();
         wq.history = History::KeepAll;
         let mut rq = reliable(EndpointQos::reader_default());
@@ -236,8 +79,8 @@ fn reliable_keep_all_under_faults_many_seeds() {
 #[test]
 fn delayed_repairs_are_shared_between_readers() {
     let mut shared = 0;
-    for seed in 1..=20u64 {
-        let mut net = Net::with_config(4, seed, Faults { loss: 20, dup: 5, reorder: 20 }, |_, c| {
+    for seed in seeds(1..=20) {
+        let mut net = Net::faulty_with(4, seed, Faults { loss: 20, dup: 5, reorder: 20 }, |_, c| {
             c.nack_response_delay = Duration::from_millis(20);
             // Odd seeds: readers also wait before answering HEARTBEATs.
             if seed % 2 == 1 {
@@ -253,7 +96,7 @@ fn delayed_repairs_are_shared_between_readers() {
             net.parts[r].create_reader(net.now, endpoint("T", rq.clone()));
         }
         let all_matched = |n: &Net| {
-            n.events[0].iter().filter(|e| matches!(e, Event::PublicationMatched { matched: true, .. })).count() == 3
+            n.events_of(0).filter(|e| matches!(e, Event::PublicationMatched { matched: true, .. })).count() == 3
         };
         assert!(net.run_until(Duration::from_secs(30), all_matched), "seed {seed}: no match");
         for i in 0..60 {
@@ -275,8 +118,8 @@ fn delayed_repairs_are_shared_between_readers() {
 /// Best-effort never delivers a sample twice or out of order.
 #[test]
 fn best_effort_no_duplicates_no_reordering() {
-    for seed in 1..=50u64 {
-        let mut net = Net::new(2, seed, Faults { loss: 10, dup: 20, reorder: 40 });
+    for seed in seeds(1..=50) {
+        let mut net = Net::faulty(2, seed, Faults { loss: 10, dup: 20, reorder: 40 });
         let mut wq = EndpointQos::writer_default();
         wq.reliability = Reliability::best_effort();
         let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
@@ -301,7 +144,7 @@ fn best_effort_no_duplicates_no_reordering() {
 /// A transient-local late joiner receives the writer's history in order.
 #[test]
 fn transient_local_late_joiner() {
-    let mut net = Net::new(2, 7, Faults { loss: 10, dup: 0, reorder: 0 });
+    let mut net = Net::faulty(2, 7, Faults { loss: 10, dup: 0, reorder: 0 });
     let mut wq = EndpointQos::writer_default();
     wq.durability = DurabilityKind::TransientLocal;
     wq.history = History::KeepLast(2);
@@ -320,7 +163,7 @@ fn transient_local_late_joiner() {
 /// A volatile late joiner gets only what is written after it matched.
 #[test]
 fn volatile_late_joiner_gets_only_new_data() {
-    let mut net = Net::new(2, 3, NONE);
+    let mut net = Net::faulty(2, 3, NONE);
     let w = net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
     for i in 0..5 {
         let now = net.now;
@@ -339,14 +182,14 @@ fn volatile_late_joiner_gets_only_new_data() {
 /// Incompatible reliability is reported on both sides and prevents matching.
 #[test]
 fn incompatible_qos_is_reported() {
-    let mut net = Net::new(2, 5, NONE);
+    let mut net = Net::faulty(2, 5, NONE);
     let mut wq = EndpointQos::writer_default();
     wq.reliability = Reliability::best_effort();
     net.parts[0].create_writer(net.now, endpoint("T", wq));
     net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
     assert!(net.run_until(Duration::from_secs(5), |n| {
-        n.events[0].iter().any(|e| matches!(e, Event::OfferedIncompatibleQos { .. }))
-            && n.events[1].iter().any(|e| matches!(e, Event::RequestedIncompatibleQos { .. }))
+        n.events_of(0).any(|e| matches!(e, Event::OfferedIncompatibleQos { .. }))
+            && n.events_of(1).any(|e| matches!(e, Event::RequestedIncompatibleQos { .. }))
     }));
     assert!(!matched(&net, 0));
 }
@@ -354,7 +197,7 @@ fn incompatible_qos_is_reported() {
 /// Large samples travel as DATA_FRAG and are reassembled, also under loss.
 #[test]
 fn large_samples_fragmented() {
-    let mut net = Net::new(2, 11, Faults { loss: 10, dup: 5, reorder: 10 });
+    let mut net = Net::faulty(2, 11, Faults { loss: 10, dup: 5, reorder: 10 });
     let w = net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
     net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
     assert!(net.run_until(Duration::from_secs(30), |n| matched(n, 0)));
@@ -376,8 +219,8 @@ fn large_samples_fragmented() {
             },
         )
         .unwrap();
-    assert!(net.run_until(Duration::from_secs(60), |n| n.events[1].iter().any(|e| matches!(e, Event::Sample { .. }))));
-    let got = net.events[1].iter().find_map(|e| match e {
+    assert!(net.run_until(Duration::from_secs(60), |n| n.events_of(1).any(|e| matches!(e, Event::Sample { .. }))));
+    let got = net.events_of(1).find_map(|e| match e {
         Event::Sample { sample, .. } => sample.payload.clone(),
         _ => None,
     });
@@ -387,7 +230,7 @@ fn large_samples_fragmented() {
 /// Dispose reaches the reader as a NOT_ALIVE change carrying the key hash.
 #[test]
 fn dispose_is_delivered() {
-    let mut net = Net::new(2, 13, NONE);
+    let mut net = Net::faulty(2, 13, NONE);
     let w = net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
     net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
     assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
@@ -395,45 +238,41 @@ fn dispose_is_delivered() {
     c.kind = ChangeKind::Disposed;
     let now = net.now;
     net.parts[0].write(now, w, c).unwrap();
-    assert!(net.run_until(Duration::from_secs(5), |n| n.events[1]
-        .iter()
+    assert!(net.run_until(Duration::from_secs(5), |n| n.events_of(1)
         .any(|e| matches!(e, Event::Sample { sample, .. } if sample.kind == ChangeKind::Disposed && sample.key_hash.map(|k| k.0[0]) == Some(9)))));
 }
 
 /// When a participant stops announcing, its lease expires and its endpoints unmatch.
 #[test]
 fn lease_expiry_removes_participant() {
-    let mut net = Net::new(2, 17, NONE);
+    let mut net = Net::faulty(2, 17, NONE);
     net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
     net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
     assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
     // Partition: everything from now on is lost.
-    net.faults.loss = 100;
-    assert!(net
-        .run_until(Duration::from_secs(30), |n| n.events[0].iter().any(|e| matches!(e, Event::ParticipantLost(_)))
-            && n.events[0].iter().any(|e| matches!(e, Event::PublicationMatched { matched: false, .. }))));
+    net.set_loss(100);
+    assert!(net.run_until(Duration::from_secs(30), |n| n.events_of(0).any(|e| matches!(e, Event::ParticipantLost(_)))
+        && n.events_of(0).any(|e| matches!(e, Event::PublicationMatched { matched: false, .. }))));
 }
 
 /// Graceful shutdown tells peers at once, without waiting for the lease.
 #[test]
 fn shutdown_is_seen_immediately() {
-    let mut net = Net::new(2, 19, NONE);
+    let mut net = Net::faulty(2, 19, NONE);
     net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
     net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
     assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
     let start = net.now;
     let now = net.now;
     net.parts[0].shutdown(now);
-    assert!(
-        net.run_until(Duration::from_secs(2), |n| n.events[1].iter().any(|e| matches!(e, Event::ParticipantLost(_))))
-    );
+    assert!(net.run_until(Duration::from_secs(2), |n| n.events_of(1).any(|e| matches!(e, Event::ParticipantLost(_)))));
     assert!(net.now - start < Duration::from_secs(2));
 }
 
 /// Malformed datagrams are counted and do not disturb the participant.
 #[test]
 fn malformed_datagrams_are_counted() {
-    let mut net = Net::new(2, 23, NONE);
+    let mut net = Net::faulty(2, 23, NONE);
     let now = net.now;
     net.parts[1].handle_datagram(now, b"RTPS\x02\x05\x01\x0f0123456789ab\x15\x01\xff\x00");
     net.parts[1].handle_datagram(now, b"RTPX garbage");
@@ -452,7 +291,7 @@ fn malformed_datagrams_are_counted() {
 /// A writer and a reader in the same participant match and exchange data directly.
 #[test]
 fn local_writer_and_reader() {
-    let mut net = Net::new(1, 29, NONE);
+    let mut net = Net::faulty(1, 29, NONE);
     let w = net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
     net.parts[0].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
     let now = net.now;
@@ -466,14 +305,14 @@ fn local_writer_and_reader() {
 /// while a reader has not acknowledged, and accepts them again once it has.
 #[test]
 fn keep_all_history_limit() {
-    let mut net = Net::new(2, 31, NONE);
+    let mut net = Net::faulty(2, 31, NONE);
     let mut wq = EndpointQos::writer_default();
     wq.history = History::KeepAll;
     wq.resource_limits.max_samples = 5;
     let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
     net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
     assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
-    net.faults.loss = 100;
+    net.set_loss(100);
     for i in 0..5 {
         let now = net.now;
         net.parts[0].write(now, w, change(i, 0)).unwrap();
@@ -482,7 +321,7 @@ fn keep_all_history_limit() {
     let err = net.parts[0].write(now, w, change(5, 0)).unwrap_err();
     assert_eq!(err.kind, starling_proto::core::WriteErrorKind::HistoryFull);
     assert_eq!(&err.change.payload[4..8], &5u32.to_le_bytes());
-    net.faults.loss = 0;
+    net.set_loss(0);
     assert!(net.run_until(Duration::from_secs(10), |n| n.parts[0].is_acked_by_all(w)));
     let now = net.now;
     net.parts[0].write(now, w, change(5, 0)).unwrap();
@@ -492,7 +331,7 @@ fn keep_all_history_limit() {
 /// Past `max_participants`, new participants are ignored and counted.
 #[test]
 fn participant_limit() {
-    let mut net = Net::with_config(4, 37, NONE, |i, c| {
+    let mut net = Net::faulty_with(4, 37, NONE, |i, c| {
         if i == 0 {
             c.max_participants = 2;
         }
@@ -507,7 +346,7 @@ fn participant_limit() {
 /// smaller samples keep flowing.
 #[test]
 fn oversized_fragmented_sample_dropped() {
-    let mut net = Net::with_config(2, 41, NONE, |i, c| {
+    let mut net = Net::faulty_with(2, 41, NONE, |i, c| {
         if i == 1 {
             c.max_sample_size = 100_000;
         }
@@ -537,15 +376,15 @@ fn oversized_fragmented_sample_dropped() {
 }
 
 fn matched_sub(net: &Net, idx: usize) -> bool {
-    net.events[idx].iter().any(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. }))
+    net.events_of(idx).any(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. }))
 }
 
 /// Large samples under heavy loss are repaired fragment by fragment (NACK_FRAG),
 /// over several seeds.
 #[test]
 fn large_samples_repaired_with_nack_frag() {
-    for seed in 1..=10u64 {
-        let mut net = Net::new(2, seed, Faults { loss: 30, dup: 5, reorder: 20 });
+    for seed in seeds(1..=10) {
+        let mut net = Net::faulty(2, seed, Faults { loss: 30, dup: 5, reorder: 20 });
         let mut wq = EndpointQos::writer_default();
         wq.history = History::KeepAll;
         let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
@@ -582,7 +421,7 @@ fn large_samples_repaired_with_nack_frag() {
 #[test]
 fn flow_limit_paces_writes() {
     use starling_proto::core::FlowLimit;
-    let mut net = Net::with_config(2, 43, NONE, |i, c| {
+    let mut net = Net::faulty_with(2, 43, NONE, |i, c| {
         if i == 0 {
             c.writer_flow_limit = Some(FlowLimit { bytes_per_sec: 100_000, burst_bytes: 10_000 });
         }
@@ -638,16 +477,15 @@ fn type_lookup_resolves_remote_type() {
     let info = TypeInformation::for_type(&ty).unwrap();
     let mut objects = type_objects(&ty, EquivalenceKind::Complete).unwrap();
     objects.extend(type_objects(&ty, EquivalenceKind::Minimal).unwrap());
-    for seed in 1..=5u64 {
-        let mut net = Net::new(2, seed, Faults { loss: 20, dup: 5, reorder: 10 });
+    for seed in seeds(1..=5) {
+        let mut net = Net::faulty(2, seed, Faults { loss: 20, dup: 5, reorder: 10 });
         net.parts[0].register_type(&info, objects.clone());
         let mut desc = endpoint("Tracks", EndpointQos::writer_default());
         desc.type_name = "demo::Track".into();
         desc.type_information = Some(info.to_bytes(Endian::Little));
         let w = net.parts[0].create_writer(net.now, desc);
         let ok = net.run_until(Duration::from_secs(30), |n| {
-            n.events[1].iter().any(|e| matches!(e, Event::TypesReceived(_)))
-                && n.parts[1].resolve_remote_type(&w).is_some()
+            n.events_of(1).any(|e| matches!(e, Event::TypesReceived(_))) && n.parts[1].resolve_remote_type(&w).is_some()
         });
         assert!(ok, "seed {seed}: type never resolved");
         let resolved = net.parts[1].resolve_remote_type(&w).unwrap().unwrap();
@@ -691,8 +529,8 @@ fn type_assignability_decides_matching() {
         .member("value", DynamicType::float64())
         .optional_member("unit", DynamicType::string(16))
         .build();
-    for seed in 1..=3u64 {
-        let mut net = Net::new(2, seed, Faults { loss: 10, dup: 5, reorder: 10 });
+    for seed in seeds(1..=3) {
+        let mut net = Net::faulty(2, seed, Faults { loss: 10, dup: 5, reorder: 10 });
         let wdesc = typed_endpoint(&mut net.parts[0], "Readings", &v1, reliable(EndpointQos::writer_default()));
         let w = net.parts[0].create_writer(net.now, wdesc);
         let rdesc = typed_endpoint(&mut net.parts[1], "Readings", &v2, reliable(EndpointQos::reader_default()));
@@ -701,8 +539,8 @@ fn type_assignability_decides_matching() {
             net.run_until(Duration::from_secs(30), |n| matched(n, 0) && matched_sub(n, 1)),
             "seed {seed}: no match"
         );
-        let learned = net.events[1].iter().position(|e| matches!(e, Event::TypesReceived(_)));
-        let sub = net.events[1].iter().position(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. }));
+        let learned = net.events_of(1).position(|e| matches!(e, Event::TypesReceived(_)));
+        let sub = net.events_of(1).position(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. }));
         assert!(learned.is_some() && learned < sub, "seed {seed}: matched before the writer's type was known");
         for i in 0..5 {
             net.parts[0].write(net.now, w, change(i, 1)).expect("write");
@@ -719,17 +557,14 @@ fn type_assignability_decides_matching() {
         .key_member("id", DynamicType::int32())
         .member("value", DynamicType::string(0))
         .build();
-    let mut net = Net::new(2, 9, NONE);
+    let mut net = Net::faulty(2, 9, NONE);
     let wdesc = typed_endpoint(&mut net.parts[0], "Readings", &final_int, reliable(EndpointQos::writer_default()));
     net.parts[0].create_writer(net.now, wdesc);
     let rdesc = typed_endpoint(&mut net.parts[1], "Readings", &final_text, reliable(EndpointQos::reader_default()));
     net.parts[1].create_reader(net.now, rdesc);
     let incompatible = |n: &Net| {
-        n.events[0]
-            .iter()
-            .any(|e| matches!(e, Event::OfferedIncompatibleQos { policy: QosPolicyId::TypeConsistency, .. }))
-            && n.events[1]
-                .iter()
+        n.events_of(0).any(|e| matches!(e, Event::OfferedIncompatibleQos { policy: QosPolicyId::TypeConsistency, .. }))
+            && n.events_of(1)
                 .any(|e| matches!(e, Event::RequestedIncompatibleQos { policy: QosPolicyId::TypeConsistency, .. }))
     };
     assert!(net.run_until(Duration::from_secs(30), incompatible));
@@ -741,7 +576,7 @@ fn type_assignability_decides_matching() {
 /// `max_endpoints_per_participant` its endpoints are ignored and counted.
 #[test]
 fn per_participant_endpoint_limit() {
-    let mut net = Net::with_config(2, 47, NONE, |i, c| {
+    let mut net = Net::faulty_with(2, 47, NONE, |i, c| {
         if i == 1 {
             c.max_endpoints_per_participant = 3;
         }
@@ -760,7 +595,7 @@ fn per_participant_endpoint_limit() {
 #[test]
 fn related_sample_identity_travels_as_inline_qos() {
     use starling_proto::wire::{Guid, SampleIdentity, SequenceNumber};
-    let mut net = Net::new(2, 3, NONE);
+    let mut net = Net::faulty(2, 3, NONE);
     let w = net.parts[0].create_writer(net.now, endpoint("T", reliable(EndpointQos::writer_default())));
     net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
     assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)), "writer never matched");
@@ -782,8 +617,8 @@ fn related_sample_identity_travels_as_inline_qos() {
         net.parts[0].write(now, w, c).unwrap();
     }
     assert!(net.run_until(Duration::from_secs(10), |n| received(n, 1).len() == 3));
-    let rels: Vec<_> = net.events[1]
-        .iter()
+    let rels: Vec<_> = net
+        .events_of(1)
         .filter_map(|e| match e {
             Event::Sample { sample, .. } => Some(sample.related_sample_identity),
             _ => None,
@@ -797,7 +632,7 @@ fn related_sample_identity_travels_as_inline_qos() {
 #[test]
 fn hundred_megabyte_sample_under_loss() {
     const SIZE: usize = 100 * 1024 * 1024;
-    let mut net = Net::new(2, 100, Faults { loss: 10, dup: 2, reorder: 10 });
+    let mut net = Net::faulty(2, 100, Faults { loss: 10, dup: 2, reorder: 10 });
     let mut wq = EndpointQos::writer_default();
     wq.history = History::KeepAll;
     let w = net.parts[0].create_writer(net.now, endpoint("Big", wq));
@@ -829,8 +664,8 @@ fn hundred_megabyte_sample_under_loss() {
     net.parts[0].write(now, w, change(8, 0)).unwrap();
     assert!(net.run_until(Duration::from_secs(600), |n| received(n, 1).len() == 2), "got {:?}", received(&net, 1));
     assert_eq!(received(&net, 1), vec![7, 8]);
-    let got = net.events[1]
-        .iter()
+    let got = net
+        .events_of(1)
         .find_map(|e| match e {
             Event::Sample { sample, .. } => sample.payload.clone(),
             _ => None,
@@ -856,9 +691,9 @@ fn content_filter(expression: &str, parameters: &[&str]) -> starling_proto::disc
 /// an unfiltered reader still gets every change. Under loss, duplication and reordering, over several seeds.
 #[test]
 fn writer_side_content_filter_sends_gaps_instead_of_data() {
-    for seed in 1..=30u64 {
+    for seed in seeds(1..=30) {
         let faults = if seed == 1 { NONE } else { Faults { loss: 20, dup: 5, reorder: 20 } };
-        let mut net = Net::new(4, seed, faults);
+        let mut net = Net::faulty(4, seed, faults);
         let mut wq = EndpointQos::writer_default();
         wq.history = History::KeepAll;
         let mut rq = reliable(EndpointQos::reader_default());
@@ -872,7 +707,7 @@ fn writer_side_content_filter_sends_gaps_instead_of_data() {
         best_effort.content_filter = Some(content_filter("x < 5", &[]));
         let r3 = net.parts[3].create_reader(net.now, best_effort);
         let all_matched = |n: &Net| {
-            n.events[0].iter().filter(|e| matches!(e, Event::PublicationMatched { matched: true, .. })).count() == 3
+            n.events_of(0).filter(|e| matches!(e, Event::PublicationMatched { matched: true, .. })).count() == 3
         };
         assert!(net.run_until(Duration::from_secs(30), all_matched), "seed {seed}: no match");
         let filters: Vec<_> = net.parts[0]
@@ -928,7 +763,7 @@ fn forged_nack_frags_are_bounded_and_harmless() {
     use starling_proto::wire::{
         FragmentNumberSet, Header, MessageBuilder, NackFrag, ProtocolVersion, SequenceNumber, VendorId,
     };
-    let mut net = Net::new(2, 7, NONE);
+    let mut net = Net::faulty(2, 7, NONE);
     let mut wq = EndpointQos::writer_default();
     wq.history = History::KeepAll;
     let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
@@ -989,7 +824,7 @@ fn forged_nack_frags_are_bounded_and_harmless() {
 #[test]
 fn reliable_writer_piggybacks_heartbeats_on_data() {
     use starling_proto::wire::{parse, Submessage};
-    let mut net = Net::new(2, 11, NONE);
+    let mut net = Net::faulty(2, 11, NONE);
     let mut wq = reliable(EndpointQos::writer_default());
     wq.history = History::KeepAll;
     let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
@@ -1023,7 +858,7 @@ fn reliable_writer_piggybacks_heartbeats_on_data() {
 #[test]
 fn spoofed_sequence_numbers_at_the_end_of_the_range_are_bounded() {
     use starling_proto::wire::{Data, Header, Heartbeat, MessageBuilder, ProtocolVersion, SequenceNumber, VendorId};
-    let mut net = Net::new(2, 5, NONE);
+    let mut net = Net::faulty(2, 5, NONE);
     let w = net.parts[0].create_writer(net.now, endpoint("T", reliable(EndpointQos::writer_default())));
     let r = net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
     assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
@@ -1078,6 +913,7 @@ fn spoofed_sequence_numbers_at_the_end_of_the_range_are_bounded() {
     }
     let sns: Vec<i64> = std::mem::take(&mut net.events[1])
         .into_iter()
+        .map(|(_, e)| e)
         .chain(std::iter::from_fn(|| net.parts[1].poll_event()))
         .filter_map(|e| match e {
             Event::Sample { sample, .. } => Some(sample.sequence_number.0),
