@@ -16,35 +16,19 @@ fn reliable(mut q: EndpointQos) -> EndpointQos {
     q
 }
 
-fn received(net: &Net, idx: usize) -> Vec<u32> {
-    net.events_of(idx)
-        .filter_map(|e| match e {
-            Event::Sample { sample, .. } if sample.kind == ChangeKind::Alive => {
-                let p = sample.payload.as_ref()?;
-                Some(u32::from_le_bytes([p[4], p[5], p[6], p[7]]))
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-fn matched(net: &Net, idx: usize) -> bool {
-    net.events_of(idx).any(|e| matches!(e, Event::PublicationMatched { matched: true, .. }))
-}
-
 #[test]
 fn discovery_and_matching_without_loss() {
     let mut net = Net::faulty(2, 1, NONE);
     let w = net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
     let _r = net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
-    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)), "writer never matched");
-    assert!(net.events_of(1).any(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. })));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.publications_matched(0) > 0), "writer never matched");
+    assert!(net.subscription_matched(1));
     for i in 0..100 {
         let now = net.now;
         net.parts[0].write(now, w, change(i, (i % 4) as u8)).unwrap();
     }
-    assert!(net.run_until(Duration::from_secs(5), |n| received(n, 1).len() == 100));
-    assert_eq!(received(&net, 1), (0..100).collect::<Vec<_>>());
+    assert!(net.run_until(Duration::from_secs(5), |n| n.values(1).len() == 100));
+    assert_eq!(net.values(1), (0..100).collect::<Vec<_>>());
     assert!(net.run_until(Duration::from_secs(2), |n| n.parts[0].is_acked_by_all(w)));
 }
 
@@ -60,15 +44,15 @@ fn reliable_keep_all_under_faults_many_seeds() {
         rq.history = History::KeepAll;
         let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
         net.parts[1].create_reader(net.now, endpoint("T", rq));
-        assert!(net.run_until(Duration::from_secs(30), |n| matched(n, 0)), "seed {seed}: no match");
+        assert!(net.run_until(Duration::from_secs(30), |n| n.publications_matched(0) > 0), "seed {seed}: no match");
         for i in 0..50 {
             let now = net.now;
             net.parts[0].write(now, w, change(i, (i % 3) as u8)).unwrap();
             net.step(Duration::from_millis(1));
         }
-        let ok = net.run_until(Duration::from_secs(60), |n| received(n, 1).len() >= 50);
-        assert!(ok, "seed {seed}: got {} of 50", received(&net, 1).len());
-        assert_eq!(received(&net, 1), (0..50).collect::<Vec<_>>(), "seed {seed}");
+        let ok = net.run_until(Duration::from_secs(60), |n| n.values(1).len() >= 50);
+        assert!(ok, "seed {seed}: got {} of 50", net.values(1).len());
+        assert_eq!(net.values(1), (0..50).collect::<Vec<_>>(), "seed {seed}");
         assert!(net.run_until(Duration::from_secs(30), |n| n.parts[0].is_acked_by_all(w)), "seed {seed}: not acked");
     }
 }
@@ -95,19 +79,17 @@ fn delayed_repairs_are_shared_between_readers() {
         for r in 1..4 {
             net.parts[r].create_reader(net.now, endpoint("T", rq.clone()));
         }
-        let all_matched = |n: &Net| {
-            n.events_of(0).filter(|e| matches!(e, Event::PublicationMatched { matched: true, .. })).count() == 3
-        };
+        let all_matched = |n: &Net| n.publications_matched(0) == 3;
         assert!(net.run_until(Duration::from_secs(30), all_matched), "seed {seed}: no match");
         for i in 0..60 {
             let now = net.now;
             net.parts[0].write(now, w, change(i, (i % 3) as u8)).unwrap();
             net.step(Duration::from_millis(1));
         }
-        let ok = net.run_until(Duration::from_secs(60), |n| (1..4).all(|r| received(n, r).len() >= 60));
-        assert!(ok, "seed {seed}: {:?}", (1..4).map(|r| received(&net, r).len()).collect::<Vec<_>>());
+        let ok = net.run_until(Duration::from_secs(60), |n| (1..4).all(|r| n.values(r).len() >= 60));
+        assert!(ok, "seed {seed}: {:?}", (1..4).map(|r| net.values(r).len()).collect::<Vec<_>>());
         for r in 1..4 {
-            assert_eq!(received(&net, r), (0..60).collect::<Vec<_>>(), "seed {seed}, reader {r}");
+            assert_eq!(net.values(r), (0..60).collect::<Vec<_>>(), "seed {seed}, reader {r}");
         }
         assert!(net.run_until(Duration::from_secs(30), |n| n.parts[0].is_acked_by_all(w)), "seed {seed}: not acked");
         shared += net.parts[0].stats().shared_repairs;
@@ -124,7 +106,7 @@ fn best_effort_no_duplicates_no_reordering() {
         wq.reliability = Reliability::best_effort();
         let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
         net.parts[1].create_reader(net.now, endpoint("T", EndpointQos::reader_default()));
-        assert!(net.run_until(Duration::from_secs(30), |n| matched(n, 0) && !n.events[1].is_empty()));
+        assert!(net.run_until(Duration::from_secs(30), |n| n.publications_matched(0) > 0 && !n.events[1].is_empty()));
         // Let the reader's side match as well.
         net.run_until(Duration::from_secs(2), |_| false);
         for i in 0..100 {
@@ -135,7 +117,7 @@ fn best_effort_no_duplicates_no_reordering() {
             }
         }
         net.run_until(Duration::from_secs(2), |_| false);
-        let got = received(&net, 1);
+        let got = net.values(1);
         assert!(got.windows(2).all(|w| w[0] < w[1]), "seed {seed}: {got:?}");
         assert!(!got.is_empty(), "seed {seed}: nothing arrived");
     }
@@ -156,8 +138,8 @@ fn transient_local_late_joiner() {
     let mut rq = reliable(EndpointQos::reader_default());
     rq.durability = DurabilityKind::TransientLocal;
     net.parts[1].create_reader(net.now, endpoint("T", rq));
-    assert!(net.run_until(Duration::from_secs(30), |n| received(n, 1).len() >= 4));
-    assert_eq!(received(&net, 1), vec![6, 7, 8, 9]);
+    assert!(net.run_until(Duration::from_secs(30), |n| n.values(1).len() >= 4));
+    assert_eq!(net.values(1), vec![6, 7, 8, 9]);
 }
 
 /// A volatile late joiner gets only what is written after it matched.
@@ -170,13 +152,13 @@ fn volatile_late_joiner_gets_only_new_data() {
         net.parts[0].write(now, w, change(i, 0)).unwrap();
     }
     net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
-    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.publications_matched(0) > 0));
     net.run_until(Duration::from_secs(1), |_| false);
     let now = net.now;
     net.parts[0].write(now, w, change(100, 0)).unwrap();
-    assert!(net.run_until(Duration::from_secs(5), |n| !received(n, 1).is_empty()));
+    assert!(net.run_until(Duration::from_secs(5), |n| !n.values(1).is_empty()));
     net.run_until(Duration::from_secs(1), |_| false);
-    assert_eq!(received(&net, 1), vec![100]);
+    assert_eq!(net.values(1), vec![100]);
 }
 
 /// Incompatible reliability is reported on both sides and prevents matching.
@@ -191,7 +173,7 @@ fn incompatible_qos_is_reported() {
         n.events_of(0).any(|e| matches!(e, Event::OfferedIncompatibleQos { .. }))
             && n.events_of(1).any(|e| matches!(e, Event::RequestedIncompatibleQos { .. }))
     }));
-    assert!(!matched(&net, 0));
+    assert_eq!(net.publications_matched(0), 0);
 }
 
 /// Large samples travel as DATA_FRAG and are reassembled, also under loss.
@@ -200,7 +182,7 @@ fn large_samples_fragmented() {
     let mut net = Net::faulty(2, 11, Faults { loss: 10, dup: 5, reorder: 10 });
     let w = net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
     net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
-    assert!(net.run_until(Duration::from_secs(30), |n| matched(n, 0)));
+    assert!(net.run_until(Duration::from_secs(30), |n| n.publications_matched(0) > 0));
     let mut payload = vec![0x00, 0x01, 0x00, 0x00];
     payload.extend((0..300_000u32).map(|i| (i % 251) as u8));
     let big = Bytes::from(payload);
@@ -233,7 +215,7 @@ fn dispose_is_delivered() {
     let mut net = Net::faulty(2, 13, NONE);
     let w = net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
     net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
-    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.publications_matched(0) > 0));
     let mut c = change(1, 9);
     c.kind = ChangeKind::Disposed;
     let now = net.now;
@@ -248,7 +230,7 @@ fn lease_expiry_removes_participant() {
     let mut net = Net::faulty(2, 17, NONE);
     net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
     net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
-    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.publications_matched(0) > 0));
     // Partition: everything from now on is lost.
     net.set_loss(100);
     assert!(net.run_until(Duration::from_secs(30), |n| n.events_of(0).any(|e| matches!(e, Event::ParticipantLost(_)))
@@ -261,7 +243,7 @@ fn shutdown_is_seen_immediately() {
     let mut net = Net::faulty(2, 19, NONE);
     net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
     net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
-    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.publications_matched(0) > 0));
     let start = net.now;
     let now = net.now;
     net.parts[0].shutdown(now);
@@ -282,10 +264,10 @@ fn malformed_datagrams_are_counted() {
     assert!(s.datagrams_ignored + s.datagrams_malformed >= 3, "{s:?}");
     let w = net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
     net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
-    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.publications_matched(0) > 0));
     let now = net.now;
     net.parts[0].write(now, w, change(5, 0)).unwrap();
-    assert!(net.run_until(Duration::from_secs(5), |n| received(n, 1) == vec![5]));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.values(1) == vec![5]));
 }
 
 /// A writer and a reader in the same participant match and exchange data directly.
@@ -297,8 +279,8 @@ fn local_writer_and_reader() {
     let now = net.now;
     net.parts[0].write(now, w, change(42, 0)).unwrap();
     net.collect();
-    assert!(matched(&net, 0));
-    assert_eq!(received(&net, 0), vec![42]);
+    assert!(net.publications_matched(0) > 0);
+    assert_eq!(net.values(0), vec![42]);
 }
 
 /// A KEEP_ALL writer with `max_samples` refuses writes (handing the change back)
@@ -311,7 +293,7 @@ fn keep_all_history_limit() {
     wq.resource_limits.max_samples = 5;
     let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
     net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
-    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.publications_matched(0) > 0));
     net.set_loss(100);
     for i in 0..5 {
         let now = net.now;
@@ -325,7 +307,7 @@ fn keep_all_history_limit() {
     assert!(net.run_until(Duration::from_secs(10), |n| n.parts[0].is_acked_by_all(w)));
     let now = net.now;
     net.parts[0].write(now, w, change(5, 0)).unwrap();
-    assert!(net.run_until(Duration::from_secs(5), |n| received(n, 1) == (0..6).collect::<Vec<_>>()));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.values(1) == (0..6).collect::<Vec<_>>()));
 }
 
 /// Past `max_participants`, new participants are ignored and counted.
@@ -355,7 +337,7 @@ fn oversized_fragmented_sample_dropped() {
     wq.reliability = Reliability::best_effort();
     let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
     net.parts[1].create_reader(net.now, endpoint("T", EndpointQos::reader_default()));
-    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0) && matched_sub(n, 1)));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.publications_matched(0) > 0 && n.subscription_matched(1)));
     let mut payload = vec![0x00, 0x01, 0x00, 0x00];
     payload.extend(std::iter::repeat_n(7u8, 200_000));
     let now = net.now;
@@ -372,11 +354,7 @@ fn oversized_fragmented_sample_dropped() {
     assert!(net.parts[1].stats().fragments_dropped > 0);
     let now = net.now;
     net.parts[0].write(now, w, change(9, 0)).unwrap();
-    assert!(net.run_until(Duration::from_secs(5), |n| received(n, 1) == vec![9]));
-}
-
-fn matched_sub(net: &Net, idx: usize) -> bool {
-    net.events_of(idx).any(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. }))
+    assert!(net.run_until(Duration::from_secs(5), |n| n.values(1) == vec![9]));
 }
 
 /// Large samples under heavy loss are repaired fragment by fragment (NACK_FRAG),
@@ -391,7 +369,7 @@ fn large_samples_repaired_with_nack_frag() {
         let mut rq = reliable(EndpointQos::reader_default());
         rq.history = History::KeepAll;
         net.parts[1].create_reader(net.now, endpoint("T", rq));
-        assert!(net.run_until(Duration::from_secs(30), |n| matched(n, 0)), "seed {seed}");
+        assert!(net.run_until(Duration::from_secs(30), |n| n.publications_matched(0) > 0), "seed {seed}");
         for i in 0..3u32 {
             let mut payload = vec![0x00, 0x01, 0x00, 0x00];
             payload.extend_from_slice(&i.to_le_bytes());
@@ -408,11 +386,11 @@ fn large_samples_repaired_with_nack_frag() {
             net.parts[0].write(now, w, c).unwrap();
         }
         assert!(
-            net.run_until(Duration::from_secs(60), |n| received(n, 1).len() == 3),
+            net.run_until(Duration::from_secs(60), |n| n.values(1).len() == 3),
             "seed {seed}: got {:?}",
-            received(&net, 1)
+            net.values(1)
         );
-        assert_eq!(received(&net, 1), vec![0, 1, 2], "seed {seed}");
+        assert_eq!(net.values(1), vec![0, 1, 2], "seed {seed}");
     }
 }
 
@@ -432,7 +410,7 @@ fn flow_limit_paces_writes() {
     let mut rq = reliable(EndpointQos::reader_default());
     rq.history = History::KeepAll;
     net.parts[1].create_reader(net.now, endpoint("T", rq));
-    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.publications_matched(0) > 0));
     let start = net.now;
     // 100 samples of ~1 KB = ~110 KB at 100 KB/s with a 10 KB burst: about a second.
     for i in 0..100u32 {
@@ -450,8 +428,8 @@ fn flow_limit_paces_writes() {
         };
         net.parts[0].write(now, w, c).unwrap();
     }
-    assert!(net.run_until(Duration::from_secs(10), |n| received(n, 1).len() == 100));
-    assert_eq!(received(&net, 1), (0..100).collect::<Vec<_>>());
+    assert!(net.run_until(Duration::from_secs(10), |n| n.values(1).len() == 100));
+    assert_eq!(net.values(1), (0..100).collect::<Vec<_>>());
     let took = net.now - start;
     assert!(took >= Duration::from_millis(900), "flow limit not applied: {took:?}");
     assert!(took <= Duration::from_millis(2500), "too slow: {took:?}");
@@ -536,7 +514,7 @@ fn type_assignability_decides_matching() {
         let rdesc = typed_endpoint(&mut net.parts[1], "Readings", &v2, reliable(EndpointQos::reader_default()));
         net.parts[1].create_reader(net.now, rdesc);
         assert!(
-            net.run_until(Duration::from_secs(30), |n| matched(n, 0) && matched_sub(n, 1)),
+            net.run_until(Duration::from_secs(30), |n| n.publications_matched(0) > 0 && n.subscription_matched(1)),
             "seed {seed}: no match"
         );
         let learned = net.events_of(1).position(|e| matches!(e, Event::TypesReceived(_)));
@@ -545,8 +523,8 @@ fn type_assignability_decides_matching() {
         for i in 0..5 {
             net.parts[0].write(net.now, w, change(i, 1)).expect("write");
         }
-        assert!(net.run_until(Duration::from_secs(30), |n| received(n, 1).len() == 5), "seed {seed}");
-        assert_eq!(received(&net, 1), vec![0, 1, 2, 3, 4]);
+        assert!(net.run_until(Duration::from_secs(30), |n| n.values(1).len() == 5), "seed {seed}");
+        assert_eq!(net.values(1), vec![0, 1, 2, 3, 4]);
     }
 
     let final_int = StructType::new("demo::Reading", Extensibility::Final)
@@ -569,7 +547,7 @@ fn type_assignability_decides_matching() {
     };
     assert!(net.run_until(Duration::from_secs(30), incompatible));
     net.run_until(Duration::from_secs(3), |_| false);
-    assert!(!matched(&net, 0) && !matched_sub(&net, 1));
+    assert!(!net.publications_matched(0) > 0 && !net.subscription_matched(1));
 }
 
 /// One remote participant cannot fill the endpoint table: past
@@ -598,7 +576,7 @@ fn related_sample_identity_travels_as_inline_qos() {
     let mut net = Net::faulty(2, 3, NONE);
     let w = net.parts[0].create_writer(net.now, endpoint("T", reliable(EndpointQos::writer_default())));
     net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
-    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)), "writer never matched");
+    assert!(net.run_until(Duration::from_secs(5), |n| n.publications_matched(0) > 0), "writer never matched");
     let mut g = [0u8; 16];
     g.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8 + 1);
     // A sequence number above 2^32 checks the high/low split.
@@ -616,7 +594,7 @@ fn related_sample_identity_travels_as_inline_qos() {
         let now = net.now;
         net.parts[0].write(now, w, c).unwrap();
     }
-    assert!(net.run_until(Duration::from_secs(10), |n| received(n, 1).len() == 3));
+    assert!(net.run_until(Duration::from_secs(10), |n| n.values(1).len() == 3));
     let rels: Vec<_> = net
         .events_of(1)
         .filter_map(|e| match e {
@@ -639,7 +617,7 @@ fn hundred_megabyte_sample_under_loss() {
     let mut rq = reliable(EndpointQos::reader_default());
     rq.history = History::KeepAll;
     net.parts[1].create_reader(net.now, endpoint("Big", rq));
-    assert!(net.run_until(Duration::from_secs(30), |n| matched(n, 0)), "no match");
+    assert!(net.run_until(Duration::from_secs(30), |n| n.publications_matched(0) > 0), "no match");
     let mut payload = vec![0x00, 0x01, 0x00, 0x00];
     payload.extend_from_slice(&7u32.to_le_bytes());
     let mut x = 0x9e37_79b9u32;
@@ -662,8 +640,8 @@ fn hundred_megabyte_sample_under_loss() {
     net.parts[0].write(now, w, c).unwrap();
     let now = net.now;
     net.parts[0].write(now, w, change(8, 0)).unwrap();
-    assert!(net.run_until(Duration::from_secs(600), |n| received(n, 1).len() == 2), "got {:?}", received(&net, 1));
-    assert_eq!(received(&net, 1), vec![7, 8]);
+    assert!(net.run_until(Duration::from_secs(600), |n| n.values(1).len() == 2), "got {:?}", net.values(1));
+    assert_eq!(net.values(1), vec![7, 8]);
     let got = net
         .events_of(1)
         .find_map(|e| match e {
@@ -706,9 +684,7 @@ fn writer_side_content_filter_sends_gaps_instead_of_data() {
         let mut best_effort = endpoint("T", EndpointQos::reader_default());
         best_effort.content_filter = Some(content_filter("x < 5", &[]));
         let r3 = net.parts[3].create_reader(net.now, best_effort);
-        let all_matched = |n: &Net| {
-            n.events_of(0).filter(|e| matches!(e, Event::PublicationMatched { matched: true, .. })).count() == 3
-        };
+        let all_matched = |n: &Net| n.publications_matched(0) == 3;
         assert!(net.run_until(Duration::from_secs(30), all_matched), "seed {seed}: no match");
         let filters: Vec<_> = net.parts[0]
             .matched_filtered_readers(w)
@@ -730,14 +706,14 @@ fn writer_side_content_filter_sends_gaps_instead_of_data() {
             net.step(Duration::from_millis(1));
         }
         let evens: Vec<u32> = (0..60).filter(|i| i % 2 == 0).collect();
-        let ok = net.run_until(Duration::from_secs(60), |n| received(n, 1).len() >= 30 && received(n, 2).len() >= 60);
-        assert!(ok, "seed {seed}: got {} and {}", received(&net, 1).len(), received(&net, 2).len());
+        let ok = net.run_until(Duration::from_secs(60), |n| n.values(1).len() >= 30 && n.values(2).len() >= 60);
+        assert!(ok, "seed {seed}: got {} and {}", net.values(1).len(), net.values(2).len());
         assert!(net.run_until(Duration::from_secs(30), |n| n.parts[0].is_acked_by_all(w)), "seed {seed}: not acked");
-        assert_eq!(received(&net, 1), evens, "seed {seed}");
-        assert_eq!(received(&net, 2), (0..60).collect::<Vec<_>>(), "seed {seed}");
-        assert!(received(&net, 3).iter().all(|i| *i < 5), "seed {seed}: {:?}", received(&net, 3));
+        assert_eq!(net.values(1), evens, "seed {seed}");
+        assert_eq!(net.values(2), (0..60).collect::<Vec<_>>(), "seed {seed}");
+        assert!(net.values(3).iter().all(|i| *i < 5), "seed {seed}: {:?}", net.values(3));
         if seed == 1 {
-            assert_eq!(received(&net, 3), vec![0, 1, 2, 3, 4]);
+            assert_eq!(net.values(3), vec![0, 1, 2, 3, 4]);
         }
         assert_eq!(net.parts[0].samples_filtered(w), 30 + 55, "seed {seed}");
         assert_eq!(net.parts[0].stats().samples_filtered, 30 + 55, "seed {seed}");
@@ -768,7 +744,7 @@ fn forged_nack_frags_are_bounded_and_harmless() {
     wq.history = History::KeepAll;
     let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
     let r = net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
-    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.publications_matched(0) > 0));
     let big = |i: u32| {
         let mut payload = vec![0x00, 0x01, 0x00, 0x00];
         payload.extend_from_slice(&i.to_le_bytes());
@@ -784,7 +760,7 @@ fn forged_nack_frags_are_bounded_and_harmless() {
     };
     let now = net.now;
     net.parts[0].write(now, w, big(0)).unwrap();
-    assert!(net.run_until(Duration::from_secs(10), |n| received(n, 1) == vec![0]));
+    assert!(net.run_until(Duration::from_secs(10), |n| n.values(1) == vec![0]));
     let mut count = 1000u32;
     for sn in [1i64, 2, 0, -1, i64::MAX] {
         for base in [0u32, 1, 7, u32::MAX - 255, u32::MAX] {
@@ -815,7 +791,7 @@ fn forged_nack_frags_are_bounded_and_harmless() {
     }
     let now = net.now;
     net.parts[0].write(now, w, big(1)).unwrap();
-    assert!(net.run_until(Duration::from_secs(10), |n| received(n, 1) == vec![0, 1]), "{:?}", received(&net, 1));
+    assert!(net.run_until(Duration::from_secs(10), |n| n.values(1) == vec![0, 1]), "{:?}", net.values(1));
 }
 
 /// A reliable writer piggy-backs a HEARTBEAT on its data every `piggyback_heartbeat_every` samples (32 by
@@ -829,7 +805,7 @@ fn reliable_writer_piggybacks_heartbeats_on_data() {
     wq.history = History::KeepAll;
     let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
     net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
-    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.publications_matched(0) > 0));
     while net.parts[0].poll_transmit().is_some() {}
     let now = net.now;
     for i in 0..100 {
@@ -861,7 +837,7 @@ fn spoofed_sequence_numbers_at_the_end_of_the_range_are_bounded() {
     let mut net = Net::faulty(2, 5, NONE);
     let w = net.parts[0].create_writer(net.now, endpoint("T", reliable(EndpointQos::writer_default())));
     let r = net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
-    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.publications_matched(0) > 0));
     let from_writer = |f: &dyn Fn(&mut Vec<u8>)| {
         let mut m = MessageBuilder::new(Header {
             version: ProtocolVersion::V2_5,

@@ -64,8 +64,7 @@ fn seen(net: &Net, idx: usize) -> Seen {
 }
 
 fn matched(net: &Net) -> bool {
-    net.events_of(0).any(|e| matches!(e, Event::PublicationMatched { matched: true, .. }))
-        && net.events_of(1).any(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. }))
+    net.publications_matched(0) > 0 && net.subscription_matched(1)
 }
 
 const SET_SIZE: u8 = 3;
@@ -507,7 +506,7 @@ fn content_filtered_group_reader_gets_group_sets_minus_the_filtered_changes() {
         }
         let ok = net.run_until(Duration::from_secs(60), |n| {
             n.events_of(1).filter(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. })).count() >= 3
-                && n.events_of(0).filter(|e| matches!(e, Event::PublicationMatched { matched: true, .. })).count() >= 3
+                && n.publications_matched(0) >= 3
         });
         assert!(ok, "seed {seed}: no match");
         for set in 0..15u32 {

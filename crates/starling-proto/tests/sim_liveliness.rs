@@ -108,7 +108,8 @@ impl Net {
                 f(&mut self.parts[0], now);
                 next = now + every;
             }
-            self.step(Duration::from_millis(20));
+            let step = self.max_step;
+            self.step(step);
         }
     }
 }
@@ -127,9 +128,7 @@ fn matched_pair(liveliness: Liveliness) -> (Net, Guid, Guid) {
     let mut rq = EndpointQos::reader_default();
     rq.reliability = Reliability::reliable();
     let r = net.sim.parts[1].create_reader(net.sim.now, endpoint("T", rq));
-    let ok = net.run_until(Duration::from_secs(5), |n| {
-        n.events[1].iter().any(|(_, e)| matches!(e, Event::SubscriptionMatched { matched: true, .. }))
-    });
+    let ok = net.run_until(Duration::from_secs(5), |n| n.subscription_matched(1));
     assert!(ok, "never matched");
     (net, w, r)
 }

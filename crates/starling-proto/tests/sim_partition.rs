@@ -45,18 +45,6 @@ fn received_by(net: &Net, idx: usize, reader: Option<Guid>) -> Vec<(u8, u32)> {
         .collect()
 }
 
-fn values(net: &Net, idx: usize) -> Vec<u32> {
-    received_by(net, idx, None).into_iter().map(|(_, v)| v).collect()
-}
-
-fn pub_matches(net: &Net, idx: usize) -> usize {
-    net.events[idx].iter().filter(|(_, e)| matches!(e, Event::PublicationMatched { matched: true, .. })).count()
-}
-
-fn sub_matched(net: &Net, idx: usize) -> bool {
-    net.events[idx].iter().any(|(_, e)| matches!(e, Event::SubscriptionMatched { matched: true, .. }))
-}
-
 /// Writer in participant 0, reader in participant 1, both matched (writer side and reader side).
 fn pair(net: &mut Net, wh: History, rh: History) -> Guid {
     let now = net.now;
@@ -79,7 +67,7 @@ fn partitions_shorter_than_the_lease_heal() {
         net.set_loss(background);
         let w = pair(&mut net, History::KeepAll, History::KeepAll);
         assert!(
-            net.run_until(Duration::from_secs(30), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)),
+            net.run_until(Duration::from_secs(30), |n| n.publications_matched(0) == 1 && n.subscription_matched(1)),
             "seed {seed}: no match"
         );
         let mode = net.rng.below(3); // 0: data direction, 1: ack direction, 2: both
@@ -102,8 +90,8 @@ fn partitions_shorter_than_the_lease_heal() {
         net.run_until(Duration::from_secs(30), |n| n.now >= healed_at);
         net.block(0, 1, false);
         net.block(1, 0, false);
-        let ok = net.run_until(Duration::from_secs(60), |n| values(n, 1).len() >= 30 && n.parts[0].is_acked_by_all(w));
-        let got = values(&net, 1);
+        let ok = net.run_until(Duration::from_secs(60), |n| n.values(1).len() >= 30 && n.parts[0].is_acked_by_all(w));
+        let got = net.values(1);
         assert!(
             ok && got == (0..30).collect::<Vec<_>>(),
             "seed {seed} (partition mode {mode}, {part_ms} ms, background loss {background}%): got {got:?}, acked {}",
@@ -124,11 +112,14 @@ fn partition_longer_than_the_lease_rediscovers() {
         let loss = net.rng.below(10);
         net.set_loss(loss);
         let w = pair(&mut net, History::KeepAll, History::KeepAll);
-        assert!(net.run_until(Duration::from_secs(30), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)), "seed {seed}");
+        assert!(
+            net.run_until(Duration::from_secs(30), |n| n.publications_matched(0) == 1 && n.subscription_matched(1)),
+            "seed {seed}"
+        );
         for i in 0..10 {
             net.write(0, w, change(i, 0));
         }
-        assert!(net.run_until(Duration::from_secs(30), |n| values(n, 1).len() >= 10), "seed {seed}: first batch");
+        assert!(net.run_until(Duration::from_secs(30), |n| n.values(1).len() >= 10), "seed {seed}: first batch");
         net.block(0, 1, true);
         net.block(1, 0, true);
         let lost = |n: &Net, i: usize| n.events[i].iter().any(|(_, e)| matches!(e, Event::ParticipantLost(_)));
@@ -143,13 +134,13 @@ fn partition_longer_than_the_lease_rediscovers() {
         net.run_for(Duration::from_millis(ms));
         net.block(0, 1, false);
         net.block(1, 0, false);
-        assert!(net.run_until(Duration::from_secs(30), |n| pub_matches(n, 0) == 2), "seed {seed}: no rematch");
+        assert!(net.run_until(Duration::from_secs(30), |n| n.publications_matched(0) == 2), "seed {seed}: no rematch");
         net.run_for(Duration::from_millis(500));
         for i in 100..110 {
             net.write(0, w, change(i, 0));
         }
-        let ok = net.run_until(Duration::from_secs(30), |n| values(n, 1).ends_with(&[109]));
-        let got = values(&net, 1);
+        let ok = net.run_until(Duration::from_secs(30), |n| n.values(1).ends_with(&[109]));
+        let got = net.values(1);
         assert!(ok, "seed {seed}: samples written after the rematch did not all arrive: {got:?}");
         assert!(strictly_increasing(&got), "seed {seed}: duplicate or out-of-order delivery: {got:?}");
         assert!(got.starts_with(&(0..10).collect::<Vec<_>>()), "seed {seed}: {got:?}");
@@ -171,11 +162,14 @@ fn crash_and_restart_with_a_new_guid() {
         let loss = net.rng.below(20);
         net.set_loss(loss);
         let w = pair(&mut net, History::KeepAll, History::KeepAll);
-        assert!(net.run_until(Duration::from_secs(30), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)), "seed {seed}");
+        assert!(
+            net.run_until(Duration::from_secs(30), |n| n.publications_matched(0) == 1 && n.subscription_matched(1)),
+            "seed {seed}"
+        );
         for i in 0..10 {
             net.write(0, w, change(i, 0));
         }
-        assert!(net.run_until(Duration::from_secs(30), |n| values(n, 1).len() >= 10), "seed {seed}");
+        assert!(net.run_until(Duration::from_secs(30), |n| n.values(1).len() >= 10), "seed {seed}");
         let crashed_at = net.now;
         let old = net.parts[1].guid_prefix();
         net.crash(1);
@@ -189,7 +183,7 @@ fn crash_and_restart_with_a_new_guid() {
         let now = net.now;
         net.parts[1].create_reader(now, endpoint("T", reader_qos(History::KeepAll)));
         assert!(
-            net.run_until(Duration::from_secs(30), |n| pub_matches(n, 0) >= 2),
+            net.run_until(Duration::from_secs(30), |n| n.publications_matched(0) >= 2),
             "seed {seed}: new reader not matched"
         );
         let lost_at = |n: &Net| {
@@ -218,8 +212,8 @@ fn crash_and_restart_with_a_new_guid() {
             net.step(Duration::from_millis(2));
         }
         let ok =
-            net.run_until(Duration::from_secs(60), |n| n.parts[0].is_acked_by_all(w) && values(n, 1).ends_with(&[119]));
-        let got = values(&net, 1);
+            net.run_until(Duration::from_secs(60), |n| n.parts[0].is_acked_by_all(w) && n.values(1).ends_with(&[119]));
+        let got = net.values(1);
         assert!(ok, "seed {seed}: acked {} got {got:?}", net.parts[0].is_acked_by_all(w));
         assert!(strictly_increasing(&got) && got.ends_with(&(100..120).collect::<Vec<_>>()), "seed {seed}: {got:?}");
     }
@@ -233,13 +227,16 @@ fn bursty_gilbert_elliott_loss() {
         let mut net = Net::new(2, seed, |_, _| {});
         net.set_ge(GilbertElliott { to_bad: 5, to_good: 30, good_loss: 1, bad_loss: 90 });
         let w = pair(&mut net, History::KeepAll, History::KeepAll);
-        assert!(net.run_until(Duration::from_secs(60), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)), "seed {seed}");
+        assert!(
+            net.run_until(Duration::from_secs(60), |n| n.publications_matched(0) == 1 && n.subscription_matched(1)),
+            "seed {seed}"
+        );
         for i in 0..40 {
             net.write(0, w, change(i, (i % 4) as u8));
             net.step(Duration::from_millis(2));
         }
-        let ok = net.run_until(Duration::from_secs(60), |n| values(n, 1).len() >= 40 && n.parts[0].is_acked_by_all(w));
-        let got = values(&net, 1);
+        let ok = net.run_until(Duration::from_secs(60), |n| n.values(1).len() >= 40 && n.parts[0].is_acked_by_all(w));
+        let got = net.values(1);
         assert!(ok && got == (0..40).collect::<Vec<_>>(), "seed {seed}: {got:?}");
     }
 }
@@ -257,13 +254,16 @@ fn delay_jitter_duplication() {
         net.reorder = 10;
         net.set_loss(10);
         let w = pair(&mut net, History::KeepAll, History::KeepAll);
-        assert!(net.run_until(Duration::from_secs(60), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)), "seed {seed}");
+        assert!(
+            net.run_until(Duration::from_secs(60), |n| n.publications_matched(0) == 1 && n.subscription_matched(1)),
+            "seed {seed}"
+        );
         for i in 0..40 {
             net.write(0, w, change(i, (i % 4) as u8));
             net.step(Duration::from_millis(3));
         }
-        let ok = net.run_until(Duration::from_secs(60), |n| values(n, 1).len() >= 40 && n.parts[0].is_acked_by_all(w));
-        let got = values(&net, 1);
+        let ok = net.run_until(Duration::from_secs(60), |n| n.values(1).len() >= 40 && n.parts[0].is_acked_by_all(w));
+        let got = net.values(1);
         assert!(ok && got == (0..40).collect::<Vec<_>>(), "seed {seed} (delay {:?}): {got:?}", net.delay_ms);
     }
 }
@@ -287,7 +287,8 @@ fn multicast_fan_out_with_independent_loss() {
             net.parts[r].create_reader(now, endpoint("T", reader_qos(History::KeepAll)));
         }
         assert!(
-            net.run_until(Duration::from_secs(60), |n| pub_matches(n, 0) == 3 && (1..4).all(|r| sub_matched(n, r))),
+            net.run_until(Duration::from_secs(60), |n| n.publications_matched(0) == 3
+                && (1..4).all(|r| n.subscription_matched(r))),
             "seed {seed}: matching"
         );
         for i in 0..30 {
@@ -295,10 +296,10 @@ fn multicast_fan_out_with_independent_loss() {
             net.step(Duration::from_millis(2));
         }
         let ok = net.run_until(Duration::from_secs(60), |n| {
-            (1..4).all(|r| values(n, r).len() >= 30) && n.parts[0].is_acked_by_all(w)
+            (1..4).all(|r| n.values(r).len() >= 30) && n.parts[0].is_acked_by_all(w)
         });
         for r in 1..4 {
-            let got = values(&net, r);
+            let got = net.values(r);
             assert!(ok && got == (0..30).collect::<Vec<_>>(), "seed {seed}: reader {r} got {got:?}");
         }
     }
@@ -325,7 +326,8 @@ fn multicast_repairs_go_once_to_the_group() {
             net.parts[r].create_reader(now, endpoint("T", reader_qos(History::KeepAll)));
         }
         assert!(
-            net.run_until(Duration::from_secs(60), |n| pub_matches(n, 0) == 3 && (1..4).all(|r| sub_matched(n, r))),
+            net.run_until(Duration::from_secs(60), |n| n.publications_matched(0) == 3
+                && (1..4).all(|r| n.subscription_matched(r))),
             "seed {seed}: matching"
         );
         let before = net.group_sends[0];
@@ -334,10 +336,10 @@ fn multicast_repairs_go_once_to_the_group() {
             net.step(Duration::from_millis(2));
         }
         let ok = net.run_until(Duration::from_secs(60), |n| {
-            (1..4).all(|r| values(n, r).len() >= 40) && n.parts[0].is_acked_by_all(w)
+            (1..4).all(|r| n.values(r).len() >= 40) && n.parts[0].is_acked_by_all(w)
         });
         for r in 1..4 {
-            let got = values(&net, r);
+            let got = net.values(r);
             assert!(ok && got == (0..40).collect::<Vec<_>>(), "seed {seed}: reader {r} got {got:?}");
         }
         // New data alone is 40 datagrams or fewer to the group (a datagram may carry several samples).
@@ -360,7 +362,10 @@ fn keep_last_readers_get_the_newest_per_instance() {
         net.dup = 5;
         let depth = 1 + net.rng.below(3) as i32;
         let w = pair(&mut net, History::KeepLast(depth), History::KeepLast(depth));
-        assert!(net.run_until(Duration::from_secs(60), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)), "seed {seed}");
+        assert!(
+            net.run_until(Duration::from_secs(60), |n| n.publications_matched(0) == 1 && n.subscription_matched(1)),
+            "seed {seed}"
+        );
         let mut last = [0u32; 4];
         for i in 0..60 {
             let inst = net.rng.below(4) as u8;

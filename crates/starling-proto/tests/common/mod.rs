@@ -235,6 +235,29 @@ impl Net {
         self.events[idx].iter().map(|(_, e)| e)
     }
 
+    /// The values (see [`change`]) of every alive sample participant `idx` received, in delivery order.
+    pub fn values(&self, idx: usize) -> Vec<u32> {
+        self.events_of(idx)
+            .filter_map(|e| match e {
+                Event::Sample { sample, .. } if sample.kind == ChangeKind::Alive => {
+                    let p = sample.payload.as_ref()?;
+                    Some(u32::from_le_bytes([p[4], p[5], p[6], p[7]]))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How many PublicationMatched (matched) events participant `idx` raised.
+    pub fn publications_matched(&self, idx: usize) -> usize {
+        self.events_of(idx).filter(|e| matches!(e, Event::PublicationMatched { matched: true, .. })).count()
+    }
+
+    /// Whether participant `idx` raised a SubscriptionMatched (matched) event.
+    pub fn subscription_matched(&self, idx: usize) -> bool {
+        self.events_of(idx).any(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. }))
+    }
+
     /// (alive) of every LivelinessChanged participant `idx` saw for `writer`.
     pub fn liveliness_of(&self, idx: usize, writer: Guid) -> Vec<bool> {
         self.events_of(idx)
