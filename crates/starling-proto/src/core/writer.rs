@@ -11,8 +11,8 @@ use super::history::{CacheChange, WriterHistory};
 use super::outbox::Outbox;
 use crate::qos::{DurabilityKind, History};
 use crate::wire::parameter::{pid, ParameterList, ParameterListWriter};
-use crate::wire::submessage::{AckNack, Data, DataFrag, Gap, Heartbeat, NackFrag};
-use crate::wire::types::{EntityId, Guid, Locator, SequenceNumber, SequenceNumberSet};
+use crate::wire::submessage::{AckNack, Data, DataFrag, Gap, Heartbeat, HeartbeatVirtual, NackFrag};
+use crate::wire::types::{EntityId, Guid, GuidPrefix, Locator, SequenceNumber, SequenceNumberSet};
 use crate::wire::Endian;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -33,6 +33,9 @@ pub(crate) struct ReaderProxy {
     pub acked: i64,
     /// Sequence numbers below this are not meant for this reader.
     pub start: i64,
+    /// An RTI reader in a GROUP-scope Subscriber that waits for HEARTBEAT_VIRTUAL (EXPECTS_VIRTUAL_HB): every
+    /// HEARTBEAT it gets is followed by one.
+    pub virtual_heartbeat: bool,
     requested: BTreeSet<i64>,
     last_acknack_count: Option<u32>,
     last_nackfrag_count: Option<u32>,
@@ -47,6 +50,7 @@ impl ReaderProxy {
             reliable,
             acked: 0,
             start: 1,
+            virtual_heartbeat: false,
             requested: BTreeSet::new(),
             last_acknack_count: None,
             last_nackfrag_count: None,
@@ -95,6 +99,8 @@ pub(crate) struct Writer {
     /// Readers of the same participant, served by direct delivery.
     pub local_readers: Vec<Guid>,
     hb_count: u32,
+    /// HEARTBEAT_VIRTUAL counter.
+    vhb_count: u32,
     next_heartbeat: Option<Instant>,
     /// Union of all remote readers' locators (recomputed on match changes).
     all_dests: Vec<Locator>,
@@ -134,6 +140,7 @@ impl Writer {
             readers: BTreeMap::new(),
             local_readers: Vec::new(),
             hb_count: 0,
+            vhb_count: 0,
             next_heartbeat: None,
             all_dests: Vec::new(),
             inline_qos: Vec::with_capacity(64),
@@ -607,6 +614,39 @@ impl Writer {
             liveliness_flag,
         };
         hb.encode(out.message(dests, dst, None, 32).buf_mut());
+        self.send_virtual_heartbeats(&hb, dst, out);
+    }
+
+    /// Follows a HEARTBEAT with RTI's HEARTBEAT_VIRTUAL to each reader that expects one (all of them for a
+    /// HEARTBEAT to every reader, else the one it went to): the writer is its own virtual GUID, and the virtual
+    /// sequence numbers are the RTPS ones this reader can still get. Connext's GROUP-scope readers deliver
+    /// nothing until they have one.
+    fn send_virtual_heartbeats(&mut self, hb: &Heartbeat, dst: Option<GuidPrefix>, out: &mut Outbox) {
+        let targets: Vec<(Vec<Locator>, Guid, i64)> = self
+            .readers
+            .values()
+            .filter(|p| p.virtual_heartbeat && p.reliable)
+            .filter(|p| dst.is_none_or(|d| d == p.guid.prefix && hb.reader_id == p.guid.entity_id))
+            .map(|p| (p.locators.clone(), p.guid, p.start))
+            .collect();
+        for (locators, reader, start) in targets {
+            let first = hb.first_sn.0.max(start);
+            if hb.last_sn.0 < first {
+                continue;
+            }
+            self.vhb_count = self.vhb_count.wrapping_add(1);
+            let vhb = HeartbeatVirtual {
+                reader_id: reader.entity_id,
+                writer_id: self.params.guid.entity_id,
+                virtual_guid: self.params.guid,
+                first_virtual_sn: SequenceNumber(first),
+                last_virtual_sn: hb.last_sn,
+                first_sn: SequenceNumber(first),
+                last_sn: hb.last_sn,
+                count: self.vhb_count,
+            };
+            vhb.encode(out.message(&locators, Some(reader.prefix), None, 72).buf_mut());
+        }
     }
 
     /// Sends a final HEARTBEAT with the liveliness flag to every matched remote
