@@ -866,3 +866,116 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::header::Header;
+    use crate::wire::submessage::HEARTBEAT_VIRTUAL;
+    use crate::wire::types::{KeyHash, ProtocolVersion, VendorId};
+    use bytes::Bytes;
+    use std::net::Ipv4Addr;
+
+    fn writer() -> (Writer, Outbox) {
+        let prefix = GuidPrefix([1, 0xff, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        let params = WriterParams {
+            guid: Guid::new(prefix, EntityId([0, 0, 2, 2])),
+            reliable: true,
+            keyed: true,
+            durability: DurabilityKind::Volatile,
+            history: History::KeepLast(1),
+            heartbeat_period: Duration::from_millis(100),
+            max_message_size: 65000,
+            fragment_size: 60000,
+            max_samples: None,
+            flow: None,
+            piggyback_every: 1,
+            nack_response_delay: Duration::ZERO,
+            use_multicast: false,
+        };
+        let header = Header { version: ProtocolVersion::V2_5, vendor_id: VendorId::STARLING, guid_prefix: prefix };
+        (Writer::new(params), Outbox::new(header, 65000))
+    }
+
+    fn change() -> CacheChange {
+        CacheChange {
+            kind: ChangeKind::Alive,
+            key_hash: KeyHash([0; 16]),
+            payload: Bytes::from_static(&[0, 1, 0, 0, 0, 0, 0, 0]),
+            source_timestamp: None,
+            related_sample_identity: None,
+            original_writer: None,
+            coherent_set: None,
+            filtered_out: Vec::new(),
+            group: None,
+        }
+    }
+
+    /// Submessage ids (and for HEARTBEAT_VIRTUAL the reader id and first/last virtual SN) of every datagram.
+    fn sent(out: &mut Outbox) -> Vec<(u8, Vec<u8>)> {
+        let mut subs = Vec::new();
+        while let Some(t) = out.poll() {
+            let m = &t.payload;
+            let mut p = 20;
+            while p + 4 <= m.len() {
+                let len = u16::from_le_bytes([m[p + 2], m[p + 3]]) as usize;
+                subs.push((m[p], m[p + 4..p + 4 + len].to_vec()));
+                p += 4 + len;
+            }
+        }
+        subs
+    }
+
+    fn remote_reader(virtual_heartbeat: bool, key: u8) -> ReaderProxy {
+        let guid = Guid::new(GuidPrefix([1, 1, 9, 9, 9, 9, 9, 9, 9, 9, 9, key]), EntityId([0x80, 0, 0, 7]));
+        let mut p = ReaderProxy::new(guid, vec![Locator::udpv4(Ipv4Addr::LOCALHOST, 7413 + key as u16)], true);
+        p.virtual_heartbeat = virtual_heartbeat;
+        p
+    }
+
+    #[test]
+    fn heartbeats_to_an_rti_group_reader_come_with_a_virtual_heartbeat() {
+        let (mut w, mut out) = writer();
+        let now = Instant::now();
+        // Samples 1..=3 before the readers match: a volatile late joiner starts at 4.
+        for _ in 0..3 {
+            w.write(now, change(), &mut out);
+        }
+        sent(&mut out);
+        w.add_reader(now, remote_reader(true, 1), false, &mut out);
+        w.add_reader(now, remote_reader(false, 2), false, &mut out);
+        sent(&mut out);
+        w.write(now, change(), &mut out);
+        w.write(now, change(), &mut out);
+        let subs = sent(&mut out);
+        let hbs = subs.iter().filter(|(id, _)| *id == 0x07).count();
+        let vhbs: Vec<&Vec<u8>> = subs.iter().filter(|(id, _)| *id == HEARTBEAT_VIRTUAL).map(|(_, b)| b).collect();
+        assert!(hbs >= 1, "piggybacked HEARTBEATs expected: {subs:?}");
+        // One per HEARTBEAT, only to the reader that expects them, never below its first sample (4).
+        assert_eq!(vhbs.len(), hbs, "{subs:?}");
+        for b in &vhbs {
+            assert_eq!(b.len(), 64);
+            assert_eq!(b[0..4], [0x80, 0, 0, 7]);
+            assert_eq!(b[8..24], w.params.guid.to_bytes());
+            let sn = |o: usize| {
+                ((i32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as i64) << 32)
+                    | u32::from_le_bytes(b[o + 4..o + 8].try_into().unwrap()) as i64
+            };
+            assert!(sn(28) >= 4 && sn(36) >= sn(28) && sn(36) <= 5, "virtual SN range {}..{}", sn(28), sn(36));
+            assert_eq!((sn(44), sn(52)), (sn(28), sn(36)));
+        }
+    }
+
+    #[test]
+    fn no_virtual_heartbeat_without_a_reader_that_expects_one() {
+        let (mut w, mut out) = writer();
+        let now = Instant::now();
+        w.add_reader(now, remote_reader(false, 2), false, &mut out);
+        for _ in 0..3 {
+            w.write(now, change(), &mut out);
+        }
+        let subs = sent(&mut out);
+        assert!(subs.iter().any(|(id, _)| *id == 0x07));
+        assert!(!subs.iter().any(|(id, _)| *id == HEARTBEAT_VIRTUAL));
+    }
+}
