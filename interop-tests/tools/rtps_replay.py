@@ -304,6 +304,7 @@ def run(a):
     got_user_ack = []
 
     nack_count = [1000]
+    pub_header = next(bytes(r[4:8]) for _, _, _, _, r in caps if bytes(r[8:20]) == pub)  # version, vendor
 
     def answer_builtin_heartbeats(r):
         # The live subscriber's discovery writers may wait for an ACKNACK before they send: request everything
@@ -325,8 +326,8 @@ def run(a):
                               for i in range((n + 31) // 32))
             ack = rid + w + struct.pack("<iII", first >> 32, first & 0xffffffff, n) + bitmap + \
                 struct.pack("<I", nack_count[0])
-            header = b"RTPS" + (bytes.fromhex(a.version) if a.version else b"\x02\x03") + \
-                (bytes.fromhex(a.vendor) if a.vendor else b"\x01\x0f") + pub
+            header = b"RTPS" + (bytes.fromhex(a.version) if a.version else pub_header[:2]) + \
+                (bytes.fromhex(a.vendor) if a.vendor else pub_header[2:]) + pub
             msg = header + b"\x0e\x01\x0c\x00" + new_sub + b"\x06\x01" + struct.pack("<H", len(ack)) + ack
             out.sendto(msg, ("127.0.0.1", new_ports.get(0x32, 7410)))
 
