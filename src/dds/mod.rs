@@ -55,6 +55,7 @@ mod participant;
 pub(crate) mod presentation;
 mod reader;
 mod status;
+pub(crate) use status::bump as status_bump;
 mod support;
 mod writer;
 

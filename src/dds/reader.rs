@@ -18,6 +18,7 @@ use starling_proto::qos::{
     AccessScope, DestinationOrderKind, EndpointQos, History, OwnershipKind, QosPolicyId, ReliabilityKind,
 };
 use starling_proto::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
+use starling_proto::FastHashMap;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -224,28 +225,28 @@ pub(crate) struct TickResult {
 
 pub(crate) struct Cache<T> {
     entries: VecDeque<Entry<T>>,
-    instances: HashMap<KeyHash, Instance<T>>,
+    instances: FastHashMap<KeyHash, Instance<T>>,
     pub(crate) policies: CachePolicies,
     /// Matched writers.
-    writers: HashMap<Guid, WriterInfo>,
+    writers: FastHashMap<Guid, WriterInfo>,
     /// Matched writers whose liveliness lease ran out (LIVELINESS).
     not_alive: HashSet<Guid>,
     /// The last sequence number received from each writer (gap detection).
-    last_sn: HashMap<Guid, i64>,
+    last_sn: FastHashMap<Guid, i64>,
     /// The highest sequence number delivered per original writer (directly or relayed by a durability service).
-    delivered: HashMap<Guid, i64>,
+    delivered: FastHashMap<Guid, i64>,
 }
 
 impl<T: Clone> Cache<T> {
     pub(crate) fn new(policies: CachePolicies) -> Self {
         Cache {
             entries: VecDeque::new(),
-            instances: HashMap::new(),
+            instances: FastHashMap::default(),
             policies,
-            writers: HashMap::new(),
+            writers: FastHashMap::default(),
             not_alive: HashSet::new(),
-            last_sn: HashMap::new(),
-            delivered: HashMap::new(),
+            last_sn: FastHashMap::default(),
+            delivered: FastHashMap::default(),
         }
     }
 
@@ -803,7 +804,7 @@ pub(crate) struct ReaderState<T> {
     /// Our key hash of a sample, by the KEY_HASH its writer sent with it and
     /// the payload's XCDR version: the hash is computed (an MD5 for long keys)
     /// once per instance and writer's hash instead of once per sample.
-    key_hashes: Mutex<HashMap<(KeyHash, XcdrVersion), KeyHash>>,
+    key_hashes: Mutex<FastHashMap<(KeyHash, XcdrVersion), KeyHash>>,
     timer: Arc<TimerHandle>,
     best_effort: bool,
     /// The subscriber's access gate (coherent sets wait while its application is between begin_access and
@@ -832,7 +833,7 @@ impl<T> ReaderState<T> {
 impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
     /// The cache changed: wake waiters.
     fn data_changed(&self) {
-        self.data.send_modify(|v| *v = v.wrapping_add(1));
+        super::status::bump(&self.data);
         self.raise(StatusMask::DATA_AVAILABLE);
     }
 
@@ -859,7 +860,7 @@ impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
             self.raise(StatusMask::REQUESTED_DEADLINE_MISSED);
         }
         if r.purged {
-            self.data.send_modify(|v| *v = v.wrapping_add(1));
+            super::status::bump(&self.data);
             self.flags.notify();
         }
         r.next
@@ -1292,7 +1293,7 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
             lost: watch::channel(SampleLostStatus::default()).0,
             flags: Arc::new(StatusFlags::new()),
             undecodable: AtomicU64::new(0),
-            key_hashes: Mutex::new(HashMap::new()),
+            key_hashes: Mutex::new(FastHashMap::default()),
             timer: timer.clone(),
             best_effort: qos.reliability.kind == ReliabilityKind::BestEffort,
             content_filter: content_filter.clone(),

@@ -225,8 +225,8 @@ pub enum DiscoveryEvent {
 /// Local endpoints, by GUID.
 #[derive(Default)]
 pub(crate) struct EndpointTable {
-    pub(crate) writers: HashMap<Guid, Arc<dyn WriterSink>>,
-    pub(crate) readers: HashMap<Guid, Arc<dyn ReaderSink>>,
+    pub(crate) writers: starling_proto::FastHashMap<Guid, Arc<dyn WriterSink>>,
+    pub(crate) readers: starling_proto::FastHashMap<Guid, Arc<dyn ReaderSink>>,
     /// QoS of the local writers (local readers match them too).
     pub(crate) writer_qos: HashMap<Guid, EndpointQos>,
     /// Built-in topic readers.
@@ -732,7 +732,7 @@ impl Inner {
             }
         }
         self.finish(core, true);
-        self.progress.send_modify(|v| *v = v.wrapping_add(1));
+        crate::dds::status_bump(&self.progress);
     }
 
     /// Feeds datagrams already read (by the receive thread) to the core under one lock.
@@ -744,7 +744,7 @@ impl Inner {
             guarded(&mut core, now, d);
         }
         self.finish(core, true);
-        self.progress.send_modify(|v| *v = v.wrapping_add(1));
+        crate::dds::status_bump(&self.progress);
     }
 
     fn on_timer(&self) {
@@ -753,7 +753,7 @@ impl Inner {
         core.handle_timeout(Instant::now());
         self.finish(core, false);
         // Timers can change what waiters look at too (lease expiry unmatches readers).
-        self.progress.send_modify(|v| *v = v.wrapping_add(1));
+        crate::dds::status_bump(&self.progress);
     }
 
     fn finish(&self, mut core: MutexGuard<'_, Participant>, rearm: bool) {
