@@ -1391,7 +1391,10 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
 
     fn locked(&self) -> MutexGuard<'_, Cache<T>> {
         let mut c = self.state.lock();
-        c.expire(wall_clock().to_nanos());
+        // Only samples under a LIFESPAN expire: no clock read without one.
+        if c.entries.iter().any(|e| e.expires.is_some()) {
+            c.expire(wall_clock().to_nanos());
+        }
         c
     }
 

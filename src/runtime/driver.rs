@@ -758,10 +758,10 @@ impl Inner {
 
     fn finish(&self, mut core: MutexGuard<'_, Participant>, rearm: bool) {
         let events = self.drain(&mut core);
-        if rearm {
-            self.rearm(&core);
-        }
         if events.events.is_empty() && events.builtin.is_empty() {
+            if rearm {
+                self.rearm(&core);
+            }
             return;
         }
         let scope = listener_scope();
@@ -771,6 +771,11 @@ impl Inner {
         drop(table);
         // Listeners run here, on the receiving (or timer) thread, with no lock of the participant held.
         drop(scope);
+        // After the deliveries (and a listener's reply): a sample reaches its reader without waiting for the
+        // core to work out its next deadline.
+        if rearm {
+            self.rearm(&lock(&self.core));
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
