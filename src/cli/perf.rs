@@ -661,11 +661,10 @@ async fn drive_pings<const K: bool>(
         tokio::time::sleep_until(until.into()).await;
         let mut run = locked(&pinger.run);
         check(&mut run)?;
-        if run.sent.is_none_or(|t| t.elapsed() >= PING_TIMEOUT) {
-            if period.is_none() || Instant::now() >= next_send {
-                pinger.send(&mut run);
-                next_send += period.unwrap_or(Duration::ZERO);
-            }
+        let idle = run.sent.is_none_or(|t| t.elapsed() >= PING_TIMEOUT);
+        if idle && (period.is_none() || Instant::now() >= next_send) {
+            pinger.send(&mut run);
+            next_send += period.unwrap_or(Duration::ZERO);
         }
     }
     if !args.json {
