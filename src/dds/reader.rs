@@ -14,11 +14,12 @@ use crate::runtime::driver::ReaderSink;
 use crate::runtime::wall_clock;
 use starling_proto::cdr::{split_encapsulation, XcdrVersion};
 use starling_proto::core::{ChangeKind, EndpointConfig, ReceivedSample};
+use starling_proto::core::{FastHashMap as HashMap, FastHashSet as HashSet};
 use starling_proto::qos::{
     AccessScope, DestinationOrderKind, EndpointQos, History, OwnershipKind, QosPolicyId, ReliabilityKind,
 };
 use starling_proto::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -240,12 +241,12 @@ impl<T: Clone> Cache<T> {
     pub(crate) fn new(policies: CachePolicies) -> Self {
         Cache {
             entries: VecDeque::new(),
-            instances: HashMap::new(),
+            instances: HashMap::default(),
             policies,
-            writers: HashMap::new(),
-            not_alive: HashSet::new(),
-            last_sn: HashMap::new(),
-            delivered: HashMap::new(),
+            writers: HashMap::default(),
+            not_alive: HashSet::default(),
+            last_sn: HashMap::default(),
+            delivered: HashMap::default(),
         }
     }
 
@@ -320,7 +321,7 @@ impl<T: Clone> Cache<T> {
             view: ViewState::New,
             key_holder: None,
             count: 0,
-            writers: HashSet::new(),
+            writers: HashSet::default(),
             owner: None,
             last_kept: None,
             newest_source: None,
@@ -626,7 +627,7 @@ impl<T: Clone> Cache<T> {
     fn visit_order(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.entries.len()).collect();
         if self.policies.by_instance {
-            let mut rank: HashMap<KeyHash, usize> = HashMap::new();
+            let mut rank: HashMap<KeyHash, usize> = HashMap::default();
             for (i, e) in self.entries.iter().enumerate() {
                 rank.entry(e.key).or_insert(i);
             }
@@ -1185,7 +1186,7 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
             lost: watch::channel(SampleLostStatus::default()).0,
             flags: Arc::new(StatusFlags::new()),
             undecodable: AtomicU64::new(0),
-            key_hashes: Mutex::new(HashMap::new()),
+            key_hashes: Mutex::new(HashMap::default()),
             timer: timer.clone(),
             best_effort: qos.reliability.kind == ReliabilityKind::BestEffort,
             content_filter: content_filter.clone(),

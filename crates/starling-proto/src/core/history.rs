@@ -2,10 +2,11 @@
 //! for KEEP_LAST.
 
 use super::event::ChangeKind;
+use super::FastHashMap as HashMap;
 use crate::qos::History;
 use crate::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
 use bytes::Bytes;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// One change kept by a writer.
 #[derive(Clone, Debug)]
@@ -38,7 +39,7 @@ pub(crate) struct WriterHistory {
 
 impl WriterHistory {
     pub fn new(kind: History) -> Self {
-        WriterHistory { kind, changes: BTreeMap::new(), per_instance: HashMap::new(), last_sn: 0 }
+        WriterHistory { kind, changes: BTreeMap::new(), per_instance: HashMap::default(), last_sn: 0 }
     }
 
     /// The highest sequence number ever assigned (0 before the first write).
