@@ -4,6 +4,7 @@
 #   benches/compare.sh                      # defaults: 3 rounds, 5 s latency runs, 4 s throughput runs
 #   ROUNDS=5 LAT_SECS=10 TP_SECS=8 benches/compare.sh
 #   SIZES="12 1k" benches/compare.sh        # throughput sizes (ddsperf syntax: 12, 1k, 64k, 1M)
+#   STARLING_BIN=/tmp/starling benches/compare.sh   # measure that binary instead of building target/release/starling
 #
 # Per round, alternating: latency (12 B, reliable) Starling ping/pong, ddsperf ping/pong, UDP ping/pong;
 # then for every size, throughput (reliable, as fast as possible) Starling pub/sub, ddsperf pub/sub.
@@ -18,7 +19,7 @@ TP_SECS=${TP_SECS:-4}
 SIZES=${SIZES:-"12 1k 64k 1M"}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 RAW=$ROOT/benches/results/raw
-STARLING=$CARGO_TARGET_DIR/release/starling
+STARLING=${STARLING_BIN:-$CARGO_TARGET_DIR/release/starling}
 UDP=$CARGO_TARGET_DIR/release/examples/udp_pingpong
 
 if [ -z "${STARLING_BENCH_IN_NS:-}" ]; then
@@ -28,12 +29,16 @@ if [ -z "${STARLING_BENCH_IN_NS:-}" ]; then
     fi
     command -v python3 >/dev/null || { echo "python3 is needed for the report" >&2; exit 1; }
     echo "== building (release)"
-    (cd "$ROOT" && cargo build --release --bin starling --example udp_pingpong)
+    if [ -n "${STARLING_BIN:-}" ]; then
+        (cd "$ROOT" && cargo build --release --example udp_pingpong)
+    else
+        (cd "$ROOT" && cargo build --release --bin starling --example udp_pingpong)
+    fi
     rm -rf "$RAW"
     mkdir -p "$RAW"
     {
         echo "date: $(date -u +%FT%TZ)"
-        echo "commit: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+        echo "commit: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)${STARLING_BIN:+, starling: $STARLING_BIN}"
         echo "host: $(uname -sr), $(nproc) cpus"
         echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
         echo "ddsperf: $(dpkg-query -W -f='${Version}' cyclonedds-tools 2>/dev/null || echo unknown)"

@@ -428,3 +428,43 @@ async fn discovery_over_localhost_unicast_without_multicast() {
     }
     assert_eq!(got, (0..10).collect::<Vec<_>>());
 }
+
+/// A batching writer with a small KEEP_ALL window and no explicit flush: acknowledgements arrive while a
+/// datagram is being filled (it stays open for more samples), and the last partly filled datagram leaves
+/// by the linger timer alone. Every sample must arrive, in order, and be acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batching_writer_without_flush_delivers_everything() {
+    if !in_netns("batching_writer_without_flush_delivers_everything") {
+        return;
+    }
+    const N: i32 = 3000;
+    let pa = lo_participant("pub");
+    let pb = lo_participant("sub");
+    let mut wq = EndpointQos::writer_default();
+    wq.reliability = Reliability::reliable();
+    wq.reliability.max_blocking_time = starling_proto::wire::types::Duration::from_millis(15_000);
+    wq.history = History::KeepAll;
+    wq.resource_limits.max_samples = 64;
+    let writer = pa.create_datawriter(&pa.create_topic::<ShapeType>("Batched"), Some(wq)).expect("writer");
+    writer.set_batching(true);
+    let reader =
+        pb.create_datareader(&pb.create_topic::<ShapeType>("Batched"), Some(reliable_reader_qos())).expect("reader");
+    writer.wait_for_subscribers(1, WAIT).await.expect("writer matches");
+    reader.wait_for_publishers(1, WAIT).await.expect("reader matches");
+
+    let take = tokio::spawn(async move {
+        let mut xs = Vec::with_capacity(N as usize);
+        while xs.len() < N as usize {
+            reader.wait_for_data(WAIT).await.expect("data in time");
+            xs.extend(reader.take().into_iter().filter_map(|s| s.data.map(|d| d.x)));
+        }
+        xs
+    });
+    for x in 0..N {
+        // A full window waits for acknowledgements; the open datagram is never flushed by hand.
+        writer.write_async(&shape("GREEN", x)).await.expect("room within the blocking time");
+    }
+    let xs = tokio::time::timeout(WAIT * 2, take).await.expect("all samples in time").expect("reader task");
+    assert_eq!(xs, (0..N).collect::<Vec<_>>(), "reliable, in order, no loss");
+    writer.wait_for_acknowledgments(WAIT).await.expect("all acknowledged");
+}

@@ -861,8 +861,9 @@ async fn publish<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Resul
     let (mut written, mut interval_written) = (0u64, 0u64);
     let (mut ack_wait, mut interval_ack_wait) = (Duration::ZERO, Duration::ZERO);
     let rate = args.rate.filter(|r| *r > 0.0);
+    // Reading the clock is a tenth of this loop's cost at small samples: unpaced, read it every 16 writes.
+    let mut now = start;
     loop {
-        let now = Instant::now();
         if now >= end {
             break;
         }
@@ -910,7 +911,9 @@ async fn publish<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Resul
         if written % 256 == 0 {
             tokio::task::yield_now().await;
         }
-        let now = Instant::now();
+        if rate.is_some() || written % 16 == 0 {
+            now = Instant::now();
+        }
         if now >= next_report {
             let t = (now - start).as_secs_f64();
             let dt = (now - (next_report - Duration::from_secs(1))).as_secs_f64();

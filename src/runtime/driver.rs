@@ -22,7 +22,7 @@
 //! core's next deadline earlier than the one the task sleeps on.
 
 use super::transport::BoundTransport;
-use starling_proto::core::{Event, Participant, ReceivedSample, Transmit};
+use starling_proto::core::{Event, FastHashMap, Participant, ReceivedSample, Transmit};
 use starling_proto::discovery::{EndpointData, ParticipantData};
 use starling_proto::qos::{EndpointQos, QosPolicyId};
 use starling_proto::wire::types::{Guid, GuidPrefix};
@@ -47,9 +47,12 @@ const RECV_BATCH: usize = 32;
 const BACKLOG_BYTES: usize = 32 * 1024 * 1024;
 /// "No deadline" in [`Inner::armed`].
 const NO_DEADLINE: u64 = u64::MAX;
-/// Longest a batching writer's partly filled datagram waits for more samples
-/// before the timer task sends it.
+/// How long a batching writer's partly filled datagram stays open after the
+/// last write before the timer task sends it.
 const LINGER: Duration = Duration::from_micros(200);
+/// Longest a batching writer's datagram stays open while writes keep coming
+/// (counted from when the writer started leaving partly filled datagrams).
+const LINGER_MAX: Duration = Duration::from_millis(1);
 /// Datagrams handed to one `sendmmsg` call.
 const MMSG_BATCH: usize = 32;
 
@@ -225,8 +228,8 @@ pub enum DiscoveryEvent {
 /// Local endpoints, by GUID.
 #[derive(Default)]
 pub(crate) struct EndpointTable {
-    pub(crate) writers: starling_proto::FastHashMap<Guid, Arc<dyn WriterSink>>,
-    pub(crate) readers: starling_proto::FastHashMap<Guid, Arc<dyn ReaderSink>>,
+    pub(crate) writers: FastHashMap<Guid, Arc<dyn WriterSink>>,
+    pub(crate) readers: FastHashMap<Guid, Arc<dyn ReaderSink>>,
     /// QoS of the local writers (local readers match them too).
     pub(crate) writer_qos: HashMap<Guid, EndpointQos>,
     /// Built-in topic readers.
@@ -258,7 +261,13 @@ pub(crate) struct Inner {
     /// while `core` is held).
     scratch: Mutex<Vec<Transmit>>,
     /// True while a batching write left a partly filled datagram in the core.
+    /// Changed only with `core` locked.
     lingering: AtomicBool,
+    /// When `lingering` became true, as nanoseconds after `epoch`.
+    linger_opened: AtomicU64,
+    /// The last batching write that left a partly filled datagram, as
+    /// nanoseconds after `epoch`.
+    linger_last: AtomicU64,
     /// Wakes the timer task.
     wake: Notify,
     /// The deadline the timer task sleeps until, as nanoseconds after `epoch`.
@@ -293,6 +302,8 @@ impl Inner {
             backlog_wake: Notify::new(),
             scratch: Mutex::new(Vec::new()),
             lingering: AtomicBool::new(false),
+            linger_opened: AtomicU64::new(0),
+            linger_last: AtomicU64::new(0),
             wake: Notify::new(),
             armed: AtomicU64::new(NO_DEADLINE),
             epoch: Instant::now(),
@@ -325,10 +336,15 @@ impl Inner {
         register: impl FnOnce(&mut EndpointTable, &R),
     ) -> R {
         let mut core = lock(&self.core);
-        let r = f(&mut core, Instant::now());
+        let now = Instant::now();
+        let r = f(&mut core, now);
         let events = self.drain_with(&mut core, batch);
         if batch && core.has_pending_transmit() {
-            if !self.lingering.swap(true, Ordering::AcqRel) {
+            let t = self.nanos(now);
+            self.linger_last.store(t, Ordering::Release);
+            if !self.lingering.load(Ordering::Acquire) {
+                self.linger_opened.store(t, Ordering::Release);
+                self.lingering.store(true, Ordering::Release);
                 self.wake.notify_one();
             }
         } else if !batch {
@@ -356,6 +372,16 @@ impl Inner {
         if next < self.armed.load(Ordering::Acquire) {
             self.wake.notify_one();
         }
+    }
+
+    /// When the timer task sends a batching writer's open datagram: [`LINGER`]
+    /// after the last batching write, at most [`LINGER_MAX`] after the first.
+    fn linger_deadline(&self) -> Instant {
+        let last = self.linger_last.load(Ordering::Acquire);
+        let opened = self.linger_opened.load(Ordering::Acquire);
+        let at =
+            (last.saturating_add(LINGER.as_nanos() as u64)).min(opened.saturating_add(LINGER_MAX.as_nanos() as u64));
+        self.epoch + Duration::from_nanos(at)
     }
 
     fn nanos(&self, t: Instant) -> u64 {
@@ -722,7 +748,11 @@ impl Inner {
     /// Feeds the datagram in `buf`, then any more already queued on `socket`.
     fn receive(&self, socket: &UdpSocket, buf: &mut [u8], first: usize) {
         let mut core = lock(&self.core);
-        self.lingering.store(false, Ordering::Release);
+        // A batching writer's partly filled datagram stays open (it leaves when
+        // full, with the writer's flush or after the linger): acknowledgements
+        // arriving during a burst would otherwise cut it into datagrams of one
+        // or two samples. What this call adds to it leaves with it.
+        let keep_open = self.lingering.load(Ordering::Acquire);
         let now = Instant::now();
         guarded(&mut core, now, &buf[..first]);
         for _ in 1..RECV_BATCH {
@@ -731,19 +761,20 @@ impl Inner {
                 Err(_) => break,
             }
         }
-        self.finish(core, true);
+        self.finish(core, true, keep_open);
         crate::dds::status_bump(&self.progress);
     }
 
     /// Feeds datagrams already read (by the receive thread) to the core under one lock.
     fn receive_all(&self, datagrams: &[&[u8]]) {
         let mut core = lock(&self.core);
-        self.lingering.store(false, Ordering::Release);
+        // As in `receive`: a batching writer's open datagram stays open.
+        let keep_open = self.lingering.load(Ordering::Acquire);
         let now = Instant::now();
         for d in datagrams {
             guarded(&mut core, now, d);
         }
-        self.finish(core, true);
+        self.finish(core, true, keep_open);
         crate::dds::status_bump(&self.progress);
     }
 
@@ -751,13 +782,14 @@ impl Inner {
         let mut core = lock(&self.core);
         self.lingering.store(false, Ordering::Release);
         core.handle_timeout(Instant::now());
-        self.finish(core, false);
+        self.finish(core, false, false);
         // Timers can change what waiters look at too (lease expiry unmatches readers).
         crate::dds::status_bump(&self.progress);
     }
 
-    fn finish(&self, mut core: MutexGuard<'_, Participant>, rearm: bool) {
-        let events = self.drain(&mut core);
+    /// Sends the core's output (with `keep_open`, only complete datagrams), then dispatches its events.
+    fn finish(&self, mut core: MutexGuard<'_, Participant>, rearm: bool, keep_open: bool) {
+        let events = self.drain_with(&mut core, keep_open);
         if events.events.is_empty() && events.builtin.is_empty() {
             if rearm {
                 self.rearm(&core);
@@ -1010,9 +1042,11 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         let notified = inner.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let mut deadline = inner.next_deadline();
-        if inner.lingering.load(Ordering::Acquire) {
-            let linger = Instant::now() + LINGER;
+        let core_deadline = inner.next_deadline();
+        let mut deadline = core_deadline;
+        let lingering = inner.lingering.load(Ordering::Acquire);
+        if lingering {
+            let linger = inner.linger_deadline();
             deadline = Some(deadline.map_or(linger, |d| d.min(linger)));
         }
         inner.armed.store(deadline.map_or(NO_DEADLINE, |d| inner.nanos(d)), Ordering::Release);
@@ -1025,6 +1059,16 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         tokio::select! {
             () = sleep => {
                 inner.armed.store(NO_DEADLINE, Ordering::Release);
+                // Woken for the linger while the writer is still writing (and no core timer is due):
+                // sleep again rather than send a partly filled datagram.
+                let now = Instant::now();
+                if lingering
+                    && core_deadline.is_none_or(|d| now < d)
+                    && inner.lingering.load(Ordering::Acquire)
+                    && now < inner.linger_deadline()
+                {
+                    continue;
+                }
                 inner.on_timer();
             }
             () = &mut notified => {}

@@ -88,16 +88,23 @@ impl WriterHistory {
     /// Drops every change with `sn <= upto` (used when all readers acknowledged
     /// them and no late joiner needs them).
     pub fn remove_up_to(&mut self, upto: i64) {
-        while let Some((&sn, _)) = self.changes.first_key_value() {
-            if sn > upto {
-                break;
-            }
-            if let Some(c) = self.changes.remove(&sn) {
-                if let Some(q) = self.per_instance.get_mut(&c.key_hash) {
-                    q.retain(|s| *s != sn);
-                    if q.is_empty() {
-                        self.per_instance.remove(&c.key_hash);
-                    }
+        if self.changes.first_key_value().is_none_or(|(&sn, _)| sn > upto) {
+            return;
+        }
+        // One split instead of a rebalancing removal per change: an acknowledgement frees a whole window.
+        let kept = self.changes.split_off(&upto.saturating_add(1));
+        let removed = std::mem::replace(&mut self.changes, kept);
+        if self.per_instance.is_empty() {
+            return;
+        }
+        for c in removed.values() {
+            if let Some(q) = self.per_instance.get_mut(&c.key_hash) {
+                // Ascending, so what goes is at the front.
+                while q.front().is_some_and(|s| *s <= upto) {
+                    q.pop_front();
+                }
+                if q.is_empty() {
+                    self.per_instance.remove(&c.key_hash);
                 }
             }
         }

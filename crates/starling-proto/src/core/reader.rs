@@ -8,9 +8,10 @@
 use super::coherent::{is_end_marker, Assembler, GroupPart};
 use super::event::ReceivedSample;
 use super::outbox::Outbox;
+use super::FastHashMap as HashMap;
 use crate::wire::submessage::{AckNack, DataFrag, Gap, Heartbeat, HeartbeatFrag, NackFrag};
 use crate::wire::types::{EntityId, FragmentNumberSet, Guid, Locator, SequenceNumber, SequenceNumberSet, MAX_SET_BITS};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Out-of-order samples a proxy buffers before it drops newer ones.
 const MAX_PENDING: usize = 65_536;
@@ -233,7 +234,7 @@ impl Reader {
     /// reader has a content filter that writers apply), changes a writer declares irrelevant with a GAP are
     /// taken as filtered out, and the set they were in is still complete.
     pub fn set_coherent_access(&mut self, on: bool, group_scope: bool, filtered: bool) {
-        self.coherent = on.then(HashMap::new);
+        self.coherent = on.then(HashMap::default);
         self.group_scope = on && group_scope;
         self.filtered = filtered;
     }
