@@ -436,7 +436,7 @@ fn match_route<'a>(routes: &'a [Arc<Active>], name: &str) -> Option<(&'a Arc<Act
 /// RESOURCE_LIMITS max_samples: a full history makes the inbound loop wait for acknowledgements
 /// (and so, through the queue, the clients), instead of growing without bound and sending more
 /// than the readers' socket buffers take.
-const WRITE_WINDOW: i32 = 1024;
+const WRITE_WINDOW: i32 = 256;
 
 /// Messages the inbound loop takes out of the queue per round at most.
 const ROUND: usize = 1024;
