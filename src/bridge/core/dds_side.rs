@@ -3,17 +3,22 @@
 
 use super::config::{BridgeConfig, Format, LoopGuardConfig, RouteConfig};
 use super::mapping::{apply_key_levels, default_name, key_levels, key_paths};
-use super::{hex, props, BridgeError, Hub, Inbound, Outbound, ParticipantFactory, RequestReply, BRIDGE_USER_DATA};
-use crate::dds::{DataReader, DataWriter, DomainParticipant, InstanceState, Sample, SampleIdentity};
+use super::{
+    hex, props, BridgeError, Hub, Inbound, InboundReceiver, Outbound, ParticipantFactory, RequestReply,
+    BRIDGE_USER_DATA,
+};
+use crate::dds::{DataReader, DataWriter, DdsError, DomainParticipant, InstanceState, Sample, SampleIdentity};
 use crate::dynamic::{from_json, to_json};
+use crate::qos::{History, ReliabilityKind};
 use bytes::Bytes;
+use starling_proto::core::WriteErrorKind;
 use starling_proto::discovery::data::EndpointData;
 use starling_proto::wire::types::{Guid, GuidPrefix};
 use starling_proto::xtypes::{DynamicType, DynamicValue};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// The MQTT filters whose messages the DDS side wants.
 pub(super) fn inbound_filters(cfg: &BridgeConfig) -> Vec<String> {
@@ -153,7 +158,7 @@ impl DdsSide {
         cfg: &BridgeConfig,
         factory: &ParticipantFactory,
         hub: Hub,
-        inbound: mpsc::Receiver<Inbound>,
+        inbound: InboundReceiver,
         stop: watch::Receiver<bool>,
     ) -> Result<Self, BridgeError> {
         let mut domains: Vec<u32> = cfg.routes.iter().map(|r| r.domain).collect();
@@ -257,7 +262,16 @@ fn open_route(
     let writer = if cfg.direction.to_dds() {
         let mut q = cfg.writer_qos.clone();
         q.user_data = BRIDGE_USER_DATA.to_vec();
-        Some(p.create_publisher(partition.clone()).create_datawriter(&topic, Some(q))?)
+        if q.reliability.kind == ReliabilityKind::Reliable
+            && q.history == History::KeepAll
+            && q.resource_limits.max_samples < 0
+        {
+            q.resource_limits.max_samples = WRITE_WINDOW;
+        }
+        let w = p.create_publisher(partition.clone()).create_datawriter(&topic, Some(q))?;
+        // The inbound loop writes a round of client messages, then flushes (see `inbound_loop`).
+        w.set_batching(true);
+        Some(w)
     } else {
         None
     };
@@ -418,59 +432,83 @@ fn match_route<'a>(routes: &'a [Arc<Active>], name: &str) -> Option<(&'a Arc<Act
     })
 }
 
+/// Unacknowledged samples a reliable KEEP_ALL route writer holds at most when its QoS sets no
+/// RESOURCE_LIMITS max_samples: a full history makes the inbound loop wait for acknowledgements
+/// (and so, through the queue, the clients), instead of growing without bound and sending more
+/// than the readers' socket buffers take.
+const WRITE_WINDOW: i32 = 256;
+
+/// Messages the inbound loop takes out of the queue per round at most.
+const ROUND: usize = 1024;
+
 /// Writes client messages into DDS until `finish` turns true; then writes what is still queued and
 /// returns.
-async fn inbound_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Inbound>, mut finish: watch::Receiver<bool>) {
+///
+/// Each round takes every queued message (up to [`ROUND`]), writes them with the route writers in
+/// batching mode (the samples of a round share datagrams), then flushes the writers it used.
+async fn inbound_loop(shared: Arc<Shared>, mut rx: InboundReceiver, mut finish: watch::Receiver<bool>) {
     let mut finishing = false;
+    let mut batch: Vec<Inbound> = Vec::new();
+    let mut used: Vec<Arc<Active>> = Vec::new();
     loop {
-        let m = if finishing {
-            match rx.try_recv() {
-                Ok(m) => Some(m),
-                Err(_) => return,
-            }
+        let n = if finishing {
+            rx.try_recv_many(&mut batch, ROUND)
         } else {
             tokio::select! {
-                m = rx.recv() => m,
+                n = rx.recv_many(&mut batch, ROUND) => n,
                 _ = finish.changed() => {
                     finishing = true;
                     continue;
                 }
             }
         };
-        let Some(m) = m else { return };
-        if m.expired(Instant::now()) {
-            tracing::debug!("bridge: message on {} expired before it was written to DDS; dropped", m.name);
-            continue;
+        if n == 0 {
+            return;
         }
-        let route = {
-            let routes = shared.routes();
-            match_route(&routes, &m.name).map(|(r, l)| (r.clone(), l))
-        };
-        let Some((route, levels)) = route else {
-            tracing::debug!("bridge: no DDS route for {}", m.name);
-            continue;
-        };
-        match write_inbound(&route, &levels, &m) {
-            Ok(Some(id)) => {
-                if m.rpc.response_topic.is_some() {
-                    shared.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(
-                        Instant::now(),
-                        id,
-                        m.rpc.clone(),
-                    );
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!("bridge: message on {} not written to DDS topic {}: {e}", m.name, route.cfg.topic)
+        let now = Instant::now();
+        let routes: Vec<Arc<Active>> = shared.routes().clone();
+        for m in batch.drain(..) {
+            write_one(&shared, &routes, &m, now, &mut used).await;
+        }
+        for r in used.drain(..) {
+            if let Some(w) = &r.writer {
+                w.flush();
             }
         }
     }
 }
 
+/// Writes one client message with its route's writer; remembers the route in `used`.
+async fn write_one(shared: &Shared, routes: &[Arc<Active>], m: &Inbound, now: Instant, used: &mut Vec<Arc<Active>>) {
+    if m.expired(now) {
+        tracing::debug!("bridge: message on {} expired before it was written to DDS; dropped", m.name);
+        return;
+    }
+    let Some((route, levels)) = match_route(routes, &m.name) else {
+        tracing::debug!("bridge: no DDS route for {}", m.name);
+        return;
+    };
+    if !used.iter().any(|r| Arc::ptr_eq(r, route)) {
+        used.push(route.clone());
+    }
+    match write_inbound(route, &levels, m).await {
+        Ok(Some(id)) => {
+            if m.rpc.response_topic.is_some() {
+                shared.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(
+                    Instant::now(),
+                    id,
+                    m.rpc.clone(),
+                );
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!("bridge: message on {} not written to DDS topic {}: {e}", m.name, route.cfg.topic),
+    }
+}
+
 /// Writes a client message into DDS; returns the identity of the sample written (None for a dispose
-/// or nothing written).
-fn write_inbound(route: &Active, levels: &[String], m: &Inbound) -> Result<Option<SampleIdentity>, String> {
+/// or nothing written). Waits while the writer's history is full.
+async fn write_inbound(route: &Active, levels: &[String], m: &Inbound) -> Result<Option<SampleIdentity>, String> {
     let Some(w) = &route.writer else { return Ok(None) };
     let refs: Vec<&str> = levels.iter().map(String::as_str).collect();
     if m.payload.is_empty() {
@@ -481,7 +519,7 @@ fn write_inbound(route: &Active, levels: &[String], m: &Inbound) -> Result<Optio
         let mut j = serde_json::Value::Object(serde_json::Map::new());
         apply_key_levels(&route.ty, &refs, &mut j).map_err(|e| e.to_string())?;
         let v = from_json(&route.ty, &j).map_err(|e| e.to_string())?;
-        w.dispose(&v).map_err(|e| e.to_string())?;
+        write_waiting(w, &v, Op::Dispose).await.map_err(|e| e.to_string())?;
         return Ok(None);
     }
     let v = match route.cfg.format {
@@ -497,20 +535,64 @@ fn write_inbound(route: &Active, levels: &[String], m: &Inbound) -> Result<Optio
     // A sample marked `dds-instance-state: disposed` (MQTT user property, STOMP header) disposes
     // the instance its key names.
     if route.keyed && m.properties.iter().any(|(k, v)| k == props::INSTANCE_STATE && v == "disposed") {
-        w.dispose(&v).map_err(|e| e.to_string())?;
+        write_waiting(w, &v, Op::Dispose).await.map_err(|e| e.to_string())?;
         return Ok(None);
     }
     // Correlation Data without a Response Topic that holds a sample identity: an answer to that DDS
     // sample, written as a DDS reply.
-    let related = match &m.rpc {
-        RequestReply { response_topic: None, correlation_data: Some(c), .. } => SampleIdentity::from_bytes(c),
-        _ => None,
+    let op = match &m.rpc {
+        RequestReply { response_topic: None, correlation_data: Some(c), .. } => {
+            SampleIdentity::from_bytes(c).map_or(Op::Write, Op::Reply)
+        }
+        _ => Op::Write,
     };
-    let id = match related {
-        Some(rel) => w.write_w_related(&v, rel).map_err(|e| e.to_string())?,
-        None => w.sample_identity(w.write(&v).map_err(|e| e.to_string())?),
-    };
-    Ok(Some(id))
+    write_waiting(w, &v, op).await.map_err(|e| e.to_string())
+}
+
+/// What [`write_waiting`] does with a sample.
+#[derive(Clone, Copy)]
+enum Op {
+    Write,
+    Reply(SampleIdentity),
+    Dispose,
+}
+
+/// How long a write waits for acknowledgements between attempts when the history stays full.
+const ROOM_POLL: Duration = Duration::from_millis(2);
+
+/// Writes (or disposes) `v`, waiting while the writer's history is full ([`WRITE_WINDOW`]): the
+/// batched datagrams go out first, then the write waits for acknowledgements to make room. Returns
+/// the identity of the sample written (None for a dispose).
+async fn write_waiting(
+    w: &DataWriter<DynamicValue>,
+    v: &DynamicValue,
+    op: Op,
+) -> Result<Option<SampleIdentity>, DdsError> {
+    loop {
+        let r = match op {
+            Op::Write => w.write(v).map(|sn| Some(w.sample_identity(sn))),
+            Op::Reply(rel) => w.write_w_related(v, rel).map(Some),
+            Op::Dispose => w.dispose(v).map(|_| None),
+        };
+        match r {
+            Err(DdsError::Write(e)) if e.kind == WriteErrorKind::HistoryFull => {
+                w.flush();
+                if let Op::Write = op {
+                    // Returns as soon as an acknowledgement frees room (or after the writer's
+                    // max_blocking_time, then this tries again).
+                    match w.write_async(v).await {
+                        Ok(sn) => return Ok(Some(w.sample_identity(sn))),
+                        Err(DdsError::WriteTimeout(_)) => {}
+                        Err(DdsError::Write(e)) if e.kind == WriteErrorKind::HistoryFull => {}
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    tokio::time::sleep(ROOM_POLL).await;
+                }
+            }
+            r => return r,
+        }
+    }
 }
 
 /// Creates routes for topics found by discovery that the default mapping allows.

@@ -12,9 +12,11 @@
 //!   the metadata in the headers table (see `amqp_endpoint`); the STOMP endpoint
 //!   ([`stomp_endpoint`]) as MESSAGE frames on `/topic/<dotted name>` with headers.
 //! - Clients → DDS: endpoints hand [`Inbound`] messages whose names match
-//!   [`Hub::inbound_filters`] to [`Hub::to_dds`], which waits while the bounded queue towards the
-//!   DDS side ([`INBOUND_CAPACITY`]) is full (backpressure, never a drop); the DDS side parses and
-//!   writes them, one task for every route.
+//!   [`Hub::inbound_filters`] to [`Hub::to_dds`] (one message) or [`Hub::to_dds_many`] (all the
+//!   messages one socket read produced), which wait while the bounded queue towards the DDS side
+//!   ([`INBOUND_CAPACITY`] messages) is full (backpressure, never a drop); the DDS side takes
+//!   every queued message at once, parses and writes them (one task for every route), with
+//!   writer batching: the samples of one round share datagrams, flushed at the end of the round.
 //!
 //! # Loop guard
 //! The bridge's DDS writers carry [`BRIDGE_USER_DATA`] in USER_DATA. Samples from the bridge's
@@ -50,7 +52,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch, Semaphore};
 
 /// USER_DATA of the bridge's DDS writers (and readers), so other bridges recognise them.
 pub const BRIDGE_USER_DATA: &[u8] = b"starling-bridge";
@@ -219,22 +221,97 @@ impl Inbound {
     }
 }
 
-/// Client messages queued towards the DDS side at most; a full queue makes [`Hub::to_dds`] wait.
+/// Client messages queued towards the DDS side at most; a full queue makes [`Hub::to_dds`] and
+/// [`Hub::to_dds_many`] wait.
 pub const INBOUND_CAPACITY: usize = 4096;
+
+/// The DDS side's end of the queue of client messages (see [`Hub::to_dds_many`]).
+///
+/// The queue carries batches: an endpoint hands over everything one read from a client's socket
+/// produced in one operation (one wake-up of the DDS side), and the DDS side takes every batch
+/// waiting at once. Its room ([`INBOUND_CAPACITY`] messages) is counted in messages by a
+/// semaphore: senders take permits for their messages before they enqueue them, the receiver gives
+/// them back as it takes the messages out.
+#[derive(Debug)]
+pub struct InboundReceiver {
+    rx: mpsc::UnboundedReceiver<Vec<Inbound>>,
+    room: Arc<Semaphore>,
+    /// Messages of a batch taken out by [`InboundReceiver::recv`] and not yet returned.
+    pending: std::collections::VecDeque<Inbound>,
+}
+
+impl InboundReceiver {
+    /// Waits for messages and moves every message queued (at least one batch, then what else is
+    /// waiting, up to about `limit` messages) into `out`. Returns how many were moved; 0 once every
+    /// sender is gone and the queue is empty.
+    pub async fn recv_many(&mut self, out: &mut Vec<Inbound>, limit: usize) -> usize {
+        let before = out.len();
+        out.extend(self.pending.drain(..));
+        if out.len() == before {
+            match self.rx.recv().await {
+                Some(b) => out.extend(b),
+                None => return 0,
+            }
+        }
+        self.drain_ready(out, before, limit);
+        let n = out.len() - before;
+        self.room.add_permits(n);
+        n
+    }
+
+    /// Like [`InboundReceiver::recv_many`] without waiting: 0 if nothing is queued.
+    pub fn try_recv_many(&mut self, out: &mut Vec<Inbound>, limit: usize) -> usize {
+        let before = out.len();
+        out.extend(self.pending.drain(..));
+        self.drain_ready(out, before, limit);
+        let n = out.len() - before;
+        self.room.add_permits(n);
+        n
+    }
+
+    fn drain_ready(&mut self, out: &mut Vec<Inbound>, before: usize, limit: usize) {
+        while out.len() - before < limit {
+            match self.rx.try_recv() {
+                Ok(b) => out.extend(b),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// The next message, one at a time (None once every sender is gone and the queue is empty).
+    pub async fn recv(&mut self) -> Option<Inbound> {
+        if self.pending.is_empty() {
+            self.pending.extend(self.rx.recv().await?);
+        }
+        let m = self.pending.pop_front()?;
+        self.room.add_permits(1);
+        Some(m)
+    }
+}
+
+impl Drop for InboundReceiver {
+    fn drop(&mut self) {
+        // Senders waiting for room learn that the DDS side is gone.
+        self.room.close();
+    }
+}
 
 /// The channel pair between the DDS side and the endpoints.
 #[derive(Debug, Clone)]
 pub struct Hub {
     out: broadcast::Sender<Arc<Outbound>>,
-    inbound: mpsc::Sender<Inbound>,
+    inbound: mpsc::UnboundedSender<Vec<Inbound>>,
+    room: Arc<Semaphore>,
     filters: Arc<Vec<String>>,
 }
 
 impl Hub {
-    fn new(filters: Vec<String>) -> (Self, mpsc::Receiver<Inbound>) {
+    fn new(filters: Vec<String>) -> (Self, InboundReceiver) {
         let (out, _) = broadcast::channel(4096);
-        let (inbound, rx) = mpsc::channel(INBOUND_CAPACITY);
-        (Self { out, inbound, filters: Arc::new(filters) }, rx)
+        let (inbound, rx) = mpsc::unbounded_channel();
+        let room = Arc::new(Semaphore::new(INBOUND_CAPACITY));
+        let receiver = InboundReceiver { rx, room: room.clone(), pending: std::collections::VecDeque::new() };
+        (Self { out, inbound, room, filters: Arc::new(filters) }, receiver)
     }
 
     /// Messages from DDS from now on. A receiver that falls more than 4096 messages behind
@@ -249,7 +326,29 @@ impl Hub {
     /// only if the DDS side is gone (shutdown). Callers acknowledge the message to its client
     /// after this returns.
     pub async fn to_dds(&self, m: Inbound) -> bool {
-        self.inbound.send(m).await.is_ok()
+        self.to_dds_many(vec![m]).await
+    }
+
+    /// Hands client messages to the DDS side in one queue operation (one wake-up of the DDS
+    /// side), in order, waiting while the queue has no room for them (more than
+    /// [`INBOUND_CAPACITY`] go in several parts). As [`Hub::to_dds`], nothing is dropped; false
+    /// only if the DDS side is gone.
+    pub async fn to_dds_many(&self, mut msgs: Vec<Inbound>) -> bool {
+        while !msgs.is_empty() {
+            let n = msgs.len().min(INBOUND_CAPACITY);
+            let rest = if n < msgs.len() { msgs.split_off(n) } else { Vec::new() };
+            // `n` ≤ INBOUND_CAPACITY, which fits in u32.
+            match self.room.acquire_many(u32::try_from(n).unwrap_or(u32::MAX)).await {
+                // Given back by the receiver as it takes the messages out.
+                Ok(permit) => permit.forget(),
+                Err(_) => return false,
+            }
+            if self.inbound.send(msgs).is_err() {
+                return false;
+            }
+            msgs = rest;
+        }
+        true
     }
 
     /// MQTT topic filters whose messages go to DDS (routes towards DDS and the default mapping).

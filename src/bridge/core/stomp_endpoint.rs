@@ -30,10 +30,10 @@
 //!   that identity.
 //!
 //! # STOMP → DDS
-//! No message is lost between the client and DDS: the route hook hands each mapped SEND to the
-//! DDS side's bounded queue ([`super::INBOUND_CAPACITY`]) with `send().await`, and the sending
-//! connection awaits that (outside the broker lock) before it writes the SEND's RECEIPT or reads
-//! further frames. A DDS side slower than the publishers therefore slows them down through TCP
+//! No message is lost between the client and DDS: the route hook hands the mapped SENDs of one
+//! read of a client's socket to the DDS side's bounded queue ([`super::INBOUND_CAPACITY`]) in one
+//! operation ([`Hub::to_dds_many`], which waits for room), and the sending connection awaits that
+//! (outside the broker lock) before it writes the SENDs' RECEIPTs or reads further frames. A DDS side slower than the publishers therefore slows them down through TCP
 //! instead of dropping. The queue is shared by every route towards DDS: a DDS write that is slow
 //! for one route delays the others too.
 //!
@@ -42,7 +42,7 @@
 //! per-sample lifespan, see [`super::Inbound::expired`]).
 //!
 //! A SEND to `/topic/KEY` whose hub name matches [`Hub::inbound_filters`] is handed to the DDS
-//! side with its headers as properties: the body is a DDS-JSON sample (or CDR, per route); key
+//! side (of its headers only `dds-instance-state` travels, as a property): the body is a DDS-JSON sample (or CDR, per route); key
 //! members absent from the body come from the destination's key levels; an empty body, or the
 //! header `dds-instance-state:disposed`, disposes the instance. A SEND whose key has a `*` or
 //! `#` word (a wildcard) is not forwarded.
@@ -54,8 +54,8 @@
 
 use super::mapping::{from_dotted, to_dotted};
 use super::{
-    hex, identity_from_hex, BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig, Outbound,
-    Protocol, ReplyVia, RequestReply,
+    hex, identity_from_hex, props, BoxFuture, BridgeError, Endpoint, EndpointContext, Hub, Inbound, ListenerConfig,
+    Outbound, Protocol, ReplyVia, RequestReply,
 };
 use crate::bridge::listener::ListenerSpec;
 use crate::bridge::mqtt::codec::topic::matches;
@@ -222,7 +222,14 @@ impl ToDds {
         if !self.hub.inbound_filters().iter().any(|f| matches(f, &name)) {
             return None;
         }
-        let properties = msg.headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        // Only the headers the DDS side reads travel with the message (a DDS sample has no place
+        // for the others): `dds-instance-state`.
+        let properties = msg
+            .headers
+            .iter()
+            .filter(|(k, _)| &**k == props::INSTANCE_STATE)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         // `expires` is absolute (ms since the epoch): turned into the local monotonic clock.
         let expires_at = msg.expires.map(|at| {
             let now = std::time::Instant::now();
@@ -233,14 +240,18 @@ impl ToDds {
 }
 
 impl RouteHook for ToDds {
-    fn on_send(&self, msg: &Arc<Message>) -> Option<Admission> {
-        let m = self.inbound(msg)?;
+    fn on_send(&self, msgs: &[Arc<Message>]) -> Option<Admission> {
+        let batch: Vec<Inbound> = msgs.iter().filter_map(|m| self.inbound(m)).collect();
+        if batch.is_empty() {
+            return None;
+        }
         let hub = self.hub.clone();
-        // Awaited by the sending connection (outside the broker lock) before its RECEIPT.
+        // Awaited by the sending connection before the RECEIPTs: one queue operation for all the
+        // messages of one read.
         Some(Box::pin(async move {
-            let name = m.name.clone();
-            if !hub.to_dds(m).await {
-                tracing::warn!("bridge: DDS side stopped, STOMP message on {name} not written");
+            let n = batch.len();
+            if !hub.to_dds_many(batch).await {
+                tracing::warn!("bridge: DDS side stopped, {n} STOMP messages not written");
             }
         }))
     }
@@ -337,15 +348,25 @@ mod tests {
                 expires: None,
             })
         };
-        hook.on_send(&msg("/topic/shapes.square.RED")).expect("taken").await;
-        assert!(hook.on_send(&msg("/topic/shapes.circle.RED")).is_none());
-        assert!(hook.on_send(&msg("/topic/shapes.square.*")).is_none());
-        assert!(hook.on_send(&msg("/queue/shapes.square")).is_none());
-        let m = rx.try_recv().unwrap();
-        assert_eq!(m.name, "shapes/square/RED");
-        assert_eq!(m.properties, vec![("x-a".to_string(), "1".to_string())]);
-        assert_eq!(&m.payload[..], b"{\"x\":1}");
-        assert!(rx.try_recv().is_err());
+        hook.on_send(&[msg("/topic/shapes.square.RED")]).expect("taken").await;
+        assert!(hook.on_send(&[msg("/topic/shapes.circle.RED")]).is_none());
+        assert!(hook.on_send(&[msg("/topic/shapes.square.*")]).is_none());
+        assert!(hook.on_send(&[msg("/queue/shapes.square")]).is_none());
+        // A batch: the mapped messages in order, the others left out.
+        let mut disposed = (*msg("/topic/shapes.square.BLUE")).clone();
+        disposed.headers.push((props::INSTANCE_STATE.into(), "disposed".into()));
+        hook.on_send(&[msg("/queue/shapes.square"), msg("/topic/shapes.square.GREEN"), Arc::new(disposed)])
+            .expect("taken")
+            .await;
+        let mut got = Vec::new();
+        assert_eq!(rx.try_recv_many(&mut got, 100), 3);
+        let names: Vec<&str> = got.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["shapes/square/RED", "shapes/square/GREEN", "shapes/square/BLUE"]);
+        // Only the header the DDS side reads travels.
+        assert!(got[0].properties.is_empty());
+        assert_eq!(got[2].properties, vec![(props::INSTANCE_STATE.to_string(), "disposed".to_string())]);
+        assert_eq!(&got[0].payload[..], b"{\"x\":1}");
+        assert_eq!(rx.try_recv_many(&mut got, 100), 0);
     }
 
     #[tokio::test]
@@ -361,10 +382,10 @@ mod tests {
             })
         };
         for i in 0..super::super::INBOUND_CAPACITY {
-            hook.on_send(&msg(i)).expect("taken").await;
+            hook.on_send(&[msg(i)]).expect("taken").await;
         }
         // The queue is full: the next admission waits (the old code dropped the message here).
-        let mut last = tokio::spawn(hook.on_send(&msg(super::super::INBOUND_CAPACITY)).expect("taken"));
+        let mut last = tokio::spawn(hook.on_send(&[msg(super::super::INBOUND_CAPACITY)]).expect("taken"));
         assert!(tokio::time::timeout(Duration::from_millis(50), &mut last).await.is_err());
         for i in 0..=super::super::INBOUND_CAPACITY {
             let m = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();

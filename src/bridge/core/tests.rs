@@ -197,3 +197,55 @@ fn pending_requests_are_bounded() {
     assert_eq!(p.lookup(t0, &identity(1)), None);
     assert!(p.lookup(t0, &identity(n)).is_some());
 }
+
+fn inbound(i: usize) -> super::Inbound {
+    super::Inbound {
+        name: "shapes/square".into(),
+        payload: bytes::Bytes::from(i.to_string()),
+        properties: Vec::new(),
+        rpc: super::RequestReply::default(),
+        expires_at: None,
+    }
+}
+
+/// A batch larger than the queue goes in parts, each waiting for room; everything arrives in order
+/// and the room comes back as the receiver takes messages out.
+#[tokio::test]
+async fn batch_larger_than_the_queue_arrives_complete_and_in_order() {
+    use super::{Hub, INBOUND_CAPACITY};
+    let (hub, mut rx) = Hub::new(vec!["shapes/#".into()]);
+    let total = 2 * INBOUND_CAPACITY + 5;
+    let sender = tokio::spawn({
+        let hub = hub.clone();
+        async move { hub.to_dds_many((0..total).map(inbound).collect()).await }
+    });
+    let mut got = Vec::new();
+    while got.len() < total {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv_many(&mut got, 1000))
+            .await
+            .expect("the sender never made progress");
+        assert!(n > 0, "the queue closed early");
+    }
+    assert!(tokio::time::timeout(std::time::Duration::from_secs(20), sender).await.unwrap().unwrap());
+    let order: Vec<String> = got.iter().map(|m| String::from_utf8_lossy(&m.payload).into_owned()).collect();
+    assert_eq!(order, (0..total).map(|i| i.to_string()).collect::<Vec<_>>());
+    // All the room is back: a full queue's worth goes in without waiting.
+    let full: Vec<_> = (0..INBOUND_CAPACITY).map(inbound).collect();
+    assert!(tokio::time::timeout(std::time::Duration::from_secs(20), hub.to_dds_many(full)).await.unwrap());
+    assert_eq!(rx.try_recv_many(&mut Vec::new(), usize::MAX), INBOUND_CAPACITY);
+}
+
+/// A sender waiting for room learns that the DDS side is gone.
+#[tokio::test]
+async fn waiting_sender_fails_when_the_dds_side_is_gone() {
+    use super::{Hub, INBOUND_CAPACITY};
+    let (hub, rx) = Hub::new(vec!["shapes/#".into()]);
+    assert!(hub.to_dds_many((0..INBOUND_CAPACITY).map(inbound).collect()).await);
+    let waiting = tokio::spawn({
+        let hub = hub.clone();
+        async move { hub.to_dds(inbound(0)).await }
+    });
+    drop(rx);
+    let ok = tokio::time::timeout(std::time::Duration::from_secs(20), waiting).await.unwrap().unwrap();
+    assert!(!ok);
+}

@@ -33,12 +33,14 @@
 //!   destination, exactly as if a STOMP client had sent it.
 //! - [`StompBroker::set_route_hook`] installs a [`RouteHook`] that is told about every message
 //!   STOMP clients send (to forward to DDS) and about the first subscription to and the last
-//!   unsubscription from each destination (to create or delete DDS readers lazily). The hook
-//!   runs with the broker lock held: it must not block or call back into the broker. For a
-//!   message it takes it returns an [`Admission`] (e.g. a `send().await` into a bounded
-//!   channel), which the sending connection awaits after releasing the lock and before it writes
-//!   the RECEIPT or reads more frames: a full route layer slows publishers down, and nothing is
-//!   acknowledged before the route layer has accepted it.
+//!   unsubscription from each destination (to create or delete DDS readers lazily). The
+//!   subscription calls run with the broker lock held: they must not block or call back into the
+//!   broker. Sent messages reach the hook in batches, without the broker lock: a connection
+//!   collects the messages [`StompBroker::send`] routed from one read of its socket and hands them
+//!   to [`RouteHook::on_send`] at once (in the order they were sent). For the messages it takes
+//!   the hook returns one [`Admission`] (e.g. a wait for room in a bounded queue), which the
+//!   connection awaits before it writes their RECEIPTs or reads more frames: a full route layer
+//!   slows publishers down, and nothing is acknowledged before the route layer has accepted it.
 
 use super::codec::Header;
 use bytes::Bytes;
@@ -349,12 +351,14 @@ impl Outbox {
 /// frames, so a publisher faster than the route layer is slowed down instead of losing messages.
 pub type Admission = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
 
-/// The route layer's view of STOMP traffic (see the module docs). Called with the broker lock
-/// held: implementations must not block; waiting goes into the returned [`Admission`].
+/// The route layer's view of STOMP traffic (see the module docs). Implementations must not
+/// block; waiting goes into the returned [`Admission`].
 pub trait RouteHook: Send + Sync + 'static {
-    /// A STOMP client sent `msg` (already routed to STOMP subscribers). Returns the admission the
-    /// sending connection awaits before acknowledging the frame, if the route layer takes `msg`.
-    fn on_send(&self, msg: &Arc<Message>) -> Option<Admission>;
+    /// A STOMP client sent `msgs` (in this order, already routed to STOMP subscribers; called
+    /// without the broker lock, once per read of the client's socket). Returns the admission the
+    /// sending connection awaits before acknowledging the frames, if the route layer takes any of
+    /// them.
+    fn on_send(&self, msgs: &[Arc<Message>]) -> Option<Admission>;
     /// The first subscription to `destination` (canonical, possibly a wildcard pattern) appeared.
     fn on_subscribe(&self, destination: &str);
     /// The last subscription to `destination` went away.
@@ -457,14 +461,25 @@ impl StompBroker {
         Ok(self.route(&d, msg))
     }
 
-    /// Routes a message a STOMP client sent, and tells the route hook. Returns the number of
-    /// subscriptions reached and the hook's [`Admission`], which the caller awaits (without the
-    /// broker lock) before acknowledging the message.
-    pub fn send(&mut self, d: &Destination, msg: Message) -> (usize, Option<Admission>) {
+    /// Routes a message a STOMP client sent. Returns the number of subscriptions reached and the
+    /// message, which the caller hands to the [`route_hook`](StompBroker::route_hook) (without
+    /// the broker lock, batched with the other messages of the same read) before acknowledging it.
+    pub fn send(&mut self, d: &Destination, msg: Message) -> (usize, Arc<Message>) {
         let msg = Arc::new(msg);
         let n = self.route(d, msg.clone());
-        let admission = self.hook.as_ref().and_then(|h| h.on_send(&msg));
-        (n, admission)
+        (n, msg)
+    }
+
+    /// True if a route hook is installed.
+    #[must_use]
+    pub fn has_route_hook(&self) -> bool {
+        self.hook.is_some()
+    }
+
+    /// The installed route hook, if any.
+    #[must_use]
+    pub fn route_hook(&self) -> Option<Arc<dyn RouteHook>> {
+        self.hook.clone()
     }
 
     fn route(&mut self, d: &Destination, msg: Arc<Message>) -> usize {

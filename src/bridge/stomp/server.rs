@@ -20,7 +20,7 @@
 //! Default address: STOMP over TCP on 127.0.0.1:61613 (the conventional STOMP port); STOMP over
 //! WebSocket is off unless asked for (conventionally 127.0.0.1:15674, as RabbitMQ's Web-STOMP).
 
-use super::broker::{Admission, BrokerConfig, Delivery, Destination, Message, Metrics, Outbox, RouteHook, StompBroker};
+use super::broker::{BrokerConfig, Delivery, Destination, Message, Metrics, Outbox, RouteHook, StompBroker};
 use super::codec::Header;
 use super::session::{Host, Session, SessionConfig};
 use crate::bridge::listener::{tls_handshake, Bound, ListenerSpec};
@@ -431,8 +431,8 @@ struct BrokerHost<'a> {
     outbox: Option<&'a Arc<Outbox>>,
     principal: &'a Principal,
     queue_subs: &'a mut bool,
-    /// Admissions of messages the route layer took, awaited before the output is written.
-    admissions: &'a mut Vec<Admission>,
+    /// Messages sent since the last hand-over to the route hook (only while one is installed).
+    sent: &'a mut Vec<Arc<Message>>,
 }
 
 impl Host for BrokerHost<'_> {
@@ -440,8 +440,11 @@ impl Host for BrokerHost<'_> {
         if !self.shared.auth.can_publish(self.principal, dest.acl_topic()) {
             return Err("access refused".to_owned());
         }
-        let (_, admission) = self.shared.broker().send(dest, msg);
-        self.admissions.extend(admission);
+        let mut b = self.shared.broker();
+        let (_, msg) = b.send(dest, msg);
+        if b.has_route_hook() {
+            self.sent.push(msg);
+        }
         Ok(())
     }
     fn subscribe(&mut self, id: &Arc<str>, dest: &Destination) -> Result<(), String> {
@@ -468,7 +471,8 @@ struct Conn {
     outbox: Option<Arc<Outbox>>,
     principal: Principal,
     queue_subs: bool,
-    admissions: Vec<Admission>,
+    /// Messages of the current read for the route hook (see [`hand_to_route_layer`]).
+    sent: Vec<Arc<Message>>,
 }
 
 /// Deliveries moved from the outbox to the session per round, so output stays bounded.
@@ -477,16 +481,13 @@ const BATCH: usize = 128;
 async fn connection<T: Transport>(shared: Arc<Shared>, mut t: T, mut stop: watch::Receiver<bool>) {
     let mut s = Session::new(shared.session.clone(), Instant::now());
     let mut rbuf = BytesMut::new();
-    let mut c =
-        Conn { id: 0, outbox: None, principal: Principal::Anonymous, queue_subs: false, admissions: Vec::new() };
+    let mut c = Conn { id: 0, outbox: None, principal: Principal::Anonymous, queue_subs: false, sent: Vec::new() };
     loop {
         let now = Instant::now();
         read_frames(&shared, &mut s, &mut c, &mut rbuf, now).await;
         // The route layer accepts the messages just sent (waiting while it is full) before their
         // RECEIPTs go out and before more frames are read: backpressure, not loss.
-        for a in c.admissions.drain(..) {
-            a.await;
-        }
+        hand_to_route_layer(&shared, &mut c.sent).await;
         let mut more = false;
         if let (false, Some(ob)) = (s.is_closed(), c.outbox.clone()) {
             if let Some(why) = ob.kicked() {
@@ -553,7 +554,7 @@ async fn read_frames(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn, rbuf: 
                 outbox: c.outbox.as_ref(),
                 principal: &c.principal,
                 queue_subs: &mut c.queue_subs,
-                admissions: &mut c.admissions,
+                sent: &mut c.sent,
             };
             s.handle_read(now, rbuf, &mut host);
         }
@@ -578,6 +579,23 @@ async fn read_frames(shared: &Arc<Shared>, s: &mut Session, c: &mut Conn, rbuf: 
             Ok(Err(_)) => s.reject("access refused"),
             Err(_) => s.reject("server error"),
         }
+    }
+}
+
+/// Hands the messages of one read to the route hook in one call and awaits its admission.
+async fn hand_to_route_layer(shared: &Shared, sent: &mut Vec<Arc<Message>>) {
+    if sent.is_empty() {
+        return;
+    }
+    let hook = shared.broker().route_hook();
+    let admission = hook.and_then(|h| h.on_send(sent));
+    sent.clear();
+    if sent.capacity() > 1024 {
+        // Free what a burst grew.
+        *sent = Vec::new();
+    }
+    if let Some(a) = admission {
+        a.await;
     }
 }
 
@@ -615,6 +633,7 @@ fn deliver(shared: &Shared, s: &mut Session, c: &Conn, ob: &Arc<Outbox>) -> bool
 
 #[cfg(test)]
 mod tests {
+    use super::super::broker::Admission;
     use super::*;
     use crate::bridge::mqtt::auth::{hash_password, MemoryAuth};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -632,8 +651,10 @@ mod tests {
     struct Hook(Mutex<Vec<String>>);
 
     impl RouteHook for Hook {
-        fn on_send(&self, msg: &Arc<Message>) -> Option<Admission> {
-            self.0.lock().unwrap().push(format!("send {}", msg.destination));
+        fn on_send(&self, msgs: &[Arc<Message>]) -> Option<Admission> {
+            for msg in msgs {
+                self.0.lock().unwrap().push(format!("send {}", msg.destination));
+            }
             None
         }
         fn on_subscribe(&self, destination: &str) {
