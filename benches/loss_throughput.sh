@@ -8,6 +8,7 @@
 #   benches/loss_throughput.sh [--secs 10] [--runs 2] [--size 1k] [--losses "0 2 10 20"] [--paced 1000]
 #                              [--out benches/results/loss.md]
 #
+# Starling runs with --keyed 1, since ddsperf's KS topic is keyed (as in compare.sh).
 # For each loss and each run, alternating Starling then Cyclone (Cyclone first on even runs):
 #   max:   the publisher writes as fast as its reliable KEEP_ALL writer lets it (the writer blocks on a full
 #          history: Starling's --window, Cyclone's WHC) for SECS seconds;
@@ -82,10 +83,10 @@ print(f"{sum(r) / len(r):.0f}" if r else "0")' "$@"
 starling_run() {  # starling_run RATE|max -> prints "samples_per_s lost received written"
   local rate=()
   [[ "$1" != max ]] && rate=(--rate "$1")
-  ip netns exec $N2 "$BIN" --interface vt2 perf sub --size "$SIZE" --reliable --json --wait 20 \
+  ip netns exec $N2 "$BIN" --interface vt2 perf sub --size "$SIZE" --keyed 1 --reliable --json --wait 20 \
     --duration $((SECS + 6)) > "$TMP/ssub.out" 2> "$TMP/ssub.err" &
   local sub=$!
-  ip netns exec $N1 "$BIN" --interface vt1 perf pub --size "$SIZE" --reliable --json --wait 20 \
+  ip netns exec $N1 "$BIN" --interface vt1 perf pub --size "$SIZE" --keyed 1 --reliable --json --wait 20 \
     --duration "$SECS" "${rate[@]}" > "$TMP/spub.out" 2> "$TMP/spub.err" || true
   wait $sub || true
   python3 - "$TMP/ssub.out" "$TMP/spub.out" <<'PY'
@@ -172,10 +173,11 @@ mkdir -p "$(dirname "$OUT")"
   echo "(each IP fragment separately) arriving in each peer namespace, so both directions. Reliable, KEEP_ALL, samples of"
   echo "$SIZE, $SECS s per run, $RUNS runs per cell alternating Starling and Cyclone."
   echo
-  echo "Starling: \`starling --interface vt2 perf sub --size $SIZE --reliable --json\` and"
-  echo "\`starling --interface vt1 perf pub --size $SIZE --reliable --json --duration $SECS\`."
-  echo "Cyclone (ddsperf $(dpkg-query -W -f '${Version}' cyclonedds-tools 2>/dev/null || echo '?')): \`ddsperf -1 sub\` and"
-  echo "\`ddsperf -D $SECS pub size $SIZE\`, each with a CYCLONEDDS_URI naming its veth."
+  echo "Starling: \`starling --interface vt2 perf sub --size $SIZE --keyed 1 --reliable --json --duration $((SECS + 6))\` and"
+  echo "\`starling --interface vt1 perf pub --size $SIZE --keyed 1 --reliable --json --duration $SECS\`."
+  echo "Cyclone (ddsperf $(dpkg-query -W -f '${Version}' cyclonedds-tools 2>/dev/null || echo '?')): \`ddsperf -D $((SECS + 6)) -1 sub\` and"
+  echo "\`ddsperf -D $SECS pub size $SIZE\` (paced: \`pub ${PACED}Hz size $SIZE\`, Starling \`--rate $PACED\`), each with a"
+  echo "CYCLONEDDS_URI naming its veth."
   echo
   echo "samples/s: median over the runs of the subscriber's mean per-second rate (first and last second with"
   echo "data left out), each run's figure in parentheses. lost: sequence numbers the subscriber never got (must be"
