@@ -1172,3 +1172,51 @@ fn datagrams_fitted_to_the_mtu_survive_frame_loss() {
     eprintln!("unfitted: {} in {took:?}", got.len());
     assert!(got.len() < 1000, "65,000-byte datagrams over a 1,500-byte MTU delivered {} of 2000", got.len());
 }
+
+/// A KEEP_ALL writer whose history is full sends its periodic HEARTBEAT ten times as often (a full writer sends
+/// no DATA and so no piggy-backed HEARTBEAT; a lost HEARTBEAT or ACKNACK would otherwise stall it a whole period).
+/// The reader here is cut off, so nothing is ever acknowledged.
+#[test]
+fn full_writer_heartbeats_faster() {
+    use starling_proto::wire::{parse, Submessage};
+    let mut net = Net::new(2, 13, NONE);
+    let mut wq = EndpointQos::writer_default();
+    wq.history = History::KeepAll;
+    wq.resource_limits.max_samples = 8;
+    let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+    net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| matched(n, 0)));
+    // Periodic HEARTBEATs of the user writer during one simulated second, nothing delivered.
+    let heartbeats_in_a_second = |net: &mut Net| {
+        let end = net.now + Duration::from_secs(1);
+        let mut n = 0;
+        while net.now < end {
+            while let Some(t) = net.parts[0].poll_transmit() {
+                let Ok((_, subs)) = parse(&t.payload) else { panic!("the writer sent a malformed datagram") };
+                n += subs
+                    .filter_map(Result::ok)
+                    .filter(|s| matches!(s, Submessage::Heartbeat(h) if h.writer_id == w.entity_id))
+                    .count();
+            }
+            while net.parts[1].poll_transmit().is_some() {}
+            let next = net.parts.iter().filter_map(|p| p.poll_timeout()).min().unwrap_or(end);
+            net.now = next.clamp(net.now + Duration::from_micros(100), end);
+            for p in &mut net.parts {
+                p.handle_timeout(net.now);
+            }
+        }
+        n
+    };
+    for i in 0..4 {
+        let now = net.now;
+        net.parts[0].write(now, w, change(i, 0)).unwrap();
+    }
+    let not_full = heartbeats_in_a_second(&mut net);
+    for i in 4..8 {
+        let now = net.now;
+        net.parts[0].write(now, w, change(i, 0)).unwrap();
+    }
+    let full = heartbeats_in_a_second(&mut net);
+    assert!((8..=12).contains(&not_full), "{not_full} HEARTBEATs in a second with room in the history");
+    assert!(full >= 80, "{full} HEARTBEATs in a second with a full history");
+}
