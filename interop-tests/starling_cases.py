@@ -1,5 +1,6 @@
 """Test bodies shared by the Starling interop tests (peer -> Starling, Starling -> peer, `starling ls`)."""
 import json
+import re
 import os
 import tempfile
 
@@ -122,6 +123,10 @@ def ls_sees_peer(ns, binary, peer, kind, topic="LsProbe"):
     participant, ep = find_endpoint(ls, topic, kind, VENDOR_NAMES[peer])
     assert participant is not None, f"no {VENDOR_NAMES[peer]} {kind} on {topic} in: {json.dumps(ls, indent=1)}"
     assert participant["locators"], participant
+    # The GUID columns: the participant's prefix is three 8-digit hex groups, and the endpoint's GUID is that
+    # prefix plus its entity id.
+    assert re.fullmatch(r"[0-9a-f]{8}:[0-9a-f]{8}:[0-9a-f]{8}", participant["guid_prefix"]), participant
+    assert re.fullmatch(re.escape(participant["guid_prefix"]) + r":[0-9a-f]{8}", ep["guid"]), (participant, ep)
     assert ep["type_name"] == "ShapeType" and ep["reliability"] == "reliable" \
         and ep["durability"] == "volatile", ep
     assert {"name": topic, "type_name": "ShapeType"} in [

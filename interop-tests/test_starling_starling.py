@@ -1,6 +1,7 @@
 """Starling <-> Starling: ShapeType keyed by color, best-effort and reliable, dispose propagation,
 and discovery of another Starling process as shown by `starling ls`."""
 import json
+import re
 
 import pytest
 
@@ -39,6 +40,12 @@ def test_ls_lists_starling_writer(netns, starling_bin):
     participant, ep = find_endpoint(ls, "LsProbe", "writer")
     assert participant is not None, json.dumps(ls, indent=1)
     assert ep["type_name"] == "ShapeType" and ep["reliability"] == "reliable", ep
+    # The GUID and name columns: Starling's vendor id (01.ff) opens the prefix, the endpoint's GUID is the prefix
+    # plus an entity id, and the CLI names its participant.
+    assert re.fullmatch(r"01ff[0-9a-f]{4}:[0-9a-f]{8}:[0-9a-f]{8}", participant["guid_prefix"]), participant
+    assert re.fullmatch(re.escape(participant["guid_prefix"]) + r":[0-9a-f]{8}", ep["guid"]), (participant, ep)
+    assert participant["name"] == "starling-cli", participant
+    assert any(loc.startswith("udp/127.0.0.1:") for loc in participant["locators"]), participant
 
 
 @pytest.mark.parametrize("flags,value", [

@@ -70,6 +70,14 @@ def _policy_id(words):
     return 0
 
 
+# Connext's log verbosity (WARNING: what the incompatible-QoS reporting needs). A debugging aid:
+# SHAPE_MAIN_RTI_LOG_VERBOSITY=ALL (or STATUS_LOCAL, STATUS_REMOTE) with SHAPE_MAIN_RTI_KEEP_LOG=1 keeps Connext's
+# whole trace of discovery and of each received sample.
+LOG_VERBOSITY = os.environ.get("SHAPE_MAIN_RTI_LOG_VERBOSITY", "WARNING")
+if LOG_VERBOSITY not in ("WARNING", "STATUS_LOCAL", "STATUS_REMOTE", "ALL"):
+    LOG_VERBOSITY = "WARNING"
+
+
 def _config_xml(a, names, flt, log_path):
     rep = "XCDR2_DATA_REPRESENTATION" if a.xcdr == 2 else "XCDR_DATA_REPRESENTATION"
     scope = {"i": "INSTANCE_PRESENTATION_QOS", "t": "TOPIC_PRESENTATION_QOS", "g": "GROUP_PRESENTATION_QOS"}
@@ -116,7 +124,7 @@ def _config_xml(a, names, flt, log_path):
   <qos_library name="ShapeMainCase">
     <qos_profile name="ep" base_name="ShapeMainBase::endpoints">%s</qos_profile>
     <qos_profile name="factory" is_default_participant_factory_profile="true">
-      <participant_factory_qos><logging><verbosity>WARNING</verbosity><category>ALL</category>
+      <participant_factory_qos><logging><verbosity>%s</verbosity><category>ALL</category>
         <output_file>%s</output_file></logging></participant_factory_qos>
     </qos_profile>
   </qos_library>
@@ -130,7 +138,7 @@ def _config_xml(a, names, flt, log_path):
     </domain_participant>
   </domain_participant_library>
 </dds>
-""" % (profile, escape(log_path), a.domain, topics, group_xml)
+""" % (profile, LOG_VERBOSITY, escape(log_path), a.domain, topics, group_xml)
 
 
 STATES = {"ALIVE": "ALIVE", "NOT_ALIVE_DISPOSED": "NOT_ALIVE_DISPOSED",

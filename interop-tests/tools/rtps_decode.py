@@ -1,6 +1,6 @@
 """Prints the RTPS submessages of a pcap (from tools/rtps_capture.py) one packet a line, for want of tshark:
 DATA (writer/reader entity, sequence number, inline QoS; coherent-set and group PIDs decoded), HEARTBEAT, GAP,
-ACKNACK. `-u` leaves out the built-in (discovery) endpoints.
+ACKNACK, RTI's HEARTBEAT_VIRTUAL (0x1e). `-u` leaves out the built-in (discovery) endpoints.
 
     python3 tools/rtps_decode.py CAPTURE.pcap [-u]
 """
@@ -57,6 +57,11 @@ while o < len(f):
         elif kind==0x06:
             rid=eid(r,b); wid=eid(r,b+4); base=sn(r,b+8,e); nb=struct.unpack_from(e+'I',r,b+16)[0]
             line.append('ACKNACK w=%s r=%s base=%d nbits=%d fl=%02x'%(wid,rid,base,nb,flags))
+        elif kind==0x1e and ln>=64:
+            # RTI's HEARTBEAT_VIRTUAL (one virtual GUID, one writer): vGUID, writers, virtual SN and RTPS SN ranges.
+            rid=eid(r,b); wid=eid(r,b+4); vg=r[b+8:b+24].hex(); nw=struct.unpack_from(e+'I',r,b+24)[0]
+            v1=sn(r,b+28,e); v2=sn(r,b+36,e); s1=sn(r,b+44,e); s2=sn(r,b+52,e); c=struct.unpack_from(e+'I',r,b+ln-4)[0]
+            line.append('HB_VIRTUAL w=%s r=%s vguid=%s writers=%d v[%d,%d] sn[%d,%d] c=%d fl=%02x'%(wid,rid,vg,nw,v1,v2,s1,s2,c,flags))
         elif kind in (0x09,0x0e,0x0c,0x01):
             pass
         else:

@@ -4,6 +4,10 @@
 //! - `ping` writes a sample on `<topic>_ping`, waits for `pong` to echo it on `<topic>_pong`, and records the
 //!   round trip (one outstanding ping at a time, or paced by `--rate`). It reports the round-trip time (RTT)
 //!   and RTT/2; `ddsperf` prints RTT/2 only.
+//! - Both answer from a [`DataReaderListener`], as ddsperf does: `pong` echoes each ping from
+//!   `on_data_available`, on the thread that received it, and `ping` takes the echo, records the round trip
+//!   and (without `--rate`) writes the next ping there too. The measuring task only reports, paces `--rate`
+//!   and counts timeouts.
 //! - `pub` writes sequence-numbered samples on `<topic>_data` as fast as possible (or at `--rate`); `sub`
 //!   counts them, detects lost samples from gaps in the sequence numbers, and reports samples/s and MB/s
 //!   (1 MB = 10^6 bytes of serialized sample, the same measure as ddsperf's Mb/s divided by 8).
@@ -21,7 +25,7 @@
 //! (utime + stime from `/proc/self/stat`, assuming 100 clock ticks per second).
 
 use super::{seconds, CliError};
-use crate::dds::{DataReader, DataWriter, DdsError, DomainParticipant};
+use crate::dds::{DataReader, DataReaderListener, DataWriter, DdsError, DomainParticipant, StatusMask};
 use crate::qos::{EndpointQos, History, Reliability};
 use crate::types::perf::{PerfSample, FIXED_SIZE};
 use clap::{Args, ValueEnum};
@@ -29,6 +33,8 @@ use serde_json::{json, Value};
 use starling_proto::core::WriteErrorKind;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Largest `--size`: 16 MiB.
@@ -497,55 +503,93 @@ async fn echo_pair<const K: bool>(
     Ok((w, r))
 }
 
-/// The timeout of one ping: a timer that is moved only when it would expire
-/// within `timeout` of the ping, so that most round trips neither register nor
-/// cancel a timer. A ping therefore times out after `timeout` to
-/// `timeout + TIMER_SLACK`.
-struct PingTimer {
-    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
-    timeout: Duration,
+/// How long a ping waits for its echo before it counts as a timeout.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often the measuring task looks for a ping that timed out.
+const TIMEOUT_CHECK: Duration = Duration::from_millis(100);
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// How much later than its `timeout` a ping may time out (see [`PingTimer`]).
-const TIMER_SLACK: Duration = Duration::from_millis(100);
+/// What `ping`'s listener and its measuring task share.
+struct PingRun<const K: bool> {
+    sample: PerfSample<K>,
+    seq: u32,
+    /// When the outstanding ping was written (`None`: none outstanding).
+    sent: Option<Instant>,
+    /// False during the warm-up.
+    recording: bool,
+    /// The listener writes the next ping as soon as the echo is in (no `--rate`).
+    free_running: bool,
+    stop: bool,
+    total: LatencyHistogram,
+    interval: LatencyHistogram,
+    timeouts: u64,
+    interval_timeouts: u64,
+    error: Option<DdsError>,
+}
 
-impl PingTimer {
-    fn new(timeout: Duration) -> PingTimer {
-        PingTimer { sleep: Box::pin(tokio::time::sleep(timeout + TIMER_SLACK)), timeout }
-    }
+/// `ping`'s reader listener: takes the echo, records the round trip, and writes the next ping.
+struct Pinger<const K: bool> {
+    w: DataWriter<PerfSample<K>>,
+    run: Mutex<PingRun<K>>,
+}
 
-    /// Makes sure the timer fires no earlier than `timeout` after `t0`.
-    fn arm(&mut self, t0: Instant) {
-        let due = tokio::time::Instant::from_std(t0 + self.timeout);
-        if self.sleep.deadline() < due {
-            self.sleep.as_mut().reset(due + TIMER_SLACK);
+impl<const K: bool> Pinger<K> {
+    /// Writes the next ping (with the run locked).
+    fn send(&self, run: &mut PingRun<K>) {
+        run.seq = run.seq.wrapping_add(1);
+        run.sample.seq = run.seq;
+        run.sent = Some(Instant::now());
+        if let Err(e) = self.w.write(&run.sample) {
+            run.sent = None;
+            run.stop = true;
+            run.error.get_or_insert(e);
         }
     }
 }
 
-/// One ping: write `seq`, wait for its echo. `None` when it did not come back within the timeout.
-async fn round_trip<const K: bool>(
-    (w, r): &Endpoints<K>,
-    sample: &mut PerfSample<K>,
-    seq: u32,
-    timer: &mut PingTimer,
-) -> Result<Option<Duration>, CliError> {
-    sample.seq = seq;
-    let t0 = Instant::now();
-    timer.arm(t0);
-    w.write(sample)?;
-    loop {
-        let s = tokio::select! {
-            biased;
-            s = r.take_next() => s,
-            () = timer.sleep.as_mut() => return Ok(None),
-        };
-        match s {
-            Err(e) => return Err(e.into()),
-            Ok(s) if s.info.valid_data && s.data.as_ref().is_some_and(|d| d.seq == seq) => {
-                return Ok(Some(t0.elapsed()))
+impl<const K: bool> DataReaderListener<PerfSample<K>> for Pinger<K> {
+    fn on_data_available(&self, reader: &DataReader<PerfSample<K>>) {
+        while let Some(s) = reader.try_take_next() {
+            let now = Instant::now();
+            let Some(d) = s.data.as_ref().filter(|_| s.info.valid_data) else { continue };
+            let mut run = locked(&self.run);
+            let Some(t0) = run.sent.filter(|_| d.seq == run.seq) else { continue }; // a late echo
+            run.sent = None;
+            if run.recording {
+                let ns = u64::try_from(now.duration_since(t0).as_nanos()).unwrap_or(u64::MAX);
+                run.interval.record(ns);
+                run.total.record(ns);
             }
-            Ok(_) => {} // a late echo of an earlier ping
+            if run.free_running && !run.stop {
+                self.send(&mut run);
+            }
+        }
+    }
+}
+
+/// `pong`'s reader listener: echoes every ping from the thread that received it.
+struct Echo<const K: bool> {
+    w: DataWriter<PerfSample<K>>,
+    echoed: AtomicU64,
+    error: Mutex<Option<DdsError>>,
+}
+
+impl<const K: bool> DataReaderListener<PerfSample<K>> for Echo<K> {
+    fn on_data_available(&self, reader: &DataReader<PerfSample<K>>) {
+        while let Some(s) = reader.try_take_next() {
+            if let (true, Some(d)) = (s.info.valid_data, &s.data) {
+                match self.w.write(d) {
+                    Ok(_) => {
+                        self.echoed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        locked(&self.error).get_or_insert(e);
+                    }
+                }
+            }
         }
     }
 }
@@ -571,14 +615,57 @@ fn ping_line(t: f64, h: &LatencyHistogram, timeouts: u64, rss: f64, cpu: f64) ->
 }
 
 async fn ping<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Result<(), CliError> {
-    let ends = echo_pair::<K>(p, args, &format!("{}_ping", args.topic), &format!("{}_pong", args.topic)).await?;
-    let mut sample = PerfSample::<K>::with_size(args.size);
-    let mut timer = PingTimer::new(Duration::from_secs(1));
-    let mut seq = 0u32;
+    let (w, r) = echo_pair::<K>(p, args, &format!("{}_ping", args.topic), &format!("{}_pong", args.topic)).await?;
+    let period = args.rate.filter(|r| *r > 0.0).map(|r| seconds(1.0 / r));
+    let pinger = Arc::new(Pinger {
+        w,
+        run: Mutex::new(PingRun {
+            sample: PerfSample::<K>::with_size(args.size),
+            seq: 0,
+            sent: None,
+            recording: false,
+            free_running: period.is_none(),
+            stop: false,
+            total: LatencyHistogram::new(),
+            interval: LatencyHistogram::new(),
+            timeouts: 0,
+            interval_timeouts: 0,
+            error: None,
+        }),
+    });
+    r.set_listener(Some(pinger.clone()), StatusMask::DATA_AVAILABLE);
+    let result = drive_pings(&pinger, args, period).await;
+    r.set_listener(None, StatusMask::NONE);
+    result
+}
+
+/// Starts the pings, then reports each second and at the end; paces `--rate` and counts timeouts, while the
+/// listener does the round trips.
+async fn drive_pings<const K: bool>(
+    pinger: &Pinger<K>,
+    args: &PerfArgs,
+    period: Option<Duration>,
+) -> Result<(), CliError> {
+    let check = |run: &mut PingRun<K>| -> Result<(), CliError> {
+        match run.error.take() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    };
+    // Warm-up: round trips that are not recorded.
     let warm_end = Instant::now() + seconds(args.warmup);
+    pinger.send(&mut locked(&pinger.run));
+    let mut next_send = Instant::now() + period.unwrap_or(Duration::ZERO);
     while Instant::now() < warm_end {
-        seq = seq.wrapping_add(1);
-        round_trip(&ends, &mut sample, seq, &mut timer).await?;
+        let until = warm_end.min(Instant::now() + period.unwrap_or(TIMEOUT_CHECK));
+        tokio::time::sleep_until(until.into()).await;
+        let mut run = locked(&pinger.run);
+        check(&mut run)?;
+        let idle = run.sent.is_none_or(|t| t.elapsed() >= PING_TIMEOUT);
+        if idle && (period.is_none() || Instant::now() >= next_send) {
+            pinger.send(&mut run);
+            next_send += period.unwrap_or(Duration::ZERO);
+        }
     }
     if !args.json {
         println!("# ping: size {} B, {}; RTT in µs (RTT/2 is what ddsperf prints)", args.size, reliability(args));
@@ -587,57 +674,77 @@ async fn ping<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Result<(
             "t", "count", "rtt med", "p90", "p99", "p99.9", "max", "rtt/2 md", "rtt/2 99", "t/o", "rssMB", "cpu%"
         );
     }
-    let mut total = LatencyHistogram::new();
-    let mut interval = LatencyHistogram::new();
     let mut cpu = CpuMeter::new();
-    let (mut timeouts, mut interval_timeouts) = (0u64, 0u64);
     let start = Instant::now();
+    {
+        let mut run = locked(&pinger.run);
+        run.recording = true;
+        run.total.clear();
+        run.interval.clear();
+    }
     let end = start + seconds(args.duration);
     let mut next_report = start + Duration::from_secs(1);
-    let period = args.rate.filter(|r| *r > 0.0).map(|r| seconds(1.0 / r));
-    let mut next_send = start;
+    next_send = start;
     loop {
         let now = Instant::now();
         if now >= end {
             break;
         }
-        if let Some(period) = period {
-            if now < next_send {
-                tokio::time::sleep_until(next_send.into()).await;
-            }
-            next_send += period;
+        let mut wake = end.min(next_report).min(now + TIMEOUT_CHECK);
+        if period.is_some() {
+            wake = wake.min(next_send.max(now));
         }
-        seq = seq.wrapping_add(1);
-        match round_trip(&ends, &mut sample, seq, &mut timer).await? {
-            Some(rtt) => {
-                let ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);
-                interval.record(ns);
-                total.record(ns);
+        if wake > now {
+            tokio::time::sleep_until(wake.into()).await;
+        }
+        let now = Instant::now();
+        {
+            let mut run = locked(&pinger.run);
+            check(&mut run)?;
+            if let Some(t0) = run.sent.filter(|t| now.duration_since(*t) >= PING_TIMEOUT) {
+                tracing::debug!(seq = run.seq, after = ?now.duration_since(t0), "ping timed out");
+                run.sent = None;
+                run.timeouts += 1;
+                run.interval_timeouts += 1;
+                if period.is_none() {
+                    pinger.send(&mut run);
+                }
             }
-            None => {
-                timeouts += 1;
-                interval_timeouts += 1;
+            if let Some(period) = period {
+                if now >= next_send && run.sent.is_none() {
+                    pinger.send(&mut run);
+                    next_send += period;
+                }
             }
         }
-        if Instant::now() >= next_report {
+        if now >= next_report {
             let t = (next_report - start).as_secs_f64();
             let (rss, c) = (rss_mb().unwrap_or(0.0), cpu.interval());
-            if args.json {
-                print_json(&json!({
-                    "mode": "ping", "t": t, "size": args.size, "count": interval.count(),
-                    "rtt_us": interval.summary_json(1.0), "half_rtt_us": interval.summary_json(0.5),
-                    "timeouts": interval_timeouts, "rss_mb": round2(rss), "cpu_pct": c,
-                }));
+            let mut run = locked(&pinger.run);
+            let line = if args.json {
+                json!({
+                    "mode": "ping", "t": t, "size": args.size, "count": run.interval.count(),
+                    "rtt_us": run.interval.summary_json(1.0), "half_rtt_us": run.interval.summary_json(0.5),
+                    "timeouts": run.interval_timeouts, "rss_mb": round2(rss), "cpu_pct": c,
+                })
+                .to_string()
             } else {
-                println!("{}", ping_line(t, &interval, interval_timeouts, rss, c));
-            }
-            interval.clear();
-            interval_timeouts = 0;
+                ping_line(t, &run.interval, run.interval_timeouts, rss, c)
+            };
+            run.interval.clear();
+            run.interval_timeouts = 0;
+            drop(run);
+            println!("{line}");
             next_report += Duration::from_secs(1);
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let mut run = locked(&pinger.run);
+    run.stop = true;
+    run.recording = false;
+    check(&mut run)?;
     let (rss, c) = (rss_mb().unwrap_or(0.0), cpu.total());
+    let (total, timeouts) = (&run.total, run.timeouts);
     if args.json {
         print_json(&json!({
             "mode": "ping", "summary": true, "size": args.size, "reliable": !args.best_effort,
@@ -647,7 +754,7 @@ async fn ping<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Result<(
         }));
     } else {
         println!("# summary over {elapsed:.1} s, {:.0} round trips/s:", total.count() as f64 / elapsed);
-        println!("{}", ping_line(elapsed, &total, timeouts, rss, c));
+        println!("{}", ping_line(elapsed, total, timeouts, rss, c));
     }
     if let Some(path) = &args.histogram {
         let title = format!("starling perf ping, {} B, {}", args.size, reliability(args));
@@ -670,51 +777,41 @@ async fn pong<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Result<(
         println!("# pong: echoing {}_ping on {}_pong", args.topic, args.topic);
         println!("{:>6} {:>8} {:>6} {:>5}", "t", "echoed", "rssMB", "cpu%");
     }
+    let echo = Arc::new(Echo { w, echoed: AtomicU64::new(0), error: Mutex::new(None) });
+    r.set_listener(Some(echo.clone()), StatusMask::DATA_AVAILABLE);
+    let result = report_pongs(&echo, args).await;
+    r.set_listener(None, StatusMask::NONE);
+    result
+}
+
+/// Reports what the listener echoed, each second and at the end.
+async fn report_pongs<const K: bool>(echo: &Echo<K>, args: &PerfArgs) -> Result<(), CliError> {
     let mut cpu = CpuMeter::new();
     let start = Instant::now();
-    let end = tokio::time::Instant::from_std(start + seconds(args.duration));
+    let end = start + seconds(args.duration);
     let mut next_report = start + Duration::from_secs(1);
-    let (mut n, mut total) = (0u64, 0u64);
-    // One timer, moved once per report line rather than registered per sample.
-    let mut until = end.min(tokio::time::Instant::from_std(next_report));
-    let sleep = tokio::time::sleep_until(until);
-    tokio::pin!(sleep);
+    let mut reported = 0u64;
     loop {
-        let next = end.min(tokio::time::Instant::from_std(next_report));
-        if next != until {
-            until = next;
-            sleep.as_mut().reset(until);
+        tokio::time::sleep_until(end.min(next_report).into()).await;
+        if let Some(e) = locked(&echo.error).take() {
+            return Err(e.into());
         }
-        let got = tokio::select! {
-            biased;
-            s = r.take_next() => Some(s),
-            () = sleep.as_mut() => None,
-        };
-        match got {
-            Some(Ok(s)) => {
-                if let (true, Some(d)) = (s.info.valid_data, &s.data) {
-                    w.write(d)?;
-                    n += 1;
-                }
-            }
-            Some(Err(e)) => return Err(e.into()),
-            None if until >= end => break,
-            None => {}
+        if Instant::now() >= end {
+            break;
         }
-        if Instant::now() >= next_report {
-            let t = (next_report - start).as_secs_f64();
-            let (rss, c) = (rss_mb().unwrap_or(0.0), cpu.interval());
-            if args.json {
-                print_json(&json!({"mode": "pong", "t": t, "count": n, "rss_mb": round2(rss), "cpu_pct": c}));
-            } else {
-                println!("{t:6.1} {n:>8} {rss:6.1} {c:5.1}");
-            }
-            total += n;
-            n = 0;
-            next_report += Duration::from_secs(1);
+        let t = (next_report - start).as_secs_f64();
+        let total = echo.echoed.load(Ordering::Relaxed);
+        let n = total - reported;
+        reported = total;
+        let (rss, c) = (rss_mb().unwrap_or(0.0), cpu.interval());
+        if args.json {
+            print_json(&json!({"mode": "pong", "t": t, "count": n, "rss_mb": round2(rss), "cpu_pct": c}));
+        } else {
+            println!("{t:6.1} {n:>8} {rss:6.1} {c:5.1}");
         }
+        next_report += Duration::from_secs(1);
     }
-    total += n;
+    let total = echo.echoed.load(Ordering::Relaxed);
     let (rss, c) = (rss_mb().unwrap_or(0.0), cpu.total());
     if args.json {
         print_json(&json!({"mode": "pong", "summary": true, "count": total, "rss_mb": round2(rss), "cpu_pct": c}));

@@ -55,6 +55,7 @@ mod participant;
 pub(crate) mod presentation;
 mod reader;
 mod status;
+pub(crate) use status::bump as status_bump;
 mod support;
 mod writer;
 
@@ -65,7 +66,9 @@ pub use builtin::{
 pub use cft::{ContentFilteredTopic, TopicDescription, DDSSQL};
 pub use condition::{Condition, GuardCondition, QueryCondition, ReadCondition, StateMask, StatusCondition, WaitSet};
 pub use participant::{DomainParticipant, DomainParticipantBuilder, Publisher, Subscriber, Topic};
-pub use reader::{DataReader, InstanceState, ReaderDataLifecycle, Sample, SampleInfo, SampleState, ViewState};
+pub use reader::{
+    DataReader, DataReaderListener, InstanceState, ReaderDataLifecycle, Sample, SampleInfo, SampleState, ViewState,
+};
 pub use starling_proto::core::{FlowLimit, ParticipantLimits};
 pub use starling_proto::wire::types::SampleIdentity;
 pub use status::{

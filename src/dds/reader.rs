@@ -10,7 +10,7 @@ use super::status::{
 };
 use super::support::TypeSupport;
 use super::DdsError;
-use crate::runtime::driver::ReaderSink;
+use crate::runtime::driver::{defer_listener, Deferred, ReaderSink};
 use crate::runtime::wall_clock;
 use starling_proto::cdr::{split_encapsulation, XcdrVersion};
 use starling_proto::core::{ChangeKind, EndpointConfig, ReceivedSample};
@@ -18,8 +18,9 @@ use starling_proto::qos::{
     AccessScope, DestinationOrderKind, EndpointQos, History, OwnershipKind, QosPolicyId, ReliabilityKind,
 };
 use starling_proto::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
+use starling_proto::FastHashMap;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
@@ -224,28 +225,28 @@ pub(crate) struct TickResult {
 
 pub(crate) struct Cache<T> {
     entries: VecDeque<Entry<T>>,
-    instances: HashMap<KeyHash, Instance<T>>,
+    instances: FastHashMap<KeyHash, Instance<T>>,
     pub(crate) policies: CachePolicies,
     /// Matched writers.
-    writers: HashMap<Guid, WriterInfo>,
+    writers: FastHashMap<Guid, WriterInfo>,
     /// Matched writers whose liveliness lease ran out (LIVELINESS).
     not_alive: HashSet<Guid>,
     /// The last sequence number received from each writer (gap detection).
-    last_sn: HashMap<Guid, i64>,
+    last_sn: FastHashMap<Guid, i64>,
     /// The highest sequence number delivered per original writer (directly or relayed by a durability service).
-    delivered: HashMap<Guid, i64>,
+    delivered: FastHashMap<Guid, i64>,
 }
 
 impl<T: Clone> Cache<T> {
     pub(crate) fn new(policies: CachePolicies) -> Self {
         Cache {
             entries: VecDeque::new(),
-            instances: HashMap::new(),
+            instances: FastHashMap::default(),
             policies,
-            writers: HashMap::new(),
+            writers: FastHashMap::default(),
             not_alive: HashSet::new(),
-            last_sn: HashMap::new(),
-            delivered: HashMap::new(),
+            last_sn: FastHashMap::default(),
+            delivered: FastHashMap::default(),
         }
     }
 
@@ -736,6 +737,57 @@ pub struct ReaderDataLifecycle {
     pub autopurge_disposed_samples_delay: Option<Duration>,
 }
 
+/// Callbacks of a [`DataReader`], the DDS `DataReaderListener`, set with [`DataReader::set_listener`].
+///
+/// Callbacks run on the thread that received the datagram (or whose call changed the status: a timer for
+/// deadlines, the writing thread for a writer of the same participant), right after the sample is in the
+/// reader's cache, with no lock of the participant held: a callback may `take` from the reader, `write` with
+/// any writer (an echo from inside `on_data_available` is the fastest reply there is) and read statuses.
+///
+/// Rules:
+/// - Do not block in a callback, and keep it short: while it runs, this participant receives no other user
+///   data on that thread. Hand long work to another thread.
+/// - Calls are coalesced: one `on_data_available` may stand for several samples, so take everything that is
+///   there (a loop over [`DataReader::try_take_next`] or one [`DataReader::take`]).
+/// - Calling a status callback counts as reading the status (its `*_change` fields are reset).
+/// - A callback may run on several threads at once (user data and discovery arrive on different threads).
+/// - After [`DataReader::set_listener`] returns, callbacks for changes made later use the new listener; one
+///   already running on another thread may still finish.
+/// - Do not drop the reader's participant from inside a callback.
+pub trait DataReaderListener<T>: Send + Sync {
+    /// New data is in the cache (DATA_AVAILABLE).
+    fn on_data_available(&self, _reader: &DataReader<T>) {}
+    /// A writer matched or unmatched (SUBSCRIPTION_MATCHED).
+    fn on_subscription_matched(&self, _reader: &DataReader<T>, _status: SubscriptionMatchedStatus) {}
+    /// A matched writer became alive or not alive (LIVELINESS_CHANGED).
+    fn on_liveliness_changed(&self, _reader: &DataReader<T>, _status: LivelinessChangedStatus) {}
+    /// A writer on the topic offers incompatible QoS (REQUESTED_INCOMPATIBLE_QOS).
+    fn on_requested_incompatible_qos(&self, _reader: &DataReader<T>, _status: IncompatibleQosStatus) {}
+    /// A deadline passed without a sample of an instance (REQUESTED_DEADLINE_MISSED).
+    fn on_requested_deadline_missed(&self, _reader: &DataReader<T>, _status: DeadlineMissedStatus) {}
+    /// Samples were lost (SAMPLE_LOST).
+    fn on_sample_lost(&self, _reader: &DataReader<T>, _status: SampleLostStatus) {}
+    /// A sample was rejected for lack of resources (SAMPLE_REJECTED).
+    fn on_sample_rejected(&self, _reader: &DataReader<T>, _status: SampleRejectedStatus) {}
+}
+
+/// The statuses a reader's listener can be called for.
+const LISTENER_STATUSES: u32 = StatusMask::DATA_AVAILABLE.0
+    | StatusMask::SUBSCRIPTION_MATCHED.0
+    | StatusMask::LIVELINESS_CHANGED.0
+    | StatusMask::REQUESTED_INCOMPATIBLE_QOS.0
+    | StatusMask::REQUESTED_DEADLINE_MISSED.0
+    | StatusMask::SAMPLE_LOST.0
+    | StatusMask::SAMPLE_REJECTED.0;
+
+/// An installed listener, with the reader handle it is called with.
+struct ListenerSlot<T> {
+    listener: Arc<dyn DataReaderListener<T>>,
+    /// A handle on the same reader that does not delete it when dropped.
+    view: DataReader<T>,
+    mask: u32,
+}
+
 /// Cache and status channels of one reader, fed by the driver.
 pub(crate) struct ReaderState<T> {
     support: Arc<dyn TypeSupport<T>>,
@@ -752,7 +804,7 @@ pub(crate) struct ReaderState<T> {
     /// Our key hash of a sample, by the KEY_HASH its writer sent with it and
     /// the payload's XCDR version: the hash is computed (an MD5 for long keys)
     /// once per instance and writer's hash instead of once per sample.
-    key_hashes: Mutex<HashMap<(KeyHash, XcdrVersion), KeyHash>>,
+    key_hashes: Mutex<FastHashMap<(KeyHash, XcdrVersion), KeyHash>>,
     timer: Arc<TimerHandle>,
     best_effort: bool,
     /// The subscriber's access gate (coherent sets wait while its application is between begin_access and
@@ -764,6 +816,12 @@ pub(crate) struct ReaderState<T> {
     content_filter: Option<Arc<CftState>>,
     /// Samples the content filter dropped on arrival.
     filtered: AtomicU64,
+    /// The listener, if one is set.
+    listener: Mutex<Option<Arc<ListenerSlot<T>>>>,
+    /// The statuses the listener wants (0 without a listener): checked on every status change.
+    listener_mask: AtomicU32,
+    /// Statuses whose callbacks are due and not yet run.
+    pending: AtomicU32,
 }
 
 impl<T> ReaderState<T> {
@@ -772,11 +830,26 @@ impl<T> ReaderState<T> {
     }
 }
 
-impl<T: Clone> ReaderState<T> {
+impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
     /// The cache changed: wake waiters.
     fn data_changed(&self) {
-        self.data.send_modify(|v| *v = v.wrapping_add(1));
-        self.flags.raise(StatusMask::DATA_AVAILABLE);
+        super::status::bump(&self.data);
+        self.raise(StatusMask::DATA_AVAILABLE);
+    }
+
+    /// Marks statuses changed, wakes conditions, and makes the listener's callbacks for them due: they run
+    /// once the driver has released its locks, or at once when no driver call is under way on this thread.
+    fn raise(&self, s: StatusMask) {
+        self.flags.raise(s);
+        let wanted = s.0 & self.listener_mask.load(Ordering::Acquire);
+        if wanted == 0 || self.pending.fetch_or(wanted, Ordering::AcqRel) != 0 {
+            // No listener for these, or a run is already due and will see the new bits.
+            return;
+        }
+        let Some(me) = self.me.upgrade() else { return };
+        if !defer_listener(me) {
+            self.run_deferred();
+        }
     }
 
     /// Runs the timers; returns when to run them next.
@@ -784,10 +857,10 @@ impl<T: Clone> ReaderState<T> {
         let r = self.lock().tick(now);
         if !r.deadline_missed.is_empty() {
             self.deadline.send_modify(|s| r.deadline_missed.iter().for_each(|k| s.record(*k)));
-            self.flags.raise(StatusMask::REQUESTED_DEADLINE_MISSED);
+            self.raise(StatusMask::REQUESTED_DEADLINE_MISSED);
         }
         if r.purged {
-            self.data.send_modify(|v| *v = v.wrapping_add(1));
+            super::status::bump(&self.data);
             self.flags.notify();
         }
         r.next
@@ -974,7 +1047,7 @@ impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
                 l.total_count = l.total_count.saturating_add(u32::try_from(gap).unwrap_or(u32::MAX));
                 l.total_count_change = l.total_count_change.saturating_add(u32::try_from(gap).unwrap_or(u32::MAX));
             });
-            self.flags.raise(StatusMask::SAMPLE_LOST);
+            self.raise(StatusMask::SAMPLE_LOST);
         }
         match outcome {
             Outcome::Stored => self.data_changed(),
@@ -984,7 +1057,7 @@ impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
                     l.total_count += 1;
                     l.total_count_change += 1;
                 });
-                self.flags.raise(StatusMask::SAMPLE_LOST);
+                self.raise(StatusMask::SAMPLE_LOST);
             }
             Outcome::Rejected(reason) => {
                 self.rejected.send_modify(|r| {
@@ -993,7 +1066,7 @@ impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
                     r.last_reason = Some(reason);
                     r.last_instance_handle = Some(key);
                 });
-                self.flags.raise(StatusMask::SAMPLE_REJECTED);
+                self.raise(StatusMask::SAMPLE_REJECTED);
             }
         }
     }
@@ -1014,6 +1087,39 @@ impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
         };
         for (key, gap, outcome) in results {
             self.report(key, gap, outcome);
+        }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Deferred for ReaderState<T> {
+    fn run_deferred(&self) {
+        let due = self.pending.swap(0, Ordering::AcqRel);
+        let slot = self.listener.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(slot) = slot else { return };
+        let due = due & slot.mask;
+        let (l, r) = (&*slot.listener, &slot.view);
+        let has = |m: StatusMask| due & m.0 != 0;
+        // Statuses first, so that a data callback already knows about a writer that just matched.
+        if has(StatusMask::SUBSCRIPTION_MATCHED) {
+            l.on_subscription_matched(r, r.subscription_matched_status());
+        }
+        if has(StatusMask::LIVELINESS_CHANGED) {
+            l.on_liveliness_changed(r, r.liveliness_changed_status());
+        }
+        if has(StatusMask::REQUESTED_INCOMPATIBLE_QOS) {
+            l.on_requested_incompatible_qos(r, r.requested_incompatible_qos_status());
+        }
+        if has(StatusMask::REQUESTED_DEADLINE_MISSED) {
+            l.on_requested_deadline_missed(r, r.requested_deadline_missed_status());
+        }
+        if has(StatusMask::SAMPLE_LOST) {
+            l.on_sample_lost(r, r.sample_lost_status());
+        }
+        if has(StatusMask::SAMPLE_REJECTED) {
+            l.on_sample_rejected(r, r.sample_rejected_status());
+        }
+        if has(StatusMask::DATA_AVAILABLE) {
+            l.on_data_available(r);
         }
     }
 }
@@ -1103,7 +1209,7 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
             }
             l.last_publication_handle = Some(writer);
         });
-        self.flags.raise(StatusMask::SUBSCRIPTION_MATCHED | StatusMask::LIVELINESS_CHANGED);
+        self.raise(StatusMask::SUBSCRIPTION_MATCHED | StatusMask::LIVELINESS_CHANGED);
     }
 
     fn on_liveliness_changed(&self, writer: Guid, alive: bool) {
@@ -1122,12 +1228,12 @@ impl<T: Clone + Send + Sync + 'static> ReaderSink for ReaderState<T> {
             l.not_alive_count_change -= d;
             l.last_publication_handle = Some(writer);
         });
-        self.flags.raise(StatusMask::LIVELINESS_CHANGED);
+        self.raise(StatusMask::LIVELINESS_CHANGED);
     }
 
     fn on_incompatible(&self, writer: Guid, policy: QosPolicyId) {
         self.incompatible.send_modify(|s| s.record(writer, policy));
-        self.flags.raise(StatusMask::REQUESTED_INCOMPATIBLE_QOS);
+        self.raise(StatusMask::REQUESTED_INCOMPATIBLE_QOS);
     }
 }
 
@@ -1138,6 +1244,8 @@ pub struct DataReader<T> {
     topic: String,
     qos: EndpointQos,
     state: Arc<ReaderState<T>>,
+    /// False for the handle a listener is called with: dropping it leaves the reader alone.
+    owner: bool,
 }
 
 impl<T> std::fmt::Debug for DataReader<T> {
@@ -1185,11 +1293,14 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
             lost: watch::channel(SampleLostStatus::default()).0,
             flags: Arc::new(StatusFlags::new()),
             undecodable: AtomicU64::new(0),
-            key_hashes: Mutex::new(HashMap::new()),
+            key_hashes: Mutex::new(FastHashMap::default()),
             timer: timer.clone(),
             best_effort: qos.reliability.kind == ReliabilityKind::BestEffort,
             content_filter: content_filter.clone(),
             filtered: AtomicU64::new(0),
+            listener: Mutex::new(None),
+            listener_mask: AtomicU32::new(0),
+            pending: AtomicU32::new(0),
         });
         let desc = EndpointConfig {
             topic_name: topic.to_string(),
@@ -1223,7 +1334,34 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
             let member: Arc<dyn GroupMember> = state.clone();
             gate.add_member(guid, Arc::downgrade(&member));
         }
-        Ok(DataReader { shared, guid, topic: topic.to_string(), qos, state })
+        Ok(DataReader { shared, guid, topic: topic.to_string(), qos, state, owner: true })
+    }
+
+    /// Sets (`Some`) or removes (`None`) the reader's listener; `mask` selects the statuses it is called for
+    /// ([`StatusMask::DATA_AVAILABLE`], [`StatusMask::SUBSCRIPTION_MATCHED`], [`StatusMask::LIVELINESS_CHANGED`],
+    /// [`StatusMask::REQUESTED_INCOMPATIBLE_QOS`], [`StatusMask::REQUESTED_DEADLINE_MISSED`],
+    /// [`StatusMask::SAMPLE_LOST`], [`StatusMask::SAMPLE_REJECTED`]; [`StatusMask::ALL`] for every one).
+    /// See [`DataReaderListener`] for where callbacks run and what they may do. A listener set while samples
+    /// are already waiting is called for them once, on the calling thread, before this returns.
+    pub fn set_listener(&self, listener: Option<Arc<dyn DataReaderListener<T>>>, mask: StatusMask) {
+        let slot = listener.map(|listener| {
+            let view = DataReader {
+                shared: self.shared.clone(),
+                guid: self.guid,
+                topic: self.topic.clone(),
+                qos: self.qos.clone(),
+                state: self.state.clone(),
+                owner: false,
+            };
+            Arc::new(ListenerSlot { listener, view, mask: mask.0 & LISTENER_STATUSES })
+        });
+        let mask = slot.as_ref().map_or(0, |s| s.mask);
+        let old = std::mem::replace(&mut *self.state.listener.lock().unwrap_or_else(|e| e.into_inner()), slot);
+        self.state.listener_mask.store(mask, Ordering::Release);
+        drop(old);
+        if mask & StatusMask::DATA_AVAILABLE.0 != 0 && self.state.lock().has_unread() {
+            self.state.raise(StatusMask::DATA_AVAILABLE);
+        }
     }
 
     /// This reader's GUID.
@@ -1253,7 +1391,10 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
 
     fn locked(&self) -> MutexGuard<'_, Cache<T>> {
         let mut c = self.state.lock();
-        c.expire(wall_clock().to_nanos());
+        // Only samples under a LIFESPAN expire: no clock read without one.
+        if c.entries.iter().any(|e| e.expires.is_some()) {
+            c.expire(wall_clock().to_nanos());
+        }
         c
     }
 
@@ -1493,6 +1634,13 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
 
 impl<T> Drop for DataReader<T> {
     fn drop(&mut self) {
+        if !self.owner {
+            return;
+        }
+        // The listener holds a handle on this reader: let it go.
+        let slot = self.state.listener.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.state.listener_mask.store(0, Ordering::Release);
+        drop(slot);
         self.state.timer.close();
         if self.shared.inner.is_closed() {
             return;

@@ -173,6 +173,15 @@ impl std::ops::BitOr for StatusMask {
     }
 }
 
+/// Bumps a counter watch, unless nobody subscribes to it: a counter is only there to wake its receivers,
+/// each of which subscribes before it looks at what the counter stands for (so it cannot miss a change made
+/// before it subscribed), and a send wakes every waiter slot of the channel even when there is none.
+pub(crate) fn bump(tx: &watch::Sender<u64>) {
+    if tx.receiver_count() > 0 {
+        tx.send_modify(|v| *v = v.wrapping_add(1));
+    }
+}
+
 /// The "changed" flags of one entity's statuses plus a counter bumped on
 /// every change, which conditions and wait-sets watch.
 pub(crate) struct StatusFlags {
@@ -198,7 +207,7 @@ impl StatusFlags {
 
     /// Wakes watchers without changing a flag (e.g. the cache changed).
     pub(crate) fn notify(&self) {
-        self.bump.send_modify(|v| *v = v.wrapping_add(1));
+        bump(&self.bump);
     }
 
     /// The statuses changed since last read.

@@ -61,6 +61,77 @@ struct Backlog {
     dropped: u64,
 }
 
+/// Work an endpoint asks the driver to run once it has released its locks:
+/// the endpoint's listener callbacks. See [`listener_scope`].
+pub(crate) trait Deferred: Send + Sync {
+    /// Runs the callbacks that became due.
+    fn run_deferred(&self);
+}
+
+/// Per-thread queue of endpoints whose listeners are due.
+#[derive(Default)]
+struct DeferredQueue {
+    /// Nesting of [`ListenerScope`]s on this thread.
+    depth: u32,
+    /// True while this thread runs queued callbacks (a callback's own writes queue behind it instead of
+    /// recursing).
+    running: bool,
+    queue: VecDeque<Arc<dyn Deferred>>,
+}
+
+thread_local! {
+    static DEFERRED: std::cell::RefCell<DeferredQueue> = std::cell::RefCell::new(DeferredQueue::default());
+}
+
+/// While a [`ListenerScope`] is open on this thread, listener callbacks are queued; they run when the
+/// outermost scope closes, after the driver released the core and endpoint-table locks. Returns false outside
+/// a scope, where the caller runs the callbacks itself.
+pub(crate) fn defer_listener(d: Arc<dyn Deferred>) -> bool {
+    DEFERRED.with(|q| {
+        let mut q = q.borrow_mut();
+        if q.depth == 0 {
+            return false;
+        }
+        q.queue.push_back(d);
+        true
+    })
+}
+
+/// Opens a scope in which listener callbacks are queued (see [`defer_listener`]).
+pub(crate) fn listener_scope() -> ListenerScope {
+    DEFERRED.with(|q| q.borrow_mut().depth += 1);
+    ListenerScope(())
+}
+
+/// Closing the outermost scope on a thread runs the queued callbacks, in order, on this thread.
+pub(crate) struct ListenerScope(());
+
+impl Drop for ListenerScope {
+    fn drop(&mut self) {
+        let start = DEFERRED.with(|q| {
+            let mut q = q.borrow_mut();
+            q.depth -= 1;
+            if q.depth > 0 || q.running || q.queue.is_empty() {
+                return false;
+            }
+            q.running = true;
+            true
+        });
+        if !start {
+            return;
+        }
+        loop {
+            let Some(next) = DEFERRED.with(|q| q.borrow_mut().queue.pop_front()) else { break };
+            // A panicking listener must not take the receive thread (and the participant's data path) with it.
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| next.run_deferred()));
+            if r.is_err() {
+                tracing::error!("a listener callback panicked");
+            }
+        }
+        DEFERRED.with(|q| q.borrow_mut().running = false);
+    }
+}
+
 /// A local writer's view of the events that concern it.
 pub(crate) trait WriterSink: Send + Sync {
     /// A reader matched (`matched`) or unmatched.
@@ -154,8 +225,8 @@ pub enum DiscoveryEvent {
 /// Local endpoints, by GUID.
 #[derive(Default)]
 pub(crate) struct EndpointTable {
-    pub(crate) writers: HashMap<Guid, Arc<dyn WriterSink>>,
-    pub(crate) readers: HashMap<Guid, Arc<dyn ReaderSink>>,
+    pub(crate) writers: starling_proto::FastHashMap<Guid, Arc<dyn WriterSink>>,
+    pub(crate) readers: starling_proto::FastHashMap<Guid, Arc<dyn ReaderSink>>,
     /// QoS of the local writers (local readers match them too).
     pub(crate) writer_qos: HashMap<Guid, EndpointQos>,
     /// Built-in topic readers.
@@ -169,7 +240,12 @@ pub(crate) struct Inner {
     spdp_multicast: Option<UdpSocket>,
     user_multicast: Option<UdpSocket>,
     metatraffic: UdpSocket,
-    user: UdpSocket,
+    /// Read by the participant's receive thread (see [`receive_thread`]), not by the reactor.
+    user: StdUdpSocket,
+    /// Ends when the receive thread exits.
+    user_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    /// The receive thread's id (so that a shutdown from that thread does not wait for itself).
+    user_thread: Mutex<Option<std::thread::ThreadId>>,
     /// Not registered with the reactor (see the module docs).
     send: StdUdpSocket,
     /// Locked only while `core` is held, so sends keep the core's order.
@@ -208,7 +284,9 @@ impl Inner {
             spdp_multicast: t.spdp_multicast.map(UdpSocket::from_std).transpose()?,
             user_multicast: t.user_multicast.map(UdpSocket::from_std).transpose()?,
             metatraffic: UdpSocket::from_std(t.metatraffic_unicast)?,
-            user: UdpSocket::from_std(t.user_unicast)?,
+            user: t.user_unicast,
+            user_done: Mutex::new(None),
+            user_thread: Mutex::new(None),
             send: t.send,
             backlog: Mutex::new(Backlog::default()),
             backlogged: AtomicBool::new(false),
@@ -257,6 +335,7 @@ impl Inner {
             self.lingering.store(false, Ordering::Release);
         }
         self.rearm(&core);
+        let scope = listener_scope();
         let mut table = lock(&self.table);
         drop(core);
         register(&mut table, &r);
@@ -264,6 +343,9 @@ impl Inner {
             table.builtin.retain(|w| w.strong_count() > 0);
             self.dispatch(&table, events);
         }
+        drop(table);
+        // Listeners run here, with no lock of the participant held.
+        drop(scope);
         r
     }
 
@@ -452,12 +534,33 @@ impl Inner {
             core.shutdown(Instant::now());
             let _ = self.drain(&mut core);
         }
-        let mut table = lock(&self.table);
-        table.writers.clear();
-        table.readers.clear();
-        table.builtin.clear();
+        {
+            let mut table = lock(&self.table);
+            table.writers.clear();
+            table.readers.clear();
+            table.builtin.clear();
+        }
         self.wake.notify_one();
         self.backlog_wake.notify_one();
+        self.stop_receive_thread();
+    }
+
+    /// Wakes the receive thread out of its blocking receive (shutting a UDP socket's read side down wakes
+    /// its readers on Linux; a receive timeout covers other systems) and waits, bounded, for it to exit, so
+    /// that the sockets are closed when the participant is gone. Not from the receive thread itself.
+    fn stop_receive_thread(&self) {
+        if let Err(e) = socket2::SockRef::from(&self.user).shutdown(std::net::Shutdown::Read) {
+            // Linux reports ENOTCONN for an unconnected socket, after waking its readers.
+            tracing::trace!("shutting the user-data socket down: {e}");
+        }
+        if *lock(&self.user_thread) == Some(std::thread::current().id()) {
+            return;
+        }
+        if let Some(done) = lock(&self.user_done).take() {
+            if done.recv_timeout(RECV_TIMEOUT * 4) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                tracing::debug!("the receive thread did not stop in time");
+            }
+        }
     }
 
     /// Sends every pending datagram and collects the pending events.
@@ -629,7 +732,19 @@ impl Inner {
             }
         }
         self.finish(core, true);
-        self.progress.send_modify(|v| *v = v.wrapping_add(1));
+        crate::dds::status_bump(&self.progress);
+    }
+
+    /// Feeds datagrams already read (by the receive thread) to the core under one lock.
+    fn receive_all(&self, datagrams: &[&[u8]]) {
+        let mut core = lock(&self.core);
+        self.lingering.store(false, Ordering::Release);
+        let now = Instant::now();
+        for d in datagrams {
+            guarded(&mut core, now, d);
+        }
+        self.finish(core, true);
+        crate::dds::status_bump(&self.progress);
     }
 
     fn on_timer(&self) {
@@ -638,20 +753,29 @@ impl Inner {
         core.handle_timeout(Instant::now());
         self.finish(core, false);
         // Timers can change what waiters look at too (lease expiry unmatches readers).
-        self.progress.send_modify(|v| *v = v.wrapping_add(1));
+        crate::dds::status_bump(&self.progress);
     }
 
     fn finish(&self, mut core: MutexGuard<'_, Participant>, rearm: bool) {
         let events = self.drain(&mut core);
-        if rearm {
-            self.rearm(&core);
-        }
         if events.events.is_empty() && events.builtin.is_empty() {
+            if rearm {
+                self.rearm(&core);
+            }
             return;
         }
+        let scope = listener_scope();
         let table = lock(&self.table);
         drop(core);
         self.dispatch(&table, events);
+        drop(table);
+        // Listeners run here, on the receiving (or timer) thread, with no lock of the participant held.
+        drop(scope);
+        // After the deliveries (and a listener's reply): a sample reaches its reader without waiting for the
+        // core to work out its next deadline.
+        if rearm {
+            self.rearm(&lock(&self.core));
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -675,7 +799,6 @@ impl Drop for Tasks {
 enum Sock {
     Spdp,
     Metatraffic,
-    User,
     UserMulticast,
 }
 
@@ -684,7 +807,6 @@ impl Inner {
         match which {
             Sock::Spdp => self.spdp_multicast.as_ref(),
             Sock::Metatraffic => Some(&self.metatraffic),
-            Sock::User => Some(&self.user),
             Sock::UserMulticast => self.user_multicast.as_ref(),
         }
     }
@@ -704,6 +826,128 @@ async fn receive_loop(inner: Arc<Inner>, which: Sock) {
             Ok((n, _)) => inner.receive(socket, &mut buf, n),
             Err(e) => tracing::debug!(?which, "receive: {e}"),
         }
+    }
+}
+
+/// How long the receive thread blocks before it looks whether the participant closed (a backstop: shutdown
+/// wakes it at once on Linux).
+const RECV_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Starts the thread that reads the user-data unicast socket: blocking receives, no reactor between the
+/// socket and the core. One `recvmmsg` call waits for the first datagram and returns whatever else is
+/// queued with it (no extra call that ends in EAGAIN), the batch goes through the core under one lock, and
+/// the events (reader listeners included) are dispatched from this thread, so a listener that answers from
+/// `on_data_available` sends its reply without a thread hop. The thread enters `handle`'s runtime, so code
+/// it runs may use tokio as anywhere else.
+pub(crate) fn spawn_receive_thread(inner: &Arc<Inner>, handle: tokio::runtime::Handle) -> io::Result<()> {
+    inner.user.set_nonblocking(false)?;
+    inner.user.set_read_timeout(Some(RECV_TIMEOUT))?;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    *lock(&inner.user_done) = Some(rx);
+    let me = inner.clone();
+    let t = std::thread::Builder::new().name("starling-recv".into()).spawn(move || {
+        let _entered = handle.enter();
+        receive_thread(&me);
+        drop(me);
+        drop(tx);
+    })?;
+    *lock(&inner.user_thread) = Some(t.thread().id());
+    Ok(())
+}
+
+/// The receive thread's loop (see [`spawn_receive_thread`]).
+fn receive_thread(inner: &Inner) {
+    let mut batch = RecvBatch::new();
+    loop {
+        if inner.is_closed() {
+            break;
+        }
+        match batch.recv(&inner.user) {
+            Ok(0) => {}
+            Ok(n) => {
+                if inner.is_closed() {
+                    break;
+                }
+                let datagrams = batch.datagrams(n);
+                inner.receive_all(&datagrams[..n]);
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::debug!("receive: {e}");
+                if inner.is_closed() {
+                    break;
+                }
+                // Do not spin on a persistent error.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    tracing::debug!("receive thread stopped");
+}
+
+/// Buffers for up to [`RECV_BATCH`] datagrams read with one call. The buffer is one allocation the kernel
+/// backs with memory only where datagrams were written.
+struct RecvBatch {
+    buf: Vec<u8>,
+    lens: [usize; RECV_BATCH],
+}
+
+impl RecvBatch {
+    fn new() -> Self {
+        RecvBatch { buf: vec![0u8; RECV_BUF * RECV_BATCH], lens: [0; RECV_BATCH] }
+    }
+
+    /// Blocks until at least one datagram arrived (or the timeout, or shutdown); returns how many were read.
+    #[cfg(target_os = "linux")]
+    fn recv(&mut self, socket: &StdUdpSocket) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: zeroed iovec and mmsghdr are valid values (plain C structs).
+        let mut iovs: [libc::iovec; RECV_BATCH] = unsafe { std::mem::zeroed() };
+        let mut hdrs: [libc::mmsghdr; RECV_BATCH] = unsafe { std::mem::zeroed() };
+        for (i, chunk) in self.buf.chunks_exact_mut(RECV_BUF).enumerate() {
+            iovs[i].iov_base = chunk.as_mut_ptr().cast();
+            iovs[i].iov_len = RECV_BUF;
+        }
+        for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: every header points at one iovec above, each covering a distinct RECV_BUF-sized part of
+        // `self.buf`, all of which outlive the call; the count is the arrays' length.
+        let n = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                RECV_BATCH as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        for (len, h) in self.lens.iter_mut().zip(&hdrs[..n]) {
+            *len = (h.msg_len as usize).min(RECV_BUF);
+        }
+        Ok(n)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn recv(&mut self, socket: &StdUdpSocket) -> io::Result<usize> {
+        let (n, _) = socket.recv_from(&mut self.buf[..RECV_BUF])?;
+        self.lens[0] = n;
+        Ok(1)
+    }
+
+    /// The first `n` datagrams read by the last [`RecvBatch::recv`].
+    fn datagrams(&self, n: usize) -> [&[u8]; RECV_BATCH] {
+        let mut out: [&[u8]; RECV_BATCH] = [&[]; RECV_BATCH];
+        for (i, o) in out.iter_mut().enumerate().take(n) {
+            *o = &self.buf[i * RECV_BUF..i * RECV_BUF + self.lens[i]];
+        }
+        out
     }
 }
 
@@ -751,7 +995,7 @@ async fn flush_loop(inner: Arc<Inner>) {
 /// moves it earlier. Returns after shutdown (stopping the other tasks).
 pub(crate) async fn run(inner: Arc<Inner>) {
     let mut tasks = Tasks(Vec::new());
-    for which in [Sock::Spdp, Sock::Metatraffic, Sock::User, Sock::UserMulticast] {
+    for which in [Sock::Spdp, Sock::Metatraffic, Sock::UserMulticast] {
         if inner.socket(which).is_some() {
             tasks.0.push(tokio::spawn(receive_loop(inner.clone(), which)));
         }

@@ -118,5 +118,9 @@ pub(crate) fn start(
     let inner = Inner::new(core, bound)
         .map_err(|source| TransportError::Io { context: "registering sockets with the runtime".into(), source })?;
     let task = handle.spawn(driver::run(inner.clone()));
+    if let Err(source) = driver::spawn_receive_thread(&inner, handle.clone()) {
+        inner.shutdown();
+        return Err(TransportError::Io { context: "starting the receive thread".into(), source });
+    }
     Ok(Started { inner, iface, participant_id, guid_prefix, task })
 }

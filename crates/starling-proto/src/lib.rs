@@ -18,3 +18,8 @@ pub mod discovery;
 pub mod qos;
 pub mod wire;
 pub mod xtypes;
+
+/// A hash map for the per-datagram and per-sample lookups (by GUID, key hash, sequence number): foldhash,
+/// seeded at random per process, is several times cheaper than SipHash on these small keys while keeping
+/// the seeding that makes colliding keys hard to pick from outside.
+pub type FastHashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

@@ -360,6 +360,17 @@ fn endpoint_requests_keyhash_only_for_cyclone() {
 }
 
 #[test]
+fn endpoint_expects_virtual_heartbeat_only_for_rti() {
+    // RTI's EXPECTS_VIRTUAL_HB (0x8009) as Connext 6.1.2 sends it in a reader's SEDP data.
+    let buf = minimal_sedp(Endian::Little, true, |w| w.raw(0x8009, &[1, 0, 0, 0]));
+    assert!(EndpointData::decode(&buf, VendorId::RTI, false, None).unwrap().expects_virtual_heartbeat);
+    let off = minimal_sedp(Endian::Little, true, |w| w.raw(0x8009, &[0, 0, 0, 0]));
+    assert!(!EndpointData::decode(&off, VendorId::RTI, false, None).unwrap().expects_virtual_heartbeat);
+    // Under another vendor id 0x8009 means something else (or nothing).
+    assert!(!EndpointData::decode(&buf, VendorId::CYCLONE, false, None).unwrap().expects_virtual_heartbeat);
+}
+
+#[test]
 fn endpoint_rejections() {
     let bad = |f: &dyn Fn(&mut ParameterListWriter<'_>)| {
         let buf = minimal_sedp(Endian::Little, true, f);

@@ -5,149 +5,17 @@
 //! Every scenario runs over many seeds; a failure names its seed.
 
 use bytes::Bytes;
-use starling_proto::core::{ChangeKind, EndpointConfig, Event, Participant, ParticipantConfig, WriteChange};
+use starling_proto::core::{EndpointConfig, Event, WriteChange};
 use starling_proto::qos::{EndpointQos, History, Reliability};
-use starling_proto::wire::{Guid, GuidPrefix, KeyHash, Locator};
-use std::collections::HashMap;
-use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use starling_proto::wire::Guid;
+use std::time::Duration;
 
-/// xorshift64*: failures replay from the seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        percent > 0 && self.next() % 100 < percent
-    }
-}
+mod common;
+use common::{seeds, Faults, Net};
 
-#[derive(Clone, Copy)]
-struct Faults {
-    loss: u64,
-    dup: u64,
-    reorder: u64,
-}
-
-struct Net {
-    now: Instant,
-    parts: Vec<Participant>,
-    addr: HashMap<Locator, usize>,
-    rng: Rng,
-    faults: Faults,
-    in_flight: Vec<(usize, Vec<u8>)>,
-    events: Vec<Vec<Event>>,
-}
-
-fn multicast() -> Locator {
-    Locator::udpv4(Ipv4Addr::new(239, 255, 0, 1), 7400)
-}
-
-impl Net {
-    fn new(n: usize, seed: u64, faults: Faults) -> Net {
-        let now = Instant::now();
-        let mut parts = Vec::new();
-        let mut addr = HashMap::new();
-        for i in 0..n {
-            let mut prefix = [0u8; 12];
-            prefix[0] = 0x01;
-            prefix[11] = i as u8 + 1;
-            let mut c = ParticipantConfig::new(0, i as u32, GuidPrefix(prefix));
-            let ip = Ipv4Addr::new(10, 0, 0, i as u8 + 1);
-            let (meta, user) = (Locator::udpv4(ip, 7410), Locator::udpv4(ip, 7411));
-            c.metatraffic_unicast = vec![meta];
-            c.default_unicast = vec![user];
-            c.metatraffic_multicast = vec![multicast()];
-            c.spdp_destinations = vec![multicast()];
-            addr.insert(meta, i);
-            addr.insert(user, i);
-            parts.push(Participant::new(c, now));
-        }
-        Net { now, parts, addr, rng: Rng(seed.max(1)), faults, in_flight: Vec::new(), events: vec![Vec::new(); n] }
-    }
-
-    fn collect(&mut self) {
-        for i in 0..self.parts.len() {
-            while let Some(t) = self.parts[i].poll_transmit() {
-                for d in &t.destinations {
-                    let targets: Vec<usize> = if *d == multicast() {
-                        (0..self.parts.len()).collect()
-                    } else {
-                        self.addr.get(d).copied().into_iter().collect()
-                    };
-                    for to in targets {
-                        if self.rng.chance(self.faults.loss) {
-                            continue;
-                        }
-                        self.in_flight.push((to, t.payload.clone()));
-                        if self.rng.chance(self.faults.dup) {
-                            self.in_flight.push((to, t.payload.clone()));
-                        }
-                    }
-                }
-            }
-            while let Some(e) = self.parts[i].poll_event() {
-                self.events[i].push(e);
-            }
-        }
-    }
-
-    fn step(&mut self) {
-        self.collect();
-        let mut batch = std::mem::take(&mut self.in_flight);
-        if batch.len() > 1 {
-            for i in 0..batch.len() {
-                if self.rng.chance(self.faults.reorder) {
-                    let j = (self.rng.next() as usize) % batch.len();
-                    batch.swap(i, j);
-                }
-            }
-        }
-        for (to, dg) in batch {
-            self.parts[to].handle_datagram(self.now, &dg);
-        }
-        self.collect();
-        if self.in_flight.is_empty() {
-            let max = self.now + Duration::from_millis(50);
-            let next = self.parts.iter().filter_map(|p| p.poll_timeout()).min().unwrap_or(max);
-            self.now = next.max(self.now).min(max);
-            for p in &mut self.parts {
-                p.handle_timeout(self.now);
-            }
-        }
-    }
-
-    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Net) -> bool) -> bool {
-        let end = self.now + limit;
-        while self.now < end {
-            if done(self) {
-                return true;
-            }
-            self.step();
-        }
-        done(self)
-    }
-
-    /// Lets the network run for `d` of simulated time.
-    fn run_for(&mut self, d: Duration) {
-        self.run_until(d, |_| false);
-    }
-}
-
+/// An endpoint on topic `T`.
 fn endpoint(qos: EndpointQos) -> EndpointConfig {
-    EndpointConfig {
-        topic_name: "T".into(),
-        type_name: "Blob".into(),
-        keyed: true,
-        qos,
-        type_information: None,
-        content_filter: None,
-        group: None,
-    }
+    common::endpoint("T", qos)
 }
 
 fn qos(writer: bool, reliable: bool, coherent: bool, history: History) -> EndpointQos {
@@ -160,20 +28,13 @@ fn qos(writer: bool, reliable: bool, coherent: bool, history: History) -> Endpoi
 }
 
 /// A change on instance `member` whose payload carries (set, member).
+/// Member `member` of coherent set `set`: the set number, then the member byte; instance `member`.
 fn change(set: u32, member: u8) -> WriteChange {
-    let mut payload = vec![0x00, 0x01, 0x00, 0x00];
-    payload.extend_from_slice(&set.to_le_bytes());
+    let mut c = common::change(set, member);
+    let mut payload = c.payload.to_vec();
     payload.push(member);
-    let mut k = [0u8; 16];
-    k[0] = member;
-    WriteChange {
-        kind: ChangeKind::Alive,
-        key_hash: KeyHash(k),
-        payload: Bytes::from(payload),
-        source_timestamp: None,
-        related_sample_identity: None,
-        original_writer: None,
-    }
+    c.payload = Bytes::from(payload);
+    c
 }
 
 fn decode(p: &Option<Bytes>) -> (u32, u8) {
@@ -191,7 +52,7 @@ struct Seen {
 
 fn seen(net: &Net, idx: usize) -> Seen {
     let mut s = Seen::default();
-    for e in &net.events[idx] {
+    for e in net.events_of(idx) {
         match e {
             Event::CoherentSet { samples, .. } => s.sets.push(samples.iter().map(|x| decode(&x.payload)).collect()),
             Event::Sample { sample, .. } if sample.payload.is_none() => s.empty_payloads += 1,
@@ -203,8 +64,7 @@ fn seen(net: &Net, idx: usize) -> Seen {
 }
 
 fn matched(net: &Net) -> bool {
-    net.events[0].iter().any(|e| matches!(e, Event::PublicationMatched { matched: true, .. }))
-        && net.events[1].iter().any(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. }))
+    net.publications_matched(0) > 0 && net.subscription_matched(1)
 }
 
 const SET_SIZE: u8 = 3;
@@ -241,9 +101,9 @@ fn assert_whole(s: &Seen, seed: u64) {
 
 #[test]
 fn reliable_reader_gets_every_set_whole_under_faults() {
-    for seed in 1..=25u64 {
+    for seed in seeds(1..=25) {
         let faults = Faults { loss: 20, dup: 10, reorder: 30 };
-        let mut net = Net::new(2, seed, faults);
+        let mut net = Net::faulty(2, seed, faults);
         let w = net.parts[0].create_writer(net.now, endpoint(qos(true, true, true, History::KeepAll)));
         net.parts[1].create_reader(net.now, endpoint(qos(false, true, true, History::KeepAll)));
         assert!(net.run_until(Duration::from_secs(60), matched), "seed {seed}: no match");
@@ -261,9 +121,9 @@ fn reliable_reader_gets_every_set_whole_under_faults() {
 #[test]
 fn best_effort_reader_never_sees_part_of_a_set() {
     let mut dropped_somewhere = false;
-    for seed in 1..=25u64 {
+    for seed in seeds(1..=25) {
         let faults = Faults { loss: 15, dup: 5, reorder: 20 };
-        let mut net = Net::new(2, seed, faults);
+        let mut net = Net::faulty(2, seed, faults);
         let w = net.parts[0].create_writer(net.now, endpoint(qos(true, false, true, History::KeepAll)));
         net.parts[1].create_reader(net.now, endpoint(qos(false, false, true, History::KeepAll)));
         assert!(net.run_until(Duration::from_secs(60), matched), "seed {seed}: no match");
@@ -285,9 +145,9 @@ fn keep_last_writer_gaps_drop_sets_whole() {
     // A KEEP_LAST(1) writer keeps only the newest change per instance: a change lost on the way and already
     // replaced is answered with a GAP, and its set must be dropped, not delivered in part.
     let mut dropped_somewhere = false;
-    for seed in 1..=25u64 {
+    for seed in seeds(1..=25) {
         let faults = Faults { loss: 25, dup: 0, reorder: 20 };
-        let mut net = Net::new(2, seed, faults);
+        let mut net = Net::faulty(2, seed, faults);
         let w = net.parts[0].create_writer(net.now, endpoint(qos(true, true, true, History::KeepLast(1))));
         net.parts[1].create_reader(net.now, endpoint(qos(false, true, true, History::KeepAll)));
         assert!(net.run_until(Duration::from_secs(60), matched), "seed {seed}: no match");
@@ -305,7 +165,7 @@ fn keep_last_writer_gaps_drop_sets_whole() {
 
 #[test]
 fn reader_without_coherent_access_gets_plain_samples_and_no_markers() {
-    let mut net = Net::new(2, 7, Faults { loss: 10, dup: 5, reorder: 10 });
+    let mut net = Net::faulty(2, 7, Faults { loss: 10, dup: 5, reorder: 10 });
     let w = net.parts[0].create_writer(net.now, endpoint(qos(true, true, true, History::KeepAll)));
     net.parts[1].create_reader(net.now, endpoint(qos(false, true, false, History::KeepAll)));
     assert!(net.run_until(Duration::from_secs(60), matched));
@@ -318,7 +178,7 @@ fn reader_without_coherent_access_gets_plain_samples_and_no_markers() {
 
 #[test]
 fn reader_joining_in_the_middle_of_a_set_drops_that_set() {
-    let mut net = Net::new(2, 3, Faults { loss: 0, dup: 0, reorder: 0 });
+    let mut net = Net::faulty(2, 3, Faults { loss: 0, dup: 0, reorder: 0 });
     let w = net.parts[0].create_writer(net.now, endpoint(qos(true, true, true, History::KeepAll)));
     net.run_for(Duration::from_millis(100));
     let now = net.now;
@@ -341,7 +201,7 @@ fn reader_joining_in_the_middle_of_a_set_drops_that_set() {
 
 #[test]
 fn local_reader_gets_sets_whole() {
-    let mut net = Net::new(1, 1, Faults { loss: 0, dup: 0, reorder: 0 });
+    let mut net = Net::faulty(1, 1, Faults { loss: 0, dup: 0, reorder: 0 });
     let w = net.parts[0].create_writer(net.now, endpoint(qos(true, true, true, History::KeepAll)));
     net.parts[0].create_reader(net.now, endpoint(qos(false, true, true, History::KeepAll)));
     let now = net.now;
@@ -389,8 +249,7 @@ fn group_setup(net: &mut Net, reliable: bool, coherent: bool, ordered: bool) -> 
     }
     let all_matched = |n: &Net| {
         let count = |i: usize, w: bool| {
-            n.events[i]
-                .iter()
+            n.events_of(i)
                 .filter(|e| match e {
                     Event::PublicationMatched { matched, .. } => w && *matched,
                     Event::SubscriptionMatched { matched, .. } => !w && *matched,
@@ -461,7 +320,7 @@ struct GroupSeen {
 fn group_seen(net: &Net, readers: &[Guid]) -> GroupSeen {
     let idx = |g: &Guid| readers.iter().position(|r| r == g).expect("a known reader");
     let mut s = GroupSeen::default();
-    for e in &net.events[1] {
+    for e in net.events_of(1) {
         match e {
             Event::GroupCoherentSet { parts } => s.sets.push(
                 parts
@@ -507,8 +366,8 @@ fn assert_group_whole(s: &GroupSeen, seed: u64) {
 
 #[test]
 fn group_sets_arrive_whole_across_writers_under_faults() {
-    for seed in 1..=20u64 {
-        let mut net = Net::new(2, seed, Faults { loss: 15, dup: 10, reorder: 30 });
+    for seed in seeds(1..=20) {
+        let mut net = Net::faulty(2, seed, Faults { loss: 15, dup: 10, reorder: 30 });
         let (writers, readers) = group_setup(&mut net, true, true, true);
         publish_group(&mut net, &writers, 30, Duration::from_millis(20));
         let done = net.run_until(Duration::from_secs(120), |n| group_seen(n, &readers).sets.len() == 30);
@@ -525,8 +384,8 @@ fn group_sets_arrive_whole_across_writers_under_faults() {
 #[test]
 fn best_effort_group_sets_are_whole_or_dropped_whole() {
     let mut dropped_somewhere = false;
-    for seed in 1..=20u64 {
-        let mut net = Net::new(2, seed, Faults { loss: 10, dup: 5, reorder: 20 });
+    for seed in seeds(1..=20) {
+        let mut net = Net::faulty(2, seed, Faults { loss: 10, dup: 5, reorder: 20 });
         let (writers, readers) = group_setup(&mut net, false, true, false);
         publish_group(&mut net, &writers, 30, Duration::from_millis(20));
         net.run_for(Duration::from_secs(2));
@@ -544,8 +403,8 @@ fn best_effort_group_sets_are_whole_or_dropped_whole() {
 fn ordered_group_access_numbers_samples_in_the_publishers_order() {
     // Ordered access without coherent sets: every sample carries its group sequence number, so that the
     // subscriber can put the samples of all its readers back into the order the publisher wrote them.
-    for seed in 1..=10u64 {
-        let mut net = Net::new(2, seed, Faults { loss: 15, dup: 10, reorder: 40 });
+    for seed in seeds(1..=10) {
+        let mut net = Net::faulty(2, seed, Faults { loss: 15, dup: 10, reorder: 40 });
         let (writers, readers) = group_setup(&mut net, true, false, true);
         let mut written = Vec::new();
         for i in 0..60u32 {
@@ -557,7 +416,7 @@ fn ordered_group_access_numbers_samples_in_the_publishers_order() {
         }
         assert!(net.run_until(Duration::from_secs(120), |n| group_seen(n, &readers).singles.len() == 60));
         let mut got: Vec<(i64, usize, u32)> = Vec::new();
-        for e in &net.events[1] {
+        for e in net.events_of(1) {
             if let Event::Sample { reader, sample } = e {
                 let seq = sample.group.as_ref().and_then(|g| g.seq).expect("a group sequence number").0;
                 got.push((seq, readers.iter().position(|r| r == reader).expect("reader"), decode(&sample.payload).0));
@@ -585,8 +444,8 @@ fn content_filtered_reader_gets_sets_minus_the_filtered_changes() {
     // The writer filters member 1 out for the reader (it sends a GAP instead): each set must still be
     // delivered, without member 1, not dropped as incomplete. Also when the filtered change is the set's
     // first.
-    for seed in 1..=15u64 {
-        let mut net = Net::new(2, seed, Faults { loss: 15, dup: 5, reorder: 20 });
+    for seed in seeds(1..=15) {
+        let mut net = Net::faulty(2, seed, Faults { loss: 15, dup: 5, reorder: 20 });
         let w = net.parts[0].create_writer(net.now, endpoint(qos(true, true, true, History::KeepAll)));
         let mut rq = endpoint(qos(false, true, true, History::KeepAll));
         rq.content_filter = Some(filter_property());
@@ -626,8 +485,8 @@ fn content_filtered_reader_gets_sets_minus_the_filtered_changes() {
 fn content_filtered_group_reader_gets_group_sets_minus_the_filtered_changes() {
     // GROUP scope: reader 1 filters out every change of writer 1 (its share is all GAPs): the group sets
     // still arrive, with nothing at reader 1.
-    for seed in 1..=10u64 {
-        let mut net = Net::new(2, seed, Faults { loss: 10, dup: 5, reorder: 20 });
+    for seed in seeds(1..=10) {
+        let mut net = Net::faulty(2, seed, Faults { loss: 10, dup: 5, reorder: 20 });
         let pub_group = net.parts[0].create_group(true);
         let sub_group = net.parts[1].create_group(false);
         let mut writers = Vec::new();
@@ -646,9 +505,8 @@ fn content_filtered_group_reader_gets_group_sets_minus_the_filtered_changes() {
             readers.push(net.parts[1].create_reader(net.now, r));
         }
         let ok = net.run_until(Duration::from_secs(60), |n| {
-            n.events[1].iter().filter(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. })).count() >= 3
-                && n.events[0].iter().filter(|e| matches!(e, Event::PublicationMatched { matched: true, .. })).count()
-                    >= 3
+            n.events_of(1).filter(|e| matches!(e, Event::SubscriptionMatched { matched: true, .. })).count() >= 3
+                && n.publications_matched(0) >= 3
         });
         assert!(ok, "seed {seed}: no match");
         for set in 0..15u32 {
@@ -681,7 +539,7 @@ fn content_filtered_group_reader_gets_group_sets_minus_the_filtered_changes() {
 #[test]
 fn topic_scope_reader_of_a_group_writer_gets_per_writer_sets() {
     // A reader of TOPIC scope (like another vendor's) still sees each writer's share as a coherent set.
-    let mut net = Net::new(2, 5, Faults { loss: 10, dup: 5, reorder: 20 });
+    let mut net = Net::faulty(2, 5, Faults { loss: 10, dup: 5, reorder: 20 });
     let pub_group = net.parts[0].create_group(true);
     let mut wq = endpoint(group_qos(true, true, true, false));
     wq.topic_name = "G0".into();

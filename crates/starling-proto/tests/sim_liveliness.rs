@@ -3,20 +3,16 @@
 //! a reader sees it and LIVELINESS_LOST as the writer sees it, with PMD
 //! datagrams or a whole participant's traffic dropped. Simulated time only.
 
-use bytes::Bytes;
-use starling_proto::core::{
-    ChangeKind, EndpointConfig, Event, Participant, ParticipantConfig, ParticipantMessageData, WriteChange,
-    MANUAL_LIVELINESS_UPDATE,
-};
+use starling_proto::core::{Event, Participant, ParticipantMessageData, MANUAL_LIVELINESS_UPDATE};
 use starling_proto::qos::{EndpointQos, Liveliness, LivelinessKind, Reliability};
-use starling_proto::wire::{self, EntityId, Guid, GuidPrefix, KeyHash, Locator, Submessage};
-use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use starling_proto::wire::{self, EntityId, Guid, Submessage};
+use std::cell::Cell;
+use std::ops::{Deref, DerefMut};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-fn multicast() -> Locator {
-    Locator::udpv4(Ipv4Addr::new(239, 255, 0, 1), 7400)
-}
+mod common;
+use common::{change, endpoint, Net as SimNet};
 
 /// Which datagrams the network drops.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -28,15 +24,25 @@ enum Drop {
     AllFrom0,
 }
 
+/// The shared simulated network, plus what these tests drop and count.
 struct Net {
-    now: Instant,
-    parts: Vec<Participant>,
-    addr: HashMap<Locator, usize>,
-    in_flight: Vec<(usize, Vec<u8>)>,
-    events: Vec<Vec<(Instant, Event)>>,
-    drop: Drop,
+    sim: SimNet,
+    drop: Rc<Cell<Drop>>,
     /// Manual PMDs seen leaving participant 0 (dropped or not).
-    manual_pmds: usize,
+    manual_pmds: Rc<Cell<usize>>,
+}
+
+impl Deref for Net {
+    type Target = SimNet;
+    fn deref(&self) -> &SimNet {
+        &self.sim
+    }
+}
+
+impl DerefMut for Net {
+    fn deref_mut(&mut self) -> &mut SimNet {
+        &mut self.sim
+    }
 }
 
 fn is_pmd(datagram: &[u8]) -> bool {
@@ -66,97 +72,30 @@ fn manual_pmd_count(datagram: &[u8]) -> usize {
 
 impl Net {
     fn new(n: usize) -> Net {
-        let now = Instant::now();
-        let mut parts = Vec::new();
-        let mut addr = HashMap::new();
-        for i in 0..n {
-            let mut prefix = [0u8; 12];
-            prefix[0] = 0x02;
-            prefix[11] = i as u8 + 1;
-            let mut c = ParticipantConfig::new(0, i as u32, GuidPrefix(prefix));
-            let ip = Ipv4Addr::new(10, 0, 0, i as u8 + 1);
-            let (meta, user) = (Locator::udpv4(ip, 7410), Locator::udpv4(ip, 7411));
-            c.metatraffic_unicast = vec![meta];
-            c.default_unicast = vec![user];
-            c.metatraffic_multicast = vec![multicast()];
-            c.spdp_destinations = vec![multicast()];
-            addr.insert(meta, i);
-            addr.insert(user, i);
-            parts.push(Participant::new(c, now));
-        }
-        Net {
-            now,
-            parts,
-            addr,
-            in_flight: Vec::new(),
-            events: (0..n).map(|_| Vec::new()).collect(),
-            drop: Drop::Nothing,
-            manual_pmds: 0,
-        }
+        let mut sim = SimNet::new(n, 1, |_, _| {});
+        sim.max_step = Duration::from_millis(20);
+        let drop = Rc::new(Cell::new(Drop::Nothing));
+        let manual_pmds = Rc::new(Cell::new(0));
+        let (d, m) = (drop.clone(), manual_pmds.clone());
+        sim.set_drop_hook(Some(Box::new(move |from, datagram| {
+            if from == 0 {
+                m.set(m.get() + manual_pmd_count(datagram));
+            }
+            match d.get() {
+                Drop::Nothing => false,
+                Drop::Pmd => is_pmd(datagram),
+                Drop::AllFrom0 => from == 0,
+            }
+        })));
+        Net { sim, drop, manual_pmds }
     }
 
-    fn collect(&mut self) {
-        for i in 0..self.parts.len() {
-            while let Some(t) = self.parts[i].poll_transmit() {
-                if i == 0 {
-                    self.manual_pmds += manual_pmd_count(&t.payload);
-                }
-                let dropped = match self.drop {
-                    Drop::Nothing => false,
-                    Drop::Pmd => is_pmd(&t.payload),
-                    Drop::AllFrom0 => i == 0,
-                };
-                if dropped {
-                    continue;
-                }
-                for d in &t.destinations {
-                    let targets: Vec<usize> = if *d == multicast() {
-                        (0..self.parts.len()).collect()
-                    } else {
-                        self.addr.get(d).copied().into_iter().collect()
-                    };
-                    for to in targets {
-                        self.in_flight.push((to, t.payload.clone()));
-                    }
-                }
-            }
-            while let Some(e) = self.parts[i].poll_event() {
-                self.events[i].push((self.now, e));
-            }
-        }
+    fn set_drop(&mut self, drop: Drop) {
+        self.drop.set(drop);
     }
 
-    fn step(&mut self, max_step: Duration) {
-        self.collect();
-        for (to, dg) in std::mem::take(&mut self.in_flight) {
-            self.parts[to].handle_datagram(self.now, &dg);
-        }
-        self.collect();
-        if self.in_flight.is_empty() {
-            let next = self.parts.iter().filter_map(|p| p.poll_timeout()).min().unwrap_or(self.now + max_step);
-            self.now = next.max(self.now).min(self.now + max_step);
-            for p in &mut self.parts {
-                p.handle_timeout(self.now);
-            }
-        }
-    }
-
-    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Net) -> bool) -> bool {
-        let end = self.now + limit;
-        while self.now < end {
-            if done(self) {
-                return true;
-            }
-            self.step(Duration::from_millis(20));
-        }
-        done(self)
-    }
-
-    fn run_for(&mut self, d: Duration) {
-        let end = self.now + d;
-        while self.now < end {
-            self.step(Duration::from_millis(20));
-        }
+    fn manual_pmds(&self) -> usize {
+        self.manual_pmds.get()
     }
 
     /// Runs for `d`, calling `f` on participant 0 every `every`.
@@ -169,56 +108,14 @@ impl Net {
                 f(&mut self.parts[0], now);
                 next = now + every;
             }
-            self.step(Duration::from_millis(20));
+            let step = self.max_step;
+            self.step(step);
         }
-    }
-
-    /// (alive) of every LivelinessChanged participant `idx` saw for `writer`.
-    fn liveliness_of(&self, idx: usize, writer: Guid) -> Vec<bool> {
-        self.events[idx]
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Event::LivelinessChanged { writer: w, alive, .. } if *w == writer => Some(*alive),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn lost_count(&self, idx: usize, writer: Guid) -> usize {
-        self.events[idx]
-            .iter()
-            .filter(|(_, e)| matches!(e, Event::LivelinessLost { writer: w } if *w == writer))
-            .count()
     }
 }
 
 fn lease(kind: LivelinessKind, ms: u64) -> Liveliness {
     Liveliness { kind, lease_duration: wire::Duration::from_std(Duration::from_millis(ms)) }
-}
-
-fn endpoint(topic: &str, qos: EndpointQos) -> EndpointConfig {
-    EndpointConfig {
-        topic_name: topic.into(),
-        type_name: "Blob".into(),
-        keyed: true,
-        qos,
-        type_information: None,
-        content_filter: None,
-        group: None,
-    }
-}
-
-fn change(i: u32) -> WriteChange {
-    let mut payload = vec![0x00, 0x01, 0x00, 0x00];
-    payload.extend_from_slice(&i.to_le_bytes());
-    WriteChange {
-        kind: ChangeKind::Alive,
-        key_hash: KeyHash([1; 16]),
-        payload: Bytes::from(payload),
-        source_timestamp: None,
-        related_sample_identity: None,
-        original_writer: None,
-    }
 }
 
 /// Participant 0 with a writer of `liveliness`, participant 1 with a reader that accepts it, matched.
@@ -227,13 +124,11 @@ fn matched_pair(liveliness: Liveliness) -> (Net, Guid, Guid) {
     let mut wq = EndpointQos::writer_default();
     wq.reliability = Reliability::reliable();
     wq.liveliness = liveliness;
-    let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+    let w = net.sim.parts[0].create_writer(net.sim.now, endpoint("T", wq));
     let mut rq = EndpointQos::reader_default();
     rq.reliability = Reliability::reliable();
-    let r = net.parts[1].create_reader(net.now, endpoint("T", rq));
-    let ok = net.run_until(Duration::from_secs(5), |n| {
-        n.events[1].iter().any(|(_, e)| matches!(e, Event::SubscriptionMatched { matched: true, .. }))
-    });
+    let r = net.sim.parts[1].create_reader(net.sim.now, endpoint("T", rq));
+    let ok = net.run_until(Duration::from_secs(5), |n| n.subscription_matched(1));
     assert!(ok, "never matched");
     (net, w, r)
 }
@@ -256,7 +151,7 @@ fn manual_by_participant_assertions_travel_as_pmd() {
     });
     assert!(net.liveliness_of(1, w).is_empty(), "no change while asserted: {:?}", net.liveliness_of(1, w));
     assert_eq!(net.lost_count(0, w), 0);
-    assert!(net.manual_pmds >= 10, "one manual PMD per assertion, got {}", net.manual_pmds);
+    assert!(net.manual_pmds() >= 10, "one manual PMD per assertion, got {}", net.manual_pmds());
     // Silence: the reader sees the writer die, the writer sees LIVELINESS_LOST.
     assert!(net.run_until(Duration::from_secs(3), |n| n.liveliness_of(1, w) == [false]));
     assert!(net.run_until(Duration::from_secs(1), |n| n.lost_count(0, w) == 1));
@@ -273,7 +168,7 @@ fn manual_by_participant_assertions_travel_as_pmd() {
 #[test]
 fn dropped_pmds_make_a_manual_by_participant_writer_not_alive() {
     let (mut net, w, _) = matched_pair(lease(LivelinessKind::ManualByParticipant, 1000));
-    net.drop = Drop::Pmd;
+    net.set_drop(Drop::Pmd);
     net.run_asserting(Duration::from_secs(3), Duration::from_millis(300), |p, now| {
         p.assert_participant_liveliness(now)
     });
@@ -281,7 +176,7 @@ fn dropped_pmds_make_a_manual_by_participant_writer_not_alive() {
     assert_eq!(net.lost_count(0, w), 0, "the writer did assert");
     assert!(net.parts[1].discovered_participants().count() == 1, "the participant itself is alive");
     // The PMDs get through again: alive.
-    net.drop = Drop::Nothing;
+    net.set_drop(Drop::Nothing);
     net.run_asserting(Duration::from_secs(2), Duration::from_millis(300), |p, now| {
         p.assert_participant_liveliness(now)
     });
@@ -293,7 +188,7 @@ fn writes_assert_manual_by_participant_and_come_after_the_revival() {
     let (mut net, w, _) = matched_pair(lease(LivelinessKind::ManualByParticipant, 1000));
     assert!(net.run_until(Duration::from_secs(3), |n| n.liveliness_of(1, w) == [false]));
     let now = net.now;
-    net.parts[0].write(now, w, change(7)).expect("write");
+    net.parts[0].write(now, w, change(7, 1)).expect("write");
     assert!(net.run_until(Duration::from_secs(1), |n| n.liveliness_of(1, w) == [false, true]));
     // The reader hears of the revival before the sample that caused it.
     let order: Vec<&str> = net.events[1]
@@ -306,15 +201,15 @@ fn writes_assert_manual_by_participant_and_come_after_the_revival() {
         .collect();
     assert_eq!(order, ["alive", "sample"]);
     // Writes every 300 ms keep it alive; a burst of writes sends few PMDs.
-    let before = net.manual_pmds;
+    let before = net.manual_pmds();
     for i in 0..20 {
         let now = net.now;
-        net.parts[0].write(now, w, change(i)).expect("write");
+        net.parts[0].write(now, w, change(i, 1)).expect("write");
     }
     net.run_for(Duration::from_millis(200));
-    assert!(net.manual_pmds - before <= 3, "burst rate-limited, got {}", net.manual_pmds - before);
+    assert!(net.manual_pmds() - before <= 3, "burst rate-limited, got {}", net.manual_pmds() - before);
     net.run_asserting(Duration::from_secs(3), Duration::from_millis(300), |p, now| {
-        let _ = p.write(now, w, change(1));
+        let _ = p.write(now, w, change(1, 1));
     });
     assert_eq!(net.liveliness_of(1, w), [false, true]);
 }
@@ -333,10 +228,10 @@ fn manual_by_topic_liveliness_heartbeats() {
     assert_eq!(net.lost_count(0, w), 1);
     // A write asserts it again.
     let now = net.now;
-    net.parts[0].write(now, w, change(3)).expect("write");
+    net.parts[0].write(now, w, change(3, 1)).expect("write");
     assert!(net.run_until(Duration::from_secs(1), |n| n.liveliness_of(1, w) == [false, true]));
     // Dropping the PMD traffic does not matter to it.
-    net.drop = Drop::Pmd;
+    net.set_drop(Drop::Pmd);
     net.run_asserting(Duration::from_secs(3), Duration::from_millis(300), |p, now| p.assert_liveliness(now, w));
     assert_eq!(net.liveliness_of(1, w), [false, true]);
 }
@@ -348,12 +243,12 @@ fn automatic_writers_stay_alive_through_pmds_and_die_with_silence() {
     net.run_for(Duration::from_secs(8));
     assert!(net.liveliness_of(1, w).is_empty(), "{:?}", net.liveliness_of(1, w));
     // Nothing from participant 0 for 2.5 s (well inside its 10 s participant lease): not alive.
-    net.drop = Drop::AllFrom0;
+    net.set_drop(Drop::AllFrom0);
     net.run_for(Duration::from_millis(2500));
     assert_eq!(net.liveliness_of(1, w), [false]);
     assert_eq!(net.parts[1].discovered_participants().count(), 1, "the participant lease still runs");
     assert_eq!(net.lost_count(0, w), 0, "automatic writers never lose liveliness locally");
-    net.drop = Drop::Nothing;
+    net.set_drop(Drop::Nothing);
     assert!(net.run_until(Duration::from_secs(2), |n| n.liveliness_of(1, w) == [false, true]));
 }
 
@@ -362,21 +257,21 @@ fn a_writer_that_is_not_alive_when_matched_is_reported() {
     let mut net = Net::new(2);
     let mut wq = EndpointQos::writer_default();
     wq.liveliness = lease(LivelinessKind::ManualByTopic, 500);
-    let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+    let w = net.sim.parts[0].create_writer(net.sim.now, endpoint("T", wq));
     // A local reader matched with the writer sees it die too.
-    let local = net.parts[0].create_reader(net.now, endpoint("T", EndpointQos::reader_default()));
+    let local = net.sim.parts[0].create_reader(net.sim.now, endpoint("T", EndpointQos::reader_default()));
     assert!(net.run_until(Duration::from_secs(2), |n| n.lost_count(0, w) == 1));
     assert!(net.events[0]
         .iter()
         .any(|(_, e)| matches!(e, Event::LivelinessChanged { reader, alive: false, .. } if *reader == local)));
     // A local reader created later learns that at match time; a remote one once the lease it
     // starts at discovery runs out without an assertion.
-    let late = net.parts[0].create_reader(net.now, endpoint("T", EndpointQos::reader_default()));
+    let late = net.sim.parts[0].create_reader(net.sim.now, endpoint("T", EndpointQos::reader_default()));
     net.run_for(Duration::from_millis(100));
     assert!(net.events[0]
         .iter()
         .any(|(_, e)| matches!(e, Event::LivelinessChanged { reader, alive: false, .. } if *reader == late)));
-    net.drop = Drop::Nothing;
-    let _r = net.parts[1].create_reader(net.now, endpoint("T", EndpointQos::reader_default()));
+    net.set_drop(Drop::Nothing);
+    let _r = net.sim.parts[1].create_reader(net.sim.now, endpoint("T", EndpointQos::reader_default()));
     assert!(net.run_until(Duration::from_secs(5), |n| n.liveliness_of(1, w) == [false]));
 }

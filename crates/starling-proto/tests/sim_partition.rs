@@ -7,329 +7,13 @@
 //! Every scenario runs over many seeds. A failure names its seed; set
 //! `SIM_SEED=<n>` to replay only that seed.
 
-use bytes::Bytes;
-use starling_proto::core::{ChangeKind, EndpointConfig, Event, Participant, ParticipantConfig, WriteChange};
+use starling_proto::core::{ChangeKind, Event};
 use starling_proto::qos::{EndpointQos, History, Reliability};
-use starling_proto::wire::{Guid, GuidPrefix, KeyHash, Locator};
-use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use starling_proto::wire::Guid;
 use std::time::{Duration, Instant};
 
-/// xorshift64*: failures replay from the seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        percent > 0 && self.next() % 100 < percent
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-/// The seeds to run: `range`, or only `$SIM_SEED` when set.
-fn seeds(range: std::ops::RangeInclusive<u64>) -> Vec<u64> {
-    match std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
-        Some(s) => vec![s],
-        None => range.collect(),
-    }
-}
-
-/// Two-state bursty loss: in the good state a datagram is lost with `good_loss` %, in the bad state with
-/// `bad_loss` %; before each datagram the state flips with `to_bad` % (good) or `to_good` % (bad).
-#[derive(Clone, Copy)]
-struct GilbertElliott {
-    to_bad: u64,
-    to_good: u64,
-    good_loss: u64,
-    bad_loss: u64,
-}
-
-/// Impairments of one directed link.
-#[derive(Clone, Copy, Default)]
-struct Link {
-    loss: u64,
-    blocked: bool,
-    ge: Option<GilbertElliott>,
-    ge_bad: bool,
-}
-
-struct InFlight {
-    at: Instant,
-    order: u64,
-    from: usize,
-    to: usize,
-    data: Vec<u8>,
-}
-
-struct Net {
-    start: Instant,
-    now: Instant,
-    rng: Rng,
-    parts: Vec<Participant>,
-    configs: Vec<ParticipantConfig>,
-    alive: Vec<bool>,
-    addr: HashMap<Locator, usize>,
-    links: Vec<Vec<Link>>,
-    dup: u64,
-    reorder: u64,
-    delay_ms: (u64, u64),
-    in_flight: Vec<InFlight>,
-    order: u64,
-    events: Vec<Vec<(Instant, Event)>>,
-    /// When participant `to` received a datagram from `from`: `rx[to][from]`, as (time, global order).
-    rx: Vec<Vec<Vec<(Instant, u64)>>>,
-    /// Global order of each entry of `events` (same shape), so same-instant events and receptions compare.
-    event_order: Vec<Vec<u64>>,
-    tick: u64,
-    /// Datagrams each participant sent to the user-data multicast group.
-    group_sends: Vec<u64>,
-}
-
-fn spdp_group() -> Locator {
-    Locator::udpv4(Ipv4Addr::new(239, 255, 0, 1), 7400)
-}
-
-fn user_group() -> Locator {
-    Locator::udpv4(Ipv4Addr::new(239, 255, 0, 1), 7401)
-}
-
-fn prefix(i: usize, generation: u8) -> GuidPrefix {
-    let mut p = [0u8; 12];
-    p[0] = 0x01;
-    p[10] = generation;
-    p[11] = i as u8 + 1;
-    GuidPrefix(p)
-}
-
-impl Net {
-    fn new(n: usize, seed: u64, tweak: impl Fn(usize, &mut ParticipantConfig)) -> Net {
-        let start = Instant::now();
-        let mut addr = HashMap::new();
-        let mut configs = Vec::new();
-        for i in 0..n {
-            let mut c = ParticipantConfig::new(0, i as u32, prefix(i, 0));
-            let ip = Ipv4Addr::new(10, 0, 0, i as u8 + 1);
-            c.metatraffic_unicast = vec![Locator::udpv4(ip, 7410)];
-            c.default_unicast = vec![Locator::udpv4(ip, 7411)];
-            c.metatraffic_multicast = vec![spdp_group()];
-            c.spdp_destinations = vec![spdp_group()];
-            addr.insert(c.metatraffic_unicast[0], i);
-            addr.insert(c.default_unicast[0], i);
-            tweak(i, &mut c);
-            configs.push(c);
-        }
-        let parts = configs.iter().map(|c| Participant::new(c.clone(), start)).collect();
-        Net {
-            start,
-            now: start,
-            rng: Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).max(1)),
-            parts,
-            configs,
-            alive: vec![true; n],
-            addr,
-            links: vec![vec![Link::default(); n]; n],
-            dup: 0,
-            reorder: 0,
-            delay_ms: (0, 0),
-            in_flight: Vec::new(),
-            order: 0,
-            events: (0..n).map(|_| Vec::new()).collect(),
-            rx: vec![vec![Vec::new(); n]; n],
-            event_order: vec![Vec::new(); n],
-            tick: 0,
-            group_sends: vec![0; n],
-        }
-    }
-
-    /// Sets the same loss on every link.
-    fn set_loss(&mut self, percent: u64) {
-        for row in &mut self.links {
-            for l in row.iter_mut() {
-                l.loss = percent;
-            }
-        }
-    }
-
-    fn set_ge(&mut self, ge: GilbertElliott) {
-        for row in &mut self.links {
-            for l in row.iter_mut() {
-                l.ge = Some(ge);
-            }
-        }
-    }
-
-    fn block(&mut self, from: usize, to: usize, blocked: bool) {
-        self.links[from][to].blocked = blocked;
-    }
-
-    /// Whether a datagram on `from -> to` is lost, advancing the link's bursty-loss state.
-    fn lost(&mut self, from: usize, to: usize) -> bool {
-        let mut l = self.links[from][to];
-        if l.blocked {
-            return true;
-        }
-        let mut loss = l.loss;
-        if let Some(ge) = l.ge {
-            let flip = if l.ge_bad { ge.to_good } else { ge.to_bad };
-            if self.rng.chance(flip) {
-                l.ge_bad = !l.ge_bad;
-            }
-            loss = if l.ge_bad { ge.bad_loss } else { ge.good_loss };
-            self.links[from][to] = l;
-        }
-        self.rng.chance(loss)
-    }
-
-    fn hold(&mut self) -> Duration {
-        let (d, j) = self.delay_ms;
-        let mut ms = d + if j > 0 { self.rng.below(j + 1) } else { 0 };
-        if self.rng.chance(self.reorder) {
-            ms += 1 + self.rng.below(20);
-        }
-        Duration::from_millis(ms)
-    }
-
-    /// Collects what every live participant sends (applying faults) and the events it raised.
-    fn collect(&mut self) {
-        for i in 0..self.parts.len() {
-            while let Some(t) = self.parts[i].poll_transmit() {
-                if !self.alive[i] {
-                    continue;
-                }
-                for d in &t.destinations {
-                    if *d == user_group() {
-                        self.group_sends[i] += 1;
-                    }
-                    let targets: Vec<usize> = if *d == spdp_group() || *d == user_group() {
-                        (0..self.parts.len()).collect()
-                    } else {
-                        self.addr.get(d).copied().into_iter().collect()
-                    };
-                    for to in targets {
-                        if to != i && self.lost(i, to) {
-                            continue;
-                        }
-                        let copies = if self.rng.chance(self.dup) { 2 } else { 1 };
-                        for _ in 0..copies {
-                            let at = self.now + self.hold();
-                            self.order += 1;
-                            self.in_flight.push(InFlight {
-                                at,
-                                order: self.order,
-                                from: i,
-                                to,
-                                data: t.payload.to_vec(),
-                            });
-                        }
-                    }
-                }
-            }
-            self.drain_events(i);
-        }
-    }
-
-    fn drain_events(&mut self, i: usize) {
-        while let Some(e) = self.parts[i].poll_event() {
-            self.tick += 1;
-            self.events[i].push((self.now, e));
-            self.event_order[i].push(self.tick);
-        }
-    }
-
-    /// Delivers everything due, then advances time to the next timer or delivery (at most `max_step`).
-    fn step(&mut self, max_step: Duration) {
-        for _ in 0..10_000 {
-            self.collect();
-            let now = self.now;
-            let mut due: Vec<InFlight> = Vec::new();
-            let mut later = Vec::with_capacity(self.in_flight.len());
-            for f in self.in_flight.drain(..) {
-                if f.at <= now {
-                    due.push(f);
-                } else {
-                    later.push(f);
-                }
-            }
-            self.in_flight = later;
-            if due.is_empty() {
-                break;
-            }
-            due.sort_by_key(|f| (f.at, f.order));
-            for f in due {
-                if self.alive[f.to] {
-                    self.drain_events(f.to);
-                    self.tick += 1;
-                    self.rx[f.to][f.from].push((now, self.tick));
-                    self.parts[f.to].handle_datagram(now, &f.data);
-                    self.drain_events(f.to);
-                }
-            }
-        }
-        let timers = self.parts.iter().zip(&self.alive).filter(|(_, a)| **a).filter_map(|(p, _)| p.poll_timeout());
-        let deliveries = self.in_flight.iter().map(|f| f.at);
-        let next = timers.chain(deliveries).min().unwrap_or(self.now + max_step);
-        self.now = next.max(self.now).min(self.now + max_step);
-        for i in 0..self.parts.len() {
-            if self.alive[i] {
-                self.parts[i].handle_timeout(self.now);
-                self.drain_events(i);
-            }
-        }
-    }
-
-    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Net) -> bool) -> bool {
-        let end = self.now + limit;
-        while self.now < end {
-            if done(self) {
-                return true;
-            }
-            self.step(Duration::from_millis(50));
-        }
-        done(self)
-    }
-
-    fn run_for(&mut self, d: Duration) {
-        self.run_until(d, |_| false);
-    }
-
-    /// Participant `i` stops sending and receiving at once (no goodbye).
-    fn crash(&mut self, i: usize) {
-        self.alive[i] = false;
-        self.in_flight.retain(|f| f.from != i && f.to != i);
-    }
-
-    /// Participant `i` comes back as a new participant (new GUID prefix), same addresses.
-    fn restart(&mut self, i: usize, generation: u8) {
-        let mut c = self.configs[i].clone();
-        c.guid_prefix = prefix(i, generation);
-        self.parts[i] = Participant::new(c.clone(), self.now);
-        self.configs[i] = c;
-        self.alive[i] = true;
-    }
-
-    fn write(&mut self, p: usize, w: Guid, c: WriteChange) {
-        let now = self.now;
-        self.parts[p].write(now, w, c).expect("write accepted");
-    }
-}
-
-fn endpoint(topic: &str, qos: EndpointQos) -> EndpointConfig {
-    EndpointConfig {
-        topic_name: topic.into(),
-        type_name: "Blob".into(),
-        keyed: true,
-        qos,
-        type_information: None,
-        content_filter: None,
-        group: None,
-    }
-}
+mod common;
+use common::{change, endpoint, seeds, user_group, GilbertElliott, Net};
 
 fn writer_qos(history: History) -> EndpointQos {
     let mut q = EndpointQos::writer_default();
@@ -343,21 +27,6 @@ fn reader_qos(history: History) -> EndpointQos {
     q.reliability = Reliability::reliable();
     q.history = history;
     q
-}
-
-fn change(i: u32, instance: u8) -> WriteChange {
-    let mut payload = vec![0x00, 0x01, 0x00, 0x00];
-    payload.extend_from_slice(&i.to_le_bytes());
-    let mut k = [0u8; 16];
-    k[0] = instance;
-    WriteChange {
-        kind: ChangeKind::Alive,
-        key_hash: KeyHash(k),
-        payload: Bytes::from(payload),
-        source_timestamp: None,
-        related_sample_identity: None,
-        original_writer: None,
-    }
 }
 
 /// (instance, value) of every data sample participant `idx` received, optionally only for reader `reader`.
@@ -374,18 +43,6 @@ fn received_by(net: &Net, idx: usize, reader: Option<Guid>) -> Vec<(u8, u32)> {
             _ => None,
         })
         .collect()
-}
-
-fn values(net: &Net, idx: usize) -> Vec<u32> {
-    received_by(net, idx, None).into_iter().map(|(_, v)| v).collect()
-}
-
-fn pub_matches(net: &Net, idx: usize) -> usize {
-    net.events[idx].iter().filter(|(_, e)| matches!(e, Event::PublicationMatched { matched: true, .. })).count()
-}
-
-fn sub_matched(net: &Net, idx: usize) -> bool {
-    net.events[idx].iter().any(|(_, e)| matches!(e, Event::SubscriptionMatched { matched: true, .. }))
 }
 
 /// Writer in participant 0, reader in participant 1, both matched (writer side and reader side).
@@ -410,7 +67,7 @@ fn partitions_shorter_than_the_lease_heal() {
         net.set_loss(background);
         let w = pair(&mut net, History::KeepAll, History::KeepAll);
         assert!(
-            net.run_until(Duration::from_secs(30), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)),
+            net.run_until(Duration::from_secs(30), |n| n.publications_matched(0) == 1 && n.subscription_matched(1)),
             "seed {seed}: no match"
         );
         let mode = net.rng.below(3); // 0: data direction, 1: ack direction, 2: both
@@ -433,8 +90,8 @@ fn partitions_shorter_than_the_lease_heal() {
         net.run_until(Duration::from_secs(30), |n| n.now >= healed_at);
         net.block(0, 1, false);
         net.block(1, 0, false);
-        let ok = net.run_until(Duration::from_secs(60), |n| values(n, 1).len() >= 30 && n.parts[0].is_acked_by_all(w));
-        let got = values(&net, 1);
+        let ok = net.run_until(Duration::from_secs(60), |n| n.values(1).len() >= 30 && n.parts[0].is_acked_by_all(w));
+        let got = net.values(1);
         assert!(
             ok && got == (0..30).collect::<Vec<_>>(),
             "seed {seed} (partition mode {mode}, {part_ms} ms, background loss {background}%): got {got:?}, acked {}",
@@ -455,11 +112,14 @@ fn partition_longer_than_the_lease_rediscovers() {
         let loss = net.rng.below(10);
         net.set_loss(loss);
         let w = pair(&mut net, History::KeepAll, History::KeepAll);
-        assert!(net.run_until(Duration::from_secs(30), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)), "seed {seed}");
+        assert!(
+            net.run_until(Duration::from_secs(30), |n| n.publications_matched(0) == 1 && n.subscription_matched(1)),
+            "seed {seed}"
+        );
         for i in 0..10 {
             net.write(0, w, change(i, 0));
         }
-        assert!(net.run_until(Duration::from_secs(30), |n| values(n, 1).len() >= 10), "seed {seed}: first batch");
+        assert!(net.run_until(Duration::from_secs(30), |n| n.values(1).len() >= 10), "seed {seed}: first batch");
         net.block(0, 1, true);
         net.block(1, 0, true);
         let lost = |n: &Net, i: usize| n.events[i].iter().any(|(_, e)| matches!(e, Event::ParticipantLost(_)));
@@ -474,13 +134,13 @@ fn partition_longer_than_the_lease_rediscovers() {
         net.run_for(Duration::from_millis(ms));
         net.block(0, 1, false);
         net.block(1, 0, false);
-        assert!(net.run_until(Duration::from_secs(30), |n| pub_matches(n, 0) == 2), "seed {seed}: no rematch");
+        assert!(net.run_until(Duration::from_secs(30), |n| n.publications_matched(0) == 2), "seed {seed}: no rematch");
         net.run_for(Duration::from_millis(500));
         for i in 100..110 {
             net.write(0, w, change(i, 0));
         }
-        let ok = net.run_until(Duration::from_secs(30), |n| values(n, 1).ends_with(&[109]));
-        let got = values(&net, 1);
+        let ok = net.run_until(Duration::from_secs(30), |n| n.values(1).ends_with(&[109]));
+        let got = net.values(1);
         assert!(ok, "seed {seed}: samples written after the rematch did not all arrive: {got:?}");
         assert!(strictly_increasing(&got), "seed {seed}: duplicate or out-of-order delivery: {got:?}");
         assert!(got.starts_with(&(0..10).collect::<Vec<_>>()), "seed {seed}: {got:?}");
@@ -502,11 +162,14 @@ fn crash_and_restart_with_a_new_guid() {
         let loss = net.rng.below(20);
         net.set_loss(loss);
         let w = pair(&mut net, History::KeepAll, History::KeepAll);
-        assert!(net.run_until(Duration::from_secs(30), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)), "seed {seed}");
+        assert!(
+            net.run_until(Duration::from_secs(30), |n| n.publications_matched(0) == 1 && n.subscription_matched(1)),
+            "seed {seed}"
+        );
         for i in 0..10 {
             net.write(0, w, change(i, 0));
         }
-        assert!(net.run_until(Duration::from_secs(30), |n| values(n, 1).len() >= 10), "seed {seed}");
+        assert!(net.run_until(Duration::from_secs(30), |n| n.values(1).len() >= 10), "seed {seed}");
         let crashed_at = net.now;
         let old = net.parts[1].guid_prefix();
         net.crash(1);
@@ -520,7 +183,7 @@ fn crash_and_restart_with_a_new_guid() {
         let now = net.now;
         net.parts[1].create_reader(now, endpoint("T", reader_qos(History::KeepAll)));
         assert!(
-            net.run_until(Duration::from_secs(30), |n| pub_matches(n, 0) >= 2),
+            net.run_until(Duration::from_secs(30), |n| n.publications_matched(0) >= 2),
             "seed {seed}: new reader not matched"
         );
         let lost_at = |n: &Net| {
@@ -549,8 +212,8 @@ fn crash_and_restart_with_a_new_guid() {
             net.step(Duration::from_millis(2));
         }
         let ok =
-            net.run_until(Duration::from_secs(60), |n| n.parts[0].is_acked_by_all(w) && values(n, 1).ends_with(&[119]));
-        let got = values(&net, 1);
+            net.run_until(Duration::from_secs(60), |n| n.parts[0].is_acked_by_all(w) && n.values(1).ends_with(&[119]));
+        let got = net.values(1);
         assert!(ok, "seed {seed}: acked {} got {got:?}", net.parts[0].is_acked_by_all(w));
         assert!(strictly_increasing(&got) && got.ends_with(&(100..120).collect::<Vec<_>>()), "seed {seed}: {got:?}");
     }
@@ -564,13 +227,16 @@ fn bursty_gilbert_elliott_loss() {
         let mut net = Net::new(2, seed, |_, _| {});
         net.set_ge(GilbertElliott { to_bad: 5, to_good: 30, good_loss: 1, bad_loss: 90 });
         let w = pair(&mut net, History::KeepAll, History::KeepAll);
-        assert!(net.run_until(Duration::from_secs(60), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)), "seed {seed}");
+        assert!(
+            net.run_until(Duration::from_secs(60), |n| n.publications_matched(0) == 1 && n.subscription_matched(1)),
+            "seed {seed}"
+        );
         for i in 0..40 {
             net.write(0, w, change(i, (i % 4) as u8));
             net.step(Duration::from_millis(2));
         }
-        let ok = net.run_until(Duration::from_secs(60), |n| values(n, 1).len() >= 40 && n.parts[0].is_acked_by_all(w));
-        let got = values(&net, 1);
+        let ok = net.run_until(Duration::from_secs(60), |n| n.values(1).len() >= 40 && n.parts[0].is_acked_by_all(w));
+        let got = net.values(1);
         assert!(ok && got == (0..40).collect::<Vec<_>>(), "seed {seed}: {got:?}");
     }
 }
@@ -588,13 +254,16 @@ fn delay_jitter_duplication() {
         net.reorder = 10;
         net.set_loss(10);
         let w = pair(&mut net, History::KeepAll, History::KeepAll);
-        assert!(net.run_until(Duration::from_secs(60), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)), "seed {seed}");
+        assert!(
+            net.run_until(Duration::from_secs(60), |n| n.publications_matched(0) == 1 && n.subscription_matched(1)),
+            "seed {seed}"
+        );
         for i in 0..40 {
             net.write(0, w, change(i, (i % 4) as u8));
             net.step(Duration::from_millis(3));
         }
-        let ok = net.run_until(Duration::from_secs(60), |n| values(n, 1).len() >= 40 && n.parts[0].is_acked_by_all(w));
-        let got = values(&net, 1);
+        let ok = net.run_until(Duration::from_secs(60), |n| n.values(1).len() >= 40 && n.parts[0].is_acked_by_all(w));
+        let got = net.values(1);
         assert!(ok && got == (0..40).collect::<Vec<_>>(), "seed {seed} (delay {:?}): {got:?}", net.delay_ms);
     }
 }
@@ -609,8 +278,8 @@ fn multicast_fan_out_with_independent_loss() {
             c.use_multicast_for_data = true;
         });
         for (to, loss) in [(1, 5), (2, 20), (3, 40)] {
-            net.links[0][to].loss = loss;
-            net.links[to][0].loss = loss / 2;
+            net.set_link_loss(0, to, loss);
+            net.set_link_loss(to, 0, loss / 2);
         }
         let now = net.now;
         let w = net.parts[0].create_writer(now, endpoint("T", writer_qos(History::KeepAll)));
@@ -618,7 +287,8 @@ fn multicast_fan_out_with_independent_loss() {
             net.parts[r].create_reader(now, endpoint("T", reader_qos(History::KeepAll)));
         }
         assert!(
-            net.run_until(Duration::from_secs(60), |n| pub_matches(n, 0) == 3 && (1..4).all(|r| sub_matched(n, r))),
+            net.run_until(Duration::from_secs(60), |n| n.publications_matched(0) == 3
+                && (1..4).all(|r| n.subscription_matched(r))),
             "seed {seed}: matching"
         );
         for i in 0..30 {
@@ -626,10 +296,10 @@ fn multicast_fan_out_with_independent_loss() {
             net.step(Duration::from_millis(2));
         }
         let ok = net.run_until(Duration::from_secs(60), |n| {
-            (1..4).all(|r| values(n, r).len() >= 30) && n.parts[0].is_acked_by_all(w)
+            (1..4).all(|r| n.values(r).len() >= 30) && n.parts[0].is_acked_by_all(w)
         });
         for r in 1..4 {
-            let got = values(&net, r);
+            let got = net.values(r);
             assert!(ok && got == (0..30).collect::<Vec<_>>(), "seed {seed}: reader {r} got {got:?}");
         }
     }
@@ -648,7 +318,7 @@ fn multicast_repairs_go_once_to_the_group() {
             c.nack_response_delay = Duration::from_millis(30);
         });
         for to in 1..4 {
-            net.links[0][to].loss = 25;
+            net.set_link_loss(0, to, 25);
         }
         let now = net.now;
         let w = net.parts[0].create_writer(now, endpoint("T", writer_qos(History::KeepAll)));
@@ -656,7 +326,8 @@ fn multicast_repairs_go_once_to_the_group() {
             net.parts[r].create_reader(now, endpoint("T", reader_qos(History::KeepAll)));
         }
         assert!(
-            net.run_until(Duration::from_secs(60), |n| pub_matches(n, 0) == 3 && (1..4).all(|r| sub_matched(n, r))),
+            net.run_until(Duration::from_secs(60), |n| n.publications_matched(0) == 3
+                && (1..4).all(|r| n.subscription_matched(r))),
             "seed {seed}: matching"
         );
         let before = net.group_sends[0];
@@ -665,10 +336,10 @@ fn multicast_repairs_go_once_to_the_group() {
             net.step(Duration::from_millis(2));
         }
         let ok = net.run_until(Duration::from_secs(60), |n| {
-            (1..4).all(|r| values(n, r).len() >= 40) && n.parts[0].is_acked_by_all(w)
+            (1..4).all(|r| n.values(r).len() >= 40) && n.parts[0].is_acked_by_all(w)
         });
         for r in 1..4 {
-            let got = values(&net, r);
+            let got = net.values(r);
             assert!(ok && got == (0..40).collect::<Vec<_>>(), "seed {seed}: reader {r} got {got:?}");
         }
         // New data alone is 40 datagrams or fewer to the group (a datagram may carry several samples).
@@ -691,7 +362,10 @@ fn keep_last_readers_get_the_newest_per_instance() {
         net.dup = 5;
         let depth = 1 + net.rng.below(3) as i32;
         let w = pair(&mut net, History::KeepLast(depth), History::KeepLast(depth));
-        assert!(net.run_until(Duration::from_secs(60), |n| pub_matches(n, 0) == 1 && sub_matched(n, 1)), "seed {seed}");
+        assert!(
+            net.run_until(Duration::from_secs(60), |n| n.publications_matched(0) == 1 && n.subscription_matched(1)),
+            "seed {seed}"
+        );
         let mut last = [0u32; 4];
         for i in 0..60 {
             let inst = net.rng.below(4) as u8;
@@ -732,7 +406,7 @@ fn lease_expiry_when_and_only_when_due() {
             c.spdp_period = Duration::from_millis(700);
         });
         let loss = net.rng.below(40);
-        net.links[1][0].loss = loss;
+        net.set_link_loss(1, 0, loss);
         assert!(
             net.run_until(Duration::from_secs(10), |n| n.parts[0].discovered_participants().count() == 1),
             "seed {seed}"

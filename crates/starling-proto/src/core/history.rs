@@ -5,7 +5,7 @@ use super::event::ChangeKind;
 use crate::qos::History;
 use crate::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
 use bytes::Bytes;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// One change kept by a writer.
 #[derive(Clone, Debug)]
@@ -32,13 +32,13 @@ pub(crate) struct CacheChange {
 pub(crate) struct WriterHistory {
     kind: History,
     changes: BTreeMap<i64, CacheChange>,
-    per_instance: HashMap<KeyHash, VecDeque<i64>>,
+    per_instance: crate::FastHashMap<KeyHash, VecDeque<i64>>,
     last_sn: i64,
 }
 
 impl WriterHistory {
     pub fn new(kind: History) -> Self {
-        WriterHistory { kind, changes: BTreeMap::new(), per_instance: HashMap::new(), last_sn: 0 }
+        WriterHistory { kind, changes: BTreeMap::new(), per_instance: crate::FastHashMap::default(), last_sn: 0 }
     }
 
     /// The highest sequence number ever assigned (0 before the first write).

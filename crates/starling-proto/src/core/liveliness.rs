@@ -36,7 +36,7 @@ use crate::qos::{Liveliness, LivelinessKind};
 use crate::wire::cursor::{ByteReader, ByteWriter, Endian};
 use crate::wire::types::{EntityId, Guid, GuidPrefix, KeyHash};
 use crate::wire::DecodeError;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// `kind` of a PMD asserting the participant's AUTOMATIC writers.
@@ -177,7 +177,7 @@ pub(crate) struct LivelinessState {
     manual_pmd_pending: bool,
     last_manual_pmd: Option<Instant>,
     remote: BTreeMap<Guid, RemoteWriter>,
-    participants: HashMap<GuidPrefix, RemoteParticipant>,
+    participants: crate::FastHashMap<GuidPrefix, RemoteParticipant>,
     /// No tracked deadline is earlier than this (recomputed by `on_timer`).
     next_check: Option<Instant>,
 }
@@ -195,7 +195,7 @@ impl LivelinessState {
             manual_pmd_pending: false,
             last_manual_pmd: None,
             remote: BTreeMap::new(),
-            participants: HashMap::new(),
+            participants: crate::FastHashMap::default(),
             next_check: None,
         }
     }

@@ -798,6 +798,9 @@ impl Participant {
         let locators = self.db.endpoint_locators(rd);
         let mut proxy = ReaderProxy::new(remote, locators, reliable);
         proxy.multicast = self.db.endpoint_multicast_locators(rd);
+        // Connext's GROUP-scope readers hold every sample until a HEARTBEAT_VIRTUAL arrives.
+        proxy.virtual_heartbeat =
+            rd.expects_virtual_heartbeat && rd.qos.presentation.access_scope == crate::qos::AccessScope::Group;
         let Some(writer) = self.writers.get_mut(&w) else { return };
         if writer.readers.contains_key(&remote) {
             return;

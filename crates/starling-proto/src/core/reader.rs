@@ -75,7 +75,7 @@ pub(crate) struct WriterProxy {
     nackfrag_count: u32,
     /// An ACKNACK is owed (answering a HEARTBEAT after the heartbeat response delay); `Some(final)`.
     ack_owed: Option<bool>,
-    reassembly: HashMap<i64, Reassembly>,
+    reassembly: crate::FastHashMap<i64, Reassembly>,
     /// Bytes held by `reassembly`.
     reassembly_bytes: usize,
 }
@@ -94,7 +94,7 @@ impl WriterProxy {
             acknack_count: 0,
             nackfrag_count: 0,
             ack_owed: None,
-            reassembly: HashMap::new(),
+            reassembly: crate::FastHashMap::default(),
             reassembly_bytes: 0,
         }
     }
@@ -180,7 +180,7 @@ impl WriterProxy {
 #[derive(Debug)]
 pub(crate) struct Reader {
     pub guid: Guid,
-    pub writers: HashMap<Guid, WriterProxy>,
+    pub writers: crate::FastHashMap<Guid, WriterProxy>,
     /// How long to wait before answering a HEARTBEAT (zero: at once). Answers owed to several writers, and
     /// several HEARTBEATs from one writer, then go out as one ACKNACK each.
     heartbeat_response_delay: std::time::Duration,
@@ -202,7 +202,7 @@ pub(crate) struct Reader {
 
 /// Runs `f` on the proxy for `writer`, if matched.
 fn with_proxy<R>(
-    writers: &mut HashMap<Guid, WriterProxy>,
+    writers: &mut crate::FastHashMap<Guid, WriterProxy>,
     writer: &Guid,
     f: impl FnOnce(&mut WriterProxy) -> R,
 ) -> Option<R> {
@@ -213,7 +213,7 @@ impl Reader {
     pub fn new(guid: Guid, heartbeat_response_delay: std::time::Duration) -> Self {
         Reader {
             guid,
-            writers: HashMap::new(),
+            writers: crate::FastHashMap::default(),
             heartbeat_response_delay,
             ack_due: None,
             coherent: None,

@@ -11,8 +11,8 @@ use super::history::{CacheChange, WriterHistory};
 use super::outbox::Outbox;
 use crate::qos::{DurabilityKind, History};
 use crate::wire::parameter::{pid, ParameterList, ParameterListWriter};
-use crate::wire::submessage::{AckNack, Data, DataFrag, Gap, Heartbeat, NackFrag};
-use crate::wire::types::{EntityId, Guid, Locator, SequenceNumber, SequenceNumberSet};
+use crate::wire::submessage::{AckNack, Data, DataFrag, Gap, Heartbeat, HeartbeatVirtual, NackFrag};
+use crate::wire::types::{EntityId, Guid, GuidPrefix, Locator, SequenceNumber, SequenceNumberSet};
 use crate::wire::Endian;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -36,6 +36,9 @@ pub(crate) struct ReaderProxy {
     pub acked: i64,
     /// Sequence numbers below this are not meant for this reader.
     pub start: i64,
+    /// An RTI reader in a GROUP-scope Subscriber that waits for HEARTBEAT_VIRTUAL (EXPECTS_VIRTUAL_HB): every
+    /// HEARTBEAT it gets is followed by one.
+    pub virtual_heartbeat: bool,
     requested: BTreeSet<i64>,
     last_acknack_count: Option<u32>,
     last_nackfrag_count: Option<u32>,
@@ -50,6 +53,7 @@ impl ReaderProxy {
             reliable,
             acked: 0,
             start: 1,
+            virtual_heartbeat: false,
             requested: BTreeSet::new(),
             last_acknack_count: None,
             last_nackfrag_count: None,
@@ -98,6 +102,8 @@ pub(crate) struct Writer {
     /// Readers of the same participant, served by direct delivery.
     pub local_readers: Vec<Guid>,
     hb_count: u32,
+    /// HEARTBEAT_VIRTUAL counter.
+    vhb_count: u32,
     next_heartbeat: Option<Instant>,
     /// Union of all remote readers' locators (recomputed on match changes).
     all_dests: Vec<Locator>,
@@ -137,6 +143,7 @@ impl Writer {
             readers: BTreeMap::new(),
             local_readers: Vec::new(),
             hb_count: 0,
+            vhb_count: 0,
             next_heartbeat: None,
             all_dests: Vec::new(),
             inline_qos: Vec::with_capacity(64),
@@ -624,6 +631,39 @@ impl Writer {
             liveliness_flag,
         };
         hb.encode(out.message(dests, dst, None, 32).buf_mut());
+        self.send_virtual_heartbeats(&hb, dst, out);
+    }
+
+    /// Follows a HEARTBEAT with RTI's HEARTBEAT_VIRTUAL to each reader that expects one (all of them for a
+    /// HEARTBEAT to every reader, else the one it went to): the writer is its own virtual GUID, and the virtual
+    /// sequence numbers are the RTPS ones this reader can still get. Connext's GROUP-scope readers deliver
+    /// nothing until they have one.
+    fn send_virtual_heartbeats(&mut self, hb: &Heartbeat, dst: Option<GuidPrefix>, out: &mut Outbox) {
+        let targets: Vec<(Vec<Locator>, Guid, i64)> = self
+            .readers
+            .values()
+            .filter(|p| p.virtual_heartbeat && p.reliable)
+            .filter(|p| dst.is_none_or(|d| d == p.guid.prefix && hb.reader_id == p.guid.entity_id))
+            .map(|p| (p.locators.clone(), p.guid, p.start))
+            .collect();
+        for (locators, reader, start) in targets {
+            let first = hb.first_sn.0.max(start);
+            if hb.last_sn.0 < first {
+                continue;
+            }
+            self.vhb_count = self.vhb_count.wrapping_add(1);
+            let vhb = HeartbeatVirtual {
+                reader_id: reader.entity_id,
+                writer_id: self.params.guid.entity_id,
+                virtual_guid: self.params.guid,
+                first_virtual_sn: SequenceNumber(first),
+                last_virtual_sn: hb.last_sn,
+                first_sn: SequenceNumber(first),
+                last_sn: hb.last_sn,
+                count: self.vhb_count,
+            };
+            vhb.encode(out.message(&locators, Some(reader.prefix), None, 72).buf_mut());
+        }
     }
 
     /// Sends a final HEARTBEAT with the liveliness flag to every matched remote
@@ -841,5 +881,118 @@ impl Writer {
         for f in frags {
             self.send_fragment(&dests, Some(reader.prefix), reader.entity_id, sn, f, out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::header::Header;
+    use crate::wire::submessage::HEARTBEAT_VIRTUAL;
+    use crate::wire::types::{KeyHash, ProtocolVersion, VendorId};
+    use bytes::Bytes;
+    use std::net::Ipv4Addr;
+
+    fn writer() -> (Writer, Outbox) {
+        let prefix = GuidPrefix([1, 0xff, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        let params = WriterParams {
+            guid: Guid::new(prefix, EntityId([0, 0, 2, 2])),
+            reliable: true,
+            keyed: true,
+            durability: DurabilityKind::Volatile,
+            history: History::KeepLast(1),
+            heartbeat_period: Duration::from_millis(100),
+            max_message_size: 65000,
+            fragment_size: 60000,
+            max_samples: None,
+            flow: None,
+            piggyback_every: 1,
+            nack_response_delay: Duration::ZERO,
+            use_multicast: false,
+        };
+        let header = Header { version: ProtocolVersion::V2_5, vendor_id: VendorId::STARLING, guid_prefix: prefix };
+        (Writer::new(params), Outbox::new(header, 65000))
+    }
+
+    fn change() -> CacheChange {
+        CacheChange {
+            kind: ChangeKind::Alive,
+            key_hash: KeyHash([0; 16]),
+            payload: Bytes::from_static(&[0, 1, 0, 0, 0, 0, 0, 0]),
+            source_timestamp: None,
+            related_sample_identity: None,
+            original_writer: None,
+            coherent_set: None,
+            filtered_out: Vec::new(),
+            group: None,
+        }
+    }
+
+    /// Submessage ids (and for HEARTBEAT_VIRTUAL the reader id and first/last virtual SN) of every datagram.
+    fn sent(out: &mut Outbox) -> Vec<(u8, Vec<u8>)> {
+        let mut subs = Vec::new();
+        while let Some(t) = out.poll() {
+            let m = &t.payload;
+            let mut p = 20;
+            while p + 4 <= m.len() {
+                let len = u16::from_le_bytes([m[p + 2], m[p + 3]]) as usize;
+                subs.push((m[p], m[p + 4..p + 4 + len].to_vec()));
+                p += 4 + len;
+            }
+        }
+        subs
+    }
+
+    fn remote_reader(virtual_heartbeat: bool, key: u8) -> ReaderProxy {
+        let guid = Guid::new(GuidPrefix([1, 1, 9, 9, 9, 9, 9, 9, 9, 9, 9, key]), EntityId([0x80, 0, 0, 7]));
+        let mut p = ReaderProxy::new(guid, vec![Locator::udpv4(Ipv4Addr::LOCALHOST, 7413 + key as u16)], true);
+        p.virtual_heartbeat = virtual_heartbeat;
+        p
+    }
+
+    #[test]
+    fn heartbeats_to_an_rti_group_reader_come_with_a_virtual_heartbeat() {
+        let (mut w, mut out) = writer();
+        let now = Instant::now();
+        // Samples 1..=3 before the readers match: a volatile late joiner starts at 4.
+        for _ in 0..3 {
+            w.write(now, change(), &mut out);
+        }
+        sent(&mut out);
+        w.add_reader(now, remote_reader(true, 1), false, &mut out);
+        w.add_reader(now, remote_reader(false, 2), false, &mut out);
+        sent(&mut out);
+        w.write(now, change(), &mut out);
+        w.write(now, change(), &mut out);
+        let subs = sent(&mut out);
+        let hbs = subs.iter().filter(|(id, _)| *id == 0x07).count();
+        let vhbs: Vec<&Vec<u8>> = subs.iter().filter(|(id, _)| *id == HEARTBEAT_VIRTUAL).map(|(_, b)| b).collect();
+        assert!(hbs >= 1, "piggybacked HEARTBEATs expected: {subs:?}");
+        // One per HEARTBEAT, only to the reader that expects them, never below its first sample (4).
+        assert_eq!(vhbs.len(), hbs, "{subs:?}");
+        for b in &vhbs {
+            assert_eq!(b.len(), 64);
+            assert_eq!(b[0..4], [0x80, 0, 0, 7]);
+            assert_eq!(b[8..24], w.params.guid.to_bytes());
+            let sn = |o: usize| {
+                ((i32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as i64) << 32)
+                    | u32::from_le_bytes(b[o + 4..o + 8].try_into().unwrap()) as i64
+            };
+            assert!(sn(28) >= 4 && sn(36) >= sn(28) && sn(36) <= 5, "virtual SN range {}..{}", sn(28), sn(36));
+            assert_eq!((sn(44), sn(52)), (sn(28), sn(36)));
+        }
+    }
+
+    #[test]
+    fn no_virtual_heartbeat_without_a_reader_that_expects_one() {
+        let (mut w, mut out) = writer();
+        let now = Instant::now();
+        w.add_reader(now, remote_reader(false, 2), false, &mut out);
+        for _ in 0..3 {
+            w.write(now, change(), &mut out);
+        }
+        let subs = sent(&mut out);
+        assert!(subs.iter().any(|(id, _)| *id == 0x07));
+        assert!(!subs.iter().any(|(id, _)| *id == HEARTBEAT_VIRTUAL));
     }
 }

@@ -119,4 +119,6 @@ pub struct EndpointData {
     pub requests_keyhash: bool,
     /// GROUP_GUID: the endpoint's Publisher or Subscriber, if announced.
     pub group_guid: Option<Guid>,
+    /// RTI's EXPECTS_VIRTUAL_HB (vendor 01 01, PID 0x8009, readers): the reader wants HEARTBEAT_VIRTUAL.
+    pub expects_virtual_heartbeat: bool,
 }

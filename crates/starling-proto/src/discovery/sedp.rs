@@ -12,6 +12,8 @@ use crate::wire::types::{EntityId, Guid, ProtocolVersion, VendorId};
 
 /// Cyclone (vendor 01 10) vendor PID: ADLINK_ENDPOINT_GUID.
 const CYCLONE_ENDPOINT_GUID: u16 = 0x8004;
+/// RTI (vendor 01 01) vendor PID: EXPECTS_VIRTUAL_HB (boolean as uint32), sent by Connext readers.
+const RTI_EXPECTS_VIRTUAL_HB: u16 = 0x8009;
 
 impl EndpointData {
     /// Data for a Starling endpoint: the participant GUID is the endpoint's
@@ -33,6 +35,7 @@ impl EndpointData {
             content_filter: None,
             requests_keyhash: false,
             group_guid: None,
+            expects_virtual_heartbeat: false,
         }
     }
 
@@ -113,6 +116,7 @@ impl EndpointData {
             None => sender_vendor,
         };
         let is_cyclone = vendor == VendorId::CYCLONE;
+        let is_rti = vendor.is_rti();
         let qos = if is_writer { EndpointQos::writer_default() } else { EndpointQos::reader_default() };
         let mut d = EndpointData::new(Guid::UNKNOWN, "", "", qos);
         d.vendor_id = vendor;
@@ -141,6 +145,9 @@ impl EndpointData {
                 pid::GROUP_GUID => d.group_guid = Some(plist::guid(v)?),
                 // Understood, not kept: PROTOCOL_VERSION, VENDORID (read above).
                 pid::PROTOCOL_VERSION | pid::VENDORID => {}
+                RTI_EXPECTS_VIRTUAL_HB if is_rti => {
+                    d.expects_virtual_heartbeat = v.iter().any(|b| *b != 0);
+                }
                 CYCLONE_ENDPOINT_GUID if is_cyclone => cyclone_guid = Some(plist::guid(v)?),
                 pid::CYCLONE_REQUESTS_KEYHASH if is_cyclone => {
                     d.requests_keyhash = v.first().is_none_or(|b| *b != 0);
