@@ -2,10 +2,13 @@
 
 Two layouts, both built only from namespaces the test creates (nothing touches a real interface):
 
-* `VethPair`: two namespaces ("hosts") joined by a veth pair, 10.77.0.1/24 <-> 10.77.0.2/24, multicast on, the
-  239.0.0.0/8 route pointing at the veth. `set_loss(ns, percent)` installs an nftables rule that drops that
-  share of the UDP datagrams *arriving* in `ns` (prerouting hook, as README §6 recommends; dropping in the
-  sender's output hook would make sendto() fail with EPERM instead).
+* `BridgeNet`: two peer namespaces ("hosts") on one Ethernet segment: a third namespace (the hub) holds a Linux
+  bridge `br0`, and each peer has its own veth pair to it (`vl1` in ns1, 10.77.0.1/24; `vl2` in ns2, 10.77.0.2/24;
+  ports `bp1`/`bp2` on the bridge). Multicast snooping is off on the bridge, so SPDP multicast is flooded to every
+  port whether or not an IGMP querier exists; each peer routes 239.0.0.0/8 to its veth. `set_loss(ns, percent)`
+  installs an nftables rule that drops that share of the UDP datagrams *arriving* in peer namespace `ns`
+  (prerouting hook, as README §6 recommends; dropping in the sender's output hook would make sendto() fail with
+  EPERM instead).
 
 * `ProxyPath`: three namespaces A - M - B. A (10.81.1.2) and B (10.81.2.2) each have a veth to M
   (10.81.1.1 and 10.81.2.1) and a route to the other side through M. M does not forward: nftables DNAT in M
@@ -38,20 +41,38 @@ def link(ns_a, if_a, addr_a, ns_b, if_b, addr_b, prefix=24):
         _ip("-n", ns.name, "link", "set", ifname, "up")
 
 
-class VethPair:
-    """Two namespaces joined by a veth pair (`ns1`/`if1`/`addr1` and `ns2`/`if2`/`addr2`)."""
+class BridgeNet:
+    """Two peer namespaces (`ns1`/`if1`/`addr1`, `ns2`/`if2`/`addr2`) attached by veth pairs to bridge `br0` in
+    a hub namespace (`hub`)."""
+
+    BRIDGE = "br0"
 
     def __init__(self):
-        self.ns1, self.ns2 = NetNS(), NetNS()
+        self.hub, self.ns1, self.ns2 = NetNS(), NetNS(), NetNS()
         self.if1, self.if2 = "vl1", "vl2"
         self.addr1, self.addr2 = "10.77.0.1", "10.77.0.2"
         try:
-            link(self.ns1, self.if1, self.addr1, self.ns2, self.if2, self.addr2)
-            for ns, ifname in ((self.ns1, self.if1), (self.ns2, self.if2)):
+            hub = self.hub.name
+            # Snooping off: without a querier on the segment, multicast forwarding must not depend on it.
+            _ip("-n", hub, "link", "add", self.BRIDGE, "type", "bridge", "mcast_snooping", "0", "stp_state", "0")
+            _ip("-n", hub, "link", "set", self.BRIDGE, "up")
+            for i, (ns, ifname, addr) in enumerate(((self.ns1, self.if1, self.addr1),
+                                                    (self.ns2, self.if2, self.addr2)), start=1):
+                port = f"bp{i}"
+                _ip("link", "add", ifname, "netns", ns.name, "type", "veth", "peer", "name", port, "netns", hub)
+                _ip("-n", hub, "link", "set", port, "master", self.BRIDGE)
+                _ip("-n", hub, "link", "set", port, "up")
+                _ip("-n", ns.name, "addr", "add", f"{addr}/24", "dev", ifname)
+                _ip("-n", ns.name, "link", "set", ifname, "up")
                 _ip("-n", ns.name, "route", "replace", "239.0.0.0/8", "dev", ifname)
         except Exception:
             self.close()
             raise
+
+    def bridge_ports(self):
+        """Names of the interfaces enslaved to the bridge in the hub namespace."""
+        res = self.hub.run(["ip", "-o", "link", "show", "master", self.BRIDGE], timeout=10)
+        return [line.split(":")[1].strip().split("@")[0] for line in res.stdout.splitlines() if ":" in line]
 
     def set_loss(self, ns, percent):
         """Drop `percent` % of the UDP datagrams arriving in `ns` (replaces an earlier rule)."""
@@ -73,8 +94,8 @@ class VethPair:
         return 0
 
     def close(self):
-        self.ns1.close()
-        self.ns2.close()
+        for ns in (self.ns1, self.ns2, self.hub):
+            ns.close()
 
 
 def cyclone_config(path, interface, peer_addr):

@@ -1,7 +1,8 @@
 """Reliable delivery over impaired links between network namespaces.
 
-* 20% random loss in both directions on a veth pair (nftables, receiving side): Starling -> Starling,
-  Starling -> Cyclone DDS and Cyclone DDS -> Starling. Every sample must arrive exactly once, in order per
+* 20% random loss in both directions between two namespaces on a Linux bridge (a hub namespace holds `br0`,
+  each peer has its own veth pair to it; nftables drops on the receiving side in each peer namespace):
+  Starling -> Starling, Starling -> Cyclone DDS and Cyclone DDS -> Starling. Every sample must arrive exactly once, in order per
   instance (1,000 samples over 4 instances, published at a bounded rate), and every dispose.
 * Through starling-udp-proxy (delay + jitter, duplication, reordering, a little loss): Starling -> Starling and
   Cyclone DDS -> Starling, again exactly once and in order.
@@ -16,7 +17,7 @@ import tempfile
 
 import pytest
 
-from lossnet import VethPair, ProxyPath, cyclone_config
+from lossnet import BridgeNet, ProxyPath, cyclone_config
 from netns import Watcher
 from shapes import peer_argv, sample_lines, check_shapes
 
@@ -27,16 +28,17 @@ DEADLINE = 60     # seconds for the whole stream to arrive
 
 
 @pytest.fixture
-def veth():
+def net():
     if os.geteuid() != 0:
         pytest.fail("loss tests need root (ip netns)")
     if shutil.which("nft") is None:
         pytest.fail("nft (nftables) is not installed; run .ci/setup")
-    pair = VethPair()
+    bridged = BridgeNet()
     try:
-        yield pair
+        assert sorted(bridged.bridge_ports()) == ["bp1", "bp2"], bridged.bridge_ports()
+        yield bridged
     finally:
-        pair.close()
+        bridged.close()
 
 
 @pytest.fixture
@@ -91,48 +93,48 @@ def finish(sub, pub, ns_sub, extra=""):
     check_shapes(sub.data(), sub.disposes(), COUNT, INSTANCES, reliable=True)
 
 
-def lossy(veth):
-    veth.set_loss(veth.ns1, LOSS)
-    veth.set_loss(veth.ns2, LOSS)
+def lossy(net):
+    net.set_loss(net.ns1, LOSS)
+    net.set_loss(net.ns2, LOSS)
 
 
-def loss_report(veth):
-    return f"\nnft drops: ns1={veth.dropped(veth.ns1)} ns2={veth.dropped(veth.ns2)}"
+def loss_report(net):
+    return f"\nnft drops: ns1={net.dropped(net.ns1)} ns2={net.dropped(net.ns2)}"
 
 
-def test_starling_to_starling_20pct_loss(veth, starling_bin):
-    lossy(veth)
-    sub = Watcher(veth.ns2.popen(starling(starling_bin, veth.if2, *sub_cmd())), "starling sub")
-    pub = start_starling_pub(veth.ns1, starling(starling_bin, veth.if1, *pub_cmd()))
-    finish(sub, pub, veth.ns2, loss_report(veth))
-    assert veth.dropped(veth.ns1) > 0 and veth.dropped(veth.ns2) > 0, loss_report(veth)
+def test_starling_to_starling_20pct_loss(net, starling_bin):
+    lossy(net)
+    sub = Watcher(net.ns2.popen(starling(starling_bin, net.if2, *sub_cmd())), "starling sub")
+    pub = start_starling_pub(net.ns1, starling(starling_bin, net.if1, *pub_cmd()))
+    finish(sub, pub, net.ns2, loss_report(net))
+    assert net.dropped(net.ns1) > 0 and net.dropped(net.ns2) > 0, loss_report(net)
 
 
-def test_starling_to_cyclone_20pct_loss(veth, starling_bin, tmp_path):
+def test_starling_to_cyclone_20pct_loss(net, starling_bin, tmp_path):
     """TRANSIENT_LOCAL on both sides: `starling pub` starts writing once it has matched the Cyclone reader, but
     under loss Cyclone may match the writer (receive its SEDP) only later, and a VOLATILE Cyclone reader then
     starts at the writer's current sequence number (observed once: 972 of 1000 samples, every one acknowledged).
     Durability closes that discovery race, so the test measures only reliability under loss."""
-    lossy(veth)
-    env = dict(os.environ, CYCLONEDDS_URI=cyclone_config(str(tmp_path / "cdds.xml"), veth.if2, veth.addr1))
-    sub = Watcher(veth.ns2.popen(peer_argv("cyclone", "sub", "Square", count=COUNT, instances=INSTANCES,
+    lossy(net)
+    env = dict(os.environ, CYCLONEDDS_URI=cyclone_config(str(tmp_path / "cdds.xml"), net.if2, net.addr1))
+    sub = Watcher(net.ns2.popen(peer_argv("cyclone", "sub", "Square", count=COUNT, instances=INSTANCES,
                                            dispose=True, timeout=DEADLINE + 30, transient_local=True), env=env),
                   "cyclone sub")
     assert sub.wait_stderr("sub: ready", 30), sub.describe()
-    pub = start_starling_pub(veth.ns1, starling(starling_bin, veth.if1, *pub_cmd(), "--transient-local",
-                                                peers=[veth.addr2]))
-    finish(sub, pub, veth.ns2, loss_report(veth))
+    pub = start_starling_pub(net.ns1, starling(starling_bin, net.if1, *pub_cmd(), "--transient-local",
+                                                peers=[net.addr2]))
+    finish(sub, pub, net.ns2, loss_report(net))
 
 
-def test_cyclone_to_starling_20pct_loss(veth, starling_bin, tmp_path):
-    lossy(veth)
-    env = dict(os.environ, CYCLONEDDS_URI=cyclone_config(str(tmp_path / "cdds.xml"), veth.if1, veth.addr2))
-    sub = Watcher(veth.ns2.popen(starling(starling_bin, veth.if2, *sub_cmd(), peers=[veth.addr1])),
+def test_cyclone_to_starling_20pct_loss(net, starling_bin, tmp_path):
+    lossy(net)
+    env = dict(os.environ, CYCLONEDDS_URI=cyclone_config(str(tmp_path / "cdds.xml"), net.if1, net.addr2))
+    sub = Watcher(net.ns2.popen(starling(starling_bin, net.if2, *sub_cmd(), peers=[net.addr1])),
                   "starling sub")
-    pub = Watcher(veth.ns1.popen(peer_argv("cyclone", "pub", "Square", count=COUNT, instances=INSTANCES,
+    pub = Watcher(net.ns1.popen(peer_argv("cyclone", "pub", "Square", count=COUNT, instances=INSTANCES,
                                            dispose=True, wait_match=30, timeout=DEADLINE, rate=RATE), env=env),
                   "cyclone pub")
-    finish(sub, pub, veth.ns2, loss_report(veth))
+    finish(sub, pub, net.ns2, loss_report(net))
 
 
 @pytest.mark.parametrize("publisher", ["starling", "cyclone"])

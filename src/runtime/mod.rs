@@ -82,6 +82,17 @@ pub(crate) fn start(
     config.use_multicast_for_data = !bound.default_multicast_locators.is_empty();
     config.default_multicast = bound.default_multicast_locators.clone();
     config.spdp_destinations = bound.spdp_destinations.clone();
+    // Datagrams no larger than one frame of the interface: an IP-fragmented datagram is lost with any of its
+    // fragments (see ParticipantConfig::fit_to_mtu). Loopback's 64 KiB MTU changes nothing.
+    if let Some(mtu) = transport::interface_mtu(&bound.iface.name) {
+        config.fit_to_mtu(mtu);
+        tracing::debug!(
+            "{} MTU {mtu}: datagrams up to {} B, fragments of {} B",
+            bound.iface.name,
+            config.max_message_size,
+            config.fragment_size
+        );
+    }
     if let Some(d) = tuning.heartbeat_period {
         config.heartbeat_period = d;
     }

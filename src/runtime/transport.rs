@@ -341,6 +341,30 @@ fn bind_multicast(port: u16, iface: &NetInterface, buffers: SocketBuffers) -> io
     Ok(s)
 }
 
+/// The MTU of interface `name` in the caller's network namespace (`SIOCGIFMTU`), or `None` when it cannot be
+/// read.
+pub fn interface_mtu(name: &str) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ {
+        return None;
+    }
+    let sock = Socket::new(Domain::IPV4, Type::DGRAM, None).ok()?;
+    // SAFETY: an all-zero ifreq is valid; the name copied in is shorter than IFNAMSIZ, so it stays
+    // NUL-terminated, and SIOCGIFMTU only writes the ifru_mtu member of the union we then read.
+    let mtu = unsafe {
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (d, s) in req.ifr_name.iter_mut().zip(bytes) {
+            *d = *s as libc::c_char;
+        }
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFMTU as _, &mut req) != 0 {
+            return None;
+        }
+        req.ifr_ifru.ifru_mtu
+    };
+    usize::try_from(mtu).ok().filter(|m| *m > 0)
+}
+
 /// Binds a participant's sockets: picks the interface, the first participant
 /// index whose metatraffic and user ports are both free, and computes locators.
 pub fn bind(config: &TransportConfig) -> Result<BoundTransport, TransportError> {

@@ -3,9 +3,9 @@
 //! reordering, and simulated time. No sockets, no clock.
 
 use bytes::Bytes;
-use starling_proto::core::{ChangeKind, EndpointConfig, Event, Participant, WriteChange};
+use starling_proto::core::{ChangeKind, EndpointConfig, Event, Participant, ParticipantConfig, WriteChange};
 use starling_proto::qos::{DurabilityKind, EndpointQos, History, Reliability};
-use starling_proto::wire::KeyHash;
+use starling_proto::wire::{GuidPrefix, KeyHash};
 use std::time::Duration;
 
 mod common;
@@ -900,4 +900,119 @@ fn spoofed_sequence_numbers_at_the_end_of_the_range_are_bounded() {
     let mut sorted = sns.clone();
     sorted.dedup();
     assert_eq!(sorted, sns, "duplicates: {sns:?}");
+}
+
+/// Streams `count` 1 KB samples from a KEEP_ALL writer with a 256-sample history (written as soon as there is
+/// room, like `starling perf pub`) over a 1,500-byte-MTU link losing `loss` % of the frames in both directions.
+/// With `fit`, both participants size their datagrams to the MTU. Returns the samples delivered within
+/// `limit` of simulated time and the time it took.
+fn stream_over_frame_loss(seed: u64, fit: bool, loss: u64, count: u32, limit: Duration) -> (Vec<u32>, Duration) {
+    let mut net = Net::new(2, seed, |_, c| {
+        if fit {
+            c.fit_to_mtu(1500);
+        }
+    });
+    net.mtu = Some(1500);
+    let mut wq = EndpointQos::writer_default();
+    wq.history = History::KeepAll;
+    wq.resource_limits.max_samples = 256;
+    let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+    let mut rq = reliable(EndpointQos::reader_default());
+    rq.history = History::KeepAll;
+    net.parts[1].create_reader(net.now, endpoint("T", rq));
+    assert!(net.run_until(Duration::from_secs(10), |n| n.publications_matched(0) > 0), "seed {seed}: no match");
+    net.set_loss(loss);
+    let start = net.now;
+    let end = start + limit;
+    let mut next = 0u32;
+    while next < count && net.now < end {
+        let mut payload = vec![0x00, 0x01, 0x00, 0x00];
+        payload.extend_from_slice(&next.to_le_bytes());
+        payload.resize(1024, 7);
+        let c = WriteChange {
+            kind: ChangeKind::Alive,
+            key_hash: KeyHash([0; 16]),
+            payload: Bytes::from(payload),
+            source_timestamp: None,
+            related_sample_identity: None,
+            original_writer: None,
+        };
+        let now = net.now;
+        match net.parts[0].write(now, w, c) {
+            Ok(_) => next += 1,
+            Err(e) if e.kind == starling_proto::core::WriteErrorKind::HistoryFull => net.step(Duration::from_millis(1)),
+            Err(e) => panic!("seed {seed}: write failed: {e:?}"),
+        }
+    }
+    let left = end.saturating_duration_since(net.now);
+    net.run_until(left, |n| n.values(1).len() >= count as usize);
+    (net.values(1), net.now - start)
+}
+
+/// Datagrams larger than the link MTU are IP-fragmented and lost with any fragment: at 20 % frame loss a
+/// 65,000-byte datagram (45 frames) almost never arrives, so a writer batching into them (first sends and
+/// repairs) barely progresses. Sized to the MTU (`ParticipantConfig::fit_to_mtu`), the same stream is delivered
+/// completely and in order, over several seeds.
+#[test]
+fn datagrams_fitted_to_the_mtu_survive_frame_loss() {
+    let mut c = ParticipantConfig::new(0, 0, GuidPrefix([1; 12]));
+    c.fit_to_mtu(1500);
+    assert_eq!((c.max_message_size, c.fragment_size), (1472, 1344));
+    c.fit_to_mtu(65536);
+    assert_eq!((c.max_message_size, c.fragment_size), (1472, 1344), "fit_to_mtu never raises the sizes");
+    let limit = Duration::from_secs(60);
+    for seed in seeds(1..=5) {
+        let (got, took) = stream_over_frame_loss(seed, true, 20, 2000, limit);
+        assert_eq!(got, (0..2000).collect::<Vec<_>>(), "seed {seed}: fitted stream incomplete after {took:?}");
+        eprintln!("seed {seed}: fitted: 2000 in {took:?}");
+    }
+    let (got, took) = stream_over_frame_loss(1, false, 20, 2000, limit);
+    eprintln!("unfitted: {} in {took:?}", got.len());
+    assert!(got.len() < 1000, "65,000-byte datagrams over a 1,500-byte MTU delivered {} of 2000", got.len());
+}
+
+/// A KEEP_ALL writer whose history is full sends its periodic HEARTBEAT ten times as often (a full writer sends
+/// no DATA and so no piggy-backed HEARTBEAT; a lost HEARTBEAT or ACKNACK would otherwise stall it a whole period).
+/// Once matched, the network drops every datagram (counting the writer's HEARTBEATs), so nothing is acknowledged.
+#[test]
+fn full_writer_heartbeats_faster() {
+    use starling_proto::wire::{parse, Submessage};
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let mut net = Net::new(2, 13, |_, _| {});
+    let mut wq = EndpointQos::writer_default();
+    wq.history = History::KeepAll;
+    wq.resource_limits.max_samples = 8;
+    let w = net.parts[0].create_writer(net.now, endpoint("T", wq));
+    net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.publications_matched(0) > 0));
+    let heartbeats = Rc::new(Cell::new(0usize));
+    let counted = heartbeats.clone();
+    net.set_drop_hook(Some(Box::new(move |from, bytes| {
+        if from == 0 {
+            let Ok((_, subs)) = parse(bytes) else { panic!("the writer sent a malformed datagram") };
+            let n = subs
+                .filter_map(Result::ok)
+                .filter(|s| matches!(s, Submessage::Heartbeat(h) if h.writer_id == w.entity_id))
+                .count();
+            counted.set(counted.get() + n);
+        }
+        true
+    })));
+    // Periodic HEARTBEATs of the user writer during one simulated second, nothing delivered.
+    let heartbeats_in_a_second = |net: &mut Net| {
+        let before = heartbeats.get();
+        net.run_for(Duration::from_secs(1));
+        heartbeats.get() - before
+    };
+    for i in 0..4 {
+        net.write(0, w, change(i, 0));
+    }
+    let not_full = heartbeats_in_a_second(&mut net);
+    for i in 4..8 {
+        net.write(0, w, change(i, 0));
+    }
+    let full = heartbeats_in_a_second(&mut net);
+    assert!((8..=12).contains(&not_full), "{not_full} HEARTBEATs in a second with room in the history");
+    assert!(full >= 80, "{full} HEARTBEATs in a second with a full history");
 }

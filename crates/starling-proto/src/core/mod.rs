@@ -28,7 +28,7 @@ mod typelookup;
 mod typematch;
 mod writer;
 
-pub use config::{FlowLimit, ParticipantConfig, ParticipantLimits};
+pub use config::{FlowLimit, ParticipantConfig, ParticipantLimits, FRAGMENT_HEADROOM, IPV4_UDP_HEADERS, MIN_MTU};
 pub use event::{
     ChangeKind, EndpointConfig, Event, GroupTag, ReceivedSample, Stats, Transmit, WriteChange, WriteError,
     WriteErrorKind,

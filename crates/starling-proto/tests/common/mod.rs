@@ -2,7 +2,8 @@
 //!
 //! Participants of the sans-IO core exchange datagrams through [`Net`]: per-link loss (independent or bursty),
 //! duplication, delay with jitter (which also reorders), one-way or two-way blocks (partitions), crashes and
-//! restarts, and an optional hook that drops datagrams by content. Time is simulated; a seeded xorshift RNG
+//! restarts, an optional hook that drops datagrams by content, and an optional link MTU below which large datagrams
+//! are lost per IP fragment. Time is simulated; a seeded xorshift RNG
 //! makes every run replay from its seed. No sockets, no clock.
 #![allow(dead_code)] // each test file uses its own subset
 
@@ -107,6 +108,9 @@ pub struct Net {
     pub delay_ms: (u64, u64),
     /// The longest simulated step when no timer or delivery is due sooner.
     pub max_step: Duration,
+    /// When set, links carry frames of this MTU: a datagram larger than one frame crosses as IPv4 fragments, the
+    /// link's loss applies to each of them, and the datagram is lost with any one (as on a real lossy link).
+    pub mtu: Option<usize>,
     drop_hook: Option<DropHook>,
     in_flight: Vec<InFlight>,
     order: u64,
@@ -172,6 +176,7 @@ impl Net {
             reorder: 0,
             delay_ms: (0, 0),
             max_step: Duration::from_millis(50),
+            mtu: None,
             drop_hook: None,
             in_flight: Vec::new(),
             order: 0,
@@ -321,8 +326,10 @@ impl Net {
                     } else {
                         self.addr.get(d).copied().into_iter().collect()
                     };
+                    // IPv4 fragments of the UDP datagram (8-byte UDP header, 20-byte IP header per fragment).
+                    let frames = self.mtu.map_or(1, |mtu| (t.payload.len() + 8).div_ceil(mtu - 20));
                     for to in targets {
-                        if to != i && self.lost(i, to) {
+                        if to != i && (0..frames).any(|_| self.lost(i, to)) {
                             continue;
                         }
                         let copies = if self.rng.chance(self.dup) { 2 } else { 1 };
