@@ -4,11 +4,17 @@
 #   benches/compare.sh                      # defaults: 3 rounds, 5 s latency runs, 4 s throughput runs
 #   ROUNDS=5 LAT_SECS=10 TP_SECS=8 benches/compare.sh
 #   SIZES="12 1k" benches/compare.sh        # throughput sizes (ddsperf syntax: 12, 1k, 64k, 1M)
-#   STARLING_BIN=/tmp/starling benches/compare.sh   # measure that binary instead of building target/release/starling
+#   STARLING_BIN=/tmp/starling benches/compare.sh   # measure that binary instead of building one
+#   PROFILE=release benches/compare.sh      # build and measure the `release` profile instead of `release-lto`
+#   IDLE_RUNS=9 benches/compare.sh          # idle-RSS runs per implementation (median; default 5)
+#
+# Starling is built with the `release-lto` profile (fat LTO, one codegen unit: the build for deployment, see
+# benches/README.md "Idle RSS"); ddsperf is Debian's optimised build.
 #
 # Per round, alternating: latency (12 B, reliable) Starling ping/pong, ddsperf ping/pong, UDP ping/pong;
 # then for every size, throughput (reliable, as fast as possible) Starling pub/sub, ddsperf pub/sub.
-# Then the idle RSS of a participant with one reader and no peer, for both.
+# Then the idle RSS of a participant with one reader and no peer, for both, IDLE_RUNS times alternating, each
+# run mapping the binaries as loaded from disk (their page cache is dropped first, see the idle-RSS section).
 # Writes benches/results/latest.{md,json,svg}; raw logs go to benches/results/raw/.
 set -euo pipefail
 
@@ -17,9 +23,11 @@ ROUNDS=${ROUNDS:-3}
 LAT_SECS=${LAT_SECS:-5}
 TP_SECS=${TP_SECS:-4}
 SIZES=${SIZES:-"12 1k 64k 1M"}
+PROFILE=${PROFILE:-release-lto}
+IDLE_RUNS=${IDLE_RUNS:-5}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 RAW=$ROOT/benches/results/raw
-STARLING=${STARLING_BIN:-$CARGO_TARGET_DIR/release/starling}
+STARLING=${STARLING_BIN:-$CARGO_TARGET_DIR/$PROFILE/starling}
 UDP=$CARGO_TARGET_DIR/release/examples/udp_pingpong
 
 if [ -z "${STARLING_BENCH_IN_NS:-}" ]; then
@@ -32,13 +40,13 @@ if [ -z "${STARLING_BENCH_IN_NS:-}" ]; then
     if [ -n "${STARLING_BIN:-}" ]; then
         (cd "$ROOT" && cargo build --release --example udp_pingpong)
     else
-        (cd "$ROOT" && cargo build --release --bin starling --example udp_pingpong)
+        (cd "$ROOT" && cargo build --profile "$PROFILE" --bin starling && cargo build --release --example udp_pingpong)
     fi
     rm -rf "$RAW"
     mkdir -p "$RAW"
     {
         echo "date: $(date -u +%FT%TZ)"
-        echo "commit: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)${STARLING_BIN:+, starling: $STARLING_BIN}"
+        echo "commit: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown), starling: ${STARLING_BIN:-profile $PROFILE}"
         echo "host: $(uname -sr), $(nproc) cpus"
         echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
         echo "ddsperf: $(dpkg-query -W -f='${Version}' cyclonedds-tools 2>/dev/null || echo unknown)"
@@ -91,14 +99,32 @@ for r in $(seq 1 "$ROUNDS"); do
     done
 done
 
-echo "-- idle RSS (one reader, no peer, after 3 s)"
-for impl in starling cyclone; do
-    if [ "$impl" = starling ]; then
-        bg $S perf sub --keyed 1 --duration 10 --wait 10
-    else
-        bg ddsperf -D 10 sub
-    fi
-    sleep 3
-    awk '/^VmRSS:/ {print $2}' "/proc/$BG/status" > "$RAW/idle-$impl.kib"
-    stop "$BG"
+echo "-- idle RSS (one reader, no peer, after 3 s, $IDLE_RUNS runs each, alternating)"
+# Drops the page cache of the given files (pages another process maps stay), so that each run maps the binary
+# as loaded from disk: a file the linker has just written sits in the page cache in large folios and a fault
+# then maps more of it (about 0.7 MB more for Starling here). Applied to ddsperf and its libraries alike.
+evict() {
+    python3 -c 'import os, sys
+for p in sys.argv[1:]:
+    fd = os.open(p, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$@"
+}
+DDSPERF=$(command -v ddsperf)
+mapfile -t DDS_FILES < <(echo "$DDSPERF"; ldd "$DDSPERF" | awk '$3 ~ /^\// {print $3}')
+rm -f "$RAW"/idle-*.runs
+for i in $(seq 1 "$IDLE_RUNS"); do
+    for impl in starling cyclone; do
+        if [ "$impl" = starling ]; then
+            evict "$STARLING"
+            bg $S perf sub --keyed 1 --duration 10 --wait 10
+        else
+            evict "${DDS_FILES[@]}"
+            bg ddsperf -D 10 sub
+        fi
+        sleep 3
+        awk '/^VmRSS:/ {print $2}' "/proc/$BG/status" >> "$RAW/idle-$impl.runs"
+        stop "$BG"
+    done
 done > /dev/null 2>&1
+for impl in starling cyclone; do
+    sort -n "$RAW/idle-$impl.runs" | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}' > "$RAW/idle-$impl.kib"
+done
