@@ -105,7 +105,7 @@ impl Pair {
             let mut moved = false;
             while let Some(t) = self.a.poll_transmit() {
                 self.b.handle_datagram(self.now, &t.payload);
-                self.a.recycle(t.payload);
+                self.a.recycle_transmit(t);
                 self.datagrams += 1;
                 moved = true;
             }
@@ -116,7 +116,7 @@ impl Pair {
             }
             while let Some(t) = self.b.poll_transmit() {
                 self.a.handle_datagram(self.now, &t.payload);
-                self.b.recycle(t.payload);
+                self.b.recycle_transmit(t);
                 self.datagrams += 1;
                 moved = true;
             }

@@ -123,7 +123,7 @@ fn run(pair: &mut mempair::Pair, size: usize, n: u64, counts: &mut Counts) {
             }
         });
         for t in sent.drain(..) {
-            pair.a.recycle(t.payload);
+            pair.a.recycle_transmit(t);
         }
         let mut dec = 0;
         for e in events.drain(..) {
@@ -138,7 +138,7 @@ fn run(pair: &mut mempair::Pair, size: usize, n: u64, counts: &mut Counts) {
         // Acknowledgements and anything else the reader sends go back uncounted.
         while let Some(t) = pair.b.poll_transmit() {
             pair.a.handle_datagram(now, &t.payload);
-            pair.b.recycle(t.payload);
+            pair.b.recycle_transmit(t);
         }
         counts.write_core += w;
         counts.read_core += r;
