@@ -1,8 +1,9 @@
 //! Two sans-IO participants wired back to back in memory, for benchmarks and allocation tests.
 //!
 //! Participant `a` owns a writer, `b` a matching reader. Every datagram one side sends goes to the other
-//! (once, whatever its destination list says); sent buffers are handed back with `recycle`, as a runtime
-//! that reuses buffers would do. Time only moves when [`Pair::advance`] is called.
+//! (once, whatever its destination list says); sent datagrams are handed back with `recycle_transmit`, as the
+//! runtime does, so that their buffers and destination lists are reused. Time only moves when [`Pair::advance`]
+//! is called.
 
 #![allow(dead_code)]
 

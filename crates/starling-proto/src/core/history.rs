@@ -136,6 +136,10 @@ impl WriterHistory {
             let Some(slot) = self.slots.pop_front() else { break };
             let Some(c) = slot.change else { continue };
             self.held -= 1;
+            // KEEP_ALL keeps no per-instance lists.
+            if self.per_instance.is_empty() {
+                continue;
+            }
             if let Some(q) = self.per_instance.get_mut(&c.key_hash) {
                 // Ascending, so what goes is at the front.
                 while q.front().is_some_and(|s| *s <= upto) {
