@@ -1,8 +1,9 @@
 //! Two sans-IO participants wired back to back in memory, for benchmarks and allocation tests.
 //!
 //! Participant `a` owns a writer, `b` a matching reader. Every datagram one side sends goes to the other
-//! (once, whatever its destination list says); sent buffers are handed back with `recycle`, as a runtime
-//! that reuses buffers would do. Time only moves when [`Pair::advance`] is called.
+//! (once, whatever its destination list says); sent datagrams are handed back with `recycle_transmit`, as the
+//! runtime does, so that their buffers and destination lists are reused. Time only moves when [`Pair::advance`]
+//! is called.
 
 #![allow(dead_code)]
 
@@ -105,7 +106,7 @@ impl Pair {
             let mut moved = false;
             while let Some(t) = self.a.poll_transmit() {
                 self.b.handle_datagram(self.now, &t.payload);
-                self.a.recycle(t.payload);
+                self.a.recycle_transmit(t);
                 self.datagrams += 1;
                 moved = true;
             }
@@ -116,7 +117,7 @@ impl Pair {
             }
             while let Some(t) = self.b.poll_transmit() {
                 self.a.handle_datagram(self.now, &t.payload);
-                self.b.recycle(t.payload);
+                self.b.recycle_transmit(t);
                 self.datagrams += 1;
                 moved = true;
             }

@@ -260,6 +260,11 @@ pub(crate) struct Inner {
     /// Datagrams drained from the core and not yet sent (reused; locked only
     /// while `core` is held).
     scratch: Mutex<Vec<Transmit>>,
+    /// `send_many`'s list of (datagram index in `scratch`, address), reused (locked only while `core` is
+    /// held).
+    send_items: Mutex<Vec<(usize, SocketAddr)>>,
+    /// An emptied event list kept for the next drain, so that draining events does not allocate.
+    spare_events: Mutex<Vec<Event>>,
     /// True while a batching write left a partly filled datagram in the core.
     /// Changed only with `core` locked.
     lingering: AtomicBool,
@@ -301,6 +306,8 @@ impl Inner {
             backlogged: AtomicBool::new(false),
             backlog_wake: Notify::new(),
             scratch: Mutex::new(Vec::new()),
+            send_items: Mutex::new(Vec::new()),
+            spare_events: Mutex::new(Vec::new()),
             lingering: AtomicBool::new(false),
             linger_opened: AtomicU64::new(0),
             linger_last: AtomicU64::new(0),
@@ -358,6 +365,8 @@ impl Inner {
         if !events.events.is_empty() || !events.builtin.is_empty() {
             table.builtin.retain(|w| w.strong_count() > 0);
             self.dispatch(&table, events);
+        } else {
+            self.keep_events(events.events);
         }
         drop(table);
         // Listeners run here, with no lock of the participant held.
@@ -455,19 +464,20 @@ impl Inner {
     #[cfg(target_os = "linux")]
     fn send_many(&self, out: &[Transmit]) {
         use std::os::fd::AsRawFd;
-        let mut items: Vec<(&[u8], SocketAddr)> = Vec::with_capacity(out.len());
-        for t in out {
+        let mut items = lock(&self.send_items);
+        items.clear();
+        for (i, t) in out.iter().enumerate() {
             for dest in &t.destinations {
                 if let Some(addr) = dest.to_socket_addr().filter(SocketAddr::is_ipv4) {
-                    items.push((&t.payload, addr));
+                    items.push((i, addr));
                 }
             }
         }
         let mut rest = &items[..];
         while !rest.is_empty() {
             if self.backlogged.load(Ordering::Acquire) {
-                for (p, a) in rest {
-                    self.send_one(p, *a);
+                for (i, a) in rest {
+                    self.send_one(&out[*i].payload, *a);
                 }
                 return;
             }
@@ -476,7 +486,8 @@ impl Inner {
             let mut addrs: [libc::sockaddr_in; MMSG_BATCH] = unsafe { std::mem::zeroed() };
             let mut iovs: [libc::iovec; MMSG_BATCH] = unsafe { std::mem::zeroed() };
             let mut hdrs: [libc::mmsghdr; MMSG_BATCH] = unsafe { std::mem::zeroed() };
-            for (i, (payload, addr)) in rest[..n].iter().enumerate() {
+            for (i, (t, addr)) in rest[..n].iter().enumerate() {
+                let payload = &out[*t].payload;
                 let SocketAddr::V4(v4) = addr else { continue };
                 addrs[i].sin_family = libc::AF_INET as libc::sa_family_t;
                 addrs[i].sin_port = v4.port().to_be();
@@ -505,7 +516,7 @@ impl Inner {
             }
             // Let the first datagram take the single-send path: it queues on
             // EWOULDBLOCK and logs (and skips) any other error.
-            self.send_one(rest[0].0, rest[0].1);
+            self.send_one(&out[rest[0].0].payload, rest[0].1);
             rest = &rest[1..];
         }
     }
@@ -616,10 +627,10 @@ impl Inner {
             _ => self.send_many(&out),
         }
         for t in out.drain(..) {
-            core.recycle(t.payload);
+            core.recycle_transmit(t);
         }
         drop(out);
-        let mut d = Drained::default();
+        let mut d = Drained { events: std::mem::take(&mut *lock(&self.spare_events)), ..Drained::default() };
         while let Some(e) = core.poll_event() {
             match &e {
                 Event::SubscriptionMatched { writer, matched: true, .. } => {
@@ -660,8 +671,8 @@ impl Inner {
                 }
             }
         }
-        let Drained { events, writer_qos, .. } = drained;
-        for event in events {
+        let Drained { mut events, writer_qos, .. } = drained;
+        for event in events.drain(..) {
             match event {
                 Event::Sample { reader, sample } => {
                     if let Some(r) = table.readers.get(&reader) {
@@ -743,6 +754,16 @@ impl Inner {
                 }
             }
         }
+        self.keep_events(events);
+    }
+
+    /// Keeps an emptied event list for the next drain (the larger one, if another was kept meanwhile).
+    fn keep_events(&self, mut events: Vec<Event>) {
+        events.clear();
+        let mut spare = lock(&self.spare_events);
+        if events.capacity() > spare.capacity() {
+            *spare = events;
+        }
     }
 
     /// Feeds the datagram in `buf`, then any more already queued on `socket`.
@@ -791,6 +812,7 @@ impl Inner {
     fn finish(&self, mut core: MutexGuard<'_, Participant>, rearm: bool, keep_open: bool) {
         let events = self.drain_with(&mut core, keep_open);
         if events.events.is_empty() && events.builtin.is_empty() {
+            self.keep_events(events.events);
             if rearm {
                 self.rearm(&core);
             }

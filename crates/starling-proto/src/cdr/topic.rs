@@ -128,25 +128,49 @@ pub fn decode_key_payload<T: TopicType>(payload: &[u8]) -> Result<T, CdrError> {
 /// its bound, which makes [`encode_sample`] fail as well), the hash covers the bytes written before the
 /// failure; use [`try_key_hash`] to see the error instead.
 pub fn key_hash<T: TopicType>(sample: &T, version: XcdrVersion) -> KeyHash {
-    let (bytes, _result) = key_bytes(sample, version);
-    hash_key_bytes::<T>(&bytes, version)
+    key_hash_and_result(sample, version).0
 }
 
 /// Like [`key_hash`], but returns the error if the key cannot be serialized.
 pub fn try_key_hash<T: TopicType>(sample: &T, version: XcdrVersion) -> Result<KeyHash, CdrError> {
-    let (bytes, result) = key_bytes(sample, version);
-    result.map(|()| hash_key_bytes::<T>(&bytes, version))
+    let (hash, result) = key_hash_and_result(sample, version);
+    result.map(|()| hash)
 }
 
-fn key_bytes<T: TopicType>(sample: &T, version: XcdrVersion) -> (Vec<u8>, Result<(), CdrError>) {
-    let mut buf = Vec::new();
-    let result = if T::is_keyed() {
-        let mut w = CdrWriter::new(&mut buf, version, Endian::Big);
-        sample.serialize_key(&mut w)
-    } else {
-        Ok(())
+thread_local! {
+    /// Scratch buffer for the serialized key that a key hash is computed from: reused, so that computing a
+    /// key hash per sample does not allocate once the buffer has grown to the key's size.
+    static KEY_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A scratch buffer grown beyond this (by an unusually large key) is not kept.
+const KEY_SCRATCH_MAX: usize = 4096;
+
+/// Serializes `sample`'s key (big-endian, as the key hash wants it) into the thread's scratch buffer and
+/// hashes it; also returns whether the key serialized.
+fn key_hash_and_result<T: TopicType>(sample: &T, version: XcdrVersion) -> (KeyHash, Result<(), CdrError>) {
+    if !T::is_keyed() {
+        return (KeyHash([0; 16]), Ok(()));
+    }
+    let run = |buf: &mut Vec<u8>| {
+        buf.clear();
+        let mut w = CdrWriter::new(buf, version, Endian::Big);
+        let result = sample.serialize_key(&mut w);
+        (hash_key_bytes::<T>(buf, version), result)
     };
-    (buf, result)
+    KEY_SCRATCH
+        .try_with(|cell| {
+            // Busy only if a key serializer computes a key hash itself: then a fresh buffer is used.
+            let mut buf = cell.try_borrow_mut().ok()?;
+            let out = run(&mut buf);
+            if buf.capacity() > KEY_SCRATCH_MAX {
+                *buf = Vec::new();
+            }
+            Some(out)
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| run(&mut Vec::new()))
 }
 
 fn hash_key_bytes<T: TopicType>(bytes: &[u8], version: XcdrVersion) -> KeyHash {

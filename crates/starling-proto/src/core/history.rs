@@ -5,7 +5,7 @@ use super::event::ChangeKind;
 use crate::qos::History;
 use crate::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
 use bytes::Bytes;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// One change kept by a writer.
 #[derive(Clone, Debug)]
@@ -28,17 +28,34 @@ pub(crate) struct CacheChange {
 /// Changes by sequence number. KEEP_LAST(n) keeps the newest n per instance;
 /// KEEP_ALL keeps everything until [`WriterHistory::remove_up_to`] drops what
 /// every reader has acknowledged.
+///
+/// Sequence numbers only grow, so the changes sit in a ring buffer in ascending order (found by binary
+/// search); a change evicted from the middle by KEEP_LAST leaves an empty slot that is dropped once it reaches
+/// the front, or by a compaction when empty slots outnumber the held changes. Unlike a tree, the buffer keeps
+/// its capacity: adding and dropping changes in the steady state does not allocate.
 #[derive(Debug)]
 pub(crate) struct WriterHistory {
     kind: History,
-    changes: BTreeMap<i64, CacheChange>,
+    /// Ascending by sequence number; the front slot is never empty.
+    slots: VecDeque<Slot>,
+    /// Slots holding a change.
+    held: usize,
     per_instance: crate::FastHashMap<KeyHash, VecDeque<i64>>,
     last_sn: i64,
 }
 
+#[derive(Debug)]
+struct Slot {
+    sn: i64,
+    change: Option<CacheChange>,
+}
+
+/// Empty slots tolerated before a compaction, beyond as many as there are held changes.
+const SLACK: usize = 32;
+
 impl WriterHistory {
     pub fn new(kind: History) -> Self {
-        WriterHistory { kind, changes: BTreeMap::new(), per_instance: crate::FastHashMap::default(), last_sn: 0 }
+        WriterHistory { kind, slots: VecDeque::new(), held: 0, per_instance: crate::FastHashMap::default(), last_sn: 0 }
     }
 
     /// The highest sequence number ever assigned (0 before the first write).
@@ -48,12 +65,12 @@ impl WriterHistory {
 
     /// The lowest sequence number still held, or `last_sn + 1` when empty.
     pub fn first_sn(&self) -> i64 {
-        self.changes.keys().next().copied().unwrap_or(self.last_sn + 1)
+        self.slots.front().map_or(self.last_sn + 1, |s| s.sn)
     }
 
     /// Number of changes held.
     pub fn len(&self) -> usize {
-        self.changes.len()
+        self.held
     }
 
     /// Adds a change, assigning the next sequence number; evicts per KEEP_LAST.
@@ -66,38 +83,63 @@ impl WriterHistory {
             q.push_back(sn);
             while q.len() > depth {
                 if let Some(old) = q.pop_front() {
-                    self.changes.remove(&old);
+                    if let Ok(i) = self.slots.binary_search_by_key(&old, |s| s.sn) {
+                        if self.slots[i].change.take().is_some() {
+                            self.held -= 1;
+                        }
+                    }
                 }
             }
             // A disposed+unregistered instance keeps only its last change.
         }
-        self.changes.insert(sn, change);
+        self.slots.push_back(Slot { sn, change: Some(change) });
+        self.held += 1;
+        self.tidy();
         SequenceNumber(sn)
+    }
+
+    /// Drops empty slots from the front, and all of them when they outnumber the held changes.
+    fn tidy(&mut self) {
+        while self.slots.front().is_some_and(|s| s.change.is_none()) {
+            self.slots.pop_front();
+        }
+        if self.slots.len() - self.held > self.held + SLACK {
+            self.slots.retain(|s| s.change.is_some());
+        }
     }
 
     /// The change with sequence number `sn`, if still held.
     pub fn get(&self, sn: i64) -> Option<&CacheChange> {
-        self.changes.get(&sn)
+        let front = self.slots.front()?.sn;
+        // Without holes, slot i holds front + i: try that before searching.
+        let guess = usize::try_from(sn.checked_sub(front)?).ok()?;
+        if let Some(s) = self.slots.get(guess).filter(|s| s.sn == sn) {
+            return s.change.as_ref();
+        }
+        let i = self.slots.binary_search_by_key(&sn, |s| s.sn).ok()?;
+        self.slots[i].change.as_ref()
     }
 
     /// Changes with `from <= sn`, ascending.
     pub fn range_from(&self, from: i64) -> impl Iterator<Item = (i64, &CacheChange)> + '_ {
-        self.changes.range(from..).map(|(k, v)| (*k, v))
+        let start = self.slots.partition_point(|s| s.sn < from);
+        self.slots.range(start..).filter_map(|s| s.change.as_ref().map(|c| (s.sn, c)))
     }
 
     /// Drops every change with `sn <= upto` (used when all readers acknowledged
     /// them and no late joiner needs them).
     pub fn remove_up_to(&mut self, upto: i64) {
-        if self.changes.first_key_value().is_none_or(|(&sn, _)| sn > upto) {
-            return;
-        }
-        // One split instead of a rebalancing removal per change: an acknowledgement frees a whole window.
-        let kept = self.changes.split_off(&upto.saturating_add(1));
-        let removed = std::mem::replace(&mut self.changes, kept);
-        if self.per_instance.is_empty() {
-            return;
-        }
-        for c in removed.values() {
+        while let Some(front) = self.slots.front() {
+            if front.sn > upto {
+                break;
+            }
+            let Some(slot) = self.slots.pop_front() else { break };
+            let Some(c) = slot.change else { continue };
+            self.held -= 1;
+            // KEEP_ALL keeps no per-instance lists.
+            if self.per_instance.is_empty() {
+                continue;
+            }
             if let Some(q) = self.per_instance.get_mut(&c.key_hash) {
                 // Ascending, so what goes is at the front.
                 while q.front().is_some_and(|s| *s <= upto) {
@@ -108,6 +150,7 @@ impl WriterHistory {
                 }
             }
         }
+        self.tidy();
     }
 }
 
@@ -155,5 +198,43 @@ mod tests {
         h.remove_up_to(10);
         assert_eq!(h.first_sn(), 5);
         assert_eq!(h.len(), 0);
+    }
+
+    #[test]
+    fn keep_last_holes_are_compacted() {
+        let mut h = WriterHistory::new(History::KeepLast(1));
+        h.add(ch(7)); // sn 1 stays at the front while instance 0 churns behind it
+        for _ in 0..10_000 {
+            h.add(ch(0));
+        }
+        assert_eq!(h.len(), 2);
+        assert!(h.slots.len() <= 2 * h.len() + SLACK + 1, "empty slots compacted: {}", h.slots.len());
+        assert_eq!(h.first_sn(), 1);
+        assert!(h.get(1).is_some());
+        assert!(h.get(2).is_none());
+        assert!(h.get(10_001).is_some());
+        let sns: Vec<i64> = h.range_from(0).map(|(s, _)| s).collect();
+        assert_eq!(sns, vec![1, 10_001]);
+        let sns: Vec<i64> = h.range_from(2).map(|(s, _)| s).collect();
+        assert_eq!(sns, vec![10_001]);
+        h.remove_up_to(1);
+        assert_eq!(h.first_sn(), 10_001);
+        assert_eq!(h.len(), 1);
+        // Instance 7's bookkeeping went with its change.
+        assert!(!h.per_instance.contains_key(&ch(7).key_hash));
+    }
+
+    #[test]
+    fn get_out_of_range() {
+        let mut h = WriterHistory::new(History::KeepAll);
+        assert!(h.get(1).is_none());
+        for _ in 0..3 {
+            h.add(ch(0));
+        }
+        assert!(h.get(0).is_none());
+        assert!(h.get(-5).is_none());
+        assert!(h.get(4).is_none());
+        assert_eq!(h.get(2).map(|c| c.key_hash), Some(ch(0).key_hash));
+        assert_eq!(h.range_from(i64::MIN).count(), 3);
     }
 }

@@ -24,7 +24,12 @@ pub(crate) struct Outbox {
     pending: Vec<Pending>,
     ready: VecDeque<Transmit>,
     spare: Vec<Vec<u8>>,
+    /// Destination lists handed back with [`Outbox::recycle_transmit`], reused by [`Outbox::start`].
+    spare_dests: Vec<Vec<Locator>>,
 }
+
+/// How many sent buffers (and destination lists) the outbox keeps for reuse.
+const SPARE: usize = 16;
 
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -34,7 +39,14 @@ impl std::fmt::Debug for Outbox {
 
 impl Outbox {
     pub fn new(header: Header, max_size: usize) -> Self {
-        Outbox { header, max_size, pending: Vec::new(), ready: VecDeque::new(), spare: Vec::new() }
+        Outbox {
+            header,
+            max_size,
+            pending: Vec::new(),
+            ready: VecDeque::new(),
+            spare: Vec::new(),
+            spare_dests: Vec::new(),
+        }
     }
 
     /// A message builder for `dests` (with INFO_DST `dst` when given) that has
@@ -74,21 +86,32 @@ impl Outbox {
         if let Some(p) = dst {
             builder.info_dst(p);
         }
-        self.pending.push(Pending { dests: dests.to_vec(), dst, builder, last_ts: None });
+        // A recycled destination list keeps its capacity: no allocation in the steady state.
+        let mut list = self.spare_dests.pop().unwrap_or_default();
+        list.clear();
+        list.extend_from_slice(dests);
+        self.pending.push(Pending { dests: list, dst, builder, last_ts: None });
         self.pending.len() - 1
     }
 
     fn ship(&mut self, p: Pending) {
         if p.builder.has_submessages() && !p.dests.is_empty() {
             self.ready.push_back(Transmit { destinations: p.dests, payload: p.builder.finish() });
+        } else {
+            // Nothing to send: keep both buffers for the next message.
+            self.recycle(p.builder.finish());
+            self.recycle_dests(p.dests);
         }
     }
 
     /// Closes every message under construction.
     pub fn flush(&mut self) {
-        for p in std::mem::take(&mut self.pending) {
+        // Drained rather than taken, so that the list keeps its capacity.
+        let mut pending = std::mem::take(&mut self.pending);
+        for p in pending.drain(..) {
             self.ship(p);
         }
+        self.pending = pending;
     }
 
     /// The next finished datagram (closing pending ones first).
@@ -112,9 +135,23 @@ impl Outbox {
 
     /// Returns a sent datagram's buffer for reuse.
     pub fn recycle(&mut self, mut buf: Vec<u8>) {
-        if self.spare.len() < 16 {
+        if self.spare.len() < SPARE && buf.capacity() > 0 {
             buf.clear();
             self.spare.push(buf);
         }
+    }
+
+    /// Returns a sent datagram's destination list for reuse.
+    pub fn recycle_dests(&mut self, mut dests: Vec<Locator>) {
+        if self.spare_dests.len() < SPARE && dests.capacity() > 0 {
+            dests.clear();
+            self.spare_dests.push(dests);
+        }
+    }
+
+    /// Returns a sent datagram's buffer and destination list for reuse.
+    pub fn recycle_transmit(&mut self, t: Transmit) {
+        self.recycle(t.payload);
+        self.recycle_dests(t.destinations);
     }
 }

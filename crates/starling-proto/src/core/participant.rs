@@ -495,10 +495,13 @@ impl Participant {
         let Some(w) = self.writers.get_mut(&id) else {
             return Err(WriteError { kind: WriteErrorKind::UnknownWriter, change });
         };
+        // Local readers get the payload shared with the history; without any, it moves into the history
+        // uncloned (cloning a `Bytes` made from a `Vec` allocates its shared header).
+        let local_payload = (!w.local_readers.is_empty()).then(|| change.payload.clone());
         let cc = CacheChange {
             kind: change.kind,
             key_hash: change.key_hash,
-            payload: change.payload.clone(),
+            payload: change.payload,
             source_timestamp: change.source_timestamp,
             related_sample_identity: change.related_sample_identity,
             original_writer: change.original_writer.as_deref().copied(),
@@ -509,20 +512,22 @@ impl Participant {
         let sn = w.write(now, cc, &mut self.outbox);
         let coherent_set = w.last_coherent_set();
         let lively = self.liveliness.on_write(now, id);
-        let local = ReceivedSample {
-            writer,
-            sequence_number: sn,
-            kind: change.kind,
-            key_hash: Some(change.key_hash),
-            payload: Some(change.payload.clone()),
-            payload_is_key: change.kind != ChangeKind::Alive,
-            source_timestamp: change.source_timestamp,
-            related_sample_identity: change.related_sample_identity,
-            original_writer: change.original_writer.map(|o| *o),
-            coherent_set,
-            group,
-        };
-        self.deliver_local(now, writer, local);
+        if let Some(payload) = local_payload {
+            let local = ReceivedSample {
+                writer,
+                sequence_number: sn,
+                kind: change.kind,
+                key_hash: Some(change.key_hash),
+                payload: Some(payload),
+                payload_is_key: change.kind != ChangeKind::Alive,
+                source_timestamp: change.source_timestamp,
+                related_sample_identity: change.related_sample_identity,
+                original_writer: change.original_writer.map(|o| *o),
+                coherent_set,
+                group,
+            };
+            self.deliver_local(now, writer, local);
+        }
         self.apply_liveliness(now, lively);
         Ok(sn)
     }
@@ -1148,9 +1153,15 @@ impl Participant {
         };
         let mut deliver = std::mem::take(&mut self.deliver);
         let ids = self.find_targets(d.reader_id, &inc.writer);
-        for id in &ids {
+        // The last reader gets the sample itself, the others a clone: with one matched reader (the steady
+        // state) nothing is cloned.
+        let mut sample = Some(sample);
+        for (i, id) in ids.iter().enumerate() {
             if let Some(reader) = self.readers.get_mut(id) {
-                reader.handle_data(sample.clone(), &mut deliver);
+                let s = if i + 1 == ids.len() { sample.take() } else { sample.clone() };
+                if let Some(s) = s {
+                    reader.handle_data(s, &mut deliver);
+                }
             }
             self.dispatch(now, *id, inc.vendor, &mut deliver);
         }
@@ -1644,6 +1655,12 @@ impl Participant {
     /// Gives a sent datagram's buffer back for reuse.
     pub fn recycle(&mut self, buf: Vec<u8>) {
         self.outbox.recycle(buf);
+    }
+
+    /// Gives a sent datagram back for reuse: its buffer and its destination list. A caller that hands back
+    /// every [`Transmit`] this way lets the steady-state write path run without allocating.
+    pub fn recycle_transmit(&mut self, t: Transmit) {
+        self.outbox.recycle_transmit(t);
     }
 
     /// The next event for the application.
