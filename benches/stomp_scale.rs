@@ -747,7 +747,7 @@ mod dds {
         let n = usize::try_from(c.position()).unwrap_or(0);
         out.extend_from_slice(head);
         if receipt {
-            let _ = write!(out, "receipt:{seq}\n");
+            let _ = writeln!(out, "receipt:{seq}");
         }
         let _ = write!(out, "content-length:{n}\n\n");
         out.extend_from_slice(&body[..n]);

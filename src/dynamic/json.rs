@@ -272,7 +272,7 @@ fn bitset_from(b: &BitsetType, v: &Value, path: &Path<'_>) -> Result<u64, JsonEr
     let mut bits = 0u64;
     for (k, x) in o {
         let p = Path::Member(path, k);
-        let f = b.by_name(k).ok_or_else(|| err(&p, format!("bitset {} has no field {k}", b.name)))?;
+        let f = b.by_name(k).ok_or_else(|| err(p, format!("bitset {} has no field {k}", b.name)))?;
         let value = match x {
             Value::Bool(t) if f.holder == PrimitiveKind::Bool => i128::from(*t),
             _ => {
@@ -389,7 +389,7 @@ fn bitmask_from(b: &BitmaskType, v: &Value, path: &Path<'_>) -> Result<u64, Json
                     .as_str()
                     .and_then(|s| b.flags.iter().find(|f| f.name == s))
                     .filter(|f| f.position < 64)
-                    .ok_or_else(|| expected(&p, &format!("a flag of {}", b.name), item))?;
+                    .ok_or_else(|| expected(p, &format!("a flag of {}", b.name), item))?;
                 bits |= 1u64 << f.position;
             }
             Ok(bits)
@@ -432,7 +432,7 @@ fn union_from(u: &UnionType, v: &Value, path: &Path<'_>) -> Result<DynamicValue,
             .cases
             .iter()
             .find(|c| &c.name == k)
-            .ok_or_else(|| err(&Path::Member(path, k), format!("union {} has no branch {k}", u.name)))?;
+            .ok_or_else(|| err(Path::Member(path, k), format!("union {} has no branch {k}", u.name)))?;
         branch = Some((c, val));
     }
     let disc = match o.get("discriminator") {
@@ -498,7 +498,7 @@ fn from_json_at(ty: &DynamicType, v: &Value, path: &Path<'_>) -> Result<DynamicV
             let members = s.all_members();
             for k in o.keys() {
                 if !members.iter().any(|m| &m.name == k) {
-                    return Err(err(&Path::Member(path, k), format!("struct {} has no member {k}", s.name)));
+                    return Err(err(Path::Member(path, k), format!("struct {} has no member {k}", s.name)));
                 }
             }
             let mut fields = Vec::with_capacity(members.len());
@@ -560,7 +560,7 @@ fn from_json_at(ty: &DynamicType, v: &Value, path: &Path<'_>) -> Result<DynamicV
                             Value::Array(kv) if kv.len() == 2 => {
                                 items.push((from_json_at(&m.key, &kv[0], &p)?, from_json_at(&m.value, &kv[1], &p)?))
                             }
-                            other => return Err(expected(&p, "a [key, value] pair", other)),
+                            other => return Err(expected(p, "a [key, value] pair", other)),
                         }
                     }
                 }
