@@ -1,4 +1,5 @@
-//! CDR encode/decode of `ShapeType` and the perf sample at 12 B, 1 KB and 64 KB, and key hashing.
+//! CDR encode/decode of `ShapeType` and the perf sample at 12 B, 1 KB and 64 KB, key hashing, and the
+//! bridge's JSON → CDR step for a ShapeType body.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use starling::types::perf::{PerfKeyed, FIXED_SIZE};
@@ -62,7 +63,24 @@ fn bench_type<T: TopicType>(c: &mut Criterion, name: &str, make: impl Fn(usize) 
     c.bench_function(&format!("cdr/{name}/key_hash"), |b| b.iter(|| key_hash(black_box(&v), XcdrVersion::V1)));
 }
 
+/// The bridge's STOMP/MQTT → DDS step for a JSON body: parse, convert to the route's dynamic type, encode.
+fn bench_json_to_cdr(c: &mut Criterion) {
+    let ty = starling::dynamic::shape_type();
+    let body = br#"{"color":"BLUE","x":123456,"y":42,"shapesize":987654321}"#;
+    let mut out = Vec::with_capacity(256);
+    c.bench_function("cdr/shape/json_to_cdr", |b| {
+        b.iter(|| {
+            let j: serde_json::Value = serde_json::from_slice(black_box(body)).expect("json");
+            let v = starling::dynamic::from_json(&ty, &j).expect("value");
+            out.clear();
+            starling_proto::xtypes::encode(&ty, &v, 0, Endian::Little, &mut out).expect("encode");
+            black_box(&out);
+        })
+    });
+}
+
 fn benches_all(c: &mut Criterion) {
+    bench_json_to_cdr(c);
     bench_type(c, "shape", shape);
     bench_type(c, "perf_sample", perf);
 }

@@ -36,11 +36,15 @@
 //! With `--mode dds` (see [`dds`]) it measures STOMP → DDS ingress through a bridge route:
 //! `--publishers` connections (from `--sources` loopback addresses) send ShapeType JSON bodies
 //! `{"color":"BLUE","x":SEQ,"y":PUBLISHER,"shapesize":MICROS}` to `--destination` at a total of
-//! `--rate` messages per second (RECEIPT on the last SEND of every 1 ms batch) for `--seconds`,
-//! while a `starling sub --topic` child process (`--starling PATH`, reliable, KEEP_ALL, on `lo`)
-//! prints the DDS samples the bridge writes; the bench counts them per publisher, checks the
-//! sequence numbers (lost = sent − received, after a drain of up to 30 s), and reports latency
-//! from the send time in `shapesize` to the line read from `starling sub`.
+//! `--rate` messages per second for `--seconds`. `--gen-tasks` tasks (default 4) drive the
+//! connections; every `--tick-ms` (default 5) each connection gets the SENDs due, pre-encoded into
+//! one buffer and one write, with a RECEIPT requested at most every `--receipt-ms` (default 100; 0 =
+//! on the last SEND of every write) and on the last SEND. The DDS side is `--receiver inproc`
+//! (default: a reliable KEEP_ALL DataReader of ShapeType on `--topic`, its own participant on `lo`
+//! in this process) or `--receiver sub` (a `starling sub` child process, `--starling PATH`, whose
+//! printed lines are parsed). The bench checks the sequence numbers per publisher (lost = sent −
+//! received, after a drain of up to 30 s) and reports latency from the send time in `shapesize`.
+//! `--receiver sub --gen-tasks 100 --tick-ms 1 --receipt-ms 0` is the set-up of the first runs.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,6 +71,10 @@ struct Args {
     rate: u64,
     outstanding: u64,
     label: String,
+    receiver: String,
+    gen_tasks: usize,
+    tick_ms: u64,
+    receipt_ms: u64,
 }
 
 fn parse_args() -> Args {
@@ -88,6 +96,10 @@ fn parse_args() -> Args {
         rate: 0,
         outstanding: 2000,
         label: String::from("server"),
+        receiver: String::from("inproc"),
+        gen_tasks: 4,
+        tick_ms: 5,
+        receipt_ms: 100,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -113,6 +125,10 @@ fn parse_args() -> Args {
             "--rate" => a.rate = val.parse().expect("--rate"),
             "--outstanding" => a.outstanding = val.parse().expect("--outstanding"),
             "--label" => a.label = val,
+            "--receiver" => a.receiver = val,
+            "--gen-tasks" => a.gen_tasks = val.parse().expect("--gen-tasks"),
+            "--tick-ms" => a.tick_ms = val.parse().expect("--tick-ms"),
+            "--receipt-ms" => a.receipt_ms = val.parse().expect("--receipt-ms"),
             // `cargo bench` passes --bench.
             "--bench" => {
                 i += 1;
@@ -621,10 +637,13 @@ mod fanout {
     }
 }
 
-/// `--mode dds`: STOMP publishers → bridge route → DDS reader (`starling sub`); see the crate docs.
+/// `--mode dds`: STOMP publishers → bridge route → DDS reader; see the crate docs.
 mod dds {
     use super::*;
-    use std::io::BufRead;
+    use starling::dds::DomainParticipant;
+    use starling::qos::{EndpointQos, History, Reliability};
+    use starling::types::ShapeType;
+    use std::io::{BufRead, Write as _};
 
     fn base() -> Instant {
         static BASE: OnceLock<Instant> = OnceLock::new();
@@ -652,6 +671,23 @@ mod dds {
         probe: bool,
     }
 
+    impl Seen {
+        /// Records one sample `(x = seq, y = publisher, shapesize = send time in µs)` read at `now`.
+        fn record(&mut self, x: u64, y: u64, t: u64, now: u64, pubs: usize) {
+            let Ok(p) = usize::try_from(y) else { return };
+            if p >= pubs {
+                self.probe = true;
+                return;
+            }
+            if self.next[p] != x {
+                self.out_of_order += 1;
+            }
+            self.next[p] = x + 1;
+            self.received += 1;
+            self.latency_us.push(u32::try_from(now.saturating_sub(t)).unwrap_or(u32::MAX));
+        }
+    }
+
     fn field(line: &str, name: &str) -> Option<u64> {
         let i = line.find(name)? + name.len();
         let rest = line[i..].trim_start_matches([':', ' ']);
@@ -659,8 +695,8 @@ mod dds {
         rest[..end].parse().ok()
     }
 
-    /// Reads `starling sub` lines until EOF.
-    fn reader(out: std::process::ChildStdout, seen: Arc<std::sync::Mutex<Seen>>, pubs: usize) {
+    /// `--receiver sub`: reads `starling sub` lines until EOF.
+    fn sub_reader(out: std::process::ChildStdout, seen: Arc<std::sync::Mutex<Seen>>, pubs: usize) {
         let r = std::io::BufReader::with_capacity(1 << 20, out);
         for line in r.lines() {
             let Ok(line) = line else { break };
@@ -670,71 +706,133 @@ mod dds {
                 continue;
             };
             let now = now_us();
-            let mut g = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let Ok(p) = usize::try_from(y) else { continue };
-            if p >= pubs {
-                g.probe = true;
-                continue;
-            }
-            if g.next[p] != x {
-                g.out_of_order += 1;
-            }
-            g.next[p] = x + 1;
-            g.received += 1;
-            g.latency_us.push(u32::try_from(now.saturating_sub(t)).unwrap_or(u32::MAX));
+            seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).record(x, y, t, now, pubs);
         }
     }
 
-    fn frame(dest: &str, p: usize, seq: u64, receipt: bool, out: &mut Vec<u8>) {
-        let body = format!("{{\"color\":\"BLUE\",\"x\":{seq},\"y\":{p},\"shapesize\":{}}}", now_us());
-        out.extend_from_slice(format!("SEND\ndestination:{dest}\ncontent-type:application/json\n").as_bytes());
-        if receipt {
-            out.extend_from_slice(format!("receipt:{seq}\n").as_bytes());
+    /// `--receiver inproc`: a reliable KEEP_ALL DataReader of ShapeType on `topic` (its own participant
+    /// on `lo`, in this process) that takes every sample and records it; no text in between.
+    async fn inproc_reader(topic: String, seen: Arc<std::sync::Mutex<Seen>>, pubs: usize) {
+        let dp = DomainParticipant::builder(0).name("stomp-scale-reader").interface("lo").build().expect("participant");
+        let t = dp.create_topic::<ShapeType>(&topic);
+        let mut qos = EndpointQos {
+            reliability: Reliability::reliable(),
+            history: History::KeepAll,
+            ..EndpointQos::reader_default()
+        };
+        qos.accept_any_representation();
+        let reader = dp.create_datareader(&t, Some(qos)).expect("datareader");
+        loop {
+            let Ok(first) = reader.take_next().await else { break };
+            let now = now_us();
+            let rest = reader.take();
+            let mut g = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for s in std::iter::once(first).chain(rest) {
+                if let Some(d) = s.data {
+                    let (Ok(x), Ok(y), Ok(t)) = (u64::try_from(d.x), u64::try_from(d.y), u64::try_from(d.shapesize))
+                    else {
+                        continue;
+                    };
+                    g.record(x, y, t, now, pubs);
+                }
+            }
         }
-        out.extend_from_slice(format!("content-length:{}\n\n", body.len()).as_bytes());
-        out.extend_from_slice(body.as_bytes());
+    }
+
+    /// Appends one SEND frame: `head` is the pre-encoded command and fixed headers.
+    fn frame(head: &[u8], p: usize, seq: u64, receipt: bool, now: u64, out: &mut Vec<u8>) {
+        let mut body = [0u8; 96];
+        let mut c = std::io::Cursor::new(&mut body[..]);
+        let _ = write!(c, "{{\"color\":\"BLUE\",\"x\":{seq},\"y\":{p},\"shapesize\":{now}}}");
+        let n = usize::try_from(c.position()).unwrap_or(0);
+        out.extend_from_slice(head);
+        if receipt {
+            let _ = writeln!(out, "receipt:{seq}");
+        }
+        let _ = write!(out, "content-length:{n}\n\n");
+        out.extend_from_slice(&body[..n]);
         out.push(0);
     }
 
-    /// Sends at `rate` msg/s on a 1 ms schedule until `until`; returns (sent, receipts).
-    async fn publisher(a: Arc<(SocketAddr, String)>, src: Ipv4Addr, p: usize, rate: f64, until: Instant) -> (u64, u64) {
-        let Ok(s) = open(a.0, src).await else { return (0, 0) };
-        let (mut rd, mut wr) = s.into_split();
-        let receipts = tokio::spawn(async move {
-            let mut rb = vec![0u8; 16 * 1024];
-            let mut n = 0u64;
-            while let Ok(k) = rd.read(&mut rb).await {
-                if k == 0 {
-                    break;
+    fn head(dest: &str) -> Vec<u8> {
+        format!("SEND\ndestination:{dest}\ncontent-type:application/json\n").into_bytes()
+    }
+
+    /// One publisher connection, driven by a [`generator`] task.
+    struct Conn {
+        p: usize,
+        wr: tokio::net::tcp::OwnedWriteHalf,
+        receipts: tokio::task::JoinHandle<u64>,
+        sent: u64,
+        last_receipt: u64,
+        ok: bool,
+    }
+
+    /// Drives publisher connections (ids `ids`) at `rate` msg/s each from `start`: every `tick` it appends the
+    /// SENDs due on each connection into one buffer and writes it with one call; a RECEIPT is requested
+    /// at most once per `receipt_every` (0: on the last SEND of every write) and on the last SEND.
+    /// Returns (sent, receipts).
+    async fn generator(
+        a: Arc<(SocketAddr, String)>,
+        ids: Vec<(usize, Ipv4Addr)>,
+        rate: f64,
+        tick: Duration,
+        receipt_every: Duration,
+        start: Instant,
+        until: Instant,
+    ) -> (u64, u64) {
+        let head = head(&a.1);
+        let mut conns = Vec::with_capacity(ids.len());
+        for (p, src) in ids {
+            let Ok(s) = open(a.0, src).await else { continue };
+            let (mut rd, wr) = s.into_split();
+            let receipts = tokio::spawn(async move {
+                let mut rb = vec![0u8; 16 * 1024];
+                let mut n = 0u64;
+                while let Ok(k) = rd.read(&mut rb).await {
+                    if k == 0 {
+                        break;
+                    }
+                    n += rb[..k].iter().filter(|&&b| b == 0).count() as u64;
                 }
-                n += rb[..k].iter().filter(|&&b| b == 0).count() as u64;
+                n
+            });
+            conns.push(Conn { p, wr, receipts, sent: 0, last_receipt: 0, ok: true });
+        }
+        let receipt_us = u64::try_from(receipt_every.as_micros()).unwrap_or(u64::MAX);
+        let mut t = tokio::time::interval(tick);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut buf = Vec::with_capacity(64 * 1024);
+        loop {
+            t.tick().await;
+            let last = Instant::now() >= until;
+            let due = ((until.min(Instant::now()) - start).as_secs_f64() * rate) as u64;
+            let now = now_us();
+            for c in conns.iter_mut().filter(|c| c.ok && due > c.sent) {
+                buf.clear();
+                for seq in c.sent..due {
+                    let r = seq + 1 == due && (receipt_us == 0 || last || now >= c.last_receipt + receipt_us);
+                    if r {
+                        c.last_receipt = now;
+                    }
+                    frame(&head, c.p, seq, r, now, &mut buf);
+                }
+                c.ok = c.wr.write_all(&buf).await.is_ok();
+                c.sent = due;
             }
-            n
-        });
-        let start = Instant::now();
-        let mut tick = tokio::time::interval(Duration::from_millis(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut sent = 0u64;
-        let mut buf = Vec::new();
-        while Instant::now() < until {
-            tick.tick().await;
-            let due = (start.elapsed().as_secs_f64() * rate) as u64;
-            if due <= sent {
-                continue;
-            }
-            buf.clear();
-            for seq in sent..due {
-                frame(&a.1, p, seq, seq + 1 == due, &mut buf);
-            }
-            if wr.write_all(&buf).await.is_err() {
+            if last {
                 break;
             }
-            sent = due;
         }
-        // Wait for the last RECEIPT, then close.
+        // Wait for the last RECEIPTs, then close.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let _ = wr.write_all(b"DISCONNECT\nreceipt:bye\n\n\0").await;
-        let got = tokio::time::timeout(Duration::from_secs(60), receipts).await.ok().and_then(Result::ok).unwrap_or(0);
+        let (mut sent, mut got) = (0, 0);
+        for mut c in conns {
+            let _ = c.wr.write_all(b"DISCONNECT\nreceipt:bye\n\n\0").await;
+            sent += c.sent;
+            got +=
+                tokio::time::timeout(Duration::from_secs(60), c.receipts).await.ok().and_then(Result::ok).unwrap_or(0);
+        }
         (sent, got)
     }
 
@@ -745,46 +843,77 @@ mod dds {
         v[((v.len() - 1) as f64 * q).round() as usize]
     }
 
+    fn loadavg() -> String {
+        std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|s| s.split_whitespace().next().map(str::to_string))
+            .unwrap_or_default()
+    }
+
     pub(super) async fn run(a: &Args) {
         let _ = base();
         let pubs = a.publishers.max(1);
         let secs = a.seconds.max(1) + 40;
-        let mut child = std::process::Command::new(&a.starling)
-            .args(["sub", &a.topic, "--type", "ShapeType", "--interface", "lo", "--reliable", "--depth", "0"])
-            .args(["--timeout", &secs.to_string()])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("cannot start starling sub");
-        let sub_pid = child.id();
         let seen = Arc::new(std::sync::Mutex::new(Seen { next: vec![0; pubs], ..Seen::default() }));
-        let out = child.stdout.take().expect("stdout");
-        let s2 = seen.clone();
-        let rd = std::thread::spawn(move || reader(out, s2, pubs));
+        let mut child = None;
+        let mut sub_pid = None;
+        let rd = if a.receiver == "sub" {
+            let mut c = std::process::Command::new(&a.starling)
+                .args(["sub", &a.topic, "--type", "ShapeType", "--interface", "lo", "--reliable", "--depth", "0"])
+                .args(["--timeout", &secs.to_string()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("cannot start starling sub");
+            sub_pid = Some(c.id());
+            let out = c.stdout.take().expect("stdout");
+            child = Some(c);
+            let s2 = seen.clone();
+            let pubs2 = pubs;
+            Err(std::thread::spawn(move || sub_reader(out, s2, pubs2)))
+        } else {
+            Ok(tokio::spawn(inproc_reader(a.topic.clone(), seen.clone(), pubs)))
+        };
         // Probe (publisher id = pubs) until the reader has matched the bridge's writer.
         let mut probe = open(a.addr, Ipv4Addr::LOCALHOST).await.expect("cannot connect");
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut k = 0;
+        let probe_head = head(&a.destination);
         while !seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).probe {
             assert!(Instant::now() < deadline, "the DDS reader never matched the bridge's writer");
             let mut b = Vec::new();
-            frame(&a.destination, pubs, k, false, &mut b);
+            frame(&probe_head, pubs, k, false, now_us(), &mut b);
             probe.write_all(&b).await.expect("probe");
             k += 1;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         drop(probe);
+        let me = std::process::id();
         let rss0 = a.server_pid.and_then(rss_kb);
         let cpu0 = a.server_pid.and_then(cpu_ticks);
-        let sub_cpu0 = cpu_ticks(sub_pid);
+        let sub_cpu0 = sub_pid.and_then(cpu_ticks);
+        let me_cpu0 = cpu_ticks(me);
         let t0 = Instant::now();
         let until = t0 + Duration::from_secs(a.seconds);
         let per = a.rate as f64 / pubs as f64;
         let shared = Arc::new((a.addr, a.destination.clone()));
-        let mut set = tokio::task::JoinSet::new();
+        let tasks = a.gen_tasks.clamp(1, pubs);
+        let mut groups: Vec<Vec<(usize, Ipv4Addr)>> = vec![Vec::new(); tasks];
         for p in 0..pubs {
             let src = Ipv4Addr::new(127, 0, 0, 1 + (p % usize::from(a.sources.max(1))) as u8);
-            set.spawn(publisher(shared.clone(), src, p, per, until));
+            groups[p % tasks].push((p, src));
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for g in groups {
+            set.spawn(generator(
+                shared.clone(),
+                g,
+                per,
+                Duration::from_millis(a.tick_ms.max(1)),
+                Duration::from_millis(a.receipt_ms),
+                t0,
+                until,
+            ));
         }
         let (mut sent, mut receipts) = (0u64, 0u64);
         while let Some(r) = set.join_next().await {
@@ -794,6 +923,7 @@ mod dds {
             }
         }
         let send_secs = t0.elapsed().as_secs_f64();
+        let load = loadavg();
         // Drain: until everything arrived or nothing new for 10 s (bounded by 30 s).
         let drain_end = Instant::now() + Duration::from_secs(30);
         let mut last = (0u64, Instant::now());
@@ -809,22 +939,39 @@ mod dds {
         }
         let all_secs = t0.elapsed().as_secs_f64();
         let cpu1 = a.server_pid.and_then(cpu_ticks);
-        let sub_cpu1 = cpu_ticks(sub_pid);
+        let sub_cpu1 = sub_pid.and_then(cpu_ticks);
+        let me_cpu1 = cpu_ticks(me);
         let rss1 = a.server_pid.and_then(rss_kb);
-        let _ = child.kill();
-        let _ = child.wait();
-        let _ = rd.join();
+        match rd {
+            Err(thread) => {
+                if let Some(mut c) = child {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                let _ = thread.join();
+            }
+            Ok(task) => task.abort(),
+        }
         let mut g = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         g.latency_us.sort_unstable();
         let pct_cpu = |a: Option<u64>, b: Option<u64>| match (a, b) {
             (Some(a), Some(b)) => (b - a) as f64 / 100.0 / all_secs * 100.0,
             _ => f64::NAN,
         };
+        let us_per_msg = match (cpu0, cpu1) {
+            (Some(a), Some(b)) if g.received > 0 => (b - a) as f64 * 10_000.0 / g.received as f64,
+            _ => f64::NAN,
+        };
         println!(
-            "RESULT label={} pubs={pubs} sources={} offered={} sent_rate={:.0} delivered_rate={:.0} sent={sent} \
-             receipts={receipts} received={} lost={} out_of_order={} lat_p50_us={} lat_p99_us={} lat_max_us={} \
-             server_cpu_pct={:.0} sub_cpu_pct={:.0} server_rss_kb={}->{} send_secs={send_secs:.1} all_secs={all_secs:.1}",
+            "RESULT label={} receiver={} pubs={pubs} gen_tasks={tasks} tick_ms={} receipt_ms={} sources={} offered={} \
+             sent_rate={:.0} delivered_rate={:.0} sent={sent} receipts={receipts} received={} lost={} out_of_order={} \
+             lat_p50_us={} lat_p99_us={} lat_max_us={} server_cpu_pct={:.0} server_cpu_us_per_msg={us_per_msg:.2} \
+             sub_cpu_pct={:.0} bench_cpu_pct={:.0} loadavg1={load} server_rss_kb={}->{} send_secs={send_secs:.1} \
+             all_secs={all_secs:.1}",
             a.label,
+            a.receiver,
+            a.tick_ms,
+            a.receipt_ms,
             a.sources,
             a.rate,
             sent as f64 / send_secs,
@@ -837,6 +984,7 @@ mod dds {
             g.latency_us.last().copied().unwrap_or(0),
             pct_cpu(cpu0, cpu1),
             pct_cpu(sub_cpu0, sub_cpu1),
+            pct_cpu(me_cpu0, me_cpu1),
             rss0.unwrap_or(0),
             rss1.unwrap_or(0),
         );

@@ -39,7 +39,26 @@ pub enum JsonError {
     },
 }
 
-fn err(path: &str, message: impl Into<String>) -> JsonError {
+/// Where a value sits in the JSON being converted, formatted only when an error names it (so that
+/// converting a valid value allocates no path strings).
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root(&'a str),
+    Member(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root(s) => f.write_str(s),
+            Path::Member(p, name) => write!(f, "{p}.{name}"),
+            Path::Index(p, i) => write!(f, "{p}[{i}]"),
+        }
+    }
+}
+
+fn err(path: impl std::fmt::Display, message: impl Into<String>) -> JsonError {
     JsonError::Invalid { path: path.to_string(), message: message.into() }
 }
 
@@ -56,7 +75,7 @@ fn found(v: &Value) -> String {
     }
 }
 
-fn expected(path: &str, what: &str, v: &Value) -> JsonError {
+fn expected(path: impl std::fmt::Display, what: &str, v: &Value) -> JsonError {
     err(path, format!("expected {what}, found {}", found(v)))
 }
 
@@ -71,7 +90,7 @@ pub fn to_json(ty: &DynamicType, v: &DynamicValue) -> Result<Value, JsonError> {
 
 /// Parses JSON as a value of `ty`.
 pub fn from_json(ty: &DynamicType, v: &Value) -> Result<DynamicValue, JsonError> {
-    from_json_at(ty, v, "$")
+    from_json_at(ty, v, &Path::Root("$"))
 }
 
 fn float_json(x: f64) -> Value {
@@ -248,12 +267,12 @@ fn bitset_json(b: &BitsetType, bits: u64) -> Value {
     Value::Object(m)
 }
 
-fn bitset_from(b: &BitsetType, v: &Value, path: &str) -> Result<u64, JsonError> {
+fn bitset_from(b: &BitsetType, v: &Value, path: &Path<'_>) -> Result<u64, JsonError> {
     let Value::Object(o) = v else { return Err(expected(path, &format!("bitset {} (an object)", b.name), v)) };
     let mut bits = 0u64;
     for (k, x) in o {
-        let p = member_path(path, k);
-        let f = b.by_name(k).ok_or_else(|| err(&p, format!("bitset {} has no field {k}", b.name)))?;
+        let p = Path::Member(path, k);
+        let f = b.by_name(k).ok_or_else(|| err(p, format!("bitset {} has no field {k}", b.name)))?;
         let value = match x {
             Value::Bool(t) if f.holder == PrimitiveKind::Bool => i128::from(*t),
             _ => {
@@ -278,7 +297,7 @@ fn discriminator_json(ty: &DynamicType, d: i64) -> Value {
     }
 }
 
-fn int_from(v: &Value, path: &str, what: &str, min: i128, max: i128) -> Result<i128, JsonError> {
+fn int_from(v: &Value, path: &Path<'_>, what: &str, min: i128, max: i128) -> Result<i128, JsonError> {
     let n = match v {
         Value::Number(n) => n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)),
         _ => None,
@@ -290,7 +309,7 @@ fn int_from(v: &Value, path: &str, what: &str, min: i128, max: i128) -> Result<i
     }
 }
 
-fn float_from(v: &Value, path: &str, what: &str) -> Result<f64, JsonError> {
+fn float_from(v: &Value, path: &Path<'_>, what: &str) -> Result<f64, JsonError> {
     match v {
         Value::Number(n) => n.as_f64().ok_or_else(|| expected(path, what, v)),
         Value::String(s) => match s.as_str() {
@@ -303,7 +322,7 @@ fn float_from(v: &Value, path: &str, what: &str) -> Result<f64, JsonError> {
     }
 }
 
-fn char_from(v: &Value, path: &str, what: &str, max: u32) -> Result<u32, JsonError> {
+fn char_from(v: &Value, path: &Path<'_>, what: &str, max: u32) -> Result<u32, JsonError> {
     if let Value::String(s) = v {
         let mut it = s.chars();
         if let (Some(c), None) = (it.next(), it.next()) {
@@ -315,7 +334,7 @@ fn char_from(v: &Value, path: &str, what: &str, max: u32) -> Result<u32, JsonErr
     Err(expected(path, &format!("{what} (a one-character string)"), v))
 }
 
-fn primitive_from(p: PrimitiveKind, v: &Value, path: &str) -> Result<DynamicValue, JsonError> {
+fn primitive_from(p: PrimitiveKind, v: &Value, path: &Path<'_>) -> Result<DynamicValue, JsonError> {
     use DynamicValue as V;
     use PrimitiveKind as P;
     let what = p.idl_name();
@@ -347,7 +366,7 @@ fn primitive_from(p: PrimitiveKind, v: &Value, path: &str) -> Result<DynamicValu
     })
 }
 
-fn enum_from(e: &EnumType, v: &Value, path: &str) -> Result<i32, JsonError> {
+fn enum_from(e: &EnumType, v: &Value, path: &Path<'_>) -> Result<i32, JsonError> {
     let what = format!("an enumerator of {}", e.name);
     match v {
         Value::String(s) => e.by_name(s).map(|l| l.value).ok_or_else(|| expected(path, &what, v)),
@@ -359,18 +378,18 @@ fn enum_from(e: &EnumType, v: &Value, path: &str) -> Result<i32, JsonError> {
     }
 }
 
-fn bitmask_from(b: &BitmaskType, v: &Value, path: &str) -> Result<u64, JsonError> {
+fn bitmask_from(b: &BitmaskType, v: &Value, path: &Path<'_>) -> Result<u64, JsonError> {
     match v {
         Value::Number(_) => Ok(int_from(v, path, "bitmask", 0, u64::MAX.into())? as u64),
         Value::Array(items) => {
             let mut bits = 0u64;
             for (i, item) in items.iter().enumerate() {
-                let p = format!("{path}[{i}]");
+                let p = Path::Index(path, i);
                 let f = item
                     .as_str()
                     .and_then(|s| b.flags.iter().find(|f| f.name == s))
                     .filter(|f| f.position < 64)
-                    .ok_or_else(|| expected(&p, &format!("a flag of {}", b.name), item))?;
+                    .ok_or_else(|| expected(p, &format!("a flag of {}", b.name), item))?;
                 bits |= 1u64 << f.position;
             }
             Ok(bits)
@@ -379,7 +398,7 @@ fn bitmask_from(b: &BitmaskType, v: &Value, path: &str) -> Result<u64, JsonError
     }
 }
 
-fn discriminator_from(ty: &DynamicType, v: &Value, path: &str) -> Result<i64, JsonError> {
+fn discriminator_from(ty: &DynamicType, v: &Value, path: &Path<'_>) -> Result<i64, JsonError> {
     let dv = match ty.resolve() {
         DynamicType::Enum(e) => DynamicValue::Enum(enum_from(e, v, path)?),
         DynamicType::Primitive(p) => primitive_from(*p, v, path)?,
@@ -399,7 +418,7 @@ fn unused_label(u: &UnionType) -> i64 {
     (0..).find(|x| !used(*x)).unwrap_or(0)
 }
 
-fn union_from(u: &UnionType, v: &Value, path: &str) -> Result<DynamicValue, JsonError> {
+fn union_from(u: &UnionType, v: &Value, path: &Path<'_>) -> Result<DynamicValue, JsonError> {
     let Value::Object(o) = v else { return Err(expected(path, &format!("union {} (an object)", u.name), v)) };
     let mut branch = None;
     for (k, val) in o {
@@ -413,11 +432,11 @@ fn union_from(u: &UnionType, v: &Value, path: &str) -> Result<DynamicValue, Json
             .cases
             .iter()
             .find(|c| &c.name == k)
-            .ok_or_else(|| err(&member_path(path, k), format!("union {} has no branch {k}", u.name)))?;
+            .ok_or_else(|| err(Path::Member(path, k), format!("union {} has no branch {k}", u.name)))?;
         branch = Some((c, val));
     }
     let disc = match o.get("discriminator") {
-        Some(d) => Some(discriminator_from(&u.discriminator, d, &member_path(path, "discriminator"))?),
+        Some(d) => Some(discriminator_from(&u.discriminator, d, &Path::Member(path, "discriminator"))?),
         None => None,
     };
     let discriminator = match (disc, branch) {
@@ -428,7 +447,7 @@ fn union_from(u: &UnionType, v: &Value, path: &str) -> Result<DynamicValue, Json
     let selected = u.case_for(discriminator).map(|(_, c)| c);
     let value = match (selected, branch) {
         (Some(sel), Some((c, val))) if sel.name == c.name => {
-            Some(Box::new(from_json_at(&c.ty, val, &member_path(path, &c.name))?))
+            Some(Box::new(from_json_at(&c.ty, val, &Path::Member(path, &c.name))?))
         }
         (Some(sel), Some((c, _))) => {
             return Err(err(path, format!("discriminator selects branch {}, but {} was given", sel.name, c.name)))
@@ -442,7 +461,7 @@ fn union_from(u: &UnionType, v: &Value, path: &str) -> Result<DynamicValue, Json
     Ok(DynamicValue::Union { discriminator, value })
 }
 
-fn from_json_at(ty: &DynamicType, v: &Value, path: &str) -> Result<DynamicValue, JsonError> {
+fn from_json_at(ty: &DynamicType, v: &Value, path: &Path<'_>) -> Result<DynamicValue, JsonError> {
     Ok(match ty.resolve() {
         DynamicType::Primitive(p) => primitive_from(*p, v, path)?,
         DynamicType::String { bound } | DynamicType::WString { bound } => {
@@ -479,12 +498,12 @@ fn from_json_at(ty: &DynamicType, v: &Value, path: &str) -> Result<DynamicValue,
             let members = s.all_members();
             for k in o.keys() {
                 if !members.iter().any(|m| &m.name == k) {
-                    return Err(err(&member_path(path, k), format!("struct {} has no member {k}", s.name)));
+                    return Err(err(Path::Member(path, k), format!("struct {} has no member {k}", s.name)));
                 }
             }
             let mut fields = Vec::with_capacity(members.len());
             for m in members {
-                let p = member_path(path, &m.name);
+                let p = Path::Member(path, &m.name);
                 fields.push(match o.get(&m.name) {
                     None | Some(Value::Null) if m.optional => None,
                     None => Some(DynamicValue::default_for(&m.ty)),
@@ -503,7 +522,7 @@ fn from_json_at(ty: &DynamicType, v: &Value, path: &str) -> Result<DynamicValue,
                 items
                     .iter()
                     .enumerate()
-                    .map(|(i, x)| from_json_at(&s.element, x, &format!("{path}[{i}]")))
+                    .map(|(i, x)| from_json_at(&s.element, x, &Path::Index(path, i)))
                     .collect::<Result<_, _>>()?,
             )
         }
@@ -517,7 +536,8 @@ fn from_json_at(ty: &DynamicType, v: &Value, path: &str) -> Result<DynamicValue,
             match v {
                 Value::Object(o) if map_as_object(&m.key) => {
                     for (k, val) in o {
-                        let p = format!("{path}[{}]", Value::String(k.clone()));
+                        let key_text = format!("{path}[{}]", Value::String(k.clone()));
+                        let p = Path::Root(&key_text);
                         let key_json = match m.key.resolve() {
                             DynamicType::Primitive(p) if !matches!(p, PrimitiveKind::Char8 | PrimitiveKind::Char16) => {
                                 if *p == PrimitiveKind::Bool {
@@ -535,12 +555,12 @@ fn from_json_at(ty: &DynamicType, v: &Value, path: &str) -> Result<DynamicValue,
                 }
                 Value::Array(pairs) => {
                     for (i, pair) in pairs.iter().enumerate() {
-                        let p = format!("{path}[{i}]");
+                        let p = Path::Index(path, i);
                         match pair {
                             Value::Array(kv) if kv.len() == 2 => {
                                 items.push((from_json_at(&m.key, &kv[0], &p)?, from_json_at(&m.value, &kv[1], &p)?))
                             }
-                            other => return Err(expected(&p, "a [key, value] pair", other)),
+                            other => return Err(expected(p, "a [key, value] pair", other)),
                         }
                     }
                 }
@@ -559,7 +579,7 @@ fn flatten_array(
     elem: &DynamicType,
     dims: &[u32],
     v: &Value,
-    path: &str,
+    path: &Path<'_>,
     out: &mut Vec<DynamicValue>,
 ) -> Result<(), JsonError> {
     let Some((first, rest)) = dims.split_first() else {
@@ -571,7 +591,7 @@ fn flatten_array(
         return Err(err(path, format!("expected {first} elements, found {}", items.len())));
     }
     for (i, x) in items.iter().enumerate() {
-        flatten_array(elem, rest, x, &format!("{path}[{i}]"), out)?;
+        flatten_array(elem, rest, x, &Path::Index(path, i), out)?;
     }
     Ok(())
 }

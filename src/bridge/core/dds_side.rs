@@ -2,7 +2,7 @@
 //! created at run time for default-mapped topics, and the loop guard.
 
 use super::config::{BridgeConfig, Format, LoopGuardConfig, RouteConfig};
-use super::mapping::{apply_key_levels, default_name, key_levels, key_paths};
+use super::mapping::{apply_key_levels_at, default_name, key_levels, key_paths};
 use super::{
     hex, props, BridgeError, Hub, Inbound, InboundReceiver, Outbound, ParticipantFactory, RequestReply,
     BRIDGE_USER_DATA,
@@ -62,6 +62,9 @@ struct Active {
     cfg: RouteConfig,
     ty: DynamicType,
     keyed: bool,
+    /// The key members of `ty` ([`key_paths`]; empty when unkeyed): a broker name carries one level
+    /// per key after `broker_name`.
+    key_paths: Vec<Vec<String>>,
     writer: Option<DataWriter<DynamicValue>>,
     // Kept alive while the route runs.
     _reader: Option<Arc<DataReader<DynamicValue>>>,
@@ -285,7 +288,8 @@ fn open_route(
         None
     };
     let keyed = ty.is_keyed();
-    let active = Arc::new(Active { cfg, ty, keyed, writer, _reader: reader.clone() });
+    let key_paths = if keyed { key_paths(&ty) } else { Vec::new() };
+    let active = Arc::new(Active { cfg, ty, keyed, key_paths, writer, _reader: reader.clone() });
     shared.routes().push(active.clone());
     tracing::info!(
         "bridge: topic {} ⇄ {} ({:?}, {:?})",
@@ -418,17 +422,21 @@ fn to_outbound(route: &Active, s: &Sample<DynamicValue>, lifespan: Option<Durati
 }
 
 /// Finds the route for a broker name and the key levels after its `broker_name`.
-fn match_route<'a>(routes: &'a [Arc<Active>], name: &str) -> Option<(&'a Arc<Active>, Vec<String>)> {
+/// The levels borrow from `name`; nothing is allocated for a name without key levels.
+fn match_route<'a, 'n>(routes: &'a [Arc<Active>], name: &'n str) -> Option<(&'a Arc<Active>, Vec<&'n str>)> {
     routes.iter().filter(|r| r.cfg.direction.to_dds()).find_map(|r| {
         let rest = if name == r.cfg.broker_name {
             ""
         } else {
             name.strip_prefix(r.cfg.broker_name.as_str())?.strip_prefix('/')?
         };
-        let levels: Vec<String> =
-            if rest.is_empty() { Vec::new() } else { rest.split('/').map(str::to_string).collect() };
-        let nkeys = if r.keyed { key_paths(&r.ty).len() } else { 0 };
-        (levels.is_empty() || levels.len() == nkeys).then_some((r, levels))
+        if rest.is_empty() {
+            return Some((r, Vec::new()));
+        }
+        if rest.split('/').count() != r.key_paths.len() {
+            return None;
+        }
+        Some((r, rest.split('/').collect()))
     })
 }
 
@@ -508,16 +516,15 @@ async fn write_one(shared: &Shared, routes: &[Arc<Active>], m: &Inbound, now: In
 
 /// Writes a client message into DDS; returns the identity of the sample written (None for a dispose
 /// or nothing written). Waits while the writer's history is full.
-async fn write_inbound(route: &Active, levels: &[String], m: &Inbound) -> Result<Option<SampleIdentity>, String> {
+async fn write_inbound(route: &Active, refs: &[&str], m: &Inbound) -> Result<Option<SampleIdentity>, String> {
     let Some(w) = &route.writer else { return Ok(None) };
-    let refs: Vec<&str> = levels.iter().map(String::as_str).collect();
     if m.payload.is_empty() {
         // An empty message on an instance's topic disposes the instance.
-        if !route.keyed || levels.is_empty() {
+        if !route.keyed || refs.is_empty() {
             return Ok(None);
         }
         let mut j = serde_json::Value::Object(serde_json::Map::new());
-        apply_key_levels(&route.ty, &refs, &mut j).map_err(|e| e.to_string())?;
+        apply_key_levels_at(&route.ty, &route.key_paths, refs, &mut j).map_err(|e| e.to_string())?;
         let v = from_json(&route.ty, &j).map_err(|e| e.to_string())?;
         write_waiting(w, &v, Op::Dispose).await.map_err(|e| e.to_string())?;
         return Ok(None);
@@ -526,7 +533,7 @@ async fn write_inbound(route: &Active, levels: &[String], m: &Inbound) -> Result
         Format::Json => {
             let mut j: serde_json::Value = serde_json::from_slice(&m.payload).map_err(|e| e.to_string())?;
             if !refs.is_empty() {
-                apply_key_levels(&route.ty, &refs, &mut j).map_err(|e| e.to_string())?;
+                apply_key_levels_at(&route.ty, &route.key_paths, refs, &mut j).map_err(|e| e.to_string())?;
             }
             from_json(&route.ty, &j).map_err(|e| e.to_string())?
         }

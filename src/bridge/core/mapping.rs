@@ -178,11 +178,20 @@ pub fn key_levels(ty: &DynamicType, sample: &Value) -> Vec<String> {
 
 /// Sets the key members of a JSON sample from topic levels (as made by [`key_levels`]).
 pub fn apply_key_levels(ty: &DynamicType, levels: &[&str], sample: &mut Value) -> Result<(), NameError> {
-    for (path, level) in key_paths(ty).iter().zip(levels) {
+    apply_key_levels_at(ty, &key_paths(ty), levels, sample)
+}
+
+/// [`apply_key_levels`] with the type's [`key_paths`] computed beforehand (a route keeps them).
+pub fn apply_key_levels_at(
+    ty: &DynamicType,
+    paths: &[Vec<String>],
+    levels: &[&str],
+    sample: &mut Value,
+) -> Result<(), NameError> {
+    for (path, level) in paths.iter().zip(levels) {
         let raw = unescape_level(level)?;
-        let member = path.join(".");
         let bad =
-            |message: &str| NameError::BadKey { value: raw.clone(), member: member.clone(), message: message.into() };
+            |message: &str| NameError::BadKey { value: raw.clone(), member: path.join("."), message: message.into() };
         let v = match key_member_type(ty, path) {
             Some(DynamicType::String { .. } | DynamicType::WString { .. } | DynamicType::Enum(_)) => {
                 Value::String(raw.clone())
