@@ -768,33 +768,31 @@ impl Inner {
 
     /// Feeds the datagram in `buf`, then any more already queued on `socket`.
     fn receive(&self, socket: &UdpSocket, buf: &mut [u8], first: usize) {
+        self.ingest(|core, now| {
+            guarded(core, now, &buf[..first]);
+            for _ in 1..RECV_BATCH {
+                match socket.try_recv_from(buf) {
+                    Ok((n, _)) => guarded(core, now, &buf[..n]),
+                    Err(_) => break,
+                }
+            }
+        });
+    }
+
+    /// Feeds datagrams already read (by the receive thread) to the core under one lock.
+    fn receive_all(&self, datagrams: &[&[u8]]) {
+        self.ingest(|core, now| datagrams.iter().for_each(|d| guarded(core, now, d)));
+    }
+
+    /// Runs `feed` on the core under one lock, then sends its output and dispatches its events.
+    fn ingest(&self, feed: impl FnOnce(&mut Participant, Instant)) {
         let mut core = lock(&self.core);
         // A batching writer's partly filled datagram stays open (it leaves when
         // full, with the writer's flush or after the linger): acknowledgements
         // arriving during a burst would otherwise cut it into datagrams of one
         // or two samples. What this call adds to it leaves with it.
         let keep_open = self.lingering.load(Ordering::Acquire);
-        let now = Instant::now();
-        guarded(&mut core, now, &buf[..first]);
-        for _ in 1..RECV_BATCH {
-            match socket.try_recv_from(buf) {
-                Ok((n, _)) => guarded(&mut core, now, &buf[..n]),
-                Err(_) => break,
-            }
-        }
-        self.finish(core, true, keep_open);
-        crate::dds::status_bump(&self.progress);
-    }
-
-    /// Feeds datagrams already read (by the receive thread) to the core under one lock.
-    fn receive_all(&self, datagrams: &[&[u8]]) {
-        let mut core = lock(&self.core);
-        // As in `receive`: a batching writer's open datagram stays open.
-        let keep_open = self.lingering.load(Ordering::Acquire);
-        let now = Instant::now();
-        for d in datagrams {
-            guarded(&mut core, now, d);
-        }
+        feed(&mut core, Instant::now());
         self.finish(core, true, keep_open);
         crate::dds::status_bump(&self.progress);
     }

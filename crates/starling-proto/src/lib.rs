@@ -18,5 +18,3 @@ pub mod discovery;
 pub mod qos;
 pub mod wire;
 pub mod xtypes;
-
-pub use crate::core::{FastHashMap, FastHashSet, FastState};

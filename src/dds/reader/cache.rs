@@ -4,10 +4,9 @@ use super::sample::{InstanceState, Sample, SampleInfo, SampleState, ViewState};
 use crate::dds::status::SampleRejectedReason;
 use crate::runtime::wall_clock;
 use starling_proto::core::ChangeKind;
-use starling_proto::core::{FastHashMap as HashMap, FastHashSet as HashSet};
+use starling_proto::core::{FastHashMap, FastHashSet};
 use starling_proto::qos::{AccessScope, DestinationOrderKind, EndpointQos, History, OwnershipKind};
 use starling_proto::wire::types::{Guid, KeyHash, SampleIdentity, Time};
-use starling_proto::FastHashMap;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -37,7 +36,7 @@ struct Instance<T> {
     key_holder: Option<T>,
     count: usize,
     /// Writers that wrote the instance and have not unregistered it (nor unmatched).
-    writers: HashSet<Guid>,
+    writers: FastHashSet<Guid>,
     /// EXCLUSIVE ownership: the owner and its strength.
     owner: Option<(Guid, i32)>,
     /// TIME_BASED_FILTER: when the last sample was kept.
@@ -134,7 +133,7 @@ pub(crate) struct Cache<T> {
     /// Matched writers.
     pub(super) writers: FastHashMap<Guid, WriterInfo>,
     /// Matched writers whose liveliness lease ran out (LIVELINESS).
-    not_alive: HashSet<Guid>,
+    not_alive: FastHashSet<Guid>,
     /// The last sequence number received from each writer (gap detection).
     last_sn: FastHashMap<Guid, i64>,
     /// The highest sequence number delivered per original writer (directly or relayed by a durability service).
@@ -145,12 +144,12 @@ impl<T: Clone> Cache<T> {
     pub(crate) fn new(policies: CachePolicies) -> Self {
         Cache {
             entries: VecDeque::new(),
-            instances: HashMap::default(),
+            instances: FastHashMap::default(),
             policies,
-            writers: HashMap::default(),
-            not_alive: HashSet::default(),
-            last_sn: HashMap::default(),
-            delivered: HashMap::default(),
+            writers: FastHashMap::default(),
+            not_alive: FastHashSet::default(),
+            last_sn: FastHashMap::default(),
+            delivered: FastHashMap::default(),
         }
     }
 
@@ -232,7 +231,7 @@ impl<T: Clone> Cache<T> {
             view: ViewState::New,
             key_holder: None,
             count: 0,
-            writers: HashSet::default(),
+            writers: FastHashSet::default(),
             owner: None,
             last_kept: None,
             newest_source: None,
@@ -538,7 +537,7 @@ impl<T: Clone> Cache<T> {
     fn visit_order(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.entries.len()).collect();
         if self.policies.by_instance {
-            let mut rank: HashMap<KeyHash, usize> = HashMap::default();
+            let mut rank: FastHashMap<KeyHash, usize> = FastHashMap::default();
             for (i, e) in self.entries.iter().enumerate() {
                 rank.entry(e.key).or_insert(i);
             }

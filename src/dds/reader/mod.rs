@@ -26,7 +26,7 @@ use crate::runtime::driver::ReaderSink;
 use crate::runtime::wall_clock;
 use listener::{ListenerSlot, LISTENER_STATUSES};
 use starling_proto::core::EndpointConfig;
-use starling_proto::core::FastHashMap as HashMap;
+use starling_proto::core::FastHashMap;
 use starling_proto::qos::{EndpointQos, ReliabilityKind};
 use starling_proto::wire::types::{Guid, KeyHash};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -91,7 +91,7 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
             lost: watch::channel(SampleLostStatus::default()).0,
             flags: Arc::new(StatusFlags::new()),
             undecodable: AtomicU64::new(0),
-            key_hashes: Mutex::new(HashMap::default()),
+            key_hashes: Mutex::new(FastHashMap::default()),
             timer: timer.clone(),
             best_effort: qos.reliability.kind == ReliabilityKind::BestEffort,
             content_filter: content_filter.clone(),

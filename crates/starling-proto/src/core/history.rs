@@ -2,6 +2,7 @@
 //! for KEEP_LAST.
 
 use super::event::ChangeKind;
+use super::FastHashMap;
 use crate::qos::History;
 use crate::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
 use bytes::Bytes;
@@ -40,7 +41,7 @@ pub(crate) struct WriterHistory {
     slots: VecDeque<Slot>,
     /// Slots holding a change.
     held: usize,
-    per_instance: crate::FastHashMap<KeyHash, VecDeque<i64>>,
+    per_instance: FastHashMap<KeyHash, VecDeque<i64>>,
     last_sn: i64,
 }
 
@@ -55,7 +56,7 @@ const SLACK: usize = 32;
 
 impl WriterHistory {
     pub fn new(kind: History) -> Self {
-        WriterHistory { kind, slots: VecDeque::new(), held: 0, per_instance: crate::FastHashMap::default(), last_sn: 0 }
+        WriterHistory { kind, slots: VecDeque::new(), held: 0, per_instance: FastHashMap::default(), last_sn: 0 }
     }
 
     /// The highest sequence number ever assigned (0 before the first write).

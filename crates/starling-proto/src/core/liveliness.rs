@@ -32,6 +32,7 @@
 //! hash), and the writer keeps the last sample per key. Cyclone DDS
 //! (`ddsi_pmd.c`) sends a one-octet `data` of zero; so does Starling.
 
+use super::FastHashMap;
 use crate::qos::{Liveliness, LivelinessKind};
 use crate::wire::cursor::{ByteReader, ByteWriter, Endian};
 use crate::wire::types::{EntityId, Guid, GuidPrefix, KeyHash};
@@ -177,7 +178,7 @@ pub(crate) struct LivelinessState {
     manual_pmd_pending: bool,
     last_manual_pmd: Option<Instant>,
     remote: BTreeMap<Guid, RemoteWriter>,
-    participants: crate::FastHashMap<GuidPrefix, RemoteParticipant>,
+    participants: FastHashMap<GuidPrefix, RemoteParticipant>,
     /// No tracked deadline is earlier than this (recomputed by `on_timer`).
     next_check: Option<Instant>,
 }
@@ -195,7 +196,7 @@ impl LivelinessState {
             manual_pmd_pending: false,
             last_manual_pmd: None,
             remote: BTreeMap::new(),
-            participants: crate::FastHashMap::default(),
+            participants: FastHashMap::default(),
             next_check: None,
         }
     }

@@ -8,7 +8,7 @@
 use super::coherent::{is_end_marker, Assembler, GroupPart};
 use super::event::ReceivedSample;
 use super::outbox::Outbox;
-use super::FastHashMap as HashMap;
+use super::FastHashMap;
 use crate::wire::submessage::{AckNack, DataFrag, Gap, Heartbeat, HeartbeatFrag, NackFrag};
 use crate::wire::types::{EntityId, FragmentNumberSet, Guid, Locator, SequenceNumber, SequenceNumberSet, MAX_SET_BITS};
 use std::collections::BTreeMap;
@@ -76,7 +76,7 @@ pub(crate) struct WriterProxy {
     nackfrag_count: u32,
     /// An ACKNACK is owed (answering a HEARTBEAT after the heartbeat response delay); `Some(final)`.
     ack_owed: Option<bool>,
-    reassembly: crate::FastHashMap<i64, Reassembly>,
+    reassembly: FastHashMap<i64, Reassembly>,
     /// Bytes held by `reassembly`.
     reassembly_bytes: usize,
 }
@@ -95,7 +95,7 @@ impl WriterProxy {
             acknack_count: 0,
             nackfrag_count: 0,
             ack_owed: None,
-            reassembly: crate::FastHashMap::default(),
+            reassembly: FastHashMap::default(),
             reassembly_bytes: 0,
         }
     }
@@ -181,14 +181,14 @@ impl WriterProxy {
 #[derive(Debug)]
 pub(crate) struct Reader {
     pub guid: Guid,
-    pub writers: crate::FastHashMap<Guid, WriterProxy>,
+    pub writers: FastHashMap<Guid, WriterProxy>,
     /// How long to wait before answering a HEARTBEAT (zero: at once). Answers owed to several writers, and
     /// several HEARTBEATs from one writer, then go out as one ACKNACK each.
     heartbeat_response_delay: std::time::Duration,
     /// When owed ACKNACKs are due.
     ack_due: Option<std::time::Instant>,
     /// PRESENTATION coherent_access: each matched writer's coherent sets are reassembled and delivered whole.
-    coherent: Option<HashMap<Guid, Assembler>>,
+    coherent: Option<FastHashMap<Guid, Assembler>>,
     /// Coherent sets dropped for being incomplete.
     incomplete_sets: u64,
     /// The local Subscriber (group) this reader belongs to, if any.
@@ -203,7 +203,7 @@ pub(crate) struct Reader {
 
 /// Runs `f` on the proxy for `writer`, if matched.
 fn with_proxy<R>(
-    writers: &mut crate::FastHashMap<Guid, WriterProxy>,
+    writers: &mut FastHashMap<Guid, WriterProxy>,
     writer: &Guid,
     f: impl FnOnce(&mut WriterProxy) -> R,
 ) -> Option<R> {
@@ -214,7 +214,7 @@ impl Reader {
     pub fn new(guid: Guid, heartbeat_response_delay: std::time::Duration) -> Self {
         Reader {
             guid,
-            writers: crate::FastHashMap::default(),
+            writers: FastHashMap::default(),
             heartbeat_response_delay,
             ack_due: None,
             coherent: None,
@@ -234,7 +234,7 @@ impl Reader {
     /// reader has a content filter that writers apply), changes a writer declares irrelevant with a GAP are
     /// taken as filtered out, and the set they were in is still complete.
     pub fn set_coherent_access(&mut self, on: bool, group_scope: bool, filtered: bool) {
-        self.coherent = on.then(HashMap::default);
+        self.coherent = on.then(FastHashMap::default);
         self.group_scope = on && group_scope;
         self.filtered = filtered;
     }
