@@ -3,13 +3,13 @@
 //! reordering, and simulated time. No sockets, no clock.
 
 use bytes::Bytes;
-use starling_proto::core::{ChangeKind, EndpointConfig, Event, Participant, ParticipantConfig, WriteChange};
+use starling_proto::core::{ChangeKind, EndpointConfig, Event, Participant, ParticipantConfig};
 use starling_proto::qos::{DurabilityKind, EndpointQos, History, Reliability};
-use starling_proto::wire::{GuidPrefix, KeyHash};
+use starling_proto::wire::GuidPrefix;
 use std::time::Duration;
 
 mod common;
-use common::{change, endpoint, seeds, Faults, Net, NONE};
+use common::{alive, change, endpoint, seeds, Faults, Net, NONE};
 
 fn reliable(mut q: EndpointQos) -> EndpointQos {
     q.reliability = Reliability::reliable();
@@ -187,20 +187,7 @@ fn large_samples_fragmented() {
     payload.extend((0..300_000u32).map(|i| (i % 251) as u8));
     let big = Bytes::from(payload);
     let now = net.now;
-    net.parts[0]
-        .write(
-            now,
-            w,
-            WriteChange {
-                kind: ChangeKind::Alive,
-                key_hash: KeyHash([0; 16]),
-                payload: big.clone(),
-                source_timestamp: None,
-                related_sample_identity: None,
-                original_writer: None,
-            },
-        )
-        .unwrap();
+    net.parts[0].write(now, w, alive(big.clone())).unwrap();
     assert!(net.run_until(Duration::from_secs(60), |n| n.events_of(1).any(|e| matches!(e, Event::Sample { .. }))));
     let got = net.events_of(1).find_map(|e| match e {
         Event::Sample { sample, .. } => sample.payload.clone(),
@@ -341,14 +328,7 @@ fn oversized_fragmented_sample_dropped() {
     let mut payload = vec![0x00, 0x01, 0x00, 0x00];
     payload.extend(std::iter::repeat_n(7u8, 200_000));
     let now = net.now;
-    let big = WriteChange {
-        kind: ChangeKind::Alive,
-        key_hash: KeyHash([0; 16]),
-        payload: Bytes::from(payload),
-        source_timestamp: None,
-        related_sample_identity: None,
-        original_writer: None,
-    };
+    let big = alive(Bytes::from(payload));
     net.parts[0].write(now, w, big).unwrap();
     net.run_until(Duration::from_secs(1), |_| false);
     assert!(net.parts[1].stats().fragments_dropped > 0);
@@ -375,14 +355,7 @@ fn large_samples_repaired_with_nack_frag() {
             payload.extend_from_slice(&i.to_le_bytes());
             payload.extend((0..100_000u32).map(|j| (j % 13) as u8));
             let now = net.now;
-            let c = WriteChange {
-                kind: ChangeKind::Alive,
-                key_hash: KeyHash([0; 16]),
-                payload: Bytes::from(payload),
-                source_timestamp: None,
-                related_sample_identity: None,
-                original_writer: None,
-            };
+            let c = alive(Bytes::from(payload));
             net.parts[0].write(now, w, c).unwrap();
         }
         assert!(
@@ -418,14 +391,7 @@ fn flow_limit_paces_writes() {
         payload.extend_from_slice(&i.to_le_bytes());
         payload.extend(std::iter::repeat_n(1u8, 1000));
         let now = net.now;
-        let c = WriteChange {
-            kind: ChangeKind::Alive,
-            key_hash: KeyHash([0; 16]),
-            payload: Bytes::from(payload),
-            source_timestamp: None,
-            related_sample_identity: None,
-            original_writer: None,
-        };
+        let c = alive(Bytes::from(payload));
         net.parts[0].write(now, w, c).unwrap();
     }
     assert!(net.run_until(Duration::from_secs(10), |n| n.values(1).len() == 100));
@@ -628,14 +594,7 @@ fn hundred_megabyte_sample_under_loss() {
         x as u8
     }));
     let big = Bytes::from(payload);
-    let c = WriteChange {
-        kind: ChangeKind::Alive,
-        key_hash: KeyHash([0; 16]),
-        payload: big.clone(),
-        source_timestamp: None,
-        related_sample_identity: None,
-        original_writer: None,
-    };
+    let c = alive(big.clone());
     let now = net.now;
     net.parts[0].write(now, w, c).unwrap();
     let now = net.now;
@@ -749,14 +708,7 @@ fn forged_nack_frags_are_bounded_and_harmless() {
         let mut payload = vec![0x00, 0x01, 0x00, 0x00];
         payload.extend_from_slice(&i.to_le_bytes());
         payload.extend((0..100_000u32).map(|j| (j % 13) as u8));
-        WriteChange {
-            kind: ChangeKind::Alive,
-            key_hash: KeyHash([0; 16]),
-            payload: Bytes::from(payload),
-            source_timestamp: None,
-            related_sample_identity: None,
-            original_writer: None,
-        }
+        alive(Bytes::from(payload))
     };
     let now = net.now;
     net.parts[0].write(now, w, big(0)).unwrap();
@@ -929,14 +881,7 @@ fn stream_over_frame_loss(seed: u64, fit: bool, loss: u64, count: u32, limit: Du
         let mut payload = vec![0x00, 0x01, 0x00, 0x00];
         payload.extend_from_slice(&next.to_le_bytes());
         payload.resize(1024, 7);
-        let c = WriteChange {
-            kind: ChangeKind::Alive,
-            key_hash: KeyHash([0; 16]),
-            payload: Bytes::from(payload),
-            source_timestamp: None,
-            related_sample_identity: None,
-            original_writer: None,
-        };
+        let c = alive(Bytes::from(payload));
         let now = net.now;
         match net.parts[0].write(now, w, c) {
             Ok(_) => next += 1,

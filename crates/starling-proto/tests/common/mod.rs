@@ -456,12 +456,17 @@ pub fn endpoint(topic: &str, qos: EndpointQos) -> EndpointConfig {
 pub fn change(i: u32, instance: u8) -> WriteChange {
     let mut payload = vec![0x00, 0x01, 0x00, 0x00];
     payload.extend_from_slice(&i.to_le_bytes());
-    let mut k = [0u8; 16];
-    k[0] = instance;
+    let mut c = alive(Bytes::from(payload));
+    c.key_hash.0[0] = instance;
+    c
+}
+
+/// An alive sample on instance 0 with `payload` (CDR encapsulation header included).
+pub fn alive(payload: Bytes) -> WriteChange {
     WriteChange {
         kind: ChangeKind::Alive,
-        key_hash: KeyHash(k),
-        payload: Bytes::from(payload),
+        key_hash: KeyHash([0; 16]),
+        payload,
         source_timestamp: None,
         related_sample_identity: None,
         original_writer: None,
