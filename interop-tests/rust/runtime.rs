@@ -252,6 +252,32 @@ fn cli_perf_ping_pong_and_pub_sub() {
     assert_eq!(s["size"], 2048, "{s}");
 }
 
+/// `perf ping`/`pong` with a polling receive thread (`--spin-us`): the round trips complete (the echo is
+/// read by the non-blocking polls, and the thread falls back to blocking between runs of traffic: the
+/// discovery phase before the first ping, where a spin finds nothing) and none time out.
+#[test]
+fn cli_perf_ping_pong_with_polling_receive() {
+    if !in_netns("cli_perf_ping_pong_with_polling_receive") {
+        return;
+    }
+    let pong = cli()
+        .args(["perf", "pong", "--spin-us", "100", "--duration", "20", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("pong");
+    let ping = cli()
+        .args(["perf", "ping", "--spin-us", "100", "--duration", "1", "--warmup", "0.2", "--json"])
+        .output()
+        .expect("run ping");
+    let mut pong = pong;
+    let _ = pong.kill();
+    let _ = pong.wait();
+    assert!(ping.status.success(), "ping: {}", String::from_utf8_lossy(&ping.stderr));
+    let s = perf_summary(&ping);
+    assert!(s["rtt_us"]["count"].as_u64().is_some_and(|n| n > 10), "{s}");
+    assert_eq!(s["timeouts"], 0, "{s}");
+}
+
 /// A reader that knows nothing of the writer's type learns it through the
 /// TypeLookup service, then reads the samples as dynamic values and writes
 /// dynamic samples that a typed reader decodes.

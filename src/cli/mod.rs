@@ -270,7 +270,16 @@ pub fn init_logging(verbose: u8) {
 }
 
 fn participant(cli: &Cli) -> Result<DomainParticipant, CliError> {
+    participant_with(cli, |b| b)
+}
+
+/// [`participant`], with more settings made by `more`.
+fn participant_with(
+    cli: &Cli,
+    more: impl FnOnce(crate::dds::DomainParticipantBuilder) -> crate::dds::DomainParticipantBuilder,
+) -> Result<DomainParticipant, CliError> {
     let mut b = DomainParticipant::builder(cli.domain).name("starling-cli").data_multicast(cli.data_multicast);
+    b = more(b);
     if let Some(i) = &cli.interface {
         b = b.interface(i.clone());
     }
@@ -367,7 +376,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Bridge(args) => bridge::run(&cli, args).await,
         Command::Idl(args) => idl::run(args),
-        Command::Perf(args) => perf::run(participant(&cli)?, args).await,
+        Command::Perf(args) => {
+            let spin = std::time::Duration::from_micros(args.spin_us);
+            perf::run(participant_with(&cli, |b| b.receive_spin(spin))?, args).await
+        }
         Command::Durability(args) => durability::run(participant(&cli)?, args).await,
     }
 }

@@ -93,6 +93,10 @@ pub struct PerfArgs {
     /// One JSON object per line (per second, then a summary with `"summary": true`).
     #[arg(long)]
     pub json: bool,
+    /// Microseconds the receive thread keeps polling for data after handling some, before it sleeps (see
+    /// `DomainParticipantBuilder::receive_spin`): lower latency for more CPU time. 0 (the default) never spins.
+    #[arg(long, value_name = "MICROS", default_value_t = 0)]
+    pub spin_us: u64,
     /// ping: write the round-trip histogram of the whole run as SVG.
     #[arg(long, value_name = "FILE.svg")]
     pub histogram: Option<PathBuf>,

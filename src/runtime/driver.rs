@@ -2,11 +2,14 @@
 //! and one timer task; API calls drive the same core through a mutex.
 //!
 //! Order of work, wherever the core is touched: call the core with
-//! `Instant::now()`, drain `poll_transmit` and send it at once from the
-//! calling thread, drain `poll_event`, then hand the events to the endpoints.
-//! Events are dispatched while holding the endpoint table, which is locked
-//! before the core lock is released, so deliveries keep the core's order. The
-//! core mutex is a `std::sync::Mutex` and is never held across an `.await`.
+//! `Instant::now()`, take the `poll_transmit` datagrams into the send queue
+//! and the `poll_event` events, release the core, hand the events to the
+//! endpoints, then send the datagrams from the calling thread. Events are
+//! dispatched while holding the endpoint table, which is locked before the
+//! core lock is released, so deliveries keep the core's order; the send queue
+//! is locked from taking to sending, so datagrams keep it too, and no thread
+//! waits for the core while another one is inside a send. The core mutex is a
+//! `std::sync::Mutex` and is never held across an `.await`.
 //!
 //! The hot path has no task hop: `DataWriter::write` sends its datagrams with
 //! non-blocking `sendto` on the calling thread, and a received datagram is
@@ -198,6 +201,10 @@ pub(crate) trait BuiltinSink: Send + Sync {
     fn on_builtin(&self, event: &BuiltinEvent);
 }
 
+/// Datagrams taken from the core and not yet sent: the send queue, locked from the moment they are taken
+/// (with the core locked) until [`Inner::send_out`] sent them (with the core released).
+struct Outgoing<'a>(MutexGuard<'a, Vec<Transmit>>);
+
 /// Events drained from the core, with what endpoints need to know about them
 /// that only the core (locked while draining) can tell.
 #[derive(Default)]
@@ -251,16 +258,17 @@ pub(crate) struct Inner {
     user_thread: Mutex<Option<std::thread::ThreadId>>,
     /// Not registered with the reactor (see the module docs).
     send: StdUdpSocket,
-    /// Locked only while `core` is held, so sends keep the core's order.
+    /// Locked only while `scratch` is held, so sends keep the core's order.
     backlog: Mutex<Backlog>,
     /// True while `backlog` is not empty.
     backlogged: AtomicBool,
     /// Wakes the flusher task.
     backlog_wake: Notify,
-    /// Datagrams drained from the core and not yet sent (reused; locked only
-    /// while `core` is held).
+    /// The send queue: datagrams taken from the core and being sent (see [`Outgoing`]); between sends, the
+    /// sent ones, handed back to the core by the next taker. Locked only with `core` held or from
+    /// [`Inner::drain_with`] to [`Inner::send_out`] (or by the flusher), so sends keep the core's order.
     scratch: Mutex<Vec<Transmit>>,
-    /// `send_many`'s list of (datagram index in `scratch`, address), reused (locked only while `core` is
+    /// `send_many`'s list of (datagram index in `scratch`, address), reused (locked only while `scratch` is
     /// held).
     send_items: Mutex<Vec<(usize, SocketAddr)>>,
     /// An emptied event list kept for the next drain, so that draining events does not allocate.
@@ -345,7 +353,7 @@ impl Inner {
         let mut core = lock(&self.core);
         let now = Instant::now();
         let r = f(&mut core, now);
-        let events = self.drain_with(&mut core, batch);
+        let (events, out) = self.drain_with(&mut core, batch);
         if batch && core.has_pending_transmit() {
             let t = self.nanos(now);
             self.linger_last.store(t, Ordering::Release);
@@ -369,6 +377,7 @@ impl Inner {
             self.keep_events(events.events);
         }
         drop(table);
+        self.send_out(out);
         // Listeners run here, with no lock of the participant held.
         drop(scope);
         r
@@ -430,7 +439,7 @@ impl Inner {
     }
 
     /// Sends one datagram now, or queues it behind earlier ones that would
-    /// have blocked. Called with the core lock held.
+    /// have blocked. Called with the send queue (`scratch`) locked.
     fn send_one(&self, payload: &[u8], addr: SocketAddr) {
         if !self.backlogged.load(Ordering::Acquire) {
             match self.send.send_to(payload, addr) {
@@ -460,7 +469,7 @@ impl Inner {
     /// Sends several datagrams with as few system calls as possible: Linux's
     /// `sendmmsg` hands up to [`MMSG_BATCH`] datagrams to the kernel at once
     /// (std and socket2 offer no wrapper, hence libc). What would block is
-    /// queued like in [`Inner::send_one`]. Called with the core lock held.
+    /// queued like in [`Inner::send_one`]. Called with the send queue (`scratch`) locked.
     #[cfg(target_os = "linux")]
     fn send_many(&self, out: &[Transmit]) {
         use std::os::fd::AsRawFd;
@@ -535,7 +544,7 @@ impl Inner {
     /// Sends queued datagrams until the socket would block; true when the
     /// queue is empty.
     fn flush_backlog(&self) -> bool {
-        let _core = lock(&self.core);
+        let _queue = lock(&self.scratch);
         let mut b = lock(&self.backlog);
         while let Some((payload, addr)) = b.queue.front() {
             match self.send.send_to(payload, *addr) {
@@ -569,7 +578,8 @@ impl Inner {
         {
             let mut core = lock(&self.core);
             core.shutdown(Instant::now());
-            let _ = self.drain(&mut core);
+            let (_, out) = self.drain(&mut core);
+            self.send_out(out);
         }
         {
             let mut table = lock(&self.table);
@@ -600,36 +610,35 @@ impl Inner {
         }
     }
 
-    /// Sends every pending datagram and collects the pending events.
-    fn drain(&self, core: &mut Participant) -> Drained {
+    /// Takes every pending datagram and collects the pending events (see [`Inner::drain_with`]).
+    fn drain(&self, core: &mut Participant) -> (Drained, Option<Outgoing<'_>>) {
         self.drain_with(core, false)
     }
 
-    /// [`Inner::drain`]; with `full_only`, datagrams still being filled stay in the core.
-    fn drain_with(&self, core: &mut Participant, full_only: bool) -> Drained {
-        let mut out = lock(&self.scratch);
-        loop {
-            let t = if full_only { core.poll_transmit_full() } else { core.poll_transmit() };
-            match t {
-                Some(t) => out.push(t),
-                None => break,
+    /// Takes the core's datagrams (with `full_only`, datagrams still being filled stay in the core) and its
+    /// events. The datagrams come back in the locked send queue, to be sent with [`Inner::send_out`] once the
+    /// caller released the core: a send (the kernel runs the whole loopback receive path inside it, tens of
+    /// microseconds for a 64 KB datagram) then never holds up another thread that needs the core, such as the
+    /// receive thread handling an acknowledgement while a writer sends. Holding the queue's lock from here to
+    /// the send keeps datagrams in the order the core produced them.
+    fn drain_with(&self, core: &mut Participant, full_only: bool) -> (Drained, Option<Outgoing<'_>>) {
+        let out = if core.has_output(full_only) {
+            let mut out = lock(&self.scratch);
+            // What the previous holder sent goes back to the core for reuse.
+            for t in out.drain(..) {
+                core.recycle_transmit(t);
             }
-        }
-        match out.len() {
-            0 => {}
-            1 => {
-                for dest in &out[0].destinations {
-                    if let Some(addr) = dest.to_socket_addr().filter(SocketAddr::is_ipv4) {
-                        self.send_one(&out[0].payload, addr);
-                    }
+            loop {
+                let t = if full_only { core.poll_transmit_full() } else { core.poll_transmit() };
+                match t {
+                    Some(t) => out.push(t),
+                    None => break,
                 }
             }
-            _ => self.send_many(&out),
-        }
-        for t in out.drain(..) {
-            core.recycle_transmit(t);
-        }
-        drop(out);
+            Some(Outgoing(out))
+        } else {
+            None
+        };
         let mut d = Drained { events: std::mem::take(&mut *lock(&self.spare_events)), ..Drained::default() };
         while let Some(e) = core.poll_event() {
             match &e {
@@ -660,7 +669,23 @@ impl Inner {
             }
             d.events.push(e);
         }
-        d
+        (d, out)
+    }
+
+    /// Sends what [`Inner::drain_with`] took from the core; called without the core locked.
+    fn send_out(&self, out: Option<Outgoing<'_>>) {
+        let Some(Outgoing(out)) = out else { return };
+        match out.len() {
+            0 => {}
+            1 => {
+                for dest in &out[0].destinations {
+                    if let Some(addr) = dest.to_socket_addr().filter(SocketAddr::is_ipv4) {
+                        self.send_one(&out[0].payload, addr);
+                    }
+                }
+            }
+            _ => self.send_many(&out),
+        }
     }
 
     fn dispatch(&self, table: &EndpointTable, drained: Drained) {
@@ -808,12 +833,14 @@ impl Inner {
 
     /// Sends the core's output (with `keep_open`, only complete datagrams), then dispatches its events.
     fn finish(&self, mut core: MutexGuard<'_, Participant>, rearm: bool, keep_open: bool) {
-        let events = self.drain_with(&mut core, keep_open);
+        let (events, out) = self.drain_with(&mut core, keep_open);
         if events.events.is_empty() && events.builtin.is_empty() {
             self.keep_events(events.events);
             if rearm {
                 self.rearm(&core);
             }
+            drop(core);
+            self.send_out(out);
             return;
         }
         let scope = listener_scope();
@@ -821,6 +848,7 @@ impl Inner {
         drop(core);
         self.dispatch(&table, events);
         drop(table);
+        self.send_out(out);
         // Listeners run here, on the receiving (or timer) thread, with no lock of the participant held.
         drop(scope);
         // After the deliveries (and a listener's reply): a sample reaches its reader without waiting for the
@@ -891,7 +919,14 @@ const RECV_TIMEOUT: Duration = Duration::from_millis(250);
 /// the events (reader listeners included) are dispatched from this thread, so a listener that answers from
 /// `on_data_available` sends its reply without a thread hop. The thread enters `handle`'s runtime, so code
 /// it runs may use tokio as anywhere else.
-pub(crate) fn spawn_receive_thread(inner: &Arc<Inner>, handle: tokio::runtime::Handle) -> io::Result<()> {
+///
+/// With a non-zero `spin`, the thread polls without blocking for up to `spin` after each batch before it
+/// blocks (see `DomainParticipantBuilder::receive_spin`).
+pub(crate) fn spawn_receive_thread(
+    inner: &Arc<Inner>,
+    handle: tokio::runtime::Handle,
+    spin: Duration,
+) -> io::Result<()> {
     inner.user.set_nonblocking(false)?;
     inner.user.set_read_timeout(Some(RECV_TIMEOUT))?;
     let (tx, rx) = std::sync::mpsc::channel::<()>();
@@ -899,7 +934,7 @@ pub(crate) fn spawn_receive_thread(inner: &Arc<Inner>, handle: tokio::runtime::H
     let me = inner.clone();
     let t = std::thread::Builder::new().name("starling-recv".into()).spawn(move || {
         let _entered = handle.enter();
-        receive_thread(&me);
+        receive_thread(&me, spin);
         drop(me);
         drop(tx);
     })?;
@@ -908,13 +943,17 @@ pub(crate) fn spawn_receive_thread(inner: &Arc<Inner>, handle: tokio::runtime::H
 }
 
 /// The receive thread's loop (see [`spawn_receive_thread`]).
-fn receive_thread(inner: &Inner) {
+fn receive_thread(inner: &Inner, spin: Duration) {
     let mut batch = RecvBatch::new();
+    // Right after a batch, poll for up to `spin` before blocking.
+    let mut busy = false;
     loop {
         if inner.is_closed() {
             break;
         }
-        match batch.recv(&inner.user) {
+        let r = if busy && !spin.is_zero() { batch.recv_spinning(&inner.user, spin) } else { batch.recv(&inner.user) };
+        busy = matches!(r, Ok(n) if n > 0);
+        match r {
             Ok(0) => {}
             Ok(n) => {
                 if inner.is_closed() {
@@ -951,8 +990,29 @@ impl RecvBatch {
     }
 
     /// Blocks until at least one datagram arrived (or the timeout, or shutdown); returns how many were read.
-    #[cfg(target_os = "linux")]
     fn recv(&mut self, socket: &StdUdpSocket) -> io::Result<usize> {
+        self.recv_with(socket, true)
+    }
+
+    /// Polls without blocking for up to `spin`, then blocks like [`RecvBatch::recv`].
+    fn recv_spinning(&mut self, socket: &StdUdpSocket, spin: Duration) -> io::Result<usize> {
+        let until = Instant::now() + spin;
+        loop {
+            match self.recv_with(socket, false) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= until {
+                        return self.recv(socket);
+                    }
+                    std::hint::spin_loop();
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// One receive call: blocking (until the first datagram) or not.
+    #[cfg(target_os = "linux")]
+    fn recv_with(&mut self, socket: &StdUdpSocket, block: bool) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
         // SAFETY: zeroed iovec and mmsghdr are valid values (plain C structs).
         let mut iovs: [libc::iovec; RECV_BATCH] = unsafe { std::mem::zeroed() };
@@ -972,7 +1032,7 @@ impl RecvBatch {
                 socket.as_raw_fd(),
                 hdrs.as_mut_ptr(),
                 RECV_BATCH as libc::c_uint,
-                libc::MSG_WAITFORONE,
+                if block { libc::MSG_WAITFORONE } else { libc::MSG_DONTWAIT },
                 std::ptr::null_mut(),
             )
         };
@@ -987,7 +1047,8 @@ impl RecvBatch {
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn recv(&mut self, socket: &StdUdpSocket) -> io::Result<usize> {
+    fn recv_with(&mut self, socket: &StdUdpSocket, block: bool) -> io::Result<usize> {
+        socket.set_nonblocking(!block)?;
         let (n, _) = socket.recv_from(&mut self.buf[..RECV_BUF])?;
         self.lens[0] = n;
         Ok(1)

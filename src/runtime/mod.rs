@@ -62,6 +62,8 @@ pub(crate) struct Tuning {
     pub(crate) fragment_size: Option<usize>,
     /// Default flow limit of user writers.
     pub(crate) writer_flow_limit: Option<starling_proto::core::FlowLimit>,
+    /// How long the receive thread polls for more user data after handling some, before it blocks.
+    pub(crate) receive_spin: Option<std::time::Duration>,
 }
 
 /// Binds the sockets, creates the core and spawns the driver task on `handle`.
@@ -118,7 +120,7 @@ pub(crate) fn start(
     let inner = Inner::new(core, bound)
         .map_err(|source| TransportError::Io { context: "registering sockets with the runtime".into(), source })?;
     let task = handle.spawn(driver::run(inner.clone()));
-    if let Err(source) = driver::spawn_receive_thread(&inner, handle.clone()) {
+    if let Err(source) = driver::spawn_receive_thread(&inner, handle.clone(), tuning.receive_spin.unwrap_or_default()) {
         inner.shutdown();
         return Err(TransportError::Io { context: "starting the receive thread".into(), source });
     }

@@ -128,6 +128,11 @@ impl Outbox {
         self.ready.pop_front()
     }
 
+    /// True when a finished datagram waits to be polled (see [`Outbox::poll_full`]).
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
     /// True when a datagram under construction holds submessages.
     pub fn has_pending(&self) -> bool {
         self.pending.iter().any(|p| p.builder.has_submessages() && !p.dests.is_empty())

@@ -1652,6 +1652,12 @@ impl Participant {
         self.outbox.has_pending()
     }
 
+    /// True when [`Participant::poll_transmit`] (or, with `full_only`, [`Participant::poll_transmit_full`])
+    /// would return a datagram: lets a driver skip the work of taking output when there is none.
+    pub fn has_output(&self, full_only: bool) -> bool {
+        self.outbox.has_ready() || (!full_only && self.outbox.has_pending())
+    }
+
     /// Gives a sent datagram's buffer back for reuse.
     pub fn recycle(&mut self, buf: Vec<u8>) {
         self.outbox.recycle(buf);
