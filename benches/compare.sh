@@ -7,11 +7,13 @@
 #   STARLING_BIN=/tmp/starling benches/compare.sh   # measure that binary instead of building one
 #   PROFILE=release benches/compare.sh      # build and measure the `release` profile instead of `release-lto`
 #   IDLE_RUNS=9 benches/compare.sh          # idle-RSS runs per implementation (median; default 5)
+#   SPIN_US=0 benches/compare.sh            # skip the polling-receive latency runs (default: 50 µs spin)
 #
 # Starling is built with the `release-lto` profile (fat LTO, one codegen unit: the build for deployment, see
 # benches/README.md "Idle RSS"); ddsperf is Debian's optimised build.
 #
-# Per round, alternating: latency (12 B, reliable) Starling ping/pong, ddsperf ping/pong, UDP ping/pong;
+# Per round, alternating: latency (12 B, reliable) Starling ping/pong, ddsperf ping/pong, UDP ping/pong, then
+# Starling and UDP again with a polling receive (`--spin-us $SPIN_US`: poll before blocking; ddsperf has no such mode);
 # then for every size, throughput (reliable, as fast as possible) Starling pub/sub, ddsperf pub/sub.
 # Then the idle RSS of a participant with one reader and no peer, for both, IDLE_RUNS times alternating, each
 # run mapping the binaries as loaded from disk (their page cache is dropped first, see the idle-RSS section).
@@ -25,6 +27,7 @@ TP_SECS=${TP_SECS:-4}
 SIZES=${SIZES:-"12 1k 64k 1M"}
 PROFILE=${PROFILE:-release-lto}
 IDLE_RUNS=${IDLE_RUNS:-5}
+SPIN_US=${SPIN_US:-50}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 RAW=$ROOT/benches/results/raw
 STARLING=${STARLING_BIN:-$CARGO_TARGET_DIR/$PROFILE/starling}
@@ -50,7 +53,7 @@ if [ -z "${STARLING_BENCH_IN_NS:-}" ]; then
         echo "host: $(uname -sr), $(nproc) cpus"
         echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
         echo "ddsperf: $(dpkg-query -W -f='${Version}' cyclonedds-tools 2>/dev/null || echo unknown)"
-        echo "rounds: $ROUNDS, latency: $LAT_SECS s, throughput: $TP_SECS s, sizes: $SIZES"
+        echo "rounds: $ROUNDS, latency: $LAT_SECS s, throughput: $TP_SECS s, sizes: $SIZES, polling receive: $SPIN_US µs"
     } > "$RAW/meta.txt"
     echo "== running inside a private network namespace (loopback only)"
     export STARLING_BENCH_IN_NS=1
@@ -87,6 +90,19 @@ for r in $(seq 1 "$ROUNDS"); do
     sleep 0.2
     "$UDP" ping --size 12 --warmup 1 --duration "$LAT_SECS" --json > "$RAW/$r-lat-udp.log" 2>&1 || echo "udp ping failed"
     stop "$BG"
+    if [ "$SPIN_US" != 0 ]; then
+        echo "-- round $r/$ROUNDS: latency 12 B, polling receive ($SPIN_US µs)"
+        bg $S perf pong --keyed 1 --spin-us "$SPIN_US" --duration $((LAT_SECS + 15)) --json \
+            > "$RAW/$r-lat-starling-poll-pong.log" 2>&1
+        $S perf ping --keyed 1 --spin-us "$SPIN_US" --size 12 --warmup 1 --duration "$LAT_SECS" --json \
+            > "$RAW/$r-lat-starling-poll.log" 2>&1 || echo "starling ping (polling) failed"
+        stop "$BG"
+        bg "$UDP" pong --spin-us "$SPIN_US" --duration $((LAT_SECS + 5)) > "$RAW/$r-lat-udp-poll-pong.log" 2>&1
+        sleep 0.2
+        "$UDP" ping --spin-us "$SPIN_US" --size 12 --warmup 1 --duration "$LAT_SECS" --json \
+            > "$RAW/$r-lat-udp-poll.log" 2>&1 || echo "udp ping (polling) failed"
+        stop "$BG"
+    fi
     for size in $SIZES; do
         echo "-- round $r/$ROUNDS: throughput $size"
         bg $S perf sub --keyed 1 --duration $((TP_SECS + 3)) --json > "$RAW/$r-tp-starling-$size-sub.log" 2>&1

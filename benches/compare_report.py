@@ -45,6 +45,7 @@ def starling_latency(path):
         "p99": med(s["rtt_us"]["p99"] for s in secs),
         "max": max(s["rtt_us"]["max"] for s in secs),
         "rate": med(s["count"] for s in secs),
+        "cpu": med(s["cpu_pct"] for s in secs) if all("cpu_pct" in s for s in secs) else None,
     }
 
 
@@ -129,13 +130,19 @@ def agg(runs, keys):
 
 per_round = {}
 lat = {}
-for impl, fn in [("starling", starling_latency), ("cyclone", cyclone_latency), ("udp", starling_latency)]:
+for impl, fn in [("starling", starling_latency), ("cyclone", cyclone_latency), ("udp", starling_latency),
+                 ("starling-poll", starling_latency), ("udp-poll", starling_latency)]:
     runs = [fn(os.path.join(raw, f"{r}-lat-{impl}.log")) for r in rounds]
+    if impl.endswith("-poll") and not any(runs):
+        lat[impl] = None
+        continue
     per_round[("latency median", impl)] = [r["median"] if r else None for r in runs]
     per_round[("latency p99", impl)] = [r["p99"] if r else None for r in runs]
     lat[impl] = agg(runs, ["median", "p90", "p99", "max", "rate"])
     if lat[impl] is not None:
         lat[impl]["max"] = max(r["max"] for r in runs if r)
+        cpus = [r["cpu"] for r in runs if r and r.get("cpu") is not None]
+        lat[impl]["cpu"] = med(cpus) if cpus else None
 
 tp = {}
 for size in sizes:
@@ -174,20 +181,34 @@ def mark(ok):
 
 
 S, C, U = lat["starling"], lat["cyclone"], lat["udp"]
-g = lambda d, k: d[k] if d else None
+SP, UP = lat.get("starling-poll"), lat.get("udp-poll")
+g = lambda d, k: d.get(k) if d else None
 lat_ratio_c = ratio(g(S, "median"), g(C, "median"))
 lat_ratio_u = ratio(g(S, "median"), g(U, "median"))
 p99_ratio = ratio(g(S, "p99"), g(C, "p99"))
+spin = re.search(r"polling receive: (\d+)", meta)
+spin = spin.group(1) if spin else "?"
 
 md = ["# Starling vs Cyclone DDS (ddsperf) vs raw UDP", "", "```", meta.strip(), "```", ""]
 md += ["## Latency, 12-byte samples, reliable (full round trip, µs)", ""]
-md += ["| | median | p90 | p99 | max | round trips/s |", "|---|---:|---:|---:|---:|---:|"]
-for name, d in [("Starling `perf ping`", S), ("Cyclone `ddsperf ping` (2× printed)", C), ("raw UDP `udp_pingpong`", U)]:
-    md.append(f"| {name} | {f(g(d,'median'))} | {f(g(d,'p90'))} | {f(g(d,'p99'))} | {f(g(d,'max'))} | {f(g(d,'rate'),0)} |")
+md += ["| | median | p90 | p99 | max | round trips/s | ping CPU % |", "|---|---:|---:|---:|---:|---:|---:|"]
+rows = [("Starling `perf ping` (blocking receive, the default)", S), ("Cyclone `ddsperf ping` (2× printed)", C),
+        ("raw UDP `udp_pingpong` (blocking)", U)]
+if SP or UP:
+    rows += [(f"Starling `perf ping --spin-us {spin}` (polling receive)", SP),
+             (f"raw UDP `udp_pingpong --spin-us {spin}` (polling)", UP)]
+for name, d in rows:
+    md.append(f"| {name} | {f(g(d,'median'))} | {f(g(d,'p90'))} | {f(g(d,'p99'))} | {f(g(d,'max'))} | {f(g(d,'rate'),0)} "
+              f"| {f(g(d,'cpu'),0)} |")
 md += ["", "| ratio | value | target | |", "|---|---:|---:|---|"]
 md.append(f"| Starling / Cyclone, median | {f(lat_ratio_c,2)} | ≤ 0.9 | {mark(None if lat_ratio_c is None else lat_ratio_c <= 0.9)} |")
 md.append(f"| Starling / raw UDP, median | {f(lat_ratio_u,2)} | ≤ 1.5 | {mark(None if lat_ratio_u is None else lat_ratio_u <= 1.5)} |")
 md.append(f"| Starling / Cyclone, p99 | {f(p99_ratio,2)} | ≤ 1.0 | {mark(None if p99_ratio is None else p99_ratio <= 1.0)} |")
+if SP:
+    pc, pu, pp = ratio(g(SP, "median"), g(C, "median")), ratio(g(SP, "median"), g(UP, "median")), ratio(g(SP, "p99"), g(C, "p99"))
+    md.append(f"| Starling polling / Cyclone, median | {f(pc,2)} | ≤ 0.9 | {mark(None if pc is None else pc <= 0.9)} |")
+    md.append(f"| Starling polling / raw UDP polling, median | {f(pu,2)} | ≤ 1.5 | {mark(None if pu is None else pu <= 1.5)} |")
+    md.append(f"| Starling polling / Cyclone, p99 | {f(pp,2)} | ≤ 1.0 | {mark(None if pp is None else pp <= 1.0)} |")
 md += ["", "## Throughput, reliable, as fast as possible", ""]
 md += ["| size | Starling samples/s | Cyclone samples/s | ratio | Starling MB/s | Cyclone MB/s | ratio | lost S / C | target | |",
        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]

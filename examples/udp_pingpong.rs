@@ -6,6 +6,9 @@
 //!                                                    [--warmup 1] [--json]
 //! ```
 //!
+//! Both take `--spin-us N`: poll the socket without blocking for up to N µs before waiting in the kernel
+//! (the floor for `starling perf ... --spin-us N`).
+//!
 //! `ping` sends a `--size`-byte datagram whose first 4 bytes are a sequence number, waits (blocking
 //! `recv`, 1 s timeout) for `pong` to send it back, and reports the round-trip time (RTT) and RTT/2 per
 //! second and for the whole run, with the same histogram and the same line formats as `starling perf`.
@@ -22,6 +25,7 @@ struct Opts {
     duration: f64,
     warmup: f64,
     json: bool,
+    spin: Duration,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -37,6 +41,7 @@ fn parse() -> Result<Opts, String> {
         duration: 10.0,
         warmup: 1.0,
         json: false,
+        spin: Duration::ZERO,
     };
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -46,6 +51,9 @@ fn parse() -> Result<Opts, String> {
             "--duration" => o.duration = value("--duration")?.parse().map_err(|e| format!("--duration: {e}"))?,
             "--warmup" => o.warmup = value("--warmup")?.parse().map_err(|e| format!("--warmup: {e}"))?,
             "--json" => o.json = true,
+            "--spin-us" => {
+                o.spin = Duration::from_micros(value("--spin-us")?.parse().map_err(|e| format!("--spin-us: {e}"))?)
+            }
             other => return Err(format!("unknown option '{other}'")),
         }
     }
@@ -59,14 +67,51 @@ fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
 }
 
+/// Receives one datagram: blocking (the socket's read timeout applies), or, with a non-zero `spin`, polling
+/// without blocking for up to `spin` first, then waiting for up to `timeout` in `poll(2)`.
+fn recv_from(
+    sock: &UdpSocket,
+    buf: &mut [u8],
+    spin: Duration,
+    timeout: Duration,
+) -> std::io::Result<(usize, SocketAddr)> {
+    if spin.is_zero() {
+        return sock.recv_from(buf);
+    }
+    use std::os::fd::AsRawFd;
+    let until = Instant::now() + spin;
+    loop {
+        match sock.recv_from(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() < until {
+                    std::thread::yield_now();
+                    continue;
+                }
+                let mut fd = libc::pollfd { fd: sock.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+                // SAFETY: one valid pollfd, count 1.
+                match unsafe { libc::poll(&mut fd, 1, ms) } {
+                    0 => return Err(std::io::ErrorKind::TimedOut.into()),
+                    n if n < 0 => return Err(std::io::Error::last_os_error()),
+                    _ => {}
+                }
+                // Blocking again only after this wake-up: a reply normally comes during the next spin.
+                return sock.recv_from(buf);
+            }
+            r => return r,
+        }
+    }
+}
+
 fn pong(o: &Opts) -> std::io::Result<()> {
     let sock = UdpSocket::bind(o.addr)?;
     sock.set_read_timeout(Some(Duration::from_millis(200)))?;
+    sock.set_nonblocking(!o.spin.is_zero())?;
     let end = Instant::now() + secs(o.duration);
     let mut buf = vec![0u8; 65_536];
     let mut n = 0u64;
     while Instant::now() < end {
-        match sock.recv_from(&mut buf) {
+        match recv_from(&sock, &mut buf, o.spin, Duration::from_millis(200)) {
             Ok((len, from)) => {
                 sock.send_to(&buf[..len], from)?;
                 n += 1;
@@ -83,12 +128,18 @@ fn pong(o: &Opts) -> std::io::Result<()> {
     Ok(())
 }
 
-fn round_trip(sock: &UdpSocket, out: &mut [u8], buf: &mut [u8], seq: u32) -> std::io::Result<Option<Duration>> {
+fn round_trip(
+    sock: &UdpSocket,
+    out: &mut [u8],
+    buf: &mut [u8],
+    seq: u32,
+    spin: Duration,
+) -> std::io::Result<Option<Duration>> {
     out[..4].copy_from_slice(&seq.to_le_bytes());
     let t0 = Instant::now();
     sock.send(out)?;
     loop {
-        match sock.recv(buf) {
+        match recv_from(sock, buf, spin, Duration::from_secs(1)).map(|(n, _)| n) {
             Ok(n) if n >= 4 && buf[..4] == seq.to_le_bytes() => return Ok(Some(t0.elapsed())),
             Ok(_) => {}
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
@@ -131,13 +182,14 @@ fn ping(o: &Opts) -> std::io::Result<()> {
     let sock = UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     sock.connect(o.addr)?;
     sock.set_read_timeout(Some(Duration::from_secs(1)))?;
+    sock.set_nonblocking(!o.spin.is_zero())?;
     let mut out = vec![0u8; o.size];
     let mut buf = vec![0u8; 65_536];
     let mut seq = 0u32;
     let warm_end = Instant::now() + secs(o.warmup);
     while Instant::now() < warm_end {
         seq = seq.wrapping_add(1);
-        round_trip(&sock, &mut out, &mut buf, seq)?;
+        round_trip(&sock, &mut out, &mut buf, seq, o.spin)?;
     }
     let (mut total, mut interval) = (LatencyHistogram::new(), LatencyHistogram::new());
     let start = Instant::now();
@@ -145,7 +197,7 @@ fn ping(o: &Opts) -> std::io::Result<()> {
     let mut next = start + Duration::from_secs(1);
     while Instant::now() < end {
         seq = seq.wrapping_add(1);
-        if let Some(rtt) = round_trip(&sock, &mut out, &mut buf, seq)? {
+        if let Some(rtt) = round_trip(&sock, &mut out, &mut buf, seq, o.spin)? {
             let ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);
             total.record(ns);
             interval.record(ns);
