@@ -16,14 +16,15 @@ use crate::runtime::driver::WriterSink;
 use crate::runtime::wall_clock;
 use bytes::Bytes;
 use starling_proto::cdr::{version_for_representation, XcdrVersion};
-use starling_proto::core::{ChangeKind, EndpointConfig, Participant, WriteChange, WriteError, WriteErrorKind};
+use starling_proto::core::{
+    ChangeKind, EndpointConfig, FastHashMap, Participant, WriteChange, WriteError, WriteErrorKind,
+};
 use starling_proto::discovery::ContentFilterProperty;
 use starling_proto::qos::{EndpointQos, QosPolicyId};
 use starling_proto::wire::types::VendorId;
 use starling_proto::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
 use starling_proto::wire::Endian;
 use starling_proto::xtypes::{self, DynamicType, Projection};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -52,7 +53,7 @@ struct WriterInstance {
 }
 
 struct WriterTrack {
-    instances: HashMap<KeyHash, WriterInstance>,
+    instances: FastHashMap<KeyHash, WriterInstance>,
 }
 
 /// Status channels of one writer, fed by the driver.
@@ -133,7 +134,7 @@ struct SourceFilter {
     topic: String,
     ty: DynamicType,
     /// Each reader's announced filter, compiled (`None`: it does not compile here, so the reader gets everything).
-    cache: Mutex<HashMap<Guid, ReaderFilter>>,
+    cache: Mutex<FastHashMap<Guid, ReaderFilter>>,
 }
 
 impl SourceFilter {
@@ -249,7 +250,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
             deadline_missed: watch::channel(DeadlineMissedStatus::default()).0,
             liveliness_lost: watch::channel(LivelinessLostStatus::default()).0,
             flags: Arc::new(StatusFlags::new()),
-            track: Mutex::new(WriterTrack { instances: HashMap::new() }),
+            track: Mutex::new(WriterTrack { instances: FastHashMap::default() }),
             timer: timer.clone(),
             deadline: qos.deadline.to_std().filter(|d| !d.is_zero()),
             autodispose: AtomicBool::new(true),
@@ -308,7 +309,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
             source_filter: support.dynamic_type().map(|ty| SourceFilter {
                 topic: topic.to_string(),
                 ty,
-                cache: Mutex::new(HashMap::new()),
+                cache: Mutex::new(FastHashMap::default()),
             }),
             support,
             sets,

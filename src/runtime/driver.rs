@@ -285,6 +285,9 @@ pub(crate) struct Inner {
     wake: Notify,
     /// The deadline the timer task sleeps until, as nanoseconds after `epoch`.
     armed: AtomicU64,
+    /// Counts [`Inner::rearm`] calls: a caller that changed the core and sees this move afterwards knows the
+    /// timer task already looked at the core's deadline since.
+    rearms: AtomicU64,
     epoch: Instant,
     closed: AtomicBool,
     /// Bumped after every batch of received datagrams and every timer run.
@@ -321,6 +324,7 @@ impl Inner {
             linger_last: AtomicU64::new(0),
             wake: Notify::new(),
             armed: AtomicU64::new(NO_DEADLINE),
+            rearms: AtomicU64::new(0),
             epoch: Instant::now(),
             closed: AtomicBool::new(false),
             progress: watch::channel(0).0,
@@ -386,6 +390,7 @@ impl Inner {
     /// Wakes the timer task when the core's next deadline is earlier than
     /// the one it sleeps until.
     fn rearm(&self, core: &Participant) {
+        self.rearms.fetch_add(1, Ordering::AcqRel);
         let next = core.poll_timeout().map_or(NO_DEADLINE, |t| self.nanos(t));
         if next < self.armed.load(Ordering::Acquire) {
             self.wake.notify_one();
@@ -845,6 +850,7 @@ impl Inner {
         }
         let scope = listener_scope();
         let table = lock(&self.table);
+        let rearms = self.rearms.load(Ordering::Acquire);
         drop(core);
         self.dispatch(&table, events);
         drop(table);
@@ -852,8 +858,9 @@ impl Inner {
         // Listeners run here, on the receiving (or timer) thread, with no lock of the participant held.
         drop(scope);
         // After the deliveries (and a listener's reply): a sample reaches its reader without waiting for the
-        // core to work out its next deadline.
-        if rearm {
+        // core to work out its next deadline. Not needed if a call since (a listener's reply, say) looked at
+        // the core's deadline, which includes what this call changed.
+        if rearm && self.rearms.load(Ordering::Acquire) == rearms {
             self.rearm(&lock(&self.core));
         }
     }
@@ -978,13 +985,39 @@ fn receive_thread(inner: &Inner, spin: Duration) {
 }
 
 /// Buffers for up to [`RECV_BATCH`] datagrams read with one call. The buffer is one allocation the kernel
-/// backs with memory only where datagrams were written.
+/// backs with memory only where datagrams were written. The `recvmmsg` headers are built once and point into
+/// it (the kernel only writes their lengths and flags), so a call prepares nothing.
 struct RecvBatch {
     buf: Vec<u8>,
     lens: [usize; RECV_BATCH],
+    #[cfg(target_os = "linux")]
+    iovs: Box<[libc::iovec; RECV_BATCH]>,
+    #[cfg(target_os = "linux")]
+    hdrs: Box<[libc::mmsghdr; RECV_BATCH]>,
 }
 
 impl RecvBatch {
+    #[cfg(target_os = "linux")]
+    fn new() -> Self {
+        let mut buf = vec![0u8; RECV_BUF * RECV_BATCH];
+        // SAFETY: zeroed iovec and mmsghdr are valid values (plain C structs).
+        let mut iovs: Box<[libc::iovec; RECV_BATCH]> = Box::new(unsafe { std::mem::zeroed() });
+        let mut hdrs: Box<[libc::mmsghdr; RECV_BATCH]> = Box::new(unsafe { std::mem::zeroed() });
+        // Raw pointers from `as_mut_ptr`, which stay valid beside the slices `datagrams` later takes.
+        let base = buf.as_mut_ptr();
+        for (i, iov) in iovs.iter_mut().enumerate() {
+            iov.iov_base = base.wrapping_add(i * RECV_BUF).cast();
+            iov.iov_len = RECV_BUF;
+        }
+        for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+        }
+        // The heap blocks of `buf` and `iovs` do not move when they are moved into the struct.
+        RecvBatch { buf, lens: [0; RECV_BATCH], iovs, hdrs }
+    }
+
+    #[cfg(not(target_os = "linux"))]
     fn new() -> Self {
         RecvBatch { buf: vec![0u8; RECV_BUF * RECV_BATCH], lens: [0; RECV_BATCH] }
     }
@@ -1003,7 +1036,7 @@ impl RecvBatch {
                     if Instant::now() >= until {
                         return self.recv(socket);
                     }
-                    std::hint::spin_loop();
+                    std::thread::yield_now();
                 }
                 r => return r,
             }
@@ -1014,23 +1047,13 @@ impl RecvBatch {
     #[cfg(target_os = "linux")]
     fn recv_with(&mut self, socket: &StdUdpSocket, block: bool) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
-        // SAFETY: zeroed iovec and mmsghdr are valid values (plain C structs).
-        let mut iovs: [libc::iovec; RECV_BATCH] = unsafe { std::mem::zeroed() };
-        let mut hdrs: [libc::mmsghdr; RECV_BATCH] = unsafe { std::mem::zeroed() };
-        for (i, chunk) in self.buf.chunks_exact_mut(RECV_BUF).enumerate() {
-            iovs[i].iov_base = chunk.as_mut_ptr().cast();
-            iovs[i].iov_len = RECV_BUF;
-        }
-        for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
-            h.msg_hdr.msg_iov = iov;
-            h.msg_hdr.msg_iovlen = 1;
-        }
-        // SAFETY: every header points at one iovec above, each covering a distinct RECV_BUF-sized part of
-        // `self.buf`, all of which outlive the call; the count is the arrays' length.
+        debug_assert_eq!(self.iovs[0].iov_base, self.buf.as_mut_ptr().cast::<libc::c_void>());
+        // SAFETY: every header points at one iovec of `self.iovs`, each covering a distinct RECV_BUF-sized
+        // part of `self.buf`, all of which live as long as `self`; the count is the arrays' length.
         let n = unsafe {
             libc::recvmmsg(
                 socket.as_raw_fd(),
-                hdrs.as_mut_ptr(),
+                self.hdrs.as_mut_ptr(),
                 RECV_BATCH as libc::c_uint,
                 if block { libc::MSG_WAITFORONE } else { libc::MSG_DONTWAIT },
                 std::ptr::null_mut(),
@@ -1040,7 +1063,7 @@ impl RecvBatch {
             return Err(io::Error::last_os_error());
         }
         let n = n as usize;
-        for (len, h) in self.lens.iter_mut().zip(&hdrs[..n]) {
+        for (len, h) in self.lens.iter_mut().zip(&self.hdrs[..n]) {
             *len = (h.msg_len as usize).min(RECV_BUF);
         }
         Ok(n)

@@ -1110,7 +1110,15 @@ impl Participant {
         let mut t = std::mem::take(&mut self.targets);
         t.clear();
         if reader_id == EntityId::UNKNOWN {
-            t.extend(self.readers.iter().filter(|(_, r)| r.writers.contains_key(writer)).map(|(id, _)| *id));
+            // Built-in writers match only built-in readers and user writers only user readers: the other kind
+            // is skipped without a lookup (a user sample would otherwise probe every discovery reader).
+            let builtin = writer.entity_id.is_builtin();
+            t.extend(
+                self.readers
+                    .iter()
+                    .filter(|(id, r)| id.is_builtin() == builtin && r.writers.contains_key(writer))
+                    .map(|(id, _)| *id),
+            );
         } else if self.readers.get(&reader_id).is_some_and(|r| r.writers.contains_key(writer)) {
             t.push(reader_id);
         }
