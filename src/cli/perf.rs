@@ -9,7 +9,8 @@
 //!   and (without `--rate`) writes the next ping there too. The measuring task only reports, paces `--rate`
 //!   and counts timeouts.
 //! - `pub` writes sequence-numbered samples on `<topic>_data` as fast as possible (or at `--rate`); `sub`
-//!   counts them, detects lost samples from gaps in the sequence numbers, and reports samples/s and MB/s
+//!   counts them (in a listener, on the receiving thread, like ddsperf's subscriber), detects lost samples
+//!   from gaps in the sequence numbers, and reports samples/s and MB/s
 //!   (1 MB = 10^6 bytes of serialized sample, the same measure as ddsperf's Mb/s divided by 8).
 //!
 //! **Backpressure.** A reliable `pub` uses a KEEP_ALL writer whose history is limited to `--window` samples
@@ -992,9 +993,88 @@ impl LossCounter {
     }
 }
 
+/// What `sub`'s listener counts and its reporting task reads.
+struct SubStats {
+    received: u64,
+    bytes: u64,
+    interval_n: u64,
+    interval_bytes: u64,
+    size: usize,
+    loss: LossCounter,
+    /// When the first and the last sample arrived.
+    first: Option<Instant>,
+    last: Option<Instant>,
+}
+
+/// `sub`'s reader listener: takes and counts the samples on the thread that received them, as ddsperf's
+/// subscriber does (no hand-over to another thread per batch).
+struct Counter<const K: bool> {
+    stats: Mutex<SubStats>,
+}
+
+/// The sequence number is 32 bits on the wire; unwraps it against the expected one.
+fn unwrap_seq(expected: u64, seq: u32) -> u64 {
+    let base = expected & !0xffff_ffff;
+    let cand = base | u64::from(seq);
+    if cand + (1 << 31) < expected {
+        cand + (1 << 32)
+    } else {
+        cand
+    }
+}
+
+impl<const K: bool> DataReaderListener<PerfSample<K>> for Counter<K> {
+    fn on_data_available(&self, reader: &DataReader<PerfSample<K>>) {
+        let batch = reader.take();
+        if batch.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut st = locked(&self.stats);
+        st.first.get_or_insert(now);
+        st.last = Some(now);
+        for s in batch {
+            if let (true, Some(d)) = (s.info.valid_data, &s.data) {
+                let size = d.size();
+                st.received += 1;
+                st.interval_n += 1;
+                st.size = size;
+                st.interval_bytes += size as u64;
+                st.bytes += size as u64;
+                let next = st.loss.next;
+                st.loss.record(unwrap_seq(next, d.seq));
+            }
+        }
+    }
+}
+
 async fn subscribe<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Result<(), CliError> {
     let topic = p.create_topic::<PerfSample<K>>(&format!("{}_data", args.topic));
     let r = p.create_datareader(&topic, Some(qos(args, false, true)))?;
+    let counter = Arc::new(Counter::<K> {
+        stats: Mutex::new(SubStats {
+            received: 0,
+            bytes: 0,
+            interval_n: 0,
+            interval_bytes: 0,
+            size: 0,
+            loss: LossCounter::new(),
+            first: None,
+            last: None,
+        }),
+    });
+    r.set_listener(Some(counter.clone()), StatusMask::DATA_AVAILABLE);
+    let result = count_samples(&r, &counter, args).await;
+    r.set_listener(None, StatusMask::NONE);
+    result
+}
+
+/// Reports what `sub`'s listener counted, each second and at the end.
+async fn count_samples<const K: bool>(
+    r: &DataReader<PerfSample<K>>,
+    counter: &Counter<K>,
+    args: &PerfArgs,
+) -> Result<(), CliError> {
     r.wait_for_publishers(1, seconds(args.wait)).await.map_err(wait_error("publisher", args.wait))?;
     if !args.json {
         println!("# sub: {}", reliability(args));
@@ -1006,74 +1086,45 @@ async fn subscribe<const K: bool>(p: &DomainParticipant, args: &PerfArgs) -> Res
     let mut cpu = CpuMeter::new();
     let start = Instant::now();
     let end = start + seconds(args.duration);
-    let mut next_report = start + Duration::from_secs(1);
     let mut last_report = start;
-    let mut loss = LossCounter::new();
-    let (mut received, mut interval_n, mut interval_bytes, mut bytes) = (0u64, 0u64, 0u64, 0u64);
-    let (mut first, mut last) = (None::<Instant>, start);
-    let mut size = 0usize;
-    // The sequence number is 32 bits on the wire; unwrap it against the expected one.
-    let unwrap = |expected: u64, seq: u32| -> u64 {
-        let base = expected & !0xffff_ffff;
-        let cand = base | u64::from(seq);
-        if cand + (1 << 31) < expected {
-            cand + (1 << 32)
-        } else {
-            cand
-        }
-    };
     loop {
+        let next_report = (last_report + Duration::from_secs(1)).min(end);
+        tokio::time::sleep_until(next_report.into()).await;
         let now = Instant::now();
         if now >= end {
             break;
         }
-        let wait = next_report.min(end).saturating_duration_since(now);
-        match r.wait_for_data(wait).await {
-            Ok(()) | Err(DdsError::Timeout) => {}
-            Err(e) => return Err(e.into()),
+        let dt = (now - last_report).as_secs_f64();
+        let t = (now - start).as_secs_f64();
+        let (rss, c) = (rss_mb().unwrap_or(0.0), cpu.interval());
+        let (received, n, b, size, loss) = {
+            let mut st = locked(&counter.stats);
+            let v = (st.received, st.interval_n, st.interval_bytes, st.size, st.loss);
+            st.interval_n = 0;
+            st.interval_bytes = 0;
+            v
+        };
+        let rate = n as f64 / dt;
+        let mbs = mb(b as f64 / dt);
+        if args.json {
+            print_json(&json!({
+                "mode": "sub", "t": round2(t), "size": size, "received": received,
+                "samples_per_s": rate.round(), "mb_per_s": round2(mbs), "lost": loss.lost,
+                "out_of_order": loss.out_of_order, "rss_mb": round2(rss), "cpu_pct": c,
+            }));
+        } else {
+            println!("{t:6.1} {received:>12} {rate:>10.0} {mbs:>10.1} {:>8} {size:>6} {rss:6.1} {c:5.1}", loss.lost);
         }
-        let batch = r.take();
-        if !batch.is_empty() {
-            let now = Instant::now();
-            first.get_or_insert(now);
-            last = now;
-        }
-        for s in batch {
-            if let (true, Some(d)) = (s.info.valid_data, &s.data) {
-                received += 1;
-                interval_n += 1;
-                size = d.size();
-                interval_bytes += size as u64;
-                bytes += size as u64;
-                loss.record(unwrap(loss.next, d.seq));
-            }
-        }
-        let now = Instant::now();
-        if now >= next_report {
-            let dt = (now - last_report).as_secs_f64();
-            let t = (now - start).as_secs_f64();
-            let (rss, c) = (rss_mb().unwrap_or(0.0), cpu.interval());
-            let rate = interval_n as f64 / dt;
-            let mbs = mb(interval_bytes as f64 / dt);
-            if args.json {
-                print_json(&json!({
-                    "mode": "sub", "t": round2(t), "size": size, "received": received,
-                    "samples_per_s": rate.round(), "mb_per_s": round2(mbs), "lost": loss.lost,
-                    "out_of_order": loss.out_of_order, "rss_mb": round2(rss), "cpu_pct": c,
-                }));
-            } else {
-                println!(
-                    "{t:6.1} {received:>12} {rate:>10.0} {mbs:>10.1} {:>8} {size:>6} {rss:6.1} {c:5.1}",
-                    loss.lost
-                );
-            }
-            interval_n = 0;
-            interval_bytes = 0;
-            last_report = now;
-            next_report = now + Duration::from_secs(1);
-        }
+        last_report = now;
     }
-    let active = first.map_or(0.0, |f| (last - f).as_secs_f64());
+    let (received, bytes, size, loss, first, last) = {
+        let st = locked(&counter.stats);
+        (st.received, st.bytes, st.size, st.loss, st.first, st.last)
+    };
+    let active = match (first, last) {
+        (Some(f), Some(l)) => (l - f).as_secs_f64(),
+        _ => 0.0,
+    };
     let rate = if active > 0.0 { received as f64 / active } else { 0.0 };
     let mbs = if active > 0.0 { mb(bytes as f64 / active) } else { 0.0 };
     let (rss, c) = (rss_mb().unwrap_or(0.0), cpu.total());

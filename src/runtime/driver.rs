@@ -852,9 +852,11 @@ impl Inner {
         let table = lock(&self.table);
         let rearms = self.rearms.load(Ordering::Acquire);
         drop(core);
+        // Acknowledgements go out before the samples are delivered (decoding a large batch takes a while and
+        // the writer may be waiting for room in its history).
+        self.send_out(out);
         self.dispatch(&table, events);
         drop(table);
-        self.send_out(out);
         // Listeners run here, on the receiving (or timer) thread, with no lock of the participant held.
         drop(scope);
         // After the deliveries (and a listener's reply): a sample reaches its reader without waiting for the
