@@ -511,14 +511,10 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         let sn = self
             .shared
             .inner
-            .call_with(
-                batch,
-                |core, now| {
-                    let left_out = filter.map(|f| f.left_out(core, guid, &change.payload)).unwrap_or_default();
-                    core.write_filtered(now, guid, change, left_out)
-                },
-                |_, _| {},
-            )
+            .call_write(batch, guid, |core, now| {
+                let left_out = filter.map(|f| f.left_out(core, guid, &change.payload)).unwrap_or_default();
+                core.write_filtered(now, guid, change, left_out)
+            })
             .map_err(Box::new)?;
         let now = Instant::now();
         {

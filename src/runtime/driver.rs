@@ -354,6 +354,31 @@ impl Inner {
         f: impl FnOnce(&mut Participant, Instant) -> R,
         register: impl FnOnce(&mut EndpointTable, &R),
     ) -> R {
+        self.call_inner(batch, f, register, |me, core, _| me.rearm(core))
+    }
+
+    /// [`Inner::call_with`] for a write by `writer`: the timer task is rearmed from what the write can have
+    /// changed ([`Participant::deadline_after_write`]) instead of every endpoint's deadline, which on the
+    /// write path cost as much as the write's bookkeeping.
+    pub(crate) fn call_write<R>(&self, batch: bool, writer: Guid, f: impl FnOnce(&mut Participant, Instant) -> R) -> R {
+        self.call_inner(
+            batch,
+            f,
+            |_, _| {},
+            |me, core, _| match core.deadline_after_write(writer) {
+                Some(next) => me.rearm_to(next),
+                None => me.rearm(core),
+            },
+        )
+    }
+
+    fn call_inner<R>(
+        &self,
+        batch: bool,
+        f: impl FnOnce(&mut Participant, Instant) -> R,
+        register: impl FnOnce(&mut EndpointTable, &R),
+        rearm: impl FnOnce(&Inner, &Participant, &R),
+    ) -> R {
         let mut core = lock(&self.core);
         let now = Instant::now();
         let r = f(&mut core, now);
@@ -369,7 +394,7 @@ impl Inner {
         } else if !batch {
             self.lingering.store(false, Ordering::Release);
         }
-        self.rearm(&core);
+        rearm(self, &core, &r);
         let scope = listener_scope();
         let mut table = lock(&self.table);
         drop(core);
@@ -391,7 +416,12 @@ impl Inner {
     /// the one it sleeps until.
     fn rearm(&self, core: &Participant) {
         self.rearms.fetch_add(1, Ordering::AcqRel);
-        let next = core.poll_timeout().map_or(NO_DEADLINE, |t| self.nanos(t));
+        self.rearm_to(core.poll_timeout());
+    }
+
+    /// Wakes the timer task when `next` is earlier than the deadline it sleeps until.
+    fn rearm_to(&self, next: Option<Instant>) {
+        let next = next.map_or(NO_DEADLINE, |t| self.nanos(t));
         if next < self.armed.load(Ordering::Acquire) {
             self.wake.notify_one();
         }

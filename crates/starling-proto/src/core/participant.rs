@@ -53,6 +53,9 @@ pub struct Participant {
     targets: Vec<EntityId>,
     /// The kinds of limit already logged (bits of [`LimitKind`]): each is logged once.
     limits_logged: u8,
+    /// The last write reached beyond its own writer (local readers, liveliness changes or messages), so it
+    /// may have moved other deadlines (see [`Participant::deadline_after_write`]).
+    write_reached_others: bool,
     types: TypeRegistry,
     /// Writer/reader pairs waiting for TypeObjects before they can be matched.
     pending_type_matches: Vec<PendingMatch>,
@@ -122,6 +125,7 @@ impl Participant {
             deliver: Vec::new(),
             targets: Vec::new(),
             limits_logged: 0,
+            write_reached_others: false,
             types: TypeRegistry::default(),
             pending_type_matches: Vec::new(),
             liveliness,
@@ -526,10 +530,26 @@ impl Participant {
                 coherent_set,
                 group,
             };
+            self.write_reached_others = true;
             self.deliver_local(now, writer, local);
+        } else {
+            self.write_reached_others = !lively.changes.is_empty() || !lively.lost.is_empty() || !lively.pmd.is_empty();
         }
         self.apply_liveliness(now, lively);
         Ok(sn)
+    }
+
+    /// After a successful [`Participant::write_filtered`] (or [`Participant::write`]) by `writer`: the
+    /// earliest deadline the write can have brought forward, which is `writer`'s own or the liveliness
+    /// timers', so a driver can compare that with the timer it has armed instead of asking
+    /// [`Participant::poll_timeout`], which looks at every endpoint. `None` when the write reached further
+    /// (local readers, liveliness changes) and only `poll_timeout` tells.
+    pub fn deadline_after_write(&self, writer: Guid) -> Option<Option<Instant>> {
+        if self.write_reached_others {
+            return None;
+        }
+        let w = self.writers.get(&writer.entity_id)?;
+        Some([w.next_deadline(), self.liveliness.next_timeout()].into_iter().flatten().min())
     }
 
     // ----- liveliness -----------------------------------------------------------------------
