@@ -45,7 +45,8 @@ fn bench_type<T: TopicType>(c: &mut Criterion, name: &str, make: impl Fn(usize) 
                     out.len()
                 })
             });
-            // What DataWriter::write does: a fresh, presized buffer per sample.
+            // A fresh, presized buffer per sample: what DataWriter::write does when no pooled buffer of the
+            // sample's size is free (always, before the payload pool).
             g.bench_with_input(BenchmarkId::new("encode_fresh_buf", size), &v, |b, v| {
                 b.iter(|| {
                     let mut out = Vec::with_capacity(buf.len());

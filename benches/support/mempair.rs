@@ -2,7 +2,8 @@
 //!
 //! Participant `a` owns a writer, `b` a matching reader. Every datagram one side sends goes to the other
 //! (once, whatever its destination list says); sent datagrams are handed back with `recycle_transmit`, as the
-//! runtime does, so that their buffers and destination lists are reused. Time only moves when [`Pair::advance`]
+//! runtime does, so that their buffers and destination lists are reused, and delivered payloads go back to
+//! `b`'s payload pool, as the DDS reader gives them back. Time only moves when [`Pair::advance`]
 //! is called.
 
 #![allow(dead_code)]
@@ -122,12 +123,16 @@ impl Pair {
                 moved = true;
             }
             while let Some(e) = self.b.poll_event() {
-                match &e {
+                match e {
                     Event::Sample { sample, .. } if sample.kind == ChangeKind::Alive => {
                         self.delivered += 1;
                         self.delivered_bytes += sample.payload.as_ref().map_or(0, |p| p.len() as u64);
+                        // Done with it, as the DDS reader is once it decoded it: the buffer is reused.
+                        if let Some(p) = sample.payload {
+                            self.b.payload_pool().give(p);
+                        }
                     }
-                    Event::SubscriptionMatched { matched, .. } => self.reader_matched = *matched,
+                    Event::SubscriptionMatched { matched, .. } => self.reader_matched = matched,
                     _ => {}
                 }
             }

@@ -13,12 +13,16 @@
 //! Per sample (12 B, 1 KB, 32 KB), the bounds are what is achieved, so that a regression fails. Run with
 //! `cargo test --release --test alloc -- --nocapture` to see the figures:
 //! - core write path (`Participant::write` + `poll_transmit`): 0;
-//! - core read path (`handle_datagram` + `poll_event`): 1, the payload copied out of the datagram into the
-//!   sample's own buffer (the datagram buffer is reused for the next receive; the reader keeps the payload);
-//! - encode (`encode_sample` + `key_hash`, as `DataWriter::write` does them): 1, the buffer that becomes the
-//!   change's payload and is kept in the writer's history for repairs; the DATA submessage copies it into a
-//!   reused datagram buffer;
+//! - core read path (`handle_datagram` + `poll_event`, and giving the payload back to the participant's
+//!   `PayloadPool` after decoding, as the DDS reader does): 0, the payload is copied out of the datagram into
+//!   a pooled buffer of its size;
+//! - encode (`encode_sample` + `key_hash` into a pooled buffer, as `DataWriter::write` does them): 0, the
+//!   buffer that becomes the change's payload comes from the pool, and the writer's history gives it back
+//!   once acknowledged;
 //! - decode: 1 for `PerfKeyed`, whose payload is a `Vec` (0 when it is empty, at 12 B).
+//!
+//! Through the DDS API, the pools' counters also show how many payload buffers each side allocated afresh
+//! (the receive thread's copies are not on the counting thread).
 
 mod common;
 
@@ -26,7 +30,7 @@ use common::{in_netns, lo_participant};
 use starling::qos::{EndpointQos, History, Reliability};
 use starling::types::perf::PerfKeyed;
 use starling_proto::cdr::{decode_sample, encode_sample, key_hash, XcdrVersion};
-use starling_proto::core::Transmit;
+use starling_proto::core::{PoolStats, Transmit};
 use starling_proto::qos::XCDR1;
 use starling_proto::wire::Endian;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -111,11 +115,12 @@ fn run(pair: &mut mempair::Pair, size: usize, n: u64, counts: &mut Counts) {
     let mut size_hint = 64;
     for i in 0..n {
         sample.seq = i as u32;
+        let pool = pair.a.payload_pool().clone();
         let ((payload, key), enc) = counted(|| {
-            let mut buf = Vec::with_capacity(size_hint);
+            let mut buf = pool.take(size_hint);
             encode_sample(&sample, XCDR1, Endian::Little, &mut buf).expect("encode");
             size_hint = buf.len();
-            (bytes::Bytes::from(buf), key_hash(&sample, XcdrVersion::V1))
+            (pool.finish(buf), key_hash(&sample, XcdrVersion::V1))
         });
         let mut change = mempair::make_change(payload, 0);
         change.key_hash = key;
@@ -144,6 +149,9 @@ fn run(pair: &mut mempair::Pair, size: usize, n: u64, counts: &mut Counts) {
                 let p = sample.payload.expect("payload");
                 let (v, d) = counted(|| decode_sample::<PerfKeyed>(&p).expect("decode"));
                 assert_eq!(v.seq, i as u32);
+                // As the DDS reader does once the sample is decoded: the next one reuses the buffer.
+                let ((), g) = counted(|| pair.b.payload_pool().give(p));
+                counts.read_core += g;
                 dec += d;
                 counts.samples += 1;
             }
@@ -166,9 +174,10 @@ fn run(pair: &mut mempair::Pair, size: usize, n: u64, counts: &mut Counts) {
 #[test]
 fn allocations_per_sample_on_the_steady_state_paths() {
     // (payload size, bound on core write, core read, encode, decode allocations per sample)
-    // Before the allocation work, per sample: write 3.1, read 2.1, encode 2, decode 1 (0 at 12 B).
+    // Before the allocation work, per sample: write 3.1, read 2.1, encode 2, decode 1 (0 at 12 B); before the
+    // payload pool, read 1 and encode 1.
     let cases =
-        [(12usize, 0.01, 1.01, 1.01, 0.01), (1024, 0.01, 1.01, 1.01, 1.01), (32 * 1024, 0.01, 1.01, 1.01, 1.01)];
+        [(12usize, 0.01, 0.05, 0.05, 0.01), (1024, 0.01, 0.05, 0.05, 1.01), (32 * 1024, 0.01, 0.05, 0.05, 1.01)];
     for (size, max_w, max_r, max_enc, max_dec) in cases {
         let mut pair = mempair::Pair::new(true, true);
         run(&mut pair, size, 1000, &mut Counts::default()); // warm-up: buffers, maps and queues grow
@@ -179,7 +188,7 @@ fn allocations_per_sample_on_the_steady_state_paths() {
         let (w, r, enc, dec) =
             (c.per_sample(c.write_core), c.per_sample(c.read_core), c.per_sample(c.encode), c.per_sample(c.decode));
         println!(
-            "size {size:>6} B: core write path {w:.2}, core read path {r:.2}, encode+key hash {enc:.2}, decode {dec:.2} allocations per sample"
+            "size {size:>6} B: core write path {w:.3}, core read path {r:.3}, encode+key hash {enc:.3}, decode {dec:.2} allocations per sample"
         );
         assert!(w <= max_w, "core write path: {w:.2} allocations per sample (bound {max_w})");
         assert!(r <= max_r, "core read path: {r:.2} allocations per sample (bound {max_r})");
@@ -212,10 +221,11 @@ fn allocations_per_sample_through_the_dds_api() {
     writer.wait_for_subscribers_blocking(1, WAIT).expect("writer matches");
     reader.wait_for_publishers_blocking(1, WAIT).expect("reader matches");
 
-    // (payload size, bound on allocations per write on the writing thread): 1, the payload buffer kept in
-    // the history. A datagram the socket cannot take at once is copied into the send backlog; loopback
-    // hardly ever pushes back, but the 32 KB case leaves room for it on a loaded machine.
-    for (size, max_write) in [(12usize, 1.1), (1024, 1.1), (32 * 1024, 2.2)] {
+    // (payload size, bound on allocations per write on the writing thread): 0, the payload buffer comes from
+    // the participant's pool, to which the history gives it back once acknowledged (1 before the pool). A
+    // datagram the socket cannot take at once would be copied into the send backlog; loopback does not push
+    // back (it releases the sender's buffer space as it hands the datagram over).
+    for (size, max_write) in [(12usize, 0.05), (1024, 0.05), (32 * 1024, 0.05)] {
         let mut sample = PerfKeyed::with_size(size);
         let mut seq = 0u32;
         // Writes `n` samples in rounds of 100, each acknowledged and taken before the next; returns the
@@ -249,10 +259,20 @@ fn allocations_per_sample_through_the_dds_api() {
         };
         phase(1000); // warm-up
         let n = 2000u32;
+        let (sub_before, pub_before) = (pb.payload_pool_stats(), pa.payload_pool_stats());
         let (w, t) = phase(n);
+        let (sub_after, pub_after) = (pb.payload_pool_stats(), pa.payload_pool_stats());
         let (w, t) = (w as f64 / f64::from(n), t as f64 / f64::from(n));
-        println!("size {size:>6} B: DataWriter::write {w:.2}, DataReader::take {t:.2} allocations per sample (writing thread)");
-        assert!(w <= max_write, "DataWriter::write: {w:.2} allocations per sample (bound {max_write})");
+        // The receive thread's payload buffers (not counted above): fresh ones per sample.
+        let fresh = |before: PoolStats, after: PoolStats| (after.allocated - before.allocated) as f64 / f64::from(n);
+        let (recv, enc) = (fresh(sub_before, sub_after), fresh(pub_before, pub_after));
+        println!(
+            "size {size:>6} B: DataWriter::write {w:.3}, DataReader::take {t:.2} allocations per sample (writing thread); \
+             payload buffers allocated per sample: {enc:.3} written, {recv:.3} received"
+        );
+        assert!(w <= max_write, "DataWriter::write: {w:.3} allocations per sample (bound {max_write})");
+        assert!(enc <= max_write, "written payloads: {enc:.3} fresh buffers per sample (bound {max_write})");
+        assert!(recv <= max_write, "received payloads: {recv:.3} fresh buffers per sample (bound {max_write})");
         // `take` allocates the Vec it returns (growing it as it fills): at most one allocation per sample.
         assert!(t <= 1.0, "DataReader::take: {t:.2} allocations per sample");
     }

@@ -13,8 +13,8 @@ use super::DdsError;
 use crate::runtime::driver::{DiscoveryEvent, Inner};
 use crate::runtime::{self, NetInterface, TransportConfig};
 use starling_proto::cdr::TopicType;
-use starling_proto::core::Stats;
 use starling_proto::core::{FlowLimit, ParticipantLimits};
+use starling_proto::core::{PoolStats, Stats};
 use starling_proto::discovery::{EndpointData, ParticipantData};
 use starling_proto::qos::{EndpointQos, XCDR1};
 use starling_proto::wire::types::Guid;
@@ -333,6 +333,12 @@ impl DomainParticipant {
     /// Receive/send counters, including malformed datagrams dropped.
     pub fn stats(&self) -> Stats {
         self.shared.inner.inspect(|c| c.stats())
+    }
+
+    /// Counters of the participant's payload buffer pool: how many sample payloads (written or received)
+    /// reused a released buffer and how many were freshly allocated, and what the pool holds now.
+    pub fn payload_pool_stats(&self) -> PoolStats {
+        self.shared.inner.pool().stats()
     }
 
     /// Waits until at least `n` remote participants are known.

@@ -467,8 +467,10 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
     fn prepare(&self, kind: ChangeKind, sample: &T, ts: Time) -> Result<WriteChange, DdsError> {
         let key =
             if self.support.is_keyed() { self.support.key_hash(sample, self.version) } else { KeyHash::default() };
-        // One allocation per sample: the buffer becomes the change's payload.
-        let mut buf = Vec::with_capacity(self.size_hint.load(Ordering::Relaxed));
+        // The buffer becomes the change's payload: a pooled one of the previous sample's size, which the
+        // writer's history gives back when it drops the change (no allocation for samples of a fixed size).
+        let pool = self.shared.inner.pool();
+        let mut buf = pool.take(self.size_hint.load(Ordering::Relaxed));
         let r = if kind == ChangeKind::Alive {
             self.support.encode(sample, self.representation, Endian::Little, &mut buf)
         } else {
@@ -493,7 +495,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         Ok(WriteChange {
             kind,
             key_hash: key,
-            payload: buf.into(),
+            payload: pool.finish(buf),
             source_timestamp: Some(ts),
             related_sample_identity: None,
             original_writer: None,

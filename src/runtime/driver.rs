@@ -25,7 +25,7 @@
 //! core's next deadline earlier than the one the task sleeps on.
 
 use super::transport::BoundTransport;
-use starling_proto::core::{Event, FastHashMap, Participant, ReceivedSample, Transmit};
+use starling_proto::core::{Event, FastHashMap, Participant, PayloadPool, ReceivedSample, Transmit};
 use starling_proto::discovery::{EndpointData, ParticipantData};
 use starling_proto::qos::{EndpointQos, QosPolicyId};
 use starling_proto::wire::types::{Guid, GuidPrefix};
@@ -246,6 +246,9 @@ pub(crate) struct EndpointTable {
 /// Shared state of one participant's runtime.
 pub(crate) struct Inner {
     core: Mutex<Participant>,
+    /// The core's payload pool, reachable without locking the core: writers encode into its buffers and
+    /// readers give received payloads back to it.
+    pool: Arc<PayloadPool>,
     table: Mutex<EndpointTable>,
     spdp_multicast: Option<UdpSocket>,
     user_multicast: Option<UdpSocket>,
@@ -304,6 +307,7 @@ impl Inner {
     /// Registers the bound sockets with tokio (must run inside a runtime).
     pub(crate) fn new(core: Participant, t: BoundTransport) -> io::Result<Arc<Inner>> {
         Ok(Arc::new(Inner {
+            pool: core.payload_pool().clone(),
             core: Mutex::new(core),
             table: Mutex::new(EndpointTable::default()),
             spdp_multicast: t.spdp_multicast.map(UdpSocket::from_std).transpose()?,
@@ -601,6 +605,11 @@ impl Inner {
     }
 
     /// True once [`Inner::shutdown`] ran.
+    /// The participant's payload pool.
+    pub(crate) fn pool(&self) -> &Arc<PayloadPool> {
+        &self.pool
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }

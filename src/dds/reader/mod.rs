@@ -99,6 +99,7 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
             listener: Mutex::new(None),
             listener_mask: AtomicU32::new(0),
             pending: AtomicU32::new(0),
+            pool: shared.inner.pool().clone(),
         });
         let desc = EndpointConfig {
             topic_name: topic.to_string(),

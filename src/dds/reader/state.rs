@@ -12,9 +12,10 @@ use crate::dds::status::{
 use crate::dds::support::TypeSupport;
 use crate::runtime::driver::{defer_listener, Deferred, ReaderSink};
 use crate::runtime::wall_clock;
+use bytes::Bytes;
 use starling_proto::cdr::{split_encapsulation, XcdrVersion};
 use starling_proto::core::FastHashMap;
-use starling_proto::core::{ChangeKind, ReceivedSample};
+use starling_proto::core::{ChangeKind, PayloadPool, ReceivedSample};
 use starling_proto::qos::{EndpointQos, QosPolicyId};
 use starling_proto::wire::types::{Guid, KeyHash, SampleIdentity, Time};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -60,6 +61,8 @@ pub(crate) struct ReaderState<T> {
     pub(super) listener_mask: AtomicU32,
     /// Statuses whose callbacks are due and not yet run.
     pub(super) pending: AtomicU32,
+    /// The participant's payload pool: received payloads go back to it once decoded.
+    pub(super) pool: Arc<PayloadPool>,
 }
 
 impl<T> ReaderState<T> {
@@ -142,10 +145,21 @@ struct Decoded<T> {
 }
 
 impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
-    /// Decodes a received sample; `None` (counted) when it cannot be decoded.
-    fn decode(&self, s: ReceivedSample) -> Option<Decoded<T>> {
+    /// Decodes a received sample; `None` (counted) when it cannot be decoded or the content filter drops it.
+    /// Its payload is not needed after this (the cache keeps the decoded value): it goes back to the
+    /// participant's pool whatever the outcome.
+    fn decode(&self, mut s: ReceivedSample) -> Option<Decoded<T>> {
+        let payload = s.payload.take();
+        let d = self.decode_payload(s, payload.as_ref());
+        if let Some(p) = payload {
+            self.pool.give(p);
+        }
+        d
+    }
+
+    fn decode_payload(&self, s: ReceivedSample, payload: Option<&Bytes>) -> Option<Decoded<T>> {
         let valid = s.kind == ChangeKind::Alive;
-        let data = match &s.payload {
+        let data = match payload {
             Some(p) => {
                 let r = if s.payload_is_key { self.support.decode_key(p) } else { self.support.decode(p) };
                 match r {
@@ -163,7 +177,7 @@ impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
             self.undecodable.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        if let (true, Some(cft), Some(d), Some(p)) = (valid, &self.content_filter, &data, &s.payload) {
+        if let (true, Some(cft), Some(d), Some(p)) = (valid, &self.content_filter, &data, payload) {
             let pass = match self.support.as_dynamic(d) {
                 Some(v) => cft.accepts_value(v),
                 None => cft.accepts_payload(p),
@@ -173,7 +187,7 @@ impl<T: Clone + Send + Sync + 'static> ReaderState<T> {
                 return None;
             }
         }
-        let key = match (&data, &s.payload) {
+        let key = match (&data, payload) {
             _ if !self.support.is_keyed() => KeyHash::default(),
             (Some(d), Some(p)) => self.key_hash_of(d, payload_version(p), s.key_hash),
             _ => s.key_hash.unwrap_or_default(),

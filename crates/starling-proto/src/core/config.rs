@@ -1,5 +1,6 @@
 //! Participant configuration: identity, locators and protocol timing.
 
+use super::pool::PoolLimits;
 use crate::wire::types::{GuidPrefix, Locator};
 use std::time::Duration;
 
@@ -93,6 +94,8 @@ pub struct ParticipantConfig {
     /// A reliable writer adds a HEARTBEAT to its data after this many samples
     /// without one, so readers acknowledge bursts promptly.
     pub piggyback_heartbeat_every: u32,
+    /// Bounds on the released payload buffers kept for reuse (see [`super::PayloadPool`]).
+    pub payload_pool: PoolLimits,
 }
 
 /// What a participant accepts from the network at most, so that a hostile or runaway peer cannot make it
@@ -195,6 +198,7 @@ impl ParticipantConfig {
             max_fragmented_samples_per_writer: 64,
             writer_flow_limit: None,
             piggyback_heartbeat_every: 32,
+            payload_pool: PoolLimits::default(),
         }
     }
 }

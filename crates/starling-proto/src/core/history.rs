@@ -2,11 +2,13 @@
 //! for KEEP_LAST.
 
 use super::event::ChangeKind;
+use super::pool::PayloadPool;
 use super::FastHashMap;
 use crate::qos::History;
 use crate::wire::types::{Guid, KeyHash, SampleIdentity, SequenceNumber, Time};
 use bytes::Bytes;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// One change kept by a writer.
 #[derive(Clone, Debug)]
@@ -34,9 +36,13 @@ pub(crate) struct CacheChange {
 /// search); a change evicted from the middle by KEEP_LAST leaves an empty slot that is dropped once it reaches
 /// the front, or by a compaction when empty slots outnumber the held changes. Unlike a tree, the buffer keeps
 /// its capacity: adding and dropping changes in the steady state does not allocate.
+///
+/// The payloads of dropped changes (acknowledged, replaced under KEEP_LAST, or still held when the history
+/// goes with its writer) go back to the participant's [`PayloadPool`].
 #[derive(Debug)]
 pub(crate) struct WriterHistory {
     kind: History,
+    pool: Arc<PayloadPool>,
     /// Ascending by sequence number; the front slot is never empty.
     slots: VecDeque<Slot>,
     /// Slots holding a change.
@@ -55,8 +61,8 @@ struct Slot {
 const SLACK: usize = 32;
 
 impl WriterHistory {
-    pub fn new(kind: History) -> Self {
-        WriterHistory { kind, slots: VecDeque::new(), held: 0, per_instance: FastHashMap::default(), last_sn: 0 }
+    pub fn new(kind: History, pool: Arc<PayloadPool>) -> Self {
+        WriterHistory { kind, pool, slots: VecDeque::new(), held: 0, per_instance: FastHashMap::default(), last_sn: 0 }
     }
 
     /// The highest sequence number ever assigned (0 before the first write).
@@ -85,8 +91,9 @@ impl WriterHistory {
             while q.len() > depth {
                 if let Some(old) = q.pop_front() {
                     if let Ok(i) = self.slots.binary_search_by_key(&old, |s| s.sn) {
-                        if self.slots[i].change.take().is_some() {
+                        if let Some(c) = self.slots[i].change.take() {
                             self.held -= 1;
+                            self.pool.give(c.payload);
                         }
                     }
                 }
@@ -137,21 +144,32 @@ impl WriterHistory {
             let Some(slot) = self.slots.pop_front() else { break };
             let Some(c) = slot.change else { continue };
             self.held -= 1;
+            let key = c.key_hash;
+            self.pool.give(c.payload);
             // KEEP_ALL keeps no per-instance lists.
             if self.per_instance.is_empty() {
                 continue;
             }
-            if let Some(q) = self.per_instance.get_mut(&c.key_hash) {
+            if let Some(q) = self.per_instance.get_mut(&key) {
                 // Ascending, so what goes is at the front.
                 while q.front().is_some_and(|s| *s <= upto) {
                     q.pop_front();
                 }
                 if q.is_empty() {
-                    self.per_instance.remove(&c.key_hash);
+                    self.per_instance.remove(&key);
                 }
             }
         }
         self.tidy();
+    }
+}
+
+impl Drop for WriterHistory {
+    /// The writer is gone: what it still held goes back to the pool.
+    fn drop(&mut self) {
+        for c in self.slots.drain(..).filter_map(|s| s.change) {
+            self.pool.give(c.payload);
+        }
     }
 }
 
@@ -177,7 +195,7 @@ mod tests {
 
     #[test]
     fn keep_last_per_instance() {
-        let mut h = WriterHistory::new(History::KeepLast(2));
+        let mut h = WriterHistory::new(History::KeepLast(2), Arc::default());
         for i in 0..5 {
             h.add(ch(i % 2));
         }
@@ -190,7 +208,7 @@ mod tests {
 
     #[test]
     fn keep_all_and_remove() {
-        let mut h = WriterHistory::new(History::KeepAll);
+        let mut h = WriterHistory::new(History::KeepAll, Arc::default());
         for _ in 0..4 {
             h.add(ch(0));
         }
@@ -203,7 +221,7 @@ mod tests {
 
     #[test]
     fn keep_last_holes_are_compacted() {
-        let mut h = WriterHistory::new(History::KeepLast(1));
+        let mut h = WriterHistory::new(History::KeepLast(1), Arc::default());
         h.add(ch(7)); // sn 1 stays at the front while instance 0 churns behind it
         for _ in 0..10_000 {
             h.add(ch(0));
@@ -226,8 +244,39 @@ mod tests {
     }
 
     #[test]
+    fn dropped_payloads_go_back_to_the_pool() {
+        let pool = Arc::new(PayloadPool::default());
+        let with_payload = |k: u8| CacheChange { payload: pool.copy(&[k; 40]), ..ch(k) };
+        // KEEP_LAST(1): the replaced change's payload comes back.
+        let mut h = WriterHistory::new(History::KeepLast(1), pool.clone());
+        h.add(with_payload(1));
+        h.add(with_payload(1));
+        assert_eq!(pool.stats().held, 1);
+        // Acknowledged (removed) changes come back.
+        let mut all = WriterHistory::new(History::KeepAll, pool.clone());
+        for _ in 0..3 {
+            all.add(with_payload(2));
+        }
+        all.remove_up_to(2);
+        assert_eq!(pool.stats().held, 2);
+        // A payload also held elsewhere does not (making it took one of the two buffers held).
+        let shared = with_payload(2);
+        let elsewhere = shared.payload.clone();
+        all.add(shared);
+        assert_eq!(pool.stats().held, 1);
+        all.remove_up_to(4);
+        assert_eq!(pool.stats().held, 2, "sn 3 came back, sn 4 is still shared");
+        assert_eq!(&elsewhere[..], &[2; 40][..]);
+        // What a history still holds comes back when it goes.
+        drop(h);
+        assert_eq!(pool.stats().held, 3);
+        let s = pool.stats();
+        assert_eq!((s.kept, s.dropped), (5, 0));
+    }
+
+    #[test]
     fn get_out_of_range() {
-        let mut h = WriterHistory::new(History::KeepAll);
+        let mut h = WriterHistory::new(History::KeepAll, Arc::default());
         assert!(h.get(1).is_none());
         for _ in 0..3 {
             h.add(ch(0));

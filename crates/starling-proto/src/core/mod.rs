@@ -23,6 +23,7 @@ mod history;
 mod liveliness;
 mod outbox;
 mod participant;
+mod pool;
 mod reader;
 mod typelookup;
 mod typematch;
@@ -35,6 +36,7 @@ pub use event::{
 };
 pub use liveliness::{auto_pmd_period, ParticipantMessageData, AUTOMATIC_LIVELINESS_UPDATE, MANUAL_LIVELINESS_UPDATE};
 pub use participant::Participant;
+pub use pool::{PayloadPool, PoolLimits, PoolStats};
 
 /// Hash state of the maps on the per-sample paths (writer proxies by GUID, instances by key hash, fragment
 /// reassembly by sequence number): foldhash, seeded per process. SipHash, std's default, took about a fifth

@@ -11,6 +11,7 @@ use super::event::{
 use super::history::CacheChange;
 use super::liveliness::{self, LivelinessState, ParticipantMessageData};
 use super::outbox::Outbox;
+use super::pool::PayloadPool;
 use super::reader::{FragLimits, Reader, WriterProxy};
 use super::typelookup::{type_information, TypeRegistry};
 use super::typematch::{type_match, PendingMatch, TypeMatch};
@@ -29,6 +30,7 @@ use crate::wire::types::{
 use crate::wire::{DecodeError, Endian};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A DDS domain participant's protocol state (see the module docs for the call order).
@@ -65,6 +67,9 @@ pub struct Participant {
     pub_groups: HashMap<EntityId, PubGroup>,
     /// Group coherent sets being collected across the readers of each local Subscriber.
     group_sets: GroupSets,
+    /// Released payload buffers: received payloads are copied into them, and writer histories give theirs
+    /// back.
+    pool: Arc<PayloadPool>,
 }
 
 /// A local Publisher's GROUP-scope PRESENTATION state.
@@ -107,6 +112,7 @@ impl Participant {
             Header { version: ProtocolVersion::V2_5, vendor_id: VendorId::STARLING, guid_prefix: config.guid_prefix };
         let outbox = Outbox::new(header, config.max_message_size);
         let liveliness = LivelinessState::new(config.guid_prefix);
+        let pool = Arc::new(PayloadPool::new(config.payload_pool));
         let mut p = Participant {
             spdp_burst_left: config.spdp_initial_burst,
             config,
@@ -131,6 +137,7 @@ impl Participant {
             liveliness,
             pub_groups: HashMap::new(),
             group_sets: GroupSets::default(),
+            pool,
         };
         p.spdp_payload = p.encode_spdp();
         p.create_builtin_endpoints(now);
@@ -181,6 +188,7 @@ impl Participant {
             nack_response_delay: self.config.nack_response_delay,
             // Built-in endpoints reach peers through their metatraffic locators only.
             use_multicast: false,
+            pool: self.pool.clone(),
         })
     }
 
@@ -240,6 +248,14 @@ impl Participant {
     /// The configuration in use.
     pub fn config(&self) -> &ParticipantConfig {
         &self.config
+    }
+
+    /// The participant's pool of payload buffers. Received samples' payloads ([`ReceivedSample::payload`])
+    /// come from it: give each back ([`PayloadPool::give`]) once done with it, and the next sample of that
+    /// size reuses its buffer. Encode payloads to write into [`PayloadPool::take`] buffers: the writer's
+    /// history gives them back when it drops them.
+    pub fn payload_pool(&self) -> &Arc<PayloadPool> {
+        &self.pool
     }
 
     fn next_entity(&mut self, kind: u8) -> EntityId {
@@ -302,6 +318,7 @@ impl Participant {
             piggyback_every: self.config.piggyback_heartbeat_every,
             nack_response_delay: self.config.nack_response_delay,
             use_multicast: self.config.use_multicast_for_data,
+            pool: self.pool.clone(),
         };
         let mut writer = Writer::new(params);
         for c in preload {
@@ -1171,7 +1188,9 @@ impl Participant {
             sequence_number: d.writer_sn,
             kind: iq.kind,
             key_hash: iq.key_hash,
-            payload: d.serialized_payload.map(Bytes::copy_from_slice),
+            // Copied out of the datagram (whose buffer is reused) into a pooled buffer, which the reader gives
+            // back once it is done with it.
+            payload: d.serialized_payload.map(|p| self.pool.copy(p)),
             payload_is_key: d.key_flag,
             source_timestamp: ts,
             related_sample_identity: iq.related_sample_identity,
@@ -1192,6 +1211,10 @@ impl Participant {
                 }
             }
             self.dispatch(now, *id, inc.vendor, &mut deliver);
+        }
+        // For no reader here: the copy goes straight back.
+        if let Some(p) = sample.and_then(|s| s.payload) {
+            self.pool.give(p);
         }
         self.targets = ids;
         self.deliver = deliver;

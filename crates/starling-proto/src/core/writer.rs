@@ -9,12 +9,14 @@ use super::config::FlowLimit;
 use super::event::ChangeKind;
 use super::history::{CacheChange, WriterHistory};
 use super::outbox::Outbox;
+use super::pool::PayloadPool;
 use crate::qos::{DurabilityKind, History};
 use crate::wire::parameter::{pid, ParameterList, ParameterListWriter};
 use crate::wire::submessage::{AckNack, Data, DataFrag, Gap, Heartbeat, HeartbeatVirtual, NackFrag};
 use crate::wire::types::{EntityId, Guid, GuidPrefix, Locator, SequenceNumber, SequenceNumberSet};
 use crate::wire::Endian;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Bytes of submessage overhead budgeted around a DATA payload.
@@ -84,6 +86,8 @@ pub(crate) struct WriterParams {
     /// Send to a reader's multicast locator when it has one: new data goes once to a group that several
     /// readers share, and a repair several readers asked for goes once to their group.
     pub use_multicast: bool,
+    /// Where the history gives back the payloads it drops.
+    pub pool: Arc<PayloadPool>,
 }
 
 /// Token bucket state of a flow-limited writer.
@@ -138,7 +142,7 @@ pub(crate) struct Writer {
 impl Writer {
     pub fn new(params: WriterParams) -> Self {
         Writer {
-            history: WriterHistory::new(params.history),
+            history: WriterHistory::new(params.history, params.pool.clone()),
             params,
             readers: BTreeMap::new(),
             local_readers: Vec::new(),
@@ -909,6 +913,7 @@ mod tests {
             piggyback_every: 1,
             nack_response_delay: Duration::ZERO,
             use_multicast: false,
+            pool: Arc::default(),
         };
         let header = Header { version: ProtocolVersion::V2_5, vendor_id: VendorId::STARLING, guid_prefix: prefix };
         (Writer::new(params), Outbox::new(header, 65000))
