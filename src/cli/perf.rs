@@ -14,7 +14,7 @@
 //!   (1 MB = 10^6 bytes of serialized sample, the same measure as ddsperf's Mb/s divided by 8).
 //!
 //! **Backpressure.** A reliable `pub` uses a KEEP_ALL writer whose history is limited to `--window` samples
-//! (RESOURCE_LIMITS max_samples; default 1 MiB worth, between 4 and 65 536 samples, so that what is in
+//! (RESOURCE_LIMITS max_samples; default 2 MiB worth, between 4 and 65 536 samples, so that what is in
 //! flight fits the receiver's socket buffer). `DataWriter::write` does not block: when the history is full
 //! it fails with `HistoryFull`, and `pub` then flushes its batched datagram and writes the sample again with
 //! [`DataWriter::write_async`] as soon as an acknowledgement frees room (bounded to 1 ms, then retried). So
@@ -82,7 +82,7 @@ pub struct PerfArgs {
     /// Use a keyed type with N instances (samples cycle through the keys).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keyed: Option<u32>,
-    /// Reliable pub: most unacknowledged samples in the writer's history (default: 1 MiB worth).
+    /// Reliable pub: most unacknowledged samples in the writer's history (default: 2 MiB worth).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub window: Option<u64>,
     /// Topic name prefix (`_ping`, `_pong`, `_data` are appended).
@@ -123,9 +123,10 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
-/// The default unacknowledged window of a reliable `pub`: 1 MiB worth of samples, 4 to 65 536.
+/// The default unacknowledged window of a reliable `pub`: 2 MiB worth of samples (half the default 4 MiB
+/// receive buffer), 4 to 65 536.
 pub fn default_window(size: usize) -> u64 {
-    ((1usize << 20) / size.max(1)).clamp(4, 65_536) as u64
+    ((2usize << 20) / size.max(1)).clamp(4, 65_536) as u64
 }
 
 // ----- latency histogram ----------------------------------------------------------------------------------
@@ -1195,7 +1196,7 @@ mod tests {
     #[test]
     fn default_window_is_bounded() {
         assert_eq!(default_window(12), 65_536);
-        assert_eq!(default_window(1024), 1024);
+        assert_eq!(default_window(1024), 2048);
         assert_eq!(default_window(1 << 20), 4);
         assert_eq!(default_window(16 << 20), 4);
     }
