@@ -215,19 +215,8 @@ fn cli_perf_ping_pong_and_pub_sub() {
         return;
     }
     let svg = std::env::temp_dir().join(format!("starling-perf-{}.svg", std::process::id()));
-    let pong = cli().args(["perf", "pong", "--duration", "20", "--json"]).stdout(Stdio::piped()).spawn().expect("pong");
-    let ping = cli()
-        .args(["perf", "ping", "--duration", "1", "--warmup", "0.2", "--json", "--histogram"])
-        .arg(&svg)
-        .output()
-        .expect("run ping");
-    let mut pong = pong;
-    let _ = pong.kill();
-    let _ = pong.wait();
-    assert!(ping.status.success(), "ping: {}", String::from_utf8_lossy(&ping.stderr));
-    let s = perf_summary(&ping);
-    assert!(s["rtt_us"]["count"].as_u64().is_some_and(|n| n > 10), "{s}");
-    assert_eq!(s["timeouts"], 0, "{s}");
+    let svg_arg = svg.to_str().expect("temp path is UTF-8");
+    let s = ping_pong(&[], &["--histogram", svg_arg]);
     assert!(s["half_rtt_us"]["median"].as_f64() <= s["rtt_us"]["median"].as_f64(), "{s}");
     let text = std::fs::read_to_string(&svg).expect("histogram written");
     let _ = std::fs::remove_file(&svg);
@@ -260,22 +249,31 @@ fn cli_perf_ping_pong_with_polling_receive() {
     if !in_netns("cli_perf_ping_pong_with_polling_receive") {
         return;
     }
-    let pong = cli()
-        .args(["perf", "pong", "--spin-us", "100", "--duration", "20", "--json"])
+    ping_pong(&["--spin-us", "100"], &[]);
+}
+
+/// Runs `perf pong` (with `both`) and a one-second `perf ping` (with `both` and `ping_only`) against it,
+/// checks that round trips were measured and none timed out, and returns ping's summary.
+fn ping_pong(both: &[&str], ping_only: &[&str]) -> serde_json::Value {
+    let mut pong = cli()
+        .args(["perf", "pong", "--duration", "20", "--json"])
+        .args(both)
         .stdout(Stdio::piped())
         .spawn()
         .expect("pong");
     let ping = cli()
-        .args(["perf", "ping", "--spin-us", "100", "--duration", "1", "--warmup", "0.2", "--json"])
+        .args(["perf", "ping", "--duration", "1", "--warmup", "0.2", "--json"])
+        .args(both)
+        .args(ping_only)
         .output()
         .expect("run ping");
-    let mut pong = pong;
     let _ = pong.kill();
     let _ = pong.wait();
     assert!(ping.status.success(), "ping: {}", String::from_utf8_lossy(&ping.stderr));
     let s = perf_summary(&ping);
     assert!(s["rtt_us"]["count"].as_u64().is_some_and(|n| n > 10), "{s}");
     assert_eq!(s["timeouts"], 0, "{s}");
+    s
 }
 
 /// A reader that knows nothing of the writer's type learns it through the
