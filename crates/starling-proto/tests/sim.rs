@@ -961,3 +961,35 @@ fn full_writer_heartbeats_faster() {
     assert!((8..=12).contains(&not_full), "{not_full} HEARTBEATs in a second with room in the history");
     assert!(full >= 80, "{full} HEARTBEATs in a second with a full history");
 }
+
+/// `deadline_after_write` names every deadline a write brings forward: after each write to a matched
+/// reliable reader it is never later than the participant's next deadline (`poll_timeout`) whenever that one
+/// moved earlier with the write, it is the writer's own deadline (the piggy-backed or periodic HEARTBEAT) or
+/// the liveliness timer's, and a write that also reached a local reader asks for the full `poll_timeout`.
+#[test]
+fn deadline_after_write_covers_what_a_write_moves() {
+    let mut net = Net::faulty(2, 7, NONE);
+    let w = net.parts[0].create_writer(net.now, endpoint("T", EndpointQos::writer_default()));
+    net.parts[1].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.publications_matched(0) > 0), "writer never matched");
+    assert!(net.run_until(Duration::from_secs(2), |n| n.parts[0].is_acked_by_all(w)));
+    for i in 0..20 {
+        let now = net.now;
+        let before = net.parts[0].poll_timeout();
+        net.parts[0].write(now, w, change(i, 0)).expect("write accepted");
+        let after = net.parts[0].poll_timeout();
+        let hint = net.parts[0].deadline_after_write(w).expect("no local reader: a hint");
+        let hint = hint.expect("a reliable writer with unacknowledged data has a deadline");
+        assert!(after.is_some_and(|a| a <= hint), "the hint is a real deadline: {after:?} vs {hint:?}");
+        if after < before {
+            assert_eq!(after, Some(hint), "write {i} brought the deadline forward to what the hint says");
+        }
+        net.run_for(Duration::from_millis(20));
+    }
+    // A local reader of the same topic: the write reaches it, and only poll_timeout tells.
+    net.parts[0].create_reader(net.now, endpoint("T", reliable(EndpointQos::reader_default())));
+    assert!(net.run_until(Duration::from_secs(5), |n| n.publications_matched(0) > 1), "local reader never matched");
+    let now = net.now;
+    net.parts[0].write(now, w, change(99, 0)).expect("write accepted");
+    assert_eq!(net.parts[0].deadline_after_write(w), None);
+}
