@@ -606,14 +606,31 @@ impl<T: Clone> Cache<T> {
             }
         }
         self.mark_seen(out.iter().map(|s| s.info.instance_handle));
-        // Instances that hold nothing, are not alive and that no writer still has registered are forgotten
-        // (a registered one must be remembered, or its writer's later unregister would look new).
-        self.instances.retain(|_, i| i.count > 0 || i.state == InstanceState::Alive || !i.writers.is_empty());
+        self.forget_empty_instances();
         out
+    }
+
+    /// Instances that hold nothing, are not alive and that no writer still has registered are forgotten (a
+    /// registered one must be remembered, or its writer's later unregister would look new).
+    fn forget_empty_instances(&mut self) {
+        self.instances.retain(|_, i| i.count > 0 || i.state == InstanceState::Alive || !i.writers.is_empty());
     }
 
     pub(crate) fn take(&mut self, max: usize) -> Vec<Sample<T>> {
         self.take_where(max, &|_, _| true)
+    }
+
+    /// The first sample [`Cache::take`] would return, without building a list (a reader's per-sample take
+    /// then allocates nothing).
+    pub(crate) fn take_next(&mut self) -> Option<Sample<T>> {
+        if self.policies.by_instance {
+            return self.take(1).pop();
+        }
+        let info = self.info(self.entries.front()?);
+        let e = self.remove_at(0)?;
+        self.mark_seen(std::iter::once(info.instance_handle));
+        self.forget_empty_instances();
+        Some(Sample { data: e.data, info })
     }
 
     pub(crate) fn has_unread(&self) -> bool {
@@ -694,6 +711,32 @@ mod tests {
         c.insert(ChangeKind::Alive, k(2), Some(100), entry(2, true), now);
         let got: Vec<_> = c.take(usize::MAX).into_iter().map(|s| s.data).collect();
         assert_eq!(got, vec![Some(3), Some(4), Some(100)]);
+    }
+
+    /// `take_next` hands out what repeated `take(1)` would, with the same sample infos, instance states
+    /// and instance forgetting, in arrival order and instance by instance.
+    #[test]
+    fn take_next_is_take_one() {
+        for by_instance in [false, true] {
+            let fill = || {
+                let mut c = Cache::new(CachePolicies { depth: Some(3), by_instance, ..CachePolicies::default() });
+                let now = Instant::now();
+                for v in 0..6u32 {
+                    c.insert(ChangeKind::Alive, k((v % 3) as u8), Some(v), entry((v % 3) as u8, true), now);
+                }
+                c.insert(ChangeKind::Disposed, k(1), None, entry(1, false), now);
+                c
+            };
+            let (mut a, mut b) = (fill(), fill());
+            loop {
+                let (x, y) = (a.take(1).pop(), b.take_next());
+                assert_eq!(x.as_ref().map(|s| (s.data, s.info)), y.as_ref().map(|s| (s.data, s.info)));
+                assert_eq!(a.instances.len(), b.instances.len());
+                if x.is_none() {
+                    break;
+                }
+            }
+        }
     }
 
     #[test]

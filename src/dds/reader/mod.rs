@@ -224,7 +224,7 @@ impl<T: Clone + Send + Sync + 'static> DataReader<T> {
     /// Removes and returns the oldest sample, if any.
     pub fn try_take_next(&self) -> Option<Sample<T>> {
         let mut c = self.locked();
-        let out = c.take(1).pop();
+        let out = c.take_next();
         self.after_access(c);
         out
     }
