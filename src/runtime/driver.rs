@@ -849,8 +849,8 @@ impl Inner {
     }
 
     /// Feeds datagrams already read (by the receive thread) to the core under one lock.
-    fn receive_all(&self, datagrams: &[&[u8]]) {
-        self.ingest(|core, now| datagrams.iter().for_each(|d| guarded(core, now, d)));
+    fn receive_all<'a>(&self, datagrams: impl Iterator<Item = &'a [u8]>) {
+        self.ingest(|core, now| datagrams.for_each(|d| guarded(core, now, d)));
     }
 
     /// Runs `feed` on the core under one lock, then sends its output and dispatches its events.
@@ -1007,8 +1007,7 @@ fn receive_thread(inner: &Inner, spin: Duration) {
                 if inner.is_closed() {
                     break;
                 }
-                let datagrams = batch.datagrams(n);
-                inner.receive_all(&datagrams[..n]);
+                inner.receive_all(batch.datagrams(n));
             }
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -1119,12 +1118,8 @@ impl RecvBatch {
     }
 
     /// The first `n` datagrams read by the last [`RecvBatch::recv`].
-    fn datagrams(&self, n: usize) -> [&[u8]; RECV_BATCH] {
-        let mut out: [&[u8]; RECV_BATCH] = [&[]; RECV_BATCH];
-        for (i, o) in out.iter_mut().enumerate().take(n) {
-            *o = &self.buf[i * RECV_BUF..i * RECV_BUF + self.lens[i]];
-        }
-        out
+    fn datagrams(&self, n: usize) -> impl Iterator<Item = &[u8]> {
+        self.lens.iter().take(n).enumerate().map(|(i, len)| &self.buf[i * RECV_BUF..i * RECV_BUF + len])
     }
 }
 
