@@ -6,7 +6,7 @@
 //! by this thread while a measured section runs are counted; heartbeat/ACKNACK rounds run outside them.
 //!
 //! `allocations_per_sample_through_the_dds_api`: the same through `DataWriter::write` and
-//! `DataReader::take` between two participants on loopback in a private network namespace (root needed);
+//! `DataReader::try_take_next` between two participants on loopback in a private network namespace (root needed);
 //! the writing thread's allocations are counted (the receive thread decodes samples into the reader's
 //! cache; its allocations are not seen here).
 //!
@@ -229,7 +229,7 @@ fn allocations_per_sample_through_the_dds_api() {
         let mut sample = PerfKeyed::with_size(size);
         let mut seq = 0u32;
         // Writes `n` samples in rounds of 100, each acknowledged and taken before the next; returns the
-        // allocations counted in `write` and in `take`.
+        // allocations counted in `write` and in `try_take_next`.
         let mut phase = |n: u32| {
             let (mut w, mut t) = (0, 0);
             let mut taken = 0u32;
@@ -244,14 +244,14 @@ fn allocations_per_sample_through_the_dds_api() {
                 }
                 writer.wait_for_acknowledgments_blocking(WAIT).expect("acknowledged");
                 while taken < seq - first {
-                    let (got, a) = counted(|| reader.take());
+                    let (got, a) = counted(|| reader.try_take_next());
                     t += a;
-                    for s in &got {
-                        assert_eq!(s.data.as_ref().map(|d| d.seq), Some(first + taken), "in order, no loss");
-                        taken += 1;
-                    }
-                    if got.is_empty() {
-                        reader.wait_for_data_blocking(WAIT).expect("samples arrive");
+                    match got {
+                        Some(s) => {
+                            assert_eq!(s.data.as_ref().map(|d| d.seq), Some(first + taken), "in order, no loss");
+                            taken += 1;
+                        }
+                        None => reader.wait_for_data_blocking(WAIT).expect("samples arrive"),
                     }
                 }
             }
@@ -267,13 +267,13 @@ fn allocations_per_sample_through_the_dds_api() {
         let fresh = |before: PoolStats, after: PoolStats| (after.allocated - before.allocated) as f64 / f64::from(n);
         let (recv, enc) = (fresh(sub_before, sub_after), fresh(pub_before, pub_after));
         println!(
-            "size {size:>6} B: DataWriter::write {w:.3}, DataReader::take {t:.2} allocations per sample (writing thread); \
+            "size {size:>6} B: DataWriter::write {w:.3}, DataReader::try_take_next {t:.3} allocations per sample (application thread); \
              payload buffers allocated per sample: {enc:.3} written, {recv:.3} received"
         );
         assert!(w <= max_write, "DataWriter::write: {w:.3} allocations per sample (bound {max_write})");
         assert!(enc <= max_write, "written payloads: {enc:.3} fresh buffers per sample (bound {max_write})");
         assert!(recv <= max_write, "received payloads: {recv:.3} fresh buffers per sample (bound {max_write})");
-        // `take` allocates the Vec it returns (growing it as it fills): at most one allocation per sample.
-        assert!(t <= 1.0, "DataReader::take: {t:.2} allocations per sample");
+        // The sample was decoded on the receive thread; taking it moves it out of the cache.
+        assert!(t <= max_write, "DataReader::try_take_next: {t:.3} allocations per sample (bound {max_write})");
     }
 }
