@@ -120,7 +120,7 @@ fn run(pair: &mut mempair::Pair, size: usize, n: u64, counts: &mut Counts) {
             let mut buf = pool.take(size_hint);
             encode_sample(&sample, XCDR1, Endian::Little, &mut buf).expect("encode");
             size_hint = buf.len();
-            (pool.finish(buf), key_hash(&sample, XcdrVersion::V1))
+            (bytes::Bytes::from(buf), key_hash(&sample, XcdrVersion::V1))
         });
         let mut change = mempair::make_change(payload, 0);
         change.key_hash = key;

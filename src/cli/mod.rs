@@ -270,23 +270,19 @@ pub fn init_logging(verbose: u8) {
 }
 
 fn participant(cli: &Cli) -> Result<DomainParticipant, CliError> {
-    participant_with(cli, |b| b)
+    Ok(participant_builder(cli).build()?)
 }
 
-/// [`participant`], with more settings made by `more`.
-fn participant_with(
-    cli: &Cli,
-    more: impl FnOnce(crate::dds::DomainParticipantBuilder) -> crate::dds::DomainParticipantBuilder,
-) -> Result<DomainParticipant, CliError> {
+/// The participant the global options describe, to be built (or given more settings first).
+fn participant_builder(cli: &Cli) -> crate::dds::DomainParticipantBuilder {
     let mut b = DomainParticipant::builder(cli.domain).name("starling-cli").data_multicast(cli.data_multicast);
-    b = more(b);
     if let Some(i) = &cli.interface {
         b = b.interface(i.clone());
     }
     for p in &cli.peers {
         b = b.peer(p.clone());
     }
-    Ok(b.build()?)
+    b
 }
 
 /// Loads STARLING_QOS_PROFILES and `--qos-file`s and picks `--profile` (or
@@ -378,7 +374,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Idl(args) => idl::run(args),
         Command::Perf(args) => {
             let spin = std::time::Duration::from_micros(args.spin_us);
-            perf::run(participant_with(&cli, |b| b.receive_spin(spin))?, args).await
+            perf::run(participant_builder(&cli).receive_spin(spin).build()?, args).await
         }
         Command::Durability(args) => durability::run(participant(&cli)?, args).await,
     }

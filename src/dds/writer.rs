@@ -495,7 +495,7 @@ impl<T: Send + Sync + 'static> DataWriter<T> {
         Ok(WriteChange {
             kind,
             key_hash: key,
-            payload: pool.finish(buf),
+            payload: Bytes::from(buf),
             source_timestamp: Some(ts),
             related_sample_identity: None,
             original_writer: None,

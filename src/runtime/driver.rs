@@ -604,12 +604,12 @@ impl Inner {
         self.discovery.subscribe()
     }
 
-    /// True once [`Inner::shutdown`] ran.
     /// The participant's payload pool.
     pub(crate) fn pool(&self) -> &Arc<PayloadPool> {
         &self.pool
     }
 
+    /// True once [`Inner::shutdown`] ran.
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }

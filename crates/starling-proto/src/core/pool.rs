@@ -119,7 +119,9 @@ impl PayloadPool {
         }
     }
 
-    /// An empty buffer of capacity exactly `capacity`: a free one, or a new one.
+    /// An empty buffer of capacity exactly `capacity`: a free one, or a new one. Once filled, `Bytes::from`
+    /// makes it a payload (with no shared header when filled to its capacity; otherwise `Bytes` allocates a
+    /// small one, and the buffer still comes back whole).
     pub fn take(&self, capacity: usize) -> Vec<u8> {
         if capacity == 0 {
             return Vec::new();
@@ -148,13 +150,6 @@ impl PayloadPool {
         let mut v = self.take(data.len());
         v.extend_from_slice(data);
         Bytes::from(v)
-    }
-
-    /// A payload from a buffer filled after [`PayloadPool::take`]. When the buffer grew past or fell short of
-    /// its capacity, `Bytes` allocates a small shared header for it (as for any such `Vec`); the buffer still
-    /// comes back whole.
-    pub fn finish(&self, buf: Vec<u8>) -> Bytes {
-        Bytes::from(buf)
     }
 
     /// Takes back a payload no longer needed. It is kept when nothing else shares it, it owns its whole
@@ -238,12 +233,12 @@ mod tests {
     }
 
     #[test]
-    fn take_and_finish_reuse_the_encoding_buffer() {
+    fn a_taken_buffer_comes_back_for_encoding() {
         let pool = PayloadPool::default();
         let mut v = pool.take(64);
         assert_eq!(v.capacity(), 64);
         v.extend_from_slice(&data(64));
-        let p = pool.finish(v);
+        let p = Bytes::from(v);
         let addr = p.as_ptr();
         pool.give(p);
         let v = pool.take(64);
@@ -252,7 +247,7 @@ mod tests {
         // A buffer that was not filled to its capacity still comes back whole.
         let mut v = v;
         v.extend_from_slice(&data(10));
-        pool.give(pool.finish(v));
+        pool.give(Bytes::from(v));
         let again = pool.take(64);
         assert_eq!(again.as_ptr(), addr);
     }
